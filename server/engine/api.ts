@@ -1,0 +1,73 @@
+// The engine's public surface: what the backend host, the CLI, benchmarks and tests use.
+// Nothing here knows about LSP, VS Code or a terminal.
+
+export type Device = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+export type Precision = 'fp32' | 'fp16' | 'int8' | 'int4';
+
+/**
+ * Which RoPE positions decode tokens get.
+ * - 'reference': the official LaVIN generator's off-by-one (first generated token shares the last prompt
+ *   token's position). Use it with official checkpoints for output parity.
+ * - 'consistent': every token at its training position. Use it with adapters trained by this product.
+ */
+export type PositionMode = 'reference' | 'consistent';
+
+export interface LoadOptions {
+  device?: Device;
+  precision?: Precision;
+  /** Intra-op threads for the CPU provider; default: all cores. */
+  threads?: number;
+  positionMode?: PositionMode;
+  log?: (message: string) => void;
+}
+
+export interface TokenEvent {
+  id: number;
+  /** Text this token adds to the answer (may be '' while a multi-byte character is incomplete). */
+  text: string;
+  /** 0-based index of the generated token. */
+  index: number;
+}
+
+export interface GenerateRequest {
+  /** Prompt text after the "Image: ..." prefix, e.g. "Instruction: what is this?\nResponse:". */
+  prompt: string;
+  /** Encoded PNG/JPEG/WebP bytes; absent for the text-only path. */
+  image?: Uint8Array;
+  maxNewTokens?: number;
+  /** 0 = greedy. */
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  /** Stop at EOS (default true; the reference generator never stops early). */
+  stopAtEos?: boolean;
+  positionMode?: PositionMode;
+  signal?: AbortSignal;
+  onToken?: (event: TokenEvent) => void;
+}
+
+export type StopReason = 'eos' | 'max-tokens' | 'aborted' | 'context-full';
+
+export interface GenerateResult {
+  text: string;
+  tokens: number[];
+  stopReason: StopReason;
+  /** Which MMA path the router was given: the modality token's indicator. */
+  route: 'text' | 'image';
+  /** Per LLM layer: [weight of expert 0, weight of expert 1] (the paper's Figure 4, for this request). */
+  routerWeights: number[][];
+  promptTokens: number;
+  timings: { visionMs: number; prefillMs: number; decodeMs: number; decodeTokensPerSecond: number };
+}
+
+export interface ModelInfo {
+  name: string;
+  dir: string;
+  llama: { dim: number; layers: number; heads: number; vocab: number; ffnHidden: number };
+  clip: { width: number; layers: number; heads: number; patch: number; resolution: number };
+  adapterParameters: number;
+  temperature: number;
+  maxSeqLen: number;
+  device: string;
+  precision: Precision;
+}

@@ -1,0 +1,79 @@
+// Token-level generation over the KV cache: prefill once, then one token per decoder call.
+// Positions follow either the reference generator (decode-position quirk) or training.
+
+import { PositionMode, StopReason } from './api';
+import { KvCache, LavinRuntime, Modality } from './runtime';
+import { argmax, createRng, sampleTopP } from './sampling';
+
+export interface IdGenerateRequest {
+  /** BOS + prefix + visual placeholders + prompt ids (the reference generator's prompt). */
+  promptIds: number[];
+  modality: Modality;
+  /** Visual tokens [n, D] replacing the placeholder ids at promptIds[offset .. offset+n). */
+  visual?: { tokens: Float32Array; offset: number };
+  maxNewTokens: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  eosId?: number;
+  stopAtEos?: boolean;
+  positionMode?: PositionMode;
+  signal?: AbortSignal;
+  onToken?: (id: number, index: number) => void;
+  /** Keep each step's logits (tests and diagnostics). */
+  keepLogits?: boolean;
+}
+
+export interface IdGenerateResult {
+  tokens: number[];
+  stopReason: StopReason;
+  stepLogits: Float32Array[];
+  routerWeights: Float32Array; // [L, 2]
+  prefillMs: number;
+  decodeMs: number;
+}
+
+export async function generateIds(rt: LavinRuntime, req: IdGenerateRequest): Promise<IdGenerateResult> {
+  const { dim } = rt.cfg.llama;
+  const S = req.promptIds.length;
+  if (S === 0) throw new Error('empty prompt');
+  if (S >= rt.cfg.maxSeqLen) throw new Error(`prompt of ${S} tokens does not fit the context of ${rt.cfg.maxSeqLen}`);
+  const mode = req.positionMode ?? 'reference';
+  const temperature = req.temperature ?? 0;
+  const rng = createRng(req.seed ?? 0);
+  const pick = (logits: Float32Array) => (temperature > 0 ? sampleTopP(logits, temperature, req.topP ?? 1, rng) : argmax(logits));
+
+  const embeds = rt.embed(req.promptIds.map((id, i) => (req.visual && i >= req.visual.offset && i < req.visual.offset + req.visual.tokens.length / dim ? 0 : id)));
+  if (req.visual) embeds.set(req.visual.tokens, req.visual.offset * dim);
+  const router = await rt.routerTable(req.modality);
+
+  const tokens: number[] = [];
+  const stepLogits: Float32Array[] = [];
+  const aborted = () => req.signal?.aborted === true;
+  let stopReason: StopReason = 'max-tokens';
+  if (aborted()) return { tokens, stopReason: 'aborted', stepLogits, routerWeights: router, prefillMs: 0, decodeMs: 0 };
+
+  // Prefill: prompt token j sits at RoPE position j + 1 (position 0 is the uncached modality token).
+  const t0 = performance.now();
+  let out = await rt.step({ embeds, positions: Array.from({ length: S }, (_, j) => j + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) });
+  const prefillMs = performance.now() - t0;
+  const t1 = performance.now();
+  let cache = out.cache;
+  for (let k = 0; k < req.maxNewTokens; k++) {
+    const logits = out.logits;
+    if (req.keepLogits) stepLogits.push(logits.slice());
+    const id = pick(logits);
+    tokens.push(id);
+    req.onToken?.(id, k);
+    if (req.stopAtEos !== false && id === (req.eosId ?? 2)) { stopReason = 'eos'; break; }
+    if (k + 1 >= req.maxNewTokens) break;
+    if (aborted()) { stopReason = 'aborted'; break; }
+    if (cache.length + 1 > rt.cfg.maxSeqLen) { stopReason = 'context-full'; break; }
+    // The token fed now occupies cache slot `cache.length`; the reference gives it RoPE position
+    // equal to its slot (one less than in training), the consistent mode slot + 1.
+    const position = mode === 'reference' ? cache.length : cache.length + 1;
+    out = await rt.step({ embeds: rt.embed([id]), positions: [position], routerWeights: router, cache });
+    cache = out.cache;
+  }
+  return { tokens, stopReason, stepLogits, routerWeights: router, prefillMs, decodeMs: performance.now() - t1 };
+}

@@ -1,0 +1,274 @@
+// THE LaVIN model definition: CLIP ViT with router adapters, the visual projection, and LLaMA with
+// mixture-of-modality adapters. Written once; every graph (vision, decoder step with KV cache,
+// training) is assembled from these functions (see programs.ts and train/), never re-written.
+//
+// Shapes are read from the weights. Names are the official ones: Meta LLaMA names, OpenAI CLIP names
+// under `backbone.visual.`, and LaVIN adapter names with `module.` stripped.
+
+import { Builder } from './graph/builder';
+import { Value } from './graph/graph';
+import { layerNorm, linear, quickGelu, rmsNorm, silu } from './graph/nn';
+import { ParamSource } from './graph/params';
+
+export interface LlamaConfig {
+  dim: number;
+  nLayers: number;
+  nHeads: number;
+  headDim: number;
+  ffnHidden: number;
+  vocab: number;
+  normEps: number;
+  ropeTheta: number;
+}
+
+export interface ClipConfig {
+  width: number;
+  layers: number;
+  heads: number;
+  patch: number;
+  resolution: number;
+  layerNormEps: number;
+}
+
+export interface AdapterConfig {
+  /** Bottleneck width of every MM-adapter (8 in LaVIN). */
+  hidden: number;
+  /** Groups of conv_B / conv_D (2 in LaVIN). */
+  groups: number;
+  scale: number;
+  /** Router softmax temperature (10 for 7B, 5 for 13B), from the checkpoint's args. */
+  temperature: number;
+  /** Visual tokens = CLS taps of the ViT (6 in LaVIN). */
+  nVisualTokens: number;
+}
+
+export interface LavinConfig {
+  llama: LlamaConfig;
+  clip: ClipConfig;
+  adapter: AdapterConfig;
+  /** KV-cache length of the reference; the RoPE table covers twice this. */
+  maxSeqLen: number;
+}
+
+export const VISUAL_PREFIX = 'backbone.visual.';
+
+// ---------------------------------------------------------------------------------------------
+// Mixture-of-modality adapter: y = x + s * (w0 * (B u + b) + w1 * (D u + d)),  u = A x + a.
+// B and D are grouped 1x1 convs; they are expanded to block-diagonal matrices inside the graph so
+// the same ops serve inference and training.
+// ---------------------------------------------------------------------------------------------
+
+/** softmax(E n / t): the router's two expert weights for each row of n ([..., C] -> [..., 2]). */
+export function routerWeights(b: Builder, p: ParamSource, prefix: string, n: Value, temperature: number): Value {
+  const logits = linear(b, n, b.transpose(p.param(b, `${prefix}.expert_weights.weight`), [1, 0]), p.param(b, `${prefix}.expert_weights.bias`));
+  return b.softmax(b.div(logits, b.scalar(temperature)), -1);
+}
+
+/** A grouped 1x1 conv weight [C, H/G, 1] as the dense block-diagonal matrix [H, C] (for u @ W). */
+function groupedConvAsDense(b: Builder, p: ParamSource, name: string, groups: number): Value {
+  const [c, perGroup] = p.shape(name);
+  const outPerGroup = c / groups;
+  const w = b.transpose(b.reshape(p.param(b, name), [groups, outPerGroup, perGroup]), [0, 2, 1]); // [G, H/G, C/G]
+  const rows: Value[] = [];
+  for (let g = 0; g < groups; g++) {
+    const block = b.reshape(b.slice(w, [g], [g + 1], [0]), [perGroup, outPerGroup]);
+    const parts: Value[] = [];
+    if (g > 0) parts.push(b.constFloat(new Float32Array(perGroup * g * outPerGroup), [perGroup, g * outPerGroup]));
+    parts.push(block);
+    if (g < groups - 1) parts.push(b.constFloat(new Float32Array(perGroup * (groups - 1 - g) * outPerGroup), [perGroup, (groups - 1 - g) * outPerGroup]));
+    rows.push(parts.length > 1 ? b.concat(parts, 1) : block);
+  }
+  return b.concat(rows, 0);
+}
+
+/**
+ * Apply the MM-adapter at `prefix` to x [..., C]. `w0`/`w1` are the expert weights, shaped to
+ * broadcast against x [..., 1]. `dropout` (training only) is applied to the bottleneck u.
+ */
+export function mmAdapter(b: Builder, p: ParamSource, cfg: AdapterConfig, prefix: string, x: Value, w0: Value, w1: Value, dropout?: (u: Value) => Value): Value {
+  const aWeight = `${prefix}.conv_A.weight`;
+  const [hidden, c] = p.shape(aWeight);
+  const aT = b.transpose(b.reshape(p.param(b, aWeight), [hidden, c]), [1, 0]);
+  let u = linear(b, x, aT, p.param(b, `${prefix}.conv_A.bias`));
+  if (dropout) u = dropout(u);
+  const yB = linear(b, u, groupedConvAsDense(b, p, `${prefix}.conv_B.weight`, cfg.groups), p.param(b, `${prefix}.conv_B.bias`));
+  const yD = linear(b, u, groupedConvAsDense(b, p, `${prefix}.conv_D.weight`, cfg.groups), p.param(b, `${prefix}.conv_D.bias`));
+  const scaled = (y: Value) => (cfg.scale === 1 ? y : b.mul(y, b.scalar(cfg.scale)));
+  return b.add(b.add(b.mul(scaled(yB), w0), b.mul(scaled(yD), w1)), x);
+}
+
+/** Split router weights [..., 2] into the two broadcastable expert weights [..., 1]. */
+export function expertWeights(b: Builder, w: Value): [Value, Value] {
+  const axis = w.rank - 1;
+  return [b.slice(w, [0], [1], [axis]), b.slice(w, [1], [2], [axis])];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Vision: OpenAI CLIP ViT with a router adapter in every block; features are the class token after
+// every (layers / nVisualTokens)-th block, before ln_post. Batch of one image: the reference routes
+// every image in a batch with item 0's per-token weights (a quirk); routing each image by itself is
+// what batch size 1 gives, and what we do.
+// ---------------------------------------------------------------------------------------------
+
+export interface ClipOutputs {
+  /** [nVisualTokens, W] class-token taps. */
+  features: Value;
+  /** Per block, per token router weights [T, 2]. */
+  routerWeights: Value[];
+}
+
+export function clipVisual(b: Builder, p: ParamSource, cfg: LavinConfig, pixels: Value /* [1,3,R,R] */, dropout?: (u: Value) => Value): ClipOutputs {
+  const { width, layers, heads, patch, resolution, layerNormEps } = cfg.clip;
+  const grid = resolution / patch;
+  const P = (n: string) => p.param(b, VISUAL_PREFIX + n);
+  const PT = (n: string) => p.paramT(b, VISUAL_PREFIX + n);
+
+  // Patch embedding (a stride-P conv) as patchify + matmul.
+  const patches = b.reshape(b.transpose(b.reshape(pixels, [3, grid, patch, grid, patch]), [1, 3, 0, 2, 4]), [grid * grid, 3 * patch * patch]);
+  const convT = b.transpose(b.reshape(P('conv1.weight'), [width, 3 * patch * patch]), [1, 0]);
+  let x = b.matmul(patches, convT); // [G*G, W]
+  x = b.concat([b.reshape(P('class_embedding'), [1, width]), x], 0);
+  x = b.add(x, P('positional_embedding'));
+  x = layerNorm(b, x, P('ln_pre.weight'), P('ln_pre.bias'), layerNormEps);
+
+  const tapEvery = layers / cfg.adapter.nVisualTokens;
+  const taps: Value[] = [];
+  const routes: Value[] = [];
+  for (let i = 0; i < layers; i++) {
+    const blk = `transformer.resblocks.${i}`;
+    const n = layerNorm(b, x, P(`${blk}.ln_1.weight`), P(`${blk}.ln_1.bias`), layerNormEps);
+    const w = routerWeights(b, p, `${VISUAL_PREFIX}${blk}.adapter_attn`, n, cfg.adapter.temperature); // per token
+    routes.push(w);
+    const [w0, w1] = expertWeights(b, w);
+    const a = mmAdapter(b, p, cfg.adapter, `${VISUAL_PREFIX}${blk}.adapter_attn`, n, w0, w1, dropout);
+    x = b.add(x, clipAttention(b, a, PT(`${blk}.attn.in_proj_weight`), P(`${blk}.attn.in_proj_bias`), PT(`${blk}.attn.out_proj.weight`), P(`${blk}.attn.out_proj.bias`), width, heads));
+    const m = layerNorm(b, x, P(`${blk}.ln_2.weight`), P(`${blk}.ln_2.bias`), layerNormEps);
+    x = b.add(x, linear(b, quickGelu(b, linear(b, m, PT(`${blk}.mlp.c_fc.weight`), P(`${blk}.mlp.c_fc.bias`))), PT(`${blk}.mlp.c_proj.weight`), P(`${blk}.mlp.c_proj.bias`)));
+    if ((i + 1) % tapEvery === 0) taps.push(b.slice(x, [0], [1], [0]));
+  }
+  return { features: b.concat(taps, 0), routerWeights: routes };
+}
+
+/** nn.MultiheadAttention over one image's tokens x [T, W] (packed q/k/v projection). */
+function clipAttention(b: Builder, x: Value, inProjT: Value, inBias: Value, outProjT: Value, outBias: Value, width: number, heads: number): Value {
+  const hd = width / heads;
+  const qkv = linear(b, x, inProjT, inBias); // [T, 3W]
+  const split = (k: number) => b.transpose(b.reshape(b.slice(qkv, [k * width], [(k + 1) * width], [1]), [-1, heads, hd]), [1, 0, 2]); // [H,T,hd]
+  const q = b.mul(split(0), b.scalar(1 / Math.sqrt(hd)));
+  const k = split(1);
+  const v = split(2);
+  const attn = b.softmax(b.matmul(q, b.transpose(k, [0, 2, 1])), -1);
+  const o = b.reshape(b.transpose(b.matmul(attn, v), [1, 0, 2]), [-1, width]);
+  return linear(b, o, outProjT, outBias);
+}
+
+/** adapter_proj: Linear(W -> h) -> SiLU -> Linear(h -> D); CLS taps [n, W] -> visual tokens [n, D]. */
+export function visualProjection(b: Builder, p: ParamSource, features: Value, dropout?: (u: Value) => Value): Value {
+  let hidden = silu(b, linear(b, features, p.paramT(b, 'adapter_proj.conv_A.weight'), p.param(b, 'adapter_proj.conv_A.bias')));
+  if (dropout) hidden = dropout(hidden);
+  return linear(b, hidden, p.paramT(b, 'adapter_proj.conv_B.weight'), p.param(b, 'adapter_proj.conv_B.bias'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// LLaMA with MM-adapters. One adapter per block on the normalised attention input (shared by q, k,
+// v); the FFN is untouched. The router of block l reads the normalised modality token; how that
+// token's weights reach the block is the caller's choice (`route`): computed in the graph from the
+// first token (training), or fed from the per-checkpoint table (inference with a KV cache).
+// ---------------------------------------------------------------------------------------------
+
+export interface DecoderContext {
+  /** RoPE cos/sin of each input position, [T, headDim/2]. */
+  cos: Value;
+  sin: Value;
+  /** Added to attention scores, [T, P+T] (0 or -inf); P = cached positions. */
+  attentionBias: Value;
+  /** Expert weights for block l given its normalised input n [B, T, D]; returns [B, 2] or [1, 2]. */
+  route: (layer: number, normed: Value) => Value;
+  /** Per-layer cached keys/values [B, H, P, hd]; omitted for cache-free graphs. */
+  past?: { key: Value; value: Value }[];
+  dropout?: (u: Value) => Value;
+}
+
+export interface DecoderOutputs {
+  hidden: Value; // [B, T, D] after the last block (before the final norm)
+  present: { key: Value; value: Value }[];
+  /** The per-block normalised attention inputs [B, T, D] (router inputs come from these). */
+  normed: Value[];
+}
+
+export function llamaDecoder(b: Builder, p: ParamSource, cfg: LavinConfig, h: Value /* [B,T,D] */, ctx: DecoderContext): DecoderOutputs {
+  const { nLayers, normEps } = cfg.llama;
+  const present: { key: Value; value: Value }[] = [];
+  const normed: Value[] = [];
+  for (let l = 0; l < nLayers; l++) {
+    const L = `layers.${l}`;
+    const n = rmsNorm(b, h, p.param(b, `${L}.attention_norm.weight`), normEps);
+    normed.push(n);
+    const w = ctx.route(l, n);
+    const [w0, w1] = expertWeights(b, b.reshape(w, [-1, 1, 2]));
+    const a = mmAdapter(b, p, cfg.adapter, `${L}.adapter_attn`, n, w0, w1, ctx.dropout);
+    const { out, key, value } = llamaAttention(b, p, cfg, L, a, ctx, ctx.past?.[l]);
+    present.push({ key, value });
+    h = b.add(h, out);
+    const f = rmsNorm(b, h, p.param(b, `${L}.ffn_norm.weight`), normEps);
+    const gate = silu(b, linear(b, f, p.paramT(b, `${L}.feed_forward.w1.weight`)));
+    const up = linear(b, f, p.paramT(b, `${L}.feed_forward.w3.weight`));
+    h = b.add(h, linear(b, b.mul(gate, up), p.paramT(b, `${L}.feed_forward.w2.weight`)));
+  }
+  return { hidden: h, present, normed };
+}
+
+function llamaAttention(b: Builder, p: ParamSource, cfg: LavinConfig, L: string, x: Value, ctx: DecoderContext, past?: { key: Value; value: Value }) {
+  const { nHeads, headDim, dim } = cfg.llama;
+  const heads = (v: Value) => b.reshape(v, [0, 0, nHeads, headDim]); // [B,T,H,hd]
+  const q = rope(b, heads(linear(b, x, p.paramT(b, `${L}.attention.wq.weight`))), ctx.cos, ctx.sin, headDim);
+  const k = rope(b, heads(linear(b, x, p.paramT(b, `${L}.attention.wk.weight`))), ctx.cos, ctx.sin, headDim);
+  const v = heads(linear(b, x, p.paramT(b, `${L}.attention.wv.weight`)));
+  const toBHTD = (t: Value) => b.transpose(t, [0, 2, 1, 3]);
+  let key = toBHTD(k);
+  let value = toBHTD(v);
+  if (past) {
+    key = b.concat([past.key, key], 2);
+    value = b.concat([past.value, value], 2);
+  }
+  const scores = b.add(b.div(b.matmul(toBHTD(q), b.transpose(key, [0, 1, 3, 2])), b.scalar(Math.sqrt(headDim))), ctx.attentionBias);
+  const o = b.matmul(b.softmax(scores, -1), value); // [B,H,T,hd]
+  const merged = b.reshape(b.transpose(o, [0, 2, 1, 3]), [0, 0, dim]);
+  return { out: linear(b, merged, p.paramT(b, `${L}.attention.wo.weight`)), key, value };
+}
+
+/** Meta RoPE on adjacent pairs (2i, 2i+1) of x [B,T,H,hd]; cos/sin [T, hd/2]. */
+function rope(b: Builder, x: Value, cos: Value, sin: Value, headDim: number): Value {
+  const pairs = b.reshape(x, [0, 0, 0, headDim / 2, 2]);
+  const re = b.slice(pairs, [0], [1], [4]);
+  const im = b.slice(pairs, [1], [2], [4]);
+  const c = b.reshape(cos, [-1, 1, headDim / 2, 1]);
+  const s = b.reshape(sin, [-1, 1, headDim / 2, 1]);
+  const outRe = b.sub(b.mul(re, c), b.mul(im, s));
+  const outIm = b.add(b.mul(re, s), b.mul(im, c));
+  return b.reshape(b.concat([outRe, outIm], 4), [0, 0, 0, headDim]);
+}
+
+/** Final RMSNorm and the output head: h [B, N, D] -> logits [B, N, V]. */
+export function lmHead(b: Builder, p: ParamSource, cfg: LavinConfig, h: Value): Value {
+  return linear(b, rmsNorm(b, h, p.param(b, 'norm.weight'), cfg.llama.normEps), p.paramT(b, 'output.weight'));
+}
+
+/**
+ * RoPE tables [positions, hd/2] computed as the reference does in float32:
+ * freqs = 1 / theta^(2i/hd); angle = t * freqs; cos/sin of the float32 angle.
+ */
+export function ropeTables(headDim: number, positions: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+  const half = headDim / 2;
+  const cos = new Float32Array(positions * half);
+  const sin = new Float32Array(positions * half);
+  for (let i = 0; i < half; i++) {
+    const freq = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim))));
+    for (let t = 0; t < positions; t++) {
+      const angle = Math.fround(t * freq);
+      cos[t * half + i] = Math.cos(angle);
+      sin[t * half + i] = Math.sin(angle);
+    }
+  }
+  return { cos, sin };
+}

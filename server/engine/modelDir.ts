@@ -1,0 +1,146 @@
+// The product's model folder: a `model.json` manifest naming the LLaMA weights, CLIP weights,
+// LaVIN adapter checkpoint and tokenizer. Paths are relative to the folder (or absolute).
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { PositionMode } from './api';
+import { LavinConfig } from './lavin';
+import { HostTensor } from './tensor';
+import { loadAdapter, loadClip, loadLlama } from './weights';
+import { VISUAL_PREFIX } from './lavin';
+
+export const MANIFEST_FILE = 'model.json';
+
+export interface ModelManifest {
+  format: 'lavin-code-model';
+  version: 1;
+  name: string;
+  /** Folder with Meta's params.json and consolidated.NN.pth. */
+  llama: string;
+  /** OpenAI CLIP .pth (visual or full state dict) or Hugging Face CLIP .safetensors. */
+  clip: string;
+  /** ViT heads when the CLIP file cannot say (OpenAI files; default width / 64). */
+  clipHeads?: number;
+  /** LaVIN adapter checkpoint (.pth with 'model' and 'args'). */
+  adapter: string;
+  /** SentencePiece tokenizer.model; absent for id-only fixtures. */
+  tokenizer?: string;
+  /** Decode positions: 'reference' for official checkpoints, 'consistent' for our own adapters. */
+  positionMode?: PositionMode;
+  maxSeqLen?: number;
+  description?: string;
+}
+
+export interface LoadedWeights {
+  manifest: ModelManifest;
+  dir: string;
+  cfg: LavinConfig;
+  /** Every parameter under its official name (CLIP under `backbone.visual.`). */
+  tensors: Map<string, HostTensor>;
+  /** Adapter parameter names in checkpoint order. */
+  adapterKeys: string[];
+  tokenizerPath?: string;
+}
+
+export class ModelDirError extends Error {
+  constructor(dir: string, detail: string) {
+    super(`model folder ${dir}: ${detail}`);
+    this.name = 'ModelDirError';
+  }
+}
+
+export function readManifest(dir: string): ModelManifest {
+  const file = path.join(dir, MANIFEST_FILE);
+  if (!fs.existsSync(file)) throw new ModelDirError(dir, `no ${MANIFEST_FILE} (a model folder needs one; see README "Model folders")`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ModelDirError(dir, `${MANIFEST_FILE} is not valid JSON: ${(e as Error).message}`);
+  }
+  const m = raw as Partial<ModelManifest>;
+  if (typeof m !== 'object' || m === null || m.format !== 'lavin-code-model') throw new ModelDirError(dir, `${MANIFEST_FILE}: "format" must be "lavin-code-model"`);
+  if (m.version !== 1) throw new ModelDirError(dir, `${MANIFEST_FILE}: unsupported version ${String(m.version)} (this build reads 1)`);
+  for (const key of ['name', 'llama', 'clip', 'adapter'] as const) {
+    if (typeof m[key] !== 'string' || !m[key]) throw new ModelDirError(dir, `${MANIFEST_FILE}: "${key}" must be a non-empty string`);
+  }
+  if (m.positionMode !== undefined && m.positionMode !== 'reference' && m.positionMode !== 'consistent') {
+    throw new ModelDirError(dir, `${MANIFEST_FILE}: "positionMode" must be "reference" or "consistent"`);
+  }
+  return m as ModelManifest;
+}
+
+function resolveIn(dir: string, p: string): string {
+  return path.isAbsolute(p) ? p : path.join(dir, p);
+}
+
+/** Load and cross-check every weight file a manifest names. */
+export async function loadModelDir(dir: string): Promise<LoadedWeights> {
+  const manifest = readManifest(dir);
+  const llamaDir = resolveIn(dir, manifest.llama);
+  const clipPath = resolveIn(dir, manifest.clip);
+  const adapterPath = resolveIn(dir, manifest.adapter);
+  for (const [what, p] of [['llama', llamaDir], ['clip', clipPath], ['adapter', adapterPath]] as const) {
+    if (!fs.existsSync(p)) throw new ModelDirError(dir, `${what} path ${p} does not exist`);
+  }
+  const tokenizerPath = manifest.tokenizer ? resolveIn(dir, manifest.tokenizer) : undefined;
+  if (tokenizerPath && !fs.existsSync(tokenizerPath)) throw new ModelDirError(dir, `tokenizer ${tokenizerPath} does not exist`);
+
+  const llama = await loadLlama(llamaDir);
+  const clip = await loadClip(clipPath, { heads: manifest.clipHeads });
+  const adapter = await loadAdapter(adapterPath);
+  const weights = { llama, clip, adapter };
+  const cfg = configFrom(weights, manifest.maxSeqLen);
+
+  const tensors = new Map<string, HostTensor>(llama.tensors);
+  for (const [k, t] of clip.tensors) tensors.set(VISUAL_PREFIX + k, t);
+  for (const [k, t] of adapter.tensors) tensors.set(k, t);
+  checkAdapterFits(dir, cfg, tensors, adapterPath);
+  return { manifest, dir, cfg, tensors, adapterKeys: adapter.keys, tokenizerPath };
+}
+
+type Loaded = {
+  llama: Awaited<ReturnType<typeof loadLlama>>;
+  clip: Awaited<ReturnType<typeof loadClip>>;
+  adapter: Awaited<ReturnType<typeof loadAdapter>>;
+};
+
+/** Model geometry from the weights themselves; only what no tensor stores comes from args. */
+export function configFrom({ llama, clip, adapter }: Loaded, maxSeqLen?: number): LavinConfig {
+  const p = llama.params;
+  const convA = adapter.tensors.get('layers.0.adapter_attn.conv_A.weight');
+  const convB = adapter.tensors.get('layers.0.adapter_attn.conv_B.weight');
+  if (!convA || !convB) throw new Error('adapter checkpoint has no layers.0.adapter_attn (is it a LaVIN adapter checkpoint?)');
+  const hidden = convA.shape[0];
+  const groups = hidden / convB.shape[1];
+  return {
+    llama: { dim: p.dim, nLayers: p.nLayers, nHeads: p.nHeads, headDim: p.headDim, ffnHidden: p.ffnHidden, vocab: p.vocabSize, normEps: p.normEps, ropeTheta: 10000 },
+    clip: { width: clip.config.width, layers: clip.config.layers, heads: clip.config.heads, patch: clip.config.patch, resolution: clip.config.resolution, layerNormEps: clip.config.layerNormEps },
+    adapter: { hidden, groups, scale: adapter.args.adapterScale ?? 1, temperature: adapter.args.temperature, nVisualTokens: adapter.args.nPrompt ?? 6 },
+    maxSeqLen: maxSeqLen ?? adapter.args.maxSeqLen ?? 512,
+  };
+}
+
+/** The adapter must match the backbones it is attached to: name every mismatch. */
+function checkAdapterFits(dir: string, cfg: LavinConfig, tensors: Map<string, HostTensor>, adapterPath: string): void {
+  const expect = (name: string, shape: number[]) => {
+    const t = tensors.get(name);
+    if (!t) throw new ModelDirError(dir, `${path.basename(adapterPath)} lacks ${name}`);
+    if (t.shape.join(',') !== shape.join(',')) {
+      throw new ModelDirError(dir, `${path.basename(adapterPath)}: ${name} has shape [${t.shape}], the backbones need [${shape}] (adapter for another model size?)`);
+    }
+  };
+  const { dim, nLayers } = cfg.llama;
+  const { width, layers } = cfg.clip;
+  const h = cfg.adapter.hidden;
+  for (let l = 0; l < nLayers; l++) expect(`layers.${l}.adapter_attn.conv_A.weight`, [h, dim, 1]);
+  for (let l = 0; l < layers; l++) expect(`${VISUAL_PREFIX}transformer.resblocks.${l}.adapter_attn.conv_A.weight`, [h, width, 1]);
+  const proj = tensors.get('adapter_proj.conv_A.weight');
+  if (!proj) throw new ModelDirError(dir, `${path.basename(adapterPath)} lacks adapter_proj.conv_A.weight`);
+  expect('adapter_proj.conv_A.weight', [proj.shape[0], width]);
+  expect('adapter_proj.conv_B.weight', [dim, proj.shape[0]]);
+  expect('adapter_modality_embedding.weight', [2, dim]);
+  if (cfg.clip.layers % cfg.adapter.nVisualTokens !== 0) {
+    throw new ModelDirError(dir, `CLIP has ${cfg.clip.layers} blocks, not a multiple of ${cfg.adapter.nVisualTokens} visual tokens`);
+  }
+}

@@ -1,0 +1,88 @@
+// Inference graphs assembled from the one model definition in lavin.ts.
+//
+// - vision: pixels -> CLS taps -> visual tokens (+ the ViT's per-token router weights).
+// - decoder: one graph for prefill, decode and teacher forcing. Inputs are embeddings (the
+//   embedding lookup is a row copy done on the host), RoPE positions, an additive attention bias,
+//   the per-layer router weights and the KV cache. Its `router_probe` output is the router of each
+//   block evaluated on the first input token, which is how the per-checkpoint router table is
+//   computed without a second copy of the network (see routerTable in runtime.ts).
+
+import { Builder } from './graph/builder';
+import { Graph, Value } from './graph/graph';
+import { ParamSource } from './graph/params';
+import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from './lavin';
+
+export const VISION_IO = {
+  pixels: 'pixels',
+  features: 'clip_features',
+  visualTokens: 'visual_tokens',
+  clipRouterWeights: 'clip_router_weights',
+} as const;
+
+export function buildVisionGraph(cfg: LavinConfig, p: ParamSource): Graph {
+  const g = new Graph('lavin_vision');
+  const b = new Builder(g);
+  const { resolution, layers } = cfg.clip;
+  const pixels = b.input(VISION_IO.pixels, 'float32', [1, 3, resolution, resolution]);
+  const clip = clipVisual(b, p, cfg, pixels);
+  b.output(clip.features, VISION_IO.features);
+  b.output(visualProjection(b, p, clip.features), VISION_IO.visualTokens);
+  const routes = clip.routerWeights.map((w) => b.reshape(w, [1, -1, 2]));
+  b.output(layers > 1 ? b.concat(routes, 0) : routes[0], VISION_IO.clipRouterWeights);
+  return g;
+}
+
+export const DECODER_IO = {
+  embeds: 'inputs_embeds',
+  positions: 'position_ids',
+  bias: 'attention_bias',
+  router: 'router_weights',
+  logitPositions: 'logit_positions',
+  logits: 'logits',
+  probe: 'router_probe',
+  pastKey: (l: number) => `past_key_${l}`,
+  pastValue: (l: number) => `past_value_${l}`,
+  presentKey: (l: number) => `present_key_${l}`,
+  presentValue: (l: number) => `present_value_${l}`,
+} as const;
+
+export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource): Graph {
+  const g = new Graph('lavin_decoder');
+  const b = new Builder(g);
+  const { dim, nLayers, nHeads, headDim, ropeTheta } = cfg.llama;
+  const io = DECODER_IO;
+
+  const embeds = b.input(io.embeds, 'float32', [1, 'seq', dim]);
+  const positions = b.input(io.positions, 'int64', ['seq']);
+  const bias = b.input(io.bias, 'float32', ['seq', 'total']);
+  const router = b.input(io.router, 'float32', [nLayers, 2]);
+  const logitPositions = b.input(io.logitPositions, 'int64', ['n_logits']);
+  const past = Array.from({ length: nLayers }, (_, l) => ({
+    key: b.input(io.pastKey(l), 'float32', [1, nHeads, 'past', headDim]),
+    value: b.input(io.pastValue(l), 'float32', [1, nHeads, 'past', headDim]),
+  }));
+
+  const tables = ropeTables(headDim, 2 * cfg.maxSeqLen, ropeTheta);
+  const cos = b.gather(b.constFloat(tables.cos, [2 * cfg.maxSeqLen, headDim / 2], 'rope_cos'), positions, 0);
+  const sin = b.gather(b.constFloat(tables.sin, [2 * cfg.maxSeqLen, headDim / 2], 'rope_sin'), positions, 0);
+
+  const out = llamaDecoder(b, p, cfg, embeds, {
+    cos,
+    sin,
+    attentionBias: bias,
+    route: (l) => b.slice(router, [l], [l + 1], [0]),
+    past,
+  });
+
+  const selected = b.gather(out.hidden, logitPositions, 1);
+  b.output(lmHead(b, p, cfg, selected), io.logits);
+  out.present.forEach((kv, l) => {
+    b.output(kv.key, io.presentKey(l));
+    b.output(kv.value, io.presentValue(l));
+  });
+  const probes: Value[] = out.normed.map((n, l) =>
+    b.reshape(routerWeights(b, p, `layers.${l}.adapter_attn`, b.slice(n, [0], [1], [1]), cfg.adapter.temperature), [1, 2]),
+  );
+  b.output(nLayers > 1 ? b.concat(probes, 0) : probes[0], io.probe);
+  return g;
+}

@@ -1,0 +1,200 @@
+// Runs the inference graphs: vision pass, embedding lookup, the router table, and decoder steps over
+// a KV cache. Token-level only: text, prompts and sampling live in generate.ts.
+
+import * as ort from 'onnxruntime-node';
+import { HostParams } from './graph/params';
+import { LavinConfig } from './lavin';
+import { buildDecoderGraph, buildVisionGraph, DECODER_IO, VISION_IO } from './programs';
+import { createSession, f32, i64, SessionConfig } from './session';
+import { HostTensor, toFloat32 } from './tensor';
+
+export type Modality = 'text' | 'image';
+export const MODALITY_INDEX: Record<Modality, number> = { text: 0, image: 1 };
+
+export interface VisionResult {
+  features: Float32Array; // [n, W]
+  visualTokens: Float32Array; // [n, D]
+  clipRouterWeights: Float32Array; // [layers, T, 2]
+}
+
+/** Keys and values of every layer for the tokens seen so far. */
+export class KvCache {
+  constructor(
+    readonly keys: ort.Tensor[],
+    readonly values: ort.Tensor[],
+  ) {}
+  get length(): number {
+    return this.keys[0].dims[2];
+  }
+  static empty(cfg: LavinConfig): KvCache {
+    const { nLayers, nHeads, headDim } = cfg.llama;
+    const empty = () => f32(new Float32Array(0), [1, nHeads, 0, headDim]);
+    return new KvCache(Array.from({ length: nLayers }, empty), Array.from({ length: nLayers }, empty));
+  }
+}
+
+export interface StepInput {
+  embeds: Float32Array; // [T, D]
+  positions: number[]; // RoPE position of each input token
+  routerWeights: Float32Array; // [L, 2]
+  cache: KvCache;
+  /** Which input rows to return logits for (default: the last). */
+  logitRows?: number[];
+  /** Extra -inf bias entries: [row, column] pairs within the step's [T, P+T] score matrix. */
+  masked?: (row: number, column: number) => boolean;
+}
+
+export interface StepOutput {
+  logits: Float32Array; // [n, V]
+  cache: KvCache;
+  routerProbe: Float32Array; // [L, 2]
+}
+
+export class LavinRuntime {
+  private routerTables = new Map<Modality, Float32Array>();
+  private readonly tokEmbeddings: HostTensor;
+  private readonly modalityEmbedding: Float32Array;
+
+  private constructor(
+    readonly cfg: LavinConfig,
+    private readonly vision: ort.InferenceSession,
+    private readonly decoder: ort.InferenceSession,
+    tensors: ReadonlyMap<string, HostTensor>,
+  ) {
+    this.tokEmbeddings = tensors.get('tok_embeddings.weight')!;
+    this.modalityEmbedding = toFloat32(tensors.get('adapter_modality_embedding.weight')!);
+  }
+
+  /** Build both inference sessions from the merged parameter map (official names). */
+  static async create(cfg: LavinConfig, tensors: ReadonlyMap<string, HostTensor>, session: SessionConfig = {}): Promise<LavinRuntime> {
+    for (const name of ['tok_embeddings.weight', 'adapter_modality_embedding.weight']) {
+      if (!tensors.has(name)) throw new Error(`missing parameter ${name}`);
+    }
+    const vision = await createSession(buildVisionGraph(cfg, new HostParams(tensors)), session);
+    const decoder = await createSession(buildDecoderGraph(cfg, new HostParams(tensors)), session);
+    return new LavinRuntime(cfg, vision, decoder, tensors);
+  }
+
+  async dispose(): Promise<void> {
+    await this.vision.release();
+    await this.decoder.release();
+  }
+
+  /** CLIP features and visual tokens of one preprocessed image [3, R, R]. */
+  async encodeImage(pixels: Float32Array): Promise<VisionResult> {
+    const r = this.cfg.clip.resolution;
+    if (pixels.length !== 3 * r * r) throw new Error(`image tensor has ${pixels.length} values, expected 3x${r}x${r}`);
+    const out = await this.vision.run({ [VISION_IO.pixels]: f32(pixels, [1, 3, r, r]) });
+    return {
+      features: out[VISION_IO.features].data as Float32Array,
+      visualTokens: out[VISION_IO.visualTokens].data as Float32Array,
+      clipRouterWeights: out[VISION_IO.clipRouterWeights].data as Float32Array,
+    };
+  }
+
+  /** Token embeddings [ids.length, D], rows copied from the (possibly fp16) table. */
+  embed(ids: readonly number[]): Float32Array {
+    const { dim, vocab } = this.cfg.llama;
+    const out = new Float32Array(ids.length * dim);
+    ids.forEach((id, i) => {
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`token id ${id} outside the vocabulary (0..${vocab - 1})`);
+      const t = this.tokEmbeddings;
+      const bytes = t.dtype === 'float32' ? 4 : 2;
+      const row: HostTensor = { dtype: t.dtype, shape: [dim], data: t.data.subarray(id * dim * bytes, (id + 1) * dim * bytes) };
+      out.set(toFloat32(row), i * dim);
+    });
+    return out;
+  }
+
+  /** The modality token: row 0 = text only, row 1 = image. */
+  modalityToken(m: Modality): Float32Array {
+    const dim = this.cfg.llama.dim;
+    const i = MODALITY_INDEX[m];
+    return this.modalityEmbedding.slice(i * dim, (i + 1) * dim);
+  }
+
+  /** Install the modality embedding of a new adapter set (router tables are recomputed). */
+  setModalityEmbedding(values: Float32Array): void {
+    this.modalityEmbedding.set(values);
+    this.routerTables.clear();
+  }
+
+  /**
+   * Router weights [L, 2] of each LLM block for a modality. The modality token attends only to
+   * itself, so its trajectory — and so every block's router weights — depends on the modality
+   * alone. Block l's weights depend only on blocks < l, so feeding the probe back L times through
+   * the decoder graph (one token, no cache) reaches the exact fixed point.
+   */
+  async routerTable(m: Modality): Promise<Float32Array> {
+    const cached = this.routerTables.get(m);
+    if (cached) return cached;
+    const L = this.cfg.llama.nLayers;
+    let weights = new Float32Array(L * 2).fill(0.5);
+    for (let l = 0; l < L; l++) {
+      const out = await this.step({ embeds: this.modalityToken(m), positions: [0], routerWeights: weights, cache: KvCache.empty(this.cfg) });
+      weights = out.routerProbe.slice();
+    }
+    this.routerTables.set(m, weights);
+    return weights;
+  }
+
+  /** One decoder call over T new tokens after `cache`. */
+  async step(input: StepInput): Promise<StepOutput> {
+    const { dim, nLayers } = this.cfg.llama;
+    const T = input.positions.length;
+    if (input.embeds.length !== T * dim) throw new Error(`step: ${input.embeds.length} embedding values for ${T} tokens of dim ${dim}`);
+    const P = input.cache.length;
+    const total = P + T;
+    const bias = new Float32Array(T * total);
+    for (let i = 0; i < T; i++) {
+      for (let j = 0; j < total; j++) {
+        if (j > P + i || input.masked?.(i, j)) bias[i * total + j] = -Infinity;
+      }
+    }
+    const rows = input.logitRows ?? [T - 1];
+    const feeds: Record<string, ort.Tensor> = {
+      [DECODER_IO.embeds]: f32(input.embeds, [1, T, dim]),
+      [DECODER_IO.positions]: i64(input.positions),
+      [DECODER_IO.bias]: f32(bias, [T, total]),
+      [DECODER_IO.router]: f32(input.routerWeights, [nLayers, 2]),
+      [DECODER_IO.logitPositions]: i64(rows),
+    };
+    for (let l = 0; l < nLayers; l++) {
+      feeds[DECODER_IO.pastKey(l)] = input.cache.keys[l];
+      feeds[DECODER_IO.pastValue(l)] = input.cache.values[l];
+    }
+    const out = await this.decoder.run(feeds);
+    const keys: ort.Tensor[] = [];
+    const values: ort.Tensor[] = [];
+    for (let l = 0; l < nLayers; l++) {
+      keys.push(out[DECODER_IO.presentKey(l)]);
+      values.push(out[DECODER_IO.presentValue(l)]);
+    }
+    return {
+      logits: out[DECODER_IO.logits].data as Float32Array,
+      cache: new KvCache(keys, values),
+      routerProbe: out[DECODER_IO.probe].data as Float32Array,
+    };
+  }
+
+  /**
+   * Teacher-forced logits at every position of the training layout
+   * [E_mod, tokens...] — the modality token is masked as a key for every later position.
+   */
+  async teacherForced(m: Modality, embeds: Float32Array): Promise<Float32Array> {
+    const dim = this.cfg.llama.dim;
+    const T = embeds.length / dim + 1;
+    const seq = new Float32Array(T * dim);
+    seq.set(this.modalityToken(m), 0);
+    seq.set(embeds, dim);
+    const out = await this.step({
+      embeds: seq,
+      positions: Array.from({ length: T }, (_, i) => i),
+      routerWeights: await this.routerTable(m),
+      cache: KvCache.empty(this.cfg),
+      logitRows: Array.from({ length: T }, (_, i) => i),
+      masked: (row, col) => col === 0 && row > 0,
+    });
+    return out.logits;
+  }
+}

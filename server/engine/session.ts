@@ -1,0 +1,41 @@
+// onnxruntime-node sessions from graphs: serialisation, execution providers, threads.
+
+import * as ort from 'onnxruntime-node';
+import { Graph } from './graph/graph';
+import { externalBytes, serializeModel } from './graph/onnx';
+
+export type ExecutionDevice = 'cpu' | 'cuda' | 'webgpu';
+
+export interface SessionConfig {
+  device?: ExecutionDevice;
+  threads?: number;
+}
+
+/** Initializers at least this large go to (in-memory) external data, keeping the protobuf small. */
+const EXTERNAL_THRESHOLD = 1 << 20;
+
+export async function createSession(graph: Graph, cfg: SessionConfig = {}): Promise<ort.InferenceSession> {
+  const externalFile = `${graph.name}.onnx.data`;
+  const { model, external } = serializeModel(graph, { externalThreshold: EXTERNAL_THRESHOLD, externalFile });
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: [cfg.device ?? 'cpu'],
+    graphOptimizationLevel: 'all',
+    interOpNumThreads: 1,
+    logSeverityLevel: 3,
+  };
+  if (cfg.threads !== undefined) options.intraOpNumThreads = cfg.threads;
+  if (external) options.externalData = [{ path: externalFile, data: externalBytes(external) }];
+  try {
+    return await ort.InferenceSession.create(model, options);
+  } catch (e) {
+    throw new Error(`could not create the ${graph.name} session on ${cfg.device ?? 'cpu'}: ${(e as Error).message}`);
+  }
+}
+
+export function f32(data: Float32Array, dims: number[]): ort.Tensor {
+  return new ort.Tensor('float32', data, dims);
+}
+
+export function i64(values: ArrayLike<number>): ort.Tensor {
+  return new ort.Tensor('int64', BigInt64Array.from(Array.from(values, (v) => BigInt(v))), [values.length]);
+}
