@@ -68,7 +68,8 @@ export async function generateIds(rt: LavinRuntime, req: IdGenerateRequest): Pro
     if (req.stopAtEos !== false && id === (req.eosId ?? 2)) { stopReason = 'eos'; break; }
     if (k + 1 >= req.maxNewTokens) break;
     if (aborted()) { stopReason = 'aborted'; break; }
-    if (cache.length + 1 > rt.cfg.maxSeqLen) { stopReason = 'context-full'; break; }
+    // As the reference: prompt + generated tokens never exceed the context length.
+    if (S + tokens.length >= rt.cfg.maxSeqLen) { stopReason = 'context-full'; break; }
     // The token fed now occupies cache slot `cache.length`; the reference gives it RoPE position
     // equal to its slot (one less than in training), the consistent mode slot + 1.
     const position = mode === 'reference' ? cache.length : cache.length + 1;

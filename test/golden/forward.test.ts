@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadModelDir } from '../../server/engine/modelDir';
 import { LavinRuntime } from '../../server/engine/runtime';
-import { FIXTURE_DIR, fixtureModelDir, GoldenJson, GoldenTensor, readGoldenJson, readGoldenTensors } from './fixture';
+import { assertClose, FIXTURE_DIR, fixtureModelDir, GoldenJson, GoldenTensor, readGoldenJson, readGoldenTensors } from './fixture';
 import { ForwardContext, forwardChecks } from './forwardChecks';
 
 const golden: GoldenJson = readGoldenJson();
@@ -25,6 +25,23 @@ describe(`golden forward (${FIXTURE_DIR})`, () => {
       t.diagnostic(await check.run(ctx));
     });
   }
+
+  test('OpenAI .pth and Hugging Face safetensors CLIP give the same features', async (t) => {
+    const hf = await loadModelDir(fixtureModelDir('hf'));
+    const hfRuntime = await LavinRuntime.create(hf.cfg, hf.tensors, { threads: 1 });
+    try {
+      for (const name of caseNames) {
+        const pixels = golden.cases[name].img_indicator === 1 ? ctx.tensors.get('input.image_pixels')!.data : new Float32Array(ctx.tensors.get('input.image_pixels')!.data.length);
+        const a = await ctx.runtime.encodeImage(pixels);
+        const b = await hfRuntime.encodeImage(pixels);
+        const c = assertClose(`${name}: HF vs OpenAI features`, b.features, a.features, 1e-6, 1e-7);
+        assertClose(`${name}: HF features vs golden`, b.features, ctx.tensors.get(`${name}.clip_cls_feats`)!);
+        t.diagnostic(`${name}: max |HF - OpenAI| ${c.maxAbsError.toExponential(2)}`);
+      }
+    } finally {
+      await hfRuntime.dispose();
+    }
+  });
 
   test('every check fails when a golden value it reads is perturbed', async () => {
     for (const check of checks) {

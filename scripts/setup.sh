@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One-time machine setup for the full test suite: Debian's Chromium (webview and VS Code tests) and
+# code-server (a real VS Code, installed under .cache/, outside the product's node_modules).
+# Idempotent; needs only the npm registry and Debian's apt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v rg >/dev/null 2>&1 || need_apt+=(ripgrep)
+dpkg -s libkrb5-dev >/dev/null 2>&1 || need_apt+=(libkrb5-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ -x scripts/install-code-server.sh ] || [ -f scripts/install-code-server.sh ]; then
+  bash scripts/install-code-server.sh
+fi
+echo "setup: done"
