@@ -1,0 +1,383 @@
+// Training step with per-block recomputation, for models whose whole training graph is too big
+// (7B: 32 blocks x T=512 activations kept for the backward pass, and every weight inside one
+// session). The network is cut at block boundaries:
+//   vision     pixels -> visual tokens V (forward graph; a VJP graph recomputes it for the backward)
+//   assembly   h0 = [E_mod[m]; token embeddings + placement V]       (host, both directions)
+//   block      h_in -> h_out, router weights: ONE forward graph and ONE vector-Jacobian-product graph
+//              serve every layer; the layer's weights are graph inputs (fed per run, the frozen 2-D
+//              ones pre-transposed), so weights live once in host memory and only the block
+//              boundaries h_0..h_L are kept between the forward and backward passes
+//   head       h_L -> loss and d loss / d h_L
+// Each VJP graph recomputes its segment's forward pass and contracts the outputs with the incoming
+// gradient (sum(out * g_out)), which autodiff differentiates like any loss. Dropout masks are drawn
+// in the same order as the whole-graph stepper's, so both steppers compute the same numbers.
+
+import * as ort from 'onnxruntime-node';
+import { gradients } from '../engine/graph/autodiff';
+import { Builder } from '../engine/graph/builder';
+import { Graph, Value } from '../engine/graph/graph';
+import { linear } from '../engine/graph/nn';
+import { HostParams, ParamSource, transpose2d } from '../engine/graph/params';
+import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
+import { createSession } from '../engine/session';
+import { llamaLinearPolicy } from '../engine/quant';
+import { floatToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
+import { trainingAttentionBias } from './graph';
+import { LaidOutExample, labelledCount } from './sequence';
+import { StepOptions, StepResult, TrainingStepperOptions } from './step';
+
+/** Every parameter a graph needs is a graph input; frozen 2-D weights come pre-transposed. */
+class FedParams implements ParamSource {
+  private readonly made = new Map<string, Value>();
+  /** Input name -> source tensor, transposed or not, as float32 or float16. */
+  readonly feeds = new Map<string, FeedSpec>();
+
+  constructor(
+    private readonly tensors: ReadonlyMap<string, HostTensor>,
+    private readonly trainable: ReadonlySet<string>,
+    /** Feed the frozen LLaMA linear weights as float16 (cast to float32 in the graph). */
+    private readonly half = false,
+  ) {}
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+  shape(name: string): number[] {
+    const t = this.tensors.get(name);
+    if (!t) throw new Error(`missing parameter ${name}`);
+    return t.shape;
+  }
+  param(b: Builder, name: string): Value {
+    let v = this.made.get(name);
+    if (!v) {
+      v = b.input(name, 'float32', this.shape(name).slice());
+      this.made.set(name, v);
+      this.feeds.set(name, { name, transposed: false, half: false });
+    }
+    return v;
+  }
+  paramT(b: Builder, name: string): Value {
+    if (this.trainable.has(name)) return b.transpose(this.param(b, name), [1, 0]);
+    const key = `${name}.T`;
+    let v = this.made.get(key);
+    if (!v) {
+      const [r, c] = this.shape(name);
+      v = b.input(key, 'float32', [c, r]);
+      this.made.set(key, v);
+      this.feeds.set(key, { name, transposed: true, half: false });
+    }
+    return v;
+  }
+  linear(b: Builder, x: Value, name: string, bias?: Value): Value {
+    if (!this.half || this.trainable.has(name) || !llamaLinearPolicy('fp16').applies!(name)) return linear(b, x, this.paramT(b, name), bias);
+    const key = `${name}.T.fp16`;
+    let v = this.made.get(key);
+    if (!v) {
+      const [r, c] = this.shape(name);
+      v = b.input(key, 'float16', [c, r]);
+      this.made.set(key, v);
+      this.feeds.set(key, { name, transposed: true, half: true });
+    }
+    return linear(b, x, b.cast(v, 'float32'), bias);
+  }
+  /** The graph's parameter inputs that are trainable. */
+  trainableInputs(g: Graph): Value[] {
+    return g.inputs.filter((v) => this.trainable.has(v.name));
+  }
+}
+
+interface FeedSpec {
+  name: string;
+  transposed: boolean;
+  half: boolean;
+}
+
+interface Program {
+  session: ort.InferenceSession;
+  feeds: Map<string, FeedSpec>;
+  /** Trainable input name -> gradient output name. */
+  grads: Map<string, string>;
+  masks: { name: string; shape: number[] }[];
+}
+
+const LAYER0 = 'layers.0.';
+
+export class BlockwiseTrainingStepper {
+  private programs = new Map<string, Promise<Program>>();
+  private readonly hostCache = new Map<string, Float32Array | Uint16Array>();
+  private readonly T: number;
+
+  constructor(
+    readonly cfg: LavinConfig,
+    private readonly tensors: ReadonlyMap<string, HostTensor>,
+    readonly options: TrainingStepperOptions,
+  ) {
+    this.T = options.seqLen;
+    if (!tensors.has('tok_embeddings.weight')) throw new Error('training: missing parameter tok_embeddings.weight');
+  }
+
+  async dispose(): Promise<void> {
+    for (const p of this.programs.values()) await (await p).session.release();
+    this.programs.clear();
+  }
+
+  private trainableSet(): Set<string> {
+    return new Set(this.options.trainable);
+  }
+
+  private program(key: string, build: () => { graph: Graph; params: FedParams | HostParams; grads: Map<string, string>; masks: { name: string; shape: number[] }[] }): Promise<Program> {
+    let p = this.programs.get(key);
+    if (!p) {
+      p = (async () => {
+        const built = build();
+        const session = await createSession(built.graph, this.options.session);
+        return { session, feeds: built.params instanceof FedParams ? built.params.feeds : new Map(), grads: built.grads, masks: built.masks };
+      })();
+      this.programs.set(key, p);
+    }
+    return p;
+  }
+
+  private maskHook(b: Builder, masks: { name: string; shape: number[] }[]) {
+    if (!this.options.dropout) return undefined;
+    return (u: Value) => {
+      const shape = (u.shape as number[]).slice();
+      const m = b.input(`dropout_mask_${masks.length}`, 'float32', shape);
+      masks.push({ name: m.name, shape });
+      return b.mul(u, m);
+    };
+  }
+
+  /** Vision: pixels -> V [n, D]; with `vjp`, also d(sum(V * g_V)) / d(adapter params). */
+  private vision(vjp: boolean) {
+    return this.program(vjp ? 'vision_vjp' : 'vision', () => {
+      const g = new Graph(vjp ? 'train_vision_vjp' : 'train_vision');
+      const b = new Builder(g);
+      const params = new HostParams(this.tensors, this.trainableSet());
+      const masks: { name: string; shape: number[] }[] = [];
+      const r = this.cfg.clip.resolution;
+      const clip = clipVisual(b, params, this.cfg, b.input('pixels', 'float32', [1, 3, r, r]), this.maskHook(b, masks));
+      const visual = visualProjection(b, params, clip.features);
+      const grads = new Map<string, string>();
+      if (vjp) {
+        const gV = b.input('grad_out', 'float32', (visual.shape as number[]).slice());
+        const wrt = g.inputs.filter((v) => this.trainableSet().has(v.name));
+        const scalar = b.reduceSum(b.mul(visual, gV), [0, 1], false);
+        for (const [name, gv] of gradients(b, scalar, wrt)) if (gv) grads.set(name, b.output(gv, `grad.${name}`).name);
+      } else {
+        b.output(visual, 'visual_tokens');
+      }
+      return { graph: g, params, grads, masks };
+    });
+  }
+
+  /** One LLM block with layer-0 names; every weight is an input. */
+  private block(vjp: boolean) {
+    return this.program(vjp ? 'block_vjp' : 'block', () => {
+      const { dim, headDim, ropeTheta } = this.cfg.llama;
+      const T = this.T;
+      const g = new Graph(vjp ? 'train_block_vjp' : 'train_block');
+      const b = new Builder(g);
+      const trainable = new Set([...this.trainableSet()].filter((n) => n.startsWith(LAYER0)).concat(
+        [...this.trainableSet()].filter((n) => /^layers\.\d+\./.test(n)).map((n) => n.replace(/^layers\.\d+\./, LAYER0)),
+      ));
+      const params = new FedParams(this.tensors, trainable, this.options.frozenFormat === 'fp16');
+      const masks: { name: string; shape: number[] }[] = [];
+      const hIn = b.input('h_in', 'float32', [1, T, dim]);
+      const tables = ropeTables(headDim, T, ropeTheta);
+      let route: Value | undefined;
+      const out = llamaDecoder(b, params, { ...this.cfg, llama: { ...this.cfg.llama, nLayers: 1 } }, hIn, {
+        cos: b.constFloat(tables.cos, [T, headDim / 2]),
+        sin: b.constFloat(tables.sin, [T, headDim / 2]),
+        attentionBias: b.constFloat(trainingAttentionBias(T), [T, T]),
+        route: (l, normed) => (route = routerWeights(b, params, `layers.${l}.adapter_attn`, b.slice(normed, [0], [1], [1]), this.cfg.adapter.temperature)),
+        dropout: this.maskHook(b, masks),
+      });
+      const grads = new Map<string, string>();
+      if (vjp) {
+        const gOut = b.input('grad_out', 'float32', [1, T, dim]);
+        const scalar = b.reduceSum(b.mul(out.hidden, gOut), [0, 1, 2], false);
+        const wrt = [hIn, ...params.trainableInputs(g)];
+        for (const [name, gv] of gradients(b, scalar, wrt)) if (gv) grads.set(name, b.output(gv, `grad.${name}`).name);
+      } else {
+        b.output(out.hidden, 'h_out');
+        b.output(b.reshape(route!, [1, 2]), 'router_weights');
+      }
+      return { graph: g, params, grads, masks };
+    });
+  }
+
+  /** Final norm, LM head and the cross-entropy; outputs the loss and d loss / d h_L. */
+  private head() {
+    return this.program('head', () => {
+      const { dim, vocab } = this.cfg.llama;
+      const T = this.T;
+      const g = new Graph('train_head');
+      const b = new Builder(g);
+      const params = new HostParams(this.tensors, new Set(), this.options.frozenFormat === 'fp16' ? llamaLinearPolicy('fp16') : undefined);
+      const h = b.input('h', 'float32', [1, T, dim]);
+      const logp = b.logSoftmax(b.reshape(lmHead(b, params, this.cfg, b.slice(h, [0], [T - 1], [1])), [T - 1, vocab]), -1);
+      const labels = b.input('labels', 'int64', [T - 1, 1]);
+      const weights = b.input('label_weights', 'float32', [T - 1, 1]);
+      const picked = b.op('GatherElements', [logp, labels], [{ dtype: 'float32', shape: [T - 1, 1] }], { axis: { i: 1 } })[0];
+      const loss = b.neg(b.reduceSum(b.mul(picked, weights), [0, 1], false));
+      b.output(loss, 'loss');
+      const grads = new Map<string, string>();
+      grads.set('h', b.output(gradients(b, loss, [h]).get('h')!, 'grad.h').name);
+      return { graph: g, params, grads, masks: [] };
+    });
+  }
+
+  /** Host float32 copy of a tensor (transposed when asked), made once. */
+  private host(name: string, transposed: boolean): Float32Array {
+    return this.hostCopy({ name, transposed, half: false }) as Float32Array;
+  }
+
+  /** Host copy of a tensor in the form a graph input wants, made once per form. */
+  private hostCopy(src: FeedSpec): Float32Array | Uint16Array {
+    const key = `${src.name}${src.transposed ? '.T' : ''}${src.half ? '.fp16' : ''}`;
+    let v = this.hostCache.get(key);
+    if (!v) {
+      const t = this.tensors.get(src.name);
+      if (!t) throw new Error(`missing parameter ${src.name}`);
+      const f = src.transposed ? toFloat32(transpose2d(t, src.name)) : toFloat32(t);
+      if (src.half) {
+        const h = new Uint16Array(f.length);
+        for (let i = 0; i < f.length; i++) h[i] = floatToHalf(f[i]);
+        v = h;
+      } else {
+        v = f;
+      }
+      this.hostCache.set(key, v);
+    }
+    return v;
+  }
+
+  private paramFeeds(p: Program, layer: number | undefined, params: ReadonlyMap<string, Float32Array>): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [input, src] of p.feeds) {
+      const real = layer === undefined ? src.name : src.name.replace(/^layers\.0\./, `layers.${layer}.`);
+      const shape = this.tensors.get(real)!.shape;
+      const trained = params.get(real);
+      if (this.options.trainable.includes(real) && !trained) throw new Error(`training: no value for trainable parameter ${real}`);
+      const dims = src.transposed ? [shape[1], shape[0]] : shape;
+      feeds[input] = trained
+        ? new ort.Tensor('float32', trained, dims)
+        : src.half
+          ? new ort.Tensor('float16', this.hostCopy({ ...src, name: real }) as Uint16Array, dims)
+          : new ort.Tensor('float32', this.hostCopy({ ...src, name: real }) as Float32Array, dims);
+    }
+    return feeds;
+  }
+
+  private drawMasks(masks: { name: string; shape: number[] }[], random: (() => number) | undefined): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
+    if (!masks.length) return feeds;
+    if (!random) throw new Error('training: dropout is on but no random source was given');
+    const p = this.options.dropout!.p;
+    for (const m of masks) {
+      const mask = new Float32Array(numel(m.shape));
+      for (let i = 0; i < mask.length; i++) mask[i] = random() < p ? 0 : 1 / (1 - p);
+      feeds[m.name] = new ort.Tensor('float32', mask, m.shape);
+    }
+    return feeds;
+  }
+
+  async run(ex: LaidOutExample, params: ReadonlyMap<string, Float32Array>, opts: StepOptions = {}): Promise<StepResult> {
+    const T = this.T;
+    const { dim, nLayers } = this.cfg.llama;
+    if (ex.slots.length !== T - 1 || ex.labelsInserted.length !== T) throw new Error(`training example${ex.source ? ` (${ex.source})` : ''}: laid out for ${ex.slots.length + 1} positions, the graph has ${T}`);
+    const grads = new Map<string, Float32Array>(this.options.trainable.map((k) => [k, new Float32Array(numel(this.tensors.get(k)!.shape))]));
+    const addGrad = (name: string, g: Float32Array) => {
+      const acc = grads.get(name);
+      if (acc) for (let i = 0; i < acc.length; i++) acc[i] += g[i];
+    };
+
+    // ---- vision forward (masks drawn first, as in the whole graph) -----------------------------
+    let visionMasks: Record<string, ort.Tensor> = {};
+    let visual: Float32Array | undefined;
+    const image = ex.modality === 'image';
+    if (image) {
+      const r = this.cfg.clip.resolution;
+      if (!ex.pixels || ex.pixels.length !== 3 * r * r) throw new Error(`training example${ex.source ? ` (${ex.source})` : ''}: image needs 3x${r}x${r} pixels`);
+      const vf = await this.vision(false);
+      visionMasks = this.drawMasks(vf.masks, opts.random);
+      const pixels = new ort.Tensor('float32', ex.pixels, [1, 3, r, r]);
+      const trainedFeeds = Object.fromEntries(this.options.trainable.filter((k) => vf.session.inputNames.includes(k)).map((k) => [k, new ort.Tensor('float32', params.get(k)!, this.tensors.get(k)!.shape)]));
+      visual = (await vf.session.run({ pixels, ...trainedFeeds, ...visionMasks })).visual_tokens.data as Float32Array;
+    }
+
+    // ---- assembly -----------------------------------------------------------------------------
+    const m = image ? 1 : 0;
+    const eMod = params.get('adapter_modality_embedding.weight') ?? this.host('adapter_modality_embedding.weight', false);
+    const emb = this.tensors.get('tok_embeddings.weight')!;
+    const bytes = emb.dtype === 'float32' ? 4 : 2;
+    const h0 = new Float32Array(T * dim);
+    h0.set(eMod.subarray(m * dim, (m + 1) * dim), 0);
+    ex.slots.forEach((s, i) => {
+      const row = (i + 1) * dim;
+      if ('token' in s) {
+        if (!Number.isInteger(s.token) || s.token < 0 || s.token >= this.cfg.llama.vocab) throw new Error(`token id ${s.token} outside the vocabulary`);
+        h0.set(toFloat32({ dtype: emb.dtype, shape: [dim], data: emb.data.subarray(s.token * dim * bytes, (s.token + 1) * dim * bytes) }), row);
+      } else {
+        if (!visual) throw new Error('training: a text-only example has visual slots');
+        h0.set(visual.subarray(s.visual * dim, (s.visual + 1) * dim), row);
+      }
+    });
+
+    // ---- blocks forward, keeping only the boundaries --------------------------------------------
+    const fwd = await this.block(false);
+    const hs: Float32Array[] = [h0];
+    const blockMasks: Record<string, ort.Tensor>[] = [];
+    const routes = new Float32Array(nLayers * 2);
+    for (let l = 0; l < nLayers; l++) {
+      blockMasks.push(this.drawMasks(fwd.masks, opts.random));
+      const out = await fwd.session.run({ h_in: new ort.Tensor('float32', hs[l], [1, T, dim]), ...this.paramFeeds(fwd, l, params), ...blockMasks[l] });
+      hs.push(out.h_out.data as Float32Array);
+      routes.set(out.router_weights.data as Float32Array, l * 2);
+    }
+
+    // ---- head ---------------------------------------------------------------------------------
+    const n = labelledCount(ex);
+    const tokenWeight = opts.tokenWeight ?? (n > 0 ? 1 / n : 0);
+    const labels = new BigInt64Array(T - 1);
+    const weights = new Float32Array(T - 1);
+    for (let i = 1; i < T; i++) {
+      if (ex.labelsInserted[i] !== 0) {
+        labels[i - 1] = BigInt(ex.labelsInserted[i]);
+        weights[i - 1] = tokenWeight;
+      }
+    }
+    const head = await this.head();
+    const ho = await head.session.run({ h: new ort.Tensor('float32', hs[nLayers], [1, T, dim]), labels: new ort.Tensor('int64', labels, [T - 1, 1]), label_weights: new ort.Tensor('float32', weights, [T - 1, 1]) });
+    let g = ho['grad.h'].data as Float32Array;
+
+    // ---- blocks backward (recomputing each block) -----------------------------------------------
+    const vjp = await this.block(true);
+    for (let l = nLayers - 1; l >= 0; l--) {
+      const out = await vjp.session.run({ h_in: new ort.Tensor('float32', hs[l], [1, T, dim]), grad_out: new ort.Tensor('float32', g, [1, T, dim]), ...this.paramFeeds(vjp, l, params), ...blockMasks[l] });
+      for (const [input, output] of vjp.grads) {
+        if (input === 'h_in') continue;
+        addGrad(input.replace(/^layers\.0\./, `layers.${l}.`), out[output].data as Float32Array);
+      }
+      g = out[vjp.grads.get('h_in')!].data as Float32Array;
+    }
+
+    // ---- assembly backward, then vision ---------------------------------------------------------
+    const gMod = new Float32Array(2 * dim);
+    gMod.set(g.subarray(0, dim), m * dim);
+    addGrad('adapter_modality_embedding.weight', gMod);
+    if (image) {
+      const nv = this.cfg.adapter.nVisualTokens;
+      const gV = new Float32Array(nv * dim);
+      ex.slots.forEach((s, i) => {
+        if ('visual' in s) for (let d = 0; d < dim; d++) gV[s.visual * dim + d] += g[(i + 1) * dim + d];
+      });
+      const vv = await this.vision(true);
+      const r = this.cfg.clip.resolution;
+      const trainedFeeds = Object.fromEntries(this.options.trainable.filter((k) => vv.session.inputNames.includes(k)).map((k) => [k, new ort.Tensor('float32', params.get(k)!, this.tensors.get(k)!.shape)]));
+      const out = await vv.session.run({ pixels: new ort.Tensor('float32', ex.pixels!, [1, 3, r, r]), grad_out: new ort.Tensor('float32', gV, [nv, dim]), ...trainedFeeds, ...visionMasks });
+      for (const [input, output] of vv.grads) addGrad(input, out[output].data as Float32Array);
+    }
+    return { loss: (ho.loss.data as Float32Array)[0], grads, routerWeights: routes, labelledTokens: n };
+  }
+}

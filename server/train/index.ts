@@ -1,0 +1,17 @@
+// Mixture-of-modality training: public surface for the backend.
+export { train, type TrainOptions, type TrainProgress, type TrainResult } from './trainer';
+export {
+  saveAdapterSet, loadAdapterSet, readMeta, exportLavinPth, importLavinPth, baseModelIdentity, lavinArgs,
+  ADAPTER_META_FILE, AdapterStoreError, type AdapterSet, type AdapterSetMeta, type OptimizerSnapshot, type BaseModelIdentity,
+} from './adapterStore';
+export { initAdapterTensors } from './init';
+export { AdamW, learningRate, peakLr, decays, GradientAccumulator, LAVIN_ADAMW, LAVIN_BASE_LR } from './optim';
+export { buildTrainingGraph, TRAIN_IO, type TrainingGraph, type TrainingGraphOptions } from './graph';
+export { TrainingStepper, type StepResult } from './step';
+export { layoutExample, type TokenizedExample, type LaidOutExample, type Modality } from './sequence';
+export { Rng } from './rng';
+export { buildDocsDataset, type DocsDatasetOptions, type DocsSummary } from './data/docs';
+export { loadChatFile } from './data/chat';
+export { loadScienceQa, scienceQaPrompt } from './data/scienceqa';
+export { tokenizeExample, chatPrompt, type TextSample, type TextTokenizer } from './data/tokenize';
+export { prepareExamples, layoutPrefixes } from './data/prepare';
