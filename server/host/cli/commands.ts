@@ -1,0 +1,162 @@
+// The `lavin` subcommands over the model host, in-process.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { AnswerResult, DevicePreference, PrecisionName } from '../../protocol';
+import { ModelHost } from '../modelHost';
+import { TrainingPort } from '../training';
+import { Workspace } from '../workspace';
+import { CliOutput } from './output';
+import { UsageError } from './usage';
+
+export interface CommonFlags {
+  model?: string;
+  device?: DevicePreference;
+  json: boolean;
+  verbose: boolean;
+}
+
+export interface SamplingFlags {
+  maxNewTokens?: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+}
+
+export interface CliContext {
+  out: CliOutput;
+  signal: AbortSignal;
+  training?: TrainingPort;
+}
+
+/** The CLI acts for the user on files they name: the whole file system is its workspace. */
+function makeHost(flags: CommonFlags, ctx: CliContext): ModelHost {
+  if (flags.model !== undefined) {
+    const dir = path.resolve(flags.model);
+    if (!fs.existsSync(dir)) throw new Error(`model folder ${dir} does not exist`);
+    if (!fs.existsSync(path.join(dir, 'model.json'))) throw new Error(`model folder ${dir} has no model.json (create one with "lavin convert")`);
+  }
+  return new ModelHost({
+    modelDir: flags.model && path.resolve(flags.model),
+    device: flags.device,
+    workspace: new Workspace([path.parse(process.cwd()).root]),
+    training: ctx.training,
+    log: flags.verbose ? (m) => ctx.out.info(m) : undefined,
+  });
+}
+
+function readInput(file: string, what: string): Buffer {
+  const abs = path.resolve(file);
+  if (!fs.existsSync(abs)) throw new Error(`${what} ${file} does not exist`);
+  if (fs.statSync(abs).isDirectory()) throw new Error(`${what} ${file} is a folder, not a file`);
+  return fs.readFileSync(abs);
+}
+
+function streamAnswer(ctx: CliContext) {
+  return { signal: ctx.signal, onToken: (e: { text: string }) => {
+    if (e.text === '') return;
+    ctx.out.event({ event: 'token', text: e.text });
+    ctx.out.text(e.text);
+  } };
+}
+
+function finishAnswer(ctx: CliContext, r: AnswerResult): void {
+  for (const n of r.notices) {
+    ctx.out.event({ event: 'notice', message: n });
+    ctx.out.info(`note: ${n}`);
+  }
+  ctx.out.event({
+    event: 'done', text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
+    promptTokens: r.promptTokens, timings: r.timings,
+  });
+  ctx.out.text('\n');
+  const weights = r.routerWeights.map((w) => w.map((x) => x.toFixed(2)).join('/')).join(' ');
+  ctx.out.info(`[${r.route} route; router weights per layer ${weights}; ${r.tokens.length} tokens, ${r.timings.decodeTokensPerSecond.toFixed(0)} tokens/s; ${r.stopReason}]`);
+}
+
+export async function ask(question: string, image: string | undefined, flags: CommonFlags & SamplingFlags, ctx: CliContext): Promise<void> {
+  if (!question.trim()) throw new UsageError('ask needs a question, e.g. lavin ask "what is in this picture?"');
+  const images = image === undefined ? undefined : [readInput(image, 'image').toString('base64')];
+  const host = makeHost(flags, ctx);
+  try {
+    const r = await host.chat({ messages: [{ role: 'user', content: question, images }], ...sampling(flags) }, streamAnswer(ctx));
+    finishAnswer(ctx, r);
+  } finally {
+    await host.dispose();
+  }
+}
+
+/** FILE, FILE:N or FILE:START-END (1-based, inclusive). */
+export function parseFileRange(spec: string): { file: string; startLine?: number; endLine?: number } {
+  const m = /^(.+?):(\d+)(?:-(\d+))?$/.exec(spec);
+  if (!m || fs.existsSync(spec)) return { file: spec };
+  const start = Number(m[2]);
+  const end = m[3] === undefined ? start : Number(m[3]);
+  if (start < 1 || end < start) throw new UsageError(`bad line range in ${spec}: use FILE:START-END with 1 <= START <= END`);
+  return { file: m[1], startLine: start, endLine: end };
+}
+
+export async function explain(spec: string, flags: CommonFlags & SamplingFlags, ctx: CliContext): Promise<void> {
+  const { file, startLine, endLine } = parseFileRange(spec);
+  const text = readInput(file, 'file').toString('utf8');
+  const lines = text.split(/\r?\n/).length;
+  if (startLine !== undefined && startLine > lines) throw new Error(`${file} has ${lines} line(s); the range starts at line ${startLine}`);
+  const host = makeHost(flags, ctx);
+  try {
+    const r = await host.explain({
+      path: path.basename(file), text, ...sampling(flags),
+      selection: startLine === undefined ? undefined : { startLine: startLine - 1, endLine: Math.min(endLine!, lines) - 1 },
+    }, streamAnswer(ctx));
+    finishAnswer(ctx, r);
+  } finally {
+    await host.dispose();
+  }
+}
+
+export async function train(opts: { docs: string; steps?: number; out?: string; resume: boolean; name?: string }, flags: CommonFlags, ctx: CliContext): Promise<void> {
+  const docs = path.resolve(opts.docs);
+  if (!fs.existsSync(docs) || !fs.statSync(docs).isDirectory()) throw new Error(`docs folder ${opts.docs} does not exist or is not a folder`);
+  const host = makeHost(flags, ctx);
+  try {
+    const r = await host.train({ docs, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, name: opts.name }, {
+      signal: ctx.signal,
+      onProgress: (s) => {
+        ctx.out.event({ event: 'step', step: s.step, loss: s.loss, totalSteps: s.totalSteps, tokensPerSecond: s.tokensPerSecond, etaSeconds: s.etaSeconds });
+        const eta = s.etaSeconds === null ? '' : ` ETA ${Math.round(s.etaSeconds)}s`;
+        ctx.out.progress('training', s.step / s.totalSteps, `step ${s.step}/${s.totalSteps} loss ${s.loss.toFixed(4)} ${Math.round(s.tokensPerSecond)} tok/s${eta}`);
+      },
+    });
+    ctx.out.endProgress();
+    ctx.out.event({ event: 'saved', path: r.path, adapterSet: r.adapterSet, steps: r.steps, finalLoss: r.finalLoss, cancelled: r.cancelled });
+    if (r.cancelled) ctx.out.info(`stopped at step ${r.steps}; checkpoint saved in ${r.path} (run again with --resume to continue)`);
+    else ctx.out.info(`adapter set ${r.adapterSet} saved in ${r.path} after ${r.steps} steps (final loss ${r.finalLoss?.toFixed(4) ?? 'n/a'})`);
+  } finally {
+    await host.dispose();
+  }
+}
+
+export async function convert(
+  opts: { llama: string; clip: string; adapter: string; tokenizer?: string; precision?: PrecisionName; out: string; name?: string; copy: boolean; clipHeads?: number },
+  flags: CommonFlags,
+  ctx: CliContext,
+): Promise<void> {
+  const host = makeHost({ ...flags, model: undefined }, ctx);
+  try {
+    const r = await host.setupModel({ ...opts, activate: true }, {
+      signal: ctx.signal,
+      onProgress: (message, pct) => {
+        ctx.out.event({ event: 'progress', message, percentage: pct });
+        ctx.out.progress('convert', pct / 100, message);
+      },
+    });
+    ctx.out.endProgress();
+    ctx.out.event({ event: 'saved', path: r.dir, manifest: r.manifestPath, model: r.model });
+    ctx.out.info(`model folder ${r.dir} is ready (${r.model.name}: LLaMA ${r.model.llama.dim}x${r.model.llama.layers}, CLIP ${r.model.clip.width}x${r.model.clip.layers}); use it with --model ${r.dir}`);
+  } finally {
+    await host.dispose();
+  }
+}
+
+function sampling(f: SamplingFlags) {
+  return { maxNewTokens: f.maxNewTokens, temperature: f.temperature, topP: f.topP, seed: f.seed };
+}

@@ -1,0 +1,184 @@
+// The language-server connection over a pair of streams: routes the protocol's requests to the
+// model host, streams tokens and progress back, maps errors to JSON-RPC errors.
+
+import * as path from 'path';
+import { CancellationToken, createConnection, ProposedFeatures, ResponseError, StreamMessageWriter, WorkDoneProgress, WorkDoneProgressCancelNotification } from 'vscode-languageserver/node';
+import type { InitializeParams, ProgressToken, WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport } from 'vscode-languageserver/node';
+import {
+  ActivateAdapterSetRequest, ChatRequest, ExplainRequest, LavinInitializationOptions, ListAdapterSetsRequest, LoadModelRequest,
+  SetupModelRequest, StatusChangedNotification, StatusRequest, TokenNotification, TrainProgressNotification, TrainRequest,
+  UnloadModelRequest,
+} from '../../protocol';
+import { HostError } from '../errors';
+import { GenerateControl, ModelHost } from '../modelHost';
+import * as P from '../params';
+import { TrainingPort } from '../training';
+import { Workspace } from '../workspace';
+import { TolerantMessageReader } from './reader';
+
+export interface ServerOptions {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+  /** Defaults the client's initializationOptions can override. */
+  defaults?: LavinInitializationOptions;
+  /** Builds the training port once the client's options (adapter-set folder) are known. */
+  training?: (adapterSetsDir: string | undefined) => TrainingPort | undefined;
+  /** Called when the input closes or `exit` arrives, after the host is disposed. */
+  onExit?: (code: number) => void;
+}
+
+function toResponseError(err: unknown): ResponseError<unknown> {
+  if (err instanceof ResponseError) return err;
+  if (err instanceof HostError) return new ResponseError(err.code, err.message, err.data);
+  return new ResponseError(-32603, err instanceof Error ? err.message : String(err));
+}
+
+function abortOn(token: CancellationToken): AbortController {
+  const ac = new AbortController();
+  if (token.isCancellationRequested) ac.abort();
+  else token.onCancellationRequested(() => ac.abort());
+  return ac;
+}
+
+function workspaceFrom(params: InitializeParams | undefined): Workspace {
+  const folders = params?.workspaceFolders?.map((f) => decodeURIComponent(new URL(f.uri).pathname));
+  if (folders && folders.length) return new Workspace(folders);
+  if (params?.rootUri) return new Workspace([decodeURIComponent(new URL(params.rootUri).pathname)]);
+  if (params?.rootPath) return new Workspace([params.rootPath]);
+  return new Workspace(params ? [] : [process.cwd()]);
+}
+
+export function startServer(opts: ServerOptions) {
+  const writer = new StreamMessageWriter(opts.output);
+  const reader = new TolerantMessageReader(opts.input, (bad) => {
+    void writer.write({ jsonrpc: '2.0', id: bad.id, error: { code: bad.code, message: bad.message } } as never);
+  });
+  const connection = createConnection(ProposedFeatures.all, reader, writer);
+  let host: ModelHost | null = null;
+  let exiting = false;
+  /** Training and setup runs the client may cancel through their work-done token. */
+  const cancellable = new Map<ProgressToken, AbortController>();
+
+  const makeHost = (init?: InitializeParams): ModelHost => {
+    const o: LavinInitializationOptions = { ...opts.defaults, ...(init?.initializationOptions as LavinInitializationOptions | undefined) };
+    return new ModelHost({
+      modelDir: o.modelDir && path.resolve(o.modelDir),
+      device: o.device,
+      threads: o.threads,
+      maxImageBytes: o.maxImageBytes,
+      whileTraining: o.whileTraining,
+      workspace: workspaceFrom(init),
+      training: opts.training?.(o.adapterSetsDir && path.resolve(o.adapterSetsDir)),
+      log: (m) => connection.console.info(m),
+      onStatusChange: (s) => void connection.sendNotification(StatusChangedNotification, s).catch(() => {}),
+    });
+  };
+  // Requests before `initialize` (bare JSON-RPC clients) get a host on the current directory.
+  const getHost = (): ModelHost => (host ??= makeHost());
+
+  const exit = async (code: number) => {
+    if (exiting) return;
+    exiting = true;
+    for (const ac of cancellable.values()) ac.abort();
+    await host?.dispose().catch(() => {});
+    opts.onExit?.(code);
+  };
+
+  connection.onInitialize((params) => {
+    host ??= makeHost(params);
+    return { capabilities: {}, serverInfo: { name: 'lavin-code', version: host.status().version } };
+  });
+  connection.onInitialized(() => {
+    // Registered after initialize so it replaces the library's handler, which only knows server-created tokens.
+    connection.onNotification(WorkDoneProgressCancelNotification.type, ({ token }) => cancellable.get(token)?.abort());
+  });
+  connection.onShutdown(async () => {
+    await host?.unloadModel().catch(() => {});
+  });
+  connection.onExit(() => void exit(0));
+  reader.onClose(() => void exit(0));
+
+  const handle = <R>(fn: (params: unknown, token: CancellationToken) => Promise<R> | R) =>
+    async (params: unknown, token: CancellationToken): Promise<R> => {
+      try {
+        return await fn(params, token);
+      } catch (err) {
+        throw toResponseError(err);
+      }
+    };
+
+  const streaming = (streamId: string | undefined, token: CancellationToken): GenerateControl => ({
+    signal: abortOn(token).signal,
+    onToken: streamId === undefined ? undefined : (e) => void connection.sendNotification(TokenNotification, { streamId, text: e.text, index: e.index, id: e.id }),
+  });
+
+  const progress = (token: ProgressToken | undefined, title: string) => {
+    const send = (value: WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd) =>
+      token !== undefined && void connection.sendProgress(WorkDoneProgress.type, token, value).catch(() => {});
+    return {
+      begin: () => send({ kind: 'begin', title, cancellable: true, percentage: 0 }),
+      report: (message: string, percentage: number) => send({ kind: 'report', message, percentage: Math.max(0, Math.min(100, Math.round(percentage))) }),
+      end: (message: string) => send({ kind: 'end', message }),
+    };
+  };
+
+  connection.onRequest(StatusRequest.method, handle(() => getHost().status()));
+  connection.onRequest(LoadModelRequest.method, handle((p) => getHost().loadModel(P.loadModelParams(p))));
+  connection.onRequest(UnloadModelRequest.method, handle(() => getHost().unloadModel()));
+  connection.onRequest(ChatRequest.method, handle((p, token) => {
+    const params = P.chatParams(p);
+    return getHost().chat(params, streaming(params.streamId, token));
+  }));
+  connection.onRequest(ExplainRequest.method, handle((p, token) => {
+    const params = P.explainParams(p);
+    return getHost().explain(params, streaming(params.streamId, token));
+  }));
+  connection.onRequest(TrainRequest.method, handle(async (p, token) => {
+    const params = P.trainParams(p);
+    const ac = abortOn(token);
+    const wd = params.workDoneToken;
+    if (wd !== undefined) cancellable.set(wd, ac);
+    const bar = progress(wd, `Training adapter set ${params.name ?? path.basename(params.docs)}`);
+    bar.begin();
+    try {
+      const result = await getHost().train(params, {
+        signal: ac.signal,
+        onProgress: (s) => {
+          void connection.sendNotification(TrainProgressNotification, s).catch(() => {});
+          const eta = s.etaSeconds === null ? '' : `, ETA ${Math.round(s.etaSeconds)} s`;
+          bar.report(`step ${s.step}/${s.totalSteps}, loss ${s.loss.toFixed(4)}, ${Math.round(s.tokensPerSecond)} tokens/s${eta}`, (100 * s.step) / s.totalSteps);
+        },
+      });
+      bar.end(result.cancelled ? `cancelled at step ${result.steps}; resume to continue` : `saved ${result.adapterSet}`);
+      return result;
+    } catch (err) {
+      bar.end(`failed: ${(err as Error).message}`);
+      throw err;
+    } finally {
+      if (wd !== undefined) cancellable.delete(wd);
+    }
+  }));
+  connection.onRequest(ListAdapterSetsRequest.method, handle(() => getHost().listAdapterSets()));
+  connection.onRequest(ActivateAdapterSetRequest.method, handle((p) => getHost().activateAdapterSet(P.activateParams(p).name)));
+  connection.onRequest(SetupModelRequest.method, handle(async (p, token) => {
+    const params = P.setupModelParams(p);
+    const ac = abortOn(token);
+    const wd = params.workDoneToken;
+    if (wd !== undefined) cancellable.set(wd, ac);
+    const bar = progress(wd, `Setting up model ${params.name ?? path.basename(params.out)}`);
+    bar.begin();
+    try {
+      const result = await getHost().setupModel(params, { signal: ac.signal, onProgress: (m, pct) => bar.report(m, pct) });
+      bar.end(`model folder ${result.dir} is ready`);
+      return result;
+    } catch (err) {
+      bar.end(`failed: ${(err as Error).message}`);
+      throw err;
+    } finally {
+      if (wd !== undefined) cancellable.delete(wd);
+    }
+  }));
+
+  connection.listen();
+  return { connection, getHost };
+}

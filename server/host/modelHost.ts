@@ -1,0 +1,317 @@
+// The model host: owns the loaded model, its request queue and the active adapter set, and turns
+// protocol-level requests into engine calls. Used by the language server (server/main.ts) and the
+// CLI (server/cli.ts) alike; knows nothing of JSON-RPC framing or terminals.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { TokenEvent } from '../engine/api';
+import { LavinModel } from '../engine/model';
+import { readManifest } from '../engine/modelDir';
+import {
+  AdapterSetInfo, AnswerResult, ChatParams, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
+  LoadModelParams, ModelSummary, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
+  TrainResult,
+} from '../protocol';
+import { ConvertProgress, checkPrecision, setupModelFolder } from './convert';
+import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
+import { badParams, classifyEngineError, HostError } from './errors';
+import { pickImage } from './images';
+import { fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
+import { ModelQueue } from './queue';
+import { TrainingPort } from './training';
+import { languageIdFor } from './languages';
+import { Workspace } from './workspace';
+
+export interface HostOptions {
+  /** Model folder to load on first use (default: the embedded model). */
+  modelDir?: string;
+  device?: DevicePreference;
+  threads?: number;
+  maxImageBytes?: number;
+  /** Chat while training holds the model: reject at once (default) or wait in the queue. */
+  whileTraining?: 'reject' | 'wait';
+  workspace: Workspace;
+  training?: TrainingPort;
+  log?: (message: string) => void;
+  onStatusChange?: (status: StatusResult) => void;
+}
+
+export interface GenerateControl {
+  signal?: AbortSignal;
+  onToken?: (event: TokenEvent) => void;
+}
+
+export interface TrainControl {
+  signal?: AbortSignal;
+  onProgress?: (progress: TrainProgressParams) => void;
+}
+
+export interface SetupControl {
+  signal?: AbortSignal;
+  onProgress?: ConvertProgress;
+}
+
+const DEFAULT_MAX_NEW_TOKENS = 256;
+const DEFAULT_TRAIN_STEPS = 100;
+/** Files bigger than this are not read for explain (the context holds a few hundred lines at most). */
+const MAX_EXPLAIN_FILE_BYTES = 4 * 1024 * 1024;
+
+export class ModelHost {
+  private model: LavinModel | null = null;
+  /** The model folder the user chose; adapter sets are applied on top of it. */
+  private baseDir: string | null = null;
+  private adapterSet: string | null = null;
+  /** Device/threads of the last explicit load, reused when an adapter set swap reloads the model. */
+  private loadOptions: LoadModelParams = {};
+  private readonly queue: ModelQueue;
+  private readonly version = packageVersion();
+  private disposed = false;
+
+  constructor(private readonly opts: HostOptions) {
+    this.queue = new ModelQueue(16, () => this.changed());
+  }
+
+  get workspace(): Workspace {
+    return this.opts.workspace;
+  }
+
+  status(): StatusResult {
+    const m = process.memoryUsage();
+    return {
+      model: this.model ? summary(this.model) : null,
+      adapterSet: this.adapterSet,
+      activity: this.queue.activity,
+      queued: this.queue.queued,
+      memory: { rssBytes: m.rss, heapUsedBytes: m.heapUsed, externalBytes: m.external + m.arrayBuffers },
+      version: this.version,
+    };
+  }
+
+  async loadModel(params: LoadModelParams): Promise<StatusResult> {
+    checkPrecision(params.precision);
+    await this.queue.run('loading', () => this.replaceModel(params.dir ?? this.opts.modelDir ?? defaultModelDir(), null, params));
+    return this.status();
+  }
+
+  async unloadModel(): Promise<StatusResult> {
+    await this.queue.run('loading', async () => {
+      const old = this.model;
+      this.model = null;
+      this.adapterSet = null;
+      await old?.dispose();
+    });
+    return this.status();
+  }
+
+  async chat(params: ChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
+    const maxImageBytes = this.opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
+    const picked = pickImage(params.messages, maxImageBytes);
+    return this.answer(params, picked.image, picked.notices, ctl, (count, budget) => fitChat(params.messages, count, budget));
+  }
+
+  async explain(params: ExplainParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
+    let text = params.text;
+    let fileName = params.path;
+    if (text === undefined) {
+      const file = this.opts.workspace.resolve(params.path, 'file');
+      if (!fs.existsSync(file) || !fs.statSync(file).isFile()) throw badParams(`file ${params.path} does not exist`);
+      const size = fs.statSync(file).size;
+      if (size > MAX_EXPLAIN_FILE_BYTES) throw badParams(`file ${params.path} is ${size} bytes; explain reads files up to ${MAX_EXPLAIN_FILE_BYTES} bytes (pass a selection's text instead)`);
+      text = fs.readFileSync(file, 'utf8');
+      fileName = this.displayName(file);
+    } else {
+      fileName = params.path.startsWith('file://') ? path.basename(decodeURIComponent(new URL(params.path).pathname)) : params.path;
+    }
+    const lineCount = text.split(/\r?\n/).length;
+    if (params.selection && params.selection.startLine >= lineCount) {
+      throw badParams(`selection starts at line ${params.selection.startLine + 1} but ${fileName} has ${lineCount} line(s)`);
+    }
+    const input = { fileName, languageId: params.languageId ?? languageIdFor(fileName), text, selection: params.selection };
+    return this.answer(params, undefined, [], ctl, (count, budget) => fitExplain(input, count, budget));
+  }
+
+  async train(params: TrainParams, ctl: TrainControl = {}): Promise<TrainResult> {
+    const training = this.opts.training;
+    if (!training) throw new HostError(LavinErrorCodes.TrainingFailed, 'training is not available in this build (no trainer is wired to the host)');
+    const docsDir = this.opts.workspace.resolve(params.docs, 'docs folder');
+    if (!fs.existsSync(docsDir) || !fs.statSync(docsDir).isDirectory()) throw badParams(`docs folder ${params.docs} does not exist or is not a folder`);
+    const outDir = params.out === undefined ? undefined : this.opts.workspace.resolve(params.out, 'output folder');
+    const name = params.name ?? (path.basename(docsDir).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'adapters');
+    const runId = params.runId ?? name;
+    const totalSteps = params.steps ?? DEFAULT_TRAIN_STEPS;
+    const signal = ctl.signal ?? new AbortController().signal;
+    return this.queue.run('training', async () => {
+      const model = await this.ensureModel();
+      const started = performance.now();
+      let firstStepAt: number | null = null;
+      let firstStep = 0;
+      try {
+        const outcome = await training.train({
+          model, docsDir, name, outDir, steps: totalSteps, resume: params.resume ?? false, learningRate: params.learningRate, signal,
+          onStep: (s) => {
+            const now = performance.now();
+            if (firstStepAt === null) {
+              firstStepAt = now;
+              firstStep = s.step;
+            }
+            // ETA from the pace since the first reported step (excludes warm-up and resume offset).
+            const done = s.step - firstStep;
+            const perStep = done > 0 ? (now - firstStepAt) / done : now - started;
+            const eta = s.etaSeconds ?? ((s.totalSteps - s.step) * perStep) / 1000;
+            ctl.onProgress?.({ runId, step: s.step, totalSteps: s.totalSteps, loss: s.loss, tokensPerSecond: s.tokensPerSecond, etaSeconds: s.step > 0 ? Math.max(0, eta) : null });
+          },
+        });
+        return { adapterSet: outcome.name, path: outcome.path, steps: outcome.steps, finalLoss: outcome.finalLoss, cancelled: outcome.cancelled };
+      } catch (err) {
+        if (err instanceof HostError) throw err;
+        throw new HostError(LavinErrorCodes.TrainingFailed, `training failed: ${(err as Error).message}`);
+      }
+    }, { signal, label: `training adapter set ${name}` });
+  }
+
+  async listAdapterSets(): Promise<ListAdapterSetsResult> {
+    const sets: AdapterSetInfo[] = this.opts.training ? await this.opts.training.listAdapterSets() : [];
+    return { sets, active: this.adapterSet };
+  }
+
+  async activateAdapterSet(name: string | null): Promise<StatusResult> {
+    await this.queue.run('loading', async () => {
+      const base = this.baseDir ?? this.opts.modelDir ?? defaultModelDir();
+      if (name === null) return this.replaceModel(base, null, {});
+      const training = this.opts.training;
+      if (!training) throw new HostError(LavinErrorCodes.TrainingFailed, 'adapter sets need the trainer, which is not available in this build');
+      const known = await training.listAdapterSets();
+      if (!known.some((s) => s.name === name)) throw badParams(`no adapter set named "${name}" (known: ${known.map((s) => s.name).join(', ') || 'none'})`);
+      const model = await this.ensureModel();
+      const derived = writeDerivedModelDir(base, name, await training.adapterFile(name, model));
+      await this.replaceModel(derived, name, {}, base);
+    });
+    return this.status();
+  }
+
+  async setupModel(params: SetupModelParams, ctl: SetupControl = {}): Promise<SetupModelResult> {
+    return this.queue.run('converting', async () => {
+      const { dir, manifestPath, model } = await setupModelFolder(params, ctl.onProgress, ctl.signal);
+      const result = { dir, manifestPath, model: summary(model) };
+      if (params.activate === false) {
+        await model.dispose();
+      } else {
+        const old = this.model;
+        this.model = model;
+        this.baseDir = dir;
+        this.adapterSet = null;
+        await old?.dispose();
+      }
+      return result;
+    }, { signal: ctl.signal });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.model?.dispose();
+    this.model = null;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async answer(
+    params: ChatParams | ExplainParams,
+    image: Uint8Array | undefined,
+    notices: string[],
+    ctl: GenerateControl,
+    fit: (count: TokenCounter, budget: number) => FittedPrompt,
+  ): Promise<AnswerResult> {
+    const queuedAt = performance.now();
+    return this.queue.run('generating', async () => {
+      const queuedMs = performance.now() - queuedAt;
+      const model = await this.ensureModel();
+      const ctx = model.info.maxSeqLen;
+      const maxNewTokens = params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+      // The prompt may use all but the answer's share; a long answer request cannot starve the prompt below half.
+      const budget = ctx - Math.min(maxNewTokens, Math.floor(ctx / 2));
+      const count: TokenCounter = (prompt) => model.promptIds(prompt, image !== undefined).ids.length;
+      const fitted = fit(count, budget);
+      try {
+        const r = await model.generate({
+          prompt: fitted.prompt, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
+          signal: ctl.signal, onToken: ctl.onToken,
+        });
+        return {
+          text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
+          promptTokens: r.promptTokens, timings: { ...r.timings, queuedMs }, notices: [...notices, ...fitted.notices], adapterSet: this.adapterSet,
+        };
+      } catch (err) {
+        throw classifyEngineError(err);
+      }
+    }, { signal: ctl.signal, whileTraining: this.opts.whileTraining });
+  }
+
+  /** The loaded model, loading the configured one first if needed. Call only inside a queued job. */
+  private async ensureModel(): Promise<LavinModel> {
+    if (!this.model) await this.replaceModel(this.opts.modelDir ?? defaultModelDir(), null, {});
+    return this.model!;
+  }
+
+  private async replaceModel(dir: string, adapterSet: string | null, params: LoadModelParams, baseDir = dir): Promise<void> {
+    const log = this.opts.log;
+    const options = { ...this.loadOptions, ...params };
+    let model: LavinModel;
+    try {
+      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, log });
+    } catch (err) {
+      throw new HostError(LavinErrorCodes.ModelLoadFailed, (err as Error).message);
+    }
+    const old = this.model;
+    this.model = model;
+    this.baseDir = baseDir;
+    this.adapterSet = adapterSet;
+    this.loadOptions = { device: options.device, precision: options.precision, threads: options.threads };
+    await old?.dispose();
+    this.changed();
+  }
+
+  private displayName(file: string): string {
+    for (const root of this.opts.workspace.folders) {
+      if (file.startsWith(root + path.sep)) return path.relative(root, file);
+    }
+    return path.basename(file);
+  }
+
+  private changed(): void {
+    if (!this.disposed) this.opts.onStatusChange?.(this.status());
+  }
+}
+
+function summary(m: LavinModel): ModelSummary {
+  const i = m.info;
+  return {
+    name: i.name, dir: i.dir, device: i.device, precision: i.precision,
+    llama: { dim: i.llama.dim, layers: i.llama.layers, heads: i.llama.heads, vocab: i.llama.vocab },
+    clip: { width: i.clip.width, layers: i.clip.layers, heads: i.clip.heads, resolution: i.clip.resolution },
+    adapterParameters: i.adapterParameters, maxSeqLen: i.maxSeqLen,
+  };
+}
+
+/**
+ * A model folder that is `base` with another adapter checkpoint: model.json only, every path absolute.
+ * (Swapping adapter tensors in place would avoid reloading the backbones; the engine has no such call yet.)
+ */
+function writeDerivedModelDir(base: string, adapterSet: string, adapterFile: string): string {
+  const manifest = readManifest(base);
+  const abs = (p: string) => (path.isAbsolute(p) ? p : path.join(path.resolve(base), p));
+  const dir = path.join(lavinHome(), 'derived', `${manifest.name}+${adapterSet}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const derived = {
+    ...manifest,
+    name: `${manifest.name}+${adapterSet}`,
+    llama: abs(manifest.llama),
+    clip: abs(manifest.clip),
+    adapter: path.resolve(adapterFile),
+    tokenizer: manifest.tokenizer && abs(manifest.tokenizer),
+    // Adapters trained by this product use training positions at decode time.
+    positionMode: 'consistent' as const,
+  };
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(derived, null, 2) + '\n');
+  return dir;
+}

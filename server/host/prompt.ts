@@ -1,0 +1,125 @@
+// Prompt templates for chat and code explanation, and fitting them into the model's context.
+//
+// Chat (LaVIN's instruction format, spec section 2), previous turns concatenated oldest first:
+//   Instruction: {user 1}\nResponse: {assistant 1}\nInstruction: {user 2}\nResponse:
+// Code attached to a user turn goes inside its instruction:
+//   {text}\n{languageId} code from {fileName}:\n```{languageId}\n{code}\n```
+// Too long for the context: whole earlier turns go first (oldest first), then the attached code is
+// cut, then the start of the newest instruction. Every cut is reported as a notice.
+
+import { ChatMessage, CodeContext, LineRange } from '../protocol';
+
+/** Tokens the full prompt (with the engine's image/text prefix) would take. */
+export type TokenCounter = (prompt: string) => number;
+
+export interface FittedPrompt {
+  prompt: string;
+  notices: string[];
+}
+
+export function formatCode(code: CodeContext): string {
+  return `${code.languageId} code from ${code.fileName}:\n\`\`\`${code.languageId}\n${code.text}\n\`\`\``;
+}
+
+function instruction(msg: ChatMessage): string {
+  return msg.code ? `${msg.content}\n${formatCode(msg.code)}` : msg.content;
+}
+
+/** The multi-turn template; `messages` must end with a user message. */
+export function renderChat(messages: ChatMessage[]): string {
+  let out = '';
+  for (const m of messages) {
+    out += m.role === 'user' ? `Instruction: ${instruction(m)}\nResponse:` : ` ${m.content}\n`;
+  }
+  return out;
+}
+
+/** Longest n in [0, max] with ok(n), assuming ok is monotone (true up to some n). */
+function largest(max: number, ok: (n: number) => boolean): number {
+  let lo = 0;
+  let hi = max;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (ok(mid)) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+const CUT_MARK = '\n[...]';
+
+/** Fit a chat into `budget` prompt tokens. */
+export function fitChat(messages: ChatMessage[], count: TokenCounter, budget: number): FittedPrompt {
+  const notices: string[] = [];
+  let kept = messages;
+  let dropped = 0;
+  while (count(renderChat(kept)) > budget && kept.length > 1) {
+    // Drop a whole exchange: the kept conversation always starts with an instruction.
+    do {
+      kept = kept.slice(1);
+      dropped++;
+    } while (kept.length > 1 && kept[0].role === 'assistant');
+  }
+  if (dropped > 0) notices.push(`The conversation is longer than the model's context: the ${dropped} oldest message(s) were left out.`);
+  if (count(renderChat(kept)) <= budget) return { prompt: renderChat(kept), notices };
+
+  // One message left and still too long: shorten its code, then its text (keeping the end).
+  const last = kept[kept.length - 1];
+  let code = last.code;
+  if (code) {
+    const full = code;
+    const fits = (n: number) => count(renderChat([{ ...last, code: { ...full, text: full.text.slice(0, n) + CUT_MARK } }])) <= budget;
+    const n = largest(full.text.length, fits);
+    if (n > 0 && fits(n)) {
+      notices.push(`The attached code was cut to its first ${n} of ${full.text.length} characters to fit the model's context.`);
+      return { prompt: renderChat([{ ...last, code: { ...full, text: full.text.slice(0, n) + CUT_MARK } }]), notices };
+    }
+    notices.push("The attached code was left out: the message alone fills the model's context.");
+    code = undefined;
+  }
+  const text = last.content;
+  const tail = (n: number): ChatMessage => ({ ...last, code, content: text.slice(text.length - n) });
+  const n = largest(text.length, (k) => count(renderChat([tail(k)])) <= budget);
+  notices.push(`The message was cut to its last ${n} of ${text.length} characters to fit the model's context.`);
+  return { prompt: renderChat([tail(n)]), notices };
+}
+
+export interface ExplainInput {
+  fileName: string;
+  languageId: string;
+  /** The whole file. */
+  text: string;
+  /** Lines to explain (0-based, inclusive); default: the whole file. */
+  selection?: LineRange;
+}
+
+/** Lines of context shown around a selection. */
+export const EXPLAIN_CONTEXT_LINES = 5;
+
+export function explainMessage(input: ExplainInput, contextLines = EXPLAIN_CONTEXT_LINES): ChatMessage {
+  const lines = input.text.split(/\r?\n/);
+  const sel = input.selection ?? { startLine: 0, endLine: lines.length - 1 };
+  const start = Math.max(0, sel.startLine);
+  const end = Math.min(lines.length - 1, sel.endLine);
+  const selected = lines.slice(start, end + 1).join('\n');
+  const before = lines.slice(Math.max(0, start - contextLines), start).join('\n');
+  const after = lines.slice(end + 1, end + 1 + contextLines).join('\n');
+  const fence = (s: string) => `\`\`\`${input.languageId}\n${s}\n\`\`\``;
+  let content = `Explain what the selected ${input.languageId} code from ${input.fileName} (lines ${start + 1}-${end + 1}) does.`;
+  if (before) content += `\nCode before the selection:\n${fence(before)}`;
+  if (after) content += `\nCode after the selection:\n${fence(after)}`;
+  content += '\nSelected code:';
+  return { role: 'user', content, code: { fileName: input.fileName, languageId: input.languageId, text: selected } };
+}
+
+/** The explain prompt, with less surrounding code (then a cut selection) when the context is short. */
+export function fitExplain(input: ExplainInput, count: TokenCounter, budget: number): FittedPrompt {
+  for (let ctx = EXPLAIN_CONTEXT_LINES; ctx >= 0; ctx--) {
+    const prompt = renderChat([explainMessage(input, ctx)]);
+    if (count(prompt) <= budget) {
+      const notices = ctx < EXPLAIN_CONTEXT_LINES ? [`Surrounding code was reduced to ${ctx} line(s) on each side to fit the model's context.`] : [];
+      return { prompt, notices };
+    }
+  }
+  return fitChat([explainMessage(input, 0)], count, budget);
+}

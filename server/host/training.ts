@@ -1,0 +1,46 @@
+// The host's training port: what the host needs from server/train, kept as an interface so the
+// host (and its tests) do not depend on how training is implemented.
+
+import { LavinModel } from '../engine/model';
+import { AdapterSetInfo } from '../protocol';
+
+export interface TrainStep {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  /** Training tokens processed per second over the last step(s). */
+  tokensPerSecond: number;
+  /** The trainer's own estimate, when it has one. */
+  etaSeconds?: number;
+}
+
+export interface TrainRun {
+  model: LavinModel;
+  /** Folder of documents, already checked to lie inside the workspace. */
+  docsDir: string;
+  /** Adapter set to write (or resume). */
+  name: string;
+  /** Folder to save the set in; default: the trainer's adapter-set store under that name. */
+  outDir?: string;
+  steps: number;
+  resume: boolean;
+  learningRate?: number;
+  signal: AbortSignal;
+  onStep: (step: TrainStep) => void;
+}
+
+export interface TrainOutcome {
+  name: string;
+  path: string;
+  steps: number;
+  finalLoss: number | null;
+  cancelled: boolean;
+}
+
+export interface TrainingPort {
+  /** Fine-tune the adapters; on abort, keep the last checkpoint and resolve with cancelled: true. */
+  train(run: TrainRun): Promise<TrainOutcome>;
+  listAdapterSets(): Promise<AdapterSetInfo[]>;
+  /** A LaVIN adapter checkpoint (.pth) of a saved set, checked to fit `model`'s backbones. */
+  adapterFile(name: string, model: LavinModel): Promise<string>;
+}

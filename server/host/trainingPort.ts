@@ -1,0 +1,82 @@
+// Wires the trainer in server/train to the host's TrainingPort: docs folder -> examples -> train(),
+// adapter sets in a store folder (one sub-folder per set, adapter.json + tensors), and export to an
+// official LaVIN adapter .pth when a set is activated.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { LavinModel } from '../engine/model';
+import { AdapterSetInfo } from '../protocol';
+import { ADAPTER_META_FILE, baseModelIdentity, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
+import { lavinHome } from './defaults';
+import { badParams } from './errors';
+import { TrainingPort, TrainOutcome, TrainRun } from './training';
+
+/** Tokens per training example (prompt + answer); docs sections longer than this are cut. */
+const MAX_WORDS = 128;
+const EXPORT_FILE = 'lavin-adapter.pth';
+
+export function defaultAdapterSetsDir(): string {
+  return path.join(lavinHome(), 'adapter-sets');
+}
+
+export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): TrainingPort {
+  const setDir = (name: string) => path.join(storeDir, name);
+
+  return {
+    async train(run: TrainRun): Promise<TrainOutcome> {
+      const outDir = run.outDir ?? setDir(run.name);
+      if (run.resume && !fs.existsSync(path.join(outDir, ADAPTER_META_FILE))) {
+        throw badParams(`nothing to resume: ${outDir} holds no adapter set (start without resume)`);
+      }
+      const { samples, summary } = buildDocsDataset(run.docsDir);
+      if (samples.length === 0) {
+        throw badParams(`docs folder ${run.docsDir} has no usable sections (${summary.filesScanned} files scanned; Markdown, reStructuredText or text files with headed sections are used)`);
+      }
+      const tok = run.model.tokenizer;
+      const maxWords = Math.min(MAX_WORDS, run.model.info.maxSeqLen);
+      const examples = await prepareExamples(samples, tok, { maxWords, imageSize: run.model.info.clip.resolution });
+      const r = await train({
+        weights: run.model.weights,
+        samples: examples,
+        ...layoutPrefixes(tok),
+        steps: run.steps,
+        lr: run.learningRate,
+        outDir,
+        resume: run.resume,
+        name: run.name,
+        dataSummary: { docs: run.docsDir, files: summary.filesUsed.length, textSamples: summary.textSamples, imageSamples: summary.imageSamples },
+        signal: run.signal,
+        onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
+      });
+      return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted };
+    },
+
+    async listAdapterSets(): Promise<AdapterSetInfo[]> {
+      if (!fs.existsSync(storeDir)) return [];
+      const sets: AdapterSetInfo[] = [];
+      for (const entry of fs.readdirSync(storeDir, { withFileTypes: true })) {
+        if (!entry.isDirectory() || !fs.existsSync(path.join(storeDir, entry.name, ADAPTER_META_FILE))) continue;
+        try {
+          const meta = readMeta(path.join(storeDir, entry.name));
+          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name });
+        } catch {
+          // A set being written or damaged: not listed, the store's own checks report it on use.
+        }
+      }
+      return sets.sort((a, b) => a.name.localeCompare(b.name));
+    },
+
+    async adapterFile(name: string, model: LavinModel): Promise<string> {
+      const dir = setDir(name);
+      const set = await loadAdapterSet(dir, { optimizer: false });
+      const base = baseModelIdentity(model.weights);
+      if (set.meta.baseModel.id !== base.id) {
+        throw badParams(`adapter set ${name} was trained on ${set.meta.baseModel.name}, not on the loaded ${base.name}`);
+      }
+      const file = path.join(dir, EXPORT_FILE);
+      const fresh = fs.existsSync(file) && fs.statSync(file).mtimeMs >= fs.statSync(path.join(dir, ADAPTER_META_FILE)).mtimeMs;
+      if (!fresh) exportLavinPth(set, file);
+      return file;
+    },
+  };
+}

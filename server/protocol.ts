@@ -1,0 +1,281 @@
+// Every custom request and notification between the LaVIN Code extension (or any client) and the
+// model host, typed once and imported by both sides (like rust-analyzer's lsp_ext.ts).
+// Dependency-light on purpose: only vscode-languageserver-protocol, which the extension bundle
+// already carries through vscode-languageclient. No engine or Node imports here.
+
+import { NotificationType, ProgressToken, RequestType, RequestType0 } from 'vscode-languageserver-protocol';
+
+// ---------------------------------------------------------------------------------------------
+// Shared shapes
+// ---------------------------------------------------------------------------------------------
+
+export type DevicePreference = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+export type PrecisionName = 'fp32' | 'fp16' | 'int8' | 'int4';
+export type StopReason = 'eos' | 'max-tokens' | 'aborted' | 'context-full';
+/** Which mixture-of-modality adapter path the router was given. */
+export type Route = 'text' | 'image';
+
+/** What currently holds the model: at most one generation or one training run at a time. */
+export type HostActivity = 'idle' | 'loading' | 'generating' | 'training' | 'converting';
+
+export interface ModelSummary {
+  name: string;
+  /** Absolute model folder (the one with model.json). */
+  dir: string;
+  device: string;
+  precision: PrecisionName;
+  llama: { dim: number; layers: number; heads: number; vocab: number };
+  clip: { width: number; layers: number; heads: number; resolution: number };
+  adapterParameters: number;
+  /** Context length in tokens (prompt + answer). */
+  maxSeqLen: number;
+}
+
+export interface MemoryUsage {
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Memory outside the JS heap (tensors, onnxruntime buffers). */
+  externalBytes: number;
+}
+
+export interface StatusResult {
+  /** null when no model is loaded. */
+  model: ModelSummary | null;
+  /** Name of the active adapter set; null = the adapter weights the model folder ships with. */
+  adapterSet: string | null;
+  activity: HostActivity;
+  /** Requests waiting for the model (not counting the running one). */
+  queued: number;
+  memory: MemoryUsage;
+  /** Server version (package.json). */
+  version: string;
+}
+
+/** Sampling settings shared by chat and explain. Defaults: greedy, 256 new tokens. */
+export interface SamplingParams {
+  maxNewTokens?: number;
+  /** 0 = greedy. */
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+}
+
+/** Source code attached to a chat turn. */
+export interface CodeContext {
+  /** File name shown to the model (a basename or workspace-relative path). */
+  fileName: string;
+  /** VS Code language id, e.g. 'typescript'. */
+  languageId: string;
+  /** The code itself (the selection, or the part of the file the user chose). */
+  text: string;
+}
+
+export interface ChatMessage {
+  role: 'user' | 'assistant';
+  content: string;
+  /**
+   * Base64 images (PNG/JPEG/WebP). LaVIN sees one image per request: the newest user image is used,
+   * and the answer's `notices` say when others were left out.
+   */
+  images?: string[];
+  code?: CodeContext;
+}
+
+/** Links a streaming request to its `lavin/token` notifications. Chosen by the client, unique per request. */
+export interface StreamParams {
+  streamId?: string;
+}
+
+export interface ChatParams extends SamplingParams, StreamParams {
+  /** Oldest first; the last one must be a user message. */
+  messages: ChatMessage[];
+}
+
+/** A 0-based, inclusive line range. */
+export interface LineRange {
+  startLine: number;
+  endLine: number;
+}
+
+export interface ExplainParams extends SamplingParams, StreamParams {
+  /**
+   * The file. Either give `text` (works for unsaved editors; `path`/`uri` is then only a name),
+   * or give `path` alone and the server reads it; paths outside the workspace are refused.
+   */
+  path: string;
+  text?: string;
+  languageId?: string;
+  /** Lines to explain; default: the whole file (truncated to fit the context). */
+  selection?: LineRange;
+}
+
+/** The answer to chat and explain. */
+export interface AnswerResult {
+  text: string;
+  /** Generated token ids (the first is decided by the prompt). */
+  tokens: number[];
+  stopReason: StopReason;
+  route: Route;
+  /** Per LLaMA layer: [expert 0 weight, expert 1 weight] the router gave this request. */
+  routerWeights: number[][];
+  promptTokens: number;
+  timings: { visionMs: number; prefillMs: number; decodeMs: number; decodeTokensPerSecond: number; queuedMs: number };
+  /** Things the user should know: turns dropped to fit the context, images ignored, ... */
+  notices: string[];
+  adapterSet: string | null;
+}
+
+export interface TokenNotificationParams {
+  streamId: string;
+  /** Text this token adds ('' while a multi-byte character is incomplete). */
+  text: string;
+  /** 0-based index of the generated token. */
+  index: number;
+  id: number;
+}
+
+export interface LoadModelParams {
+  /** Model folder with model.json; absent = the embedded default model. */
+  dir?: string;
+  device?: DevicePreference;
+  precision?: PrecisionName;
+  threads?: number;
+}
+
+export interface TrainParams {
+  /** Folder of documents (.md, .txt, source files) to fine-tune the adapters on. */
+  docs: string;
+  steps?: number;
+  /** Adapter set name to write (default: derived from the docs folder name). */
+  name?: string;
+  /** Folder to save the adapter set in (default: the adapter-set store). Must lie inside the workspace. */
+  out?: string;
+  /** Continue from the named set's last checkpoint instead of starting fresh. */
+  resume?: boolean;
+  learningRate?: number;
+  /** LSP work-done progress token; progress also goes out as `lavin/trainProgress`. */
+  workDoneToken?: ProgressToken;
+  /** Links `lavin/trainProgress` notifications to this run (default: the adapter set name). */
+  runId?: string;
+}
+
+export interface TrainProgressParams {
+  runId: string;
+  step: number;
+  totalSteps: number;
+  loss: number;
+  tokensPerSecond: number;
+  /** Seconds left at the current pace; null before the first step finishes. */
+  etaSeconds: number | null;
+}
+
+export interface TrainResult {
+  adapterSet: string;
+  /** Folder the adapter set was saved to. */
+  path: string;
+  steps: number;
+  finalLoss: number | null;
+  /** True when cancelled: the last checkpoint is kept and `resume: true` continues it. */
+  cancelled: boolean;
+}
+
+export interface AdapterSetInfo {
+  name: string;
+  path: string;
+  steps: number;
+  /** ISO time of the last save. */
+  updated: string;
+  /** Model folder it was trained on top of. */
+  baseModel?: string;
+}
+
+export interface ListAdapterSetsResult {
+  sets: AdapterSetInfo[];
+  active: string | null;
+}
+
+export interface ActivateAdapterSetParams {
+  /** null = back to the model folder's own adapter weights. */
+  name: string | null;
+}
+
+export interface SetupModelParams {
+  /** Folder with Meta's params.json + consolidated.NN.pth. */
+  llama: string;
+  /** CLIP ViT-L/14 weights (.pth or .safetensors). */
+  clip: string;
+  /** LaVIN adapter checkpoint (.pth). */
+  adapter: string;
+  /** SentencePiece tokenizer.model (default: <llama>/../tokenizer.model or <llama>/tokenizer.model). */
+  tokenizer?: string;
+  /** CLIP attention heads when the weights cannot say (default: a config.json next to the CLIP file, else width / 64). */
+  clipHeads?: number;
+  precision?: PrecisionName;
+  /** Model folder to write. */
+  out: string;
+  name?: string;
+  /** Copy the weight files into `out` (default false: model.json references them in place). */
+  copy?: boolean;
+  /** Load the new folder after writing it (default true). */
+  activate?: boolean;
+  workDoneToken?: ProgressToken;
+}
+
+export interface SetupModelResult {
+  dir: string;
+  manifestPath: string;
+  model: ModelSummary;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------------
+
+export const StatusRequest = new RequestType0<StatusResult, void>('lavin/status');
+export const LoadModelRequest = new RequestType<LoadModelParams, StatusResult, void>('lavin/loadModel');
+export const UnloadModelRequest = new RequestType0<StatusResult, void>('lavin/unloadModel');
+/** Streams `lavin/token` notifications when `streamId` is set; `$/cancelRequest` stops within one token. */
+export const ChatRequest = new RequestType<ChatParams, AnswerResult, void>('lavin/chat');
+export const ExplainRequest = new RequestType<ExplainParams, AnswerResult, void>('lavin/explain');
+/** Reports `$/progress` on `workDoneToken` and `lavin/trainProgress`; cancellable; resumable. */
+export const TrainRequest = new RequestType<TrainParams, TrainResult, void>('lavin/train');
+export const ListAdapterSetsRequest = new RequestType0<ListAdapterSetsResult, void>('lavin/listAdapterSets');
+export const ActivateAdapterSetRequest = new RequestType<ActivateAdapterSetParams, StatusResult, void>('lavin/activateAdapterSet');
+export const SetupModelRequest = new RequestType<SetupModelParams, SetupModelResult, void>('lavin/setupModel');
+
+export const TokenNotification = new NotificationType<TokenNotificationParams>('lavin/token');
+export const TrainProgressNotification = new NotificationType<TrainProgressParams>('lavin/trainProgress');
+/** Sent whenever the model, adapter set or activity changes. */
+export const StatusChangedNotification = new NotificationType<StatusResult>('lavin/statusChanged');
+
+/** Error codes in JSON-RPC responses, besides the standard ones (-32700 parse, -32601 method, -32602 params, -32800 cancelled). */
+export const LavinErrorCodes = {
+  /** No model is loaded and the default could not be loaded. */
+  NoModel: -32001,
+  /** The model is busy with training; chat is rejected rather than queued. `data.activity` says what holds it. */
+  Busy: -32002,
+  /** A file path outside the workspace folders. */
+  PathOutsideWorkspace: -32003,
+  /** Loading or converting a model failed (message names the file/field). */
+  ModelLoadFailed: -32004,
+  /** Image too large or not an image. */
+  BadImage: -32005,
+  /** Training is not available or failed. */
+  TrainingFailed: -32006,
+  /** Too many requests waiting for the model. */
+  QueueFull: -32007,
+} as const;
+
+/** Initialization options the client may pass in `initialize`. */
+export interface LavinInitializationOptions {
+  /** Model folder to load lazily on the first request (default: the embedded model). */
+  modelDir?: string;
+  device?: DevicePreference;
+  threads?: number;
+  /** Where adapter sets live (default: <globalStorage>/adapter-sets or ~/.lavin/adapter-sets). */
+  adapterSetsDir?: string;
+  /** Largest image accepted, in bytes (default 20 MiB). */
+  maxImageBytes?: number;
+  /** Chat behaviour while training holds the model: 'reject' (default) or 'wait'. */
+  whileTraining?: 'reject' | 'wait';
+}

@@ -1,0 +1,82 @@
+// `lavin train`: JSON step events, a saved adapter set, resume, and errors.
+
+import * as assert from 'assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { before, describe, it } from 'node:test';
+import { BIN, lavin, tempDir } from './runLavin';
+
+describe('lavin train', () => {
+  let docs: string;
+  let home: string;
+  before(() => {
+    docs = tempDir('lavin-docs-');
+    home = tempDir('lavin-home-');
+    fs.writeFileSync(path.join(docs, 'guide.md'), [
+      '# Install', '', 'Run npm ci, then npm run build; the command line is then available as npx lavin.', '',
+      '# Ask', '', 'Use lavin ask with a quoted question, and --image to ask about a screenshot.', '',
+    ].join('\n'));
+  });
+
+  it('prints a step event per step, then saved; --resume continues from the saved step', async () => {
+    const out = path.join(tempDir('lavin-out-'), 'guide-set');
+    const r = await lavin(['train', '--json', '--docs', docs, '--steps', '2', '--out', out], { home });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.events.map((e) => e.event), ['step', 'step', 'saved']);
+    assert.deepEqual(r.events.slice(0, 2).map((e) => e.step), [1, 2]);
+    for (const e of r.events.slice(0, 2)) assert.ok(Number.isFinite(e.loss as number));
+    assert.equal(r.events[2].path, out);
+    assert.ok(fs.existsSync(path.join(out, 'adapter.json')));
+
+    const resumed = await lavin(['train', '--json', '--docs', docs, '--steps', '3', '--out', out, '--resume'], { home });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(resumed.events.filter((e) => e.event === 'step').map((e) => e.step), [3]);
+    assert.equal(resumed.events.at(-1)!.steps, 3);
+  });
+
+  it('shows progress for people and saves into the adapter-set store by default', async () => {
+    const r = await lavin(['train', '--docs', docs, '--steps', '2', '--name', 'people'], { home });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /training 100% step 2\/2 loss \d+\.\d+/);
+    assert.match(r.stderr, /adapter set people saved in .*adapter-sets\/people after 2 steps/);
+    assert.ok(fs.existsSync(path.join(home, 'adapter-sets', 'people', 'adapter.json')));
+  });
+
+  it('reports a missing docs folder, a folder with nothing to learn, and resume with nothing saved', async () => {
+    const missing = await lavin(['train', '--json', '--docs', '/no/such/docs'], { home });
+    assert.equal(missing.code, 1);
+    assert.match(String(missing.events[0].message), /docs folder \/no\/such\/docs does not exist/);
+    const empty = await lavin(['train', '--json', '--docs', tempDir('lavin-nodocs-'), '--steps', '1'], { home });
+    assert.equal(empty.code, 1);
+    assert.match(String(empty.events[0].message), /no usable sections/);
+    const nothing = await lavin(['train', '--json', '--docs', docs, '--name', 'fresh', '--resume'], { home });
+    assert.equal(nothing.code, 1);
+    assert.match(String(nothing.events[0].message), /nothing to resume/);
+  });
+
+  it('Ctrl-C stops training cleanly: the checkpoint is saved, exit code 130, --resume continues', async () => {
+    const out = path.join(tempDir('lavin-out-'), 'interrupted');
+    const child = spawn(process.execPath, [BIN, 'train', '--json', '--docs', docs, '--steps', '500', '--out', out], { env: { ...process.env, LAVIN_HOME: home } });
+    let stdout = '';
+    let interrupted = false;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      // Once: a second Ctrl-C quits at once, without saving.
+      if (!interrupted && stdout.includes('"event":"step"')) {
+        interrupted = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 130);
+    const events = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const saved = events.at(-1);
+    assert.equal(saved.event, 'saved');
+    assert.equal(saved.cancelled, true);
+    assert.ok(saved.steps >= 1 && saved.steps < 500);
+    const resumed = await lavin(['train', '--json', '--docs', docs, '--steps', String(saved.steps + 1), '--out', out, '--resume'], { home });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(resumed.events.filter((e) => e.event === 'step').map((e) => e.step), [saved.steps + 1]);
+  });
+});
