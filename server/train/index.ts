@@ -15,3 +15,8 @@ export { loadChatFile } from './data/chat';
 export { loadScienceQa, scienceQaPrompt } from './data/scienceqa';
 export { tokenizeExample, chatPrompt, type TextSample, type TextTokenizer } from './data/tokenize';
 export { prepareExamples, layoutPrefixes } from './data/prepare';
+export {
+  evaluateScienceQa, readScienceQaSplit, parseAnswer, ANSWER_PATTERN, SCIENCEQA_EVAL_DEFAULTS,
+  type ScienceQaGenerator, type ScienceQaEvalOptions, type ScienceQaEvalResult, type ScienceQaRow, type ScienceQaItem,
+} from './eval/scienceqa';
+export { formatTable1, computeTable1, table1Buckets, TABLE1_COLUMNS, type Table1, type Table1Counts, type Table1Column } from './eval/table1';
