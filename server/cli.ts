@@ -132,6 +132,18 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
         }, { json: !!v.json, verbose: !!v.verbose }, ctx);
         return finished(signal);
       }
+      case 'eval': {
+        const { values: v, positionals } = parse(rest, { ...COMMON, ...SAMPLING, scienceqa: { type: 'string' }, split: { type: 'string', default: 'test' }, limit: { type: 'string' }, greedy: { type: 'boolean', default: false }, unparsed: { type: 'string', default: 'wrong' } });
+        if (v.help) return help();
+        if (positionals.length) throw new UsageError(`eval takes no positional arguments (got "${positionals[0]}"); use --scienceqa DIR`);
+        if (v.unparsed !== 'wrong' && v.unparsed !== 'random') throw new UsageError(`--unparsed must be wrong or random, got "${String(v.unparsed)}"`);
+        await C.evalScienceQa(
+          { dir: required(v, 'scienceqa', 'eval'), split: v.split as string, limit: number(v, 'limit', { min: 1, max: 1_000_000, integer: true }), greedy: !!v.greedy, unparsed: v.unparsed, ...samplingFrom(v) },
+          { model: v.model as string | undefined, device: deviceFrom(v), json: !!v.json, verbose: !!v.verbose },
+          ctx,
+        );
+        return finished(signal);
+      }
       case 'serve': {
         const { values: v } = parse(rest, { stdio: { type: 'boolean', default: false } });
         if (!v.stdio) throw new UsageError('serve needs --stdio (the only transport)');
@@ -139,7 +151,7 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
         return await new Promise<number>(() => {});
       }
       default:
-        throw new UsageError(`unknown command "${command}" (commands: ask, explain, train, convert, serve)`);
+        throw new UsageError(`unknown command "${command}" (commands: ask, explain, train, convert, eval, serve)`);
     }
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

@@ -3,6 +3,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AnswerResult, DevicePreference, PrecisionName } from '../../protocol';
+import { LavinModel } from '../../engine/model';
+import { evaluateScienceQa, formatTable1 } from '../../train';
+import { defaultModelDir } from '../defaults';
 import { ModelHost } from '../modelHost';
 import { TrainingPort } from '../training';
 import { Workspace } from '../workspace';
@@ -159,4 +162,28 @@ export async function convert(
 
 function sampling(f: SamplingFlags) {
   return { maxNewTokens: f.maxNewTokens, temperature: f.temperature, topP: f.topP, seed: f.seed };
+}
+
+/** `lavin eval --scienceqa DIR`: the paper's Table 1 columns for one split. */
+export async function evalScienceQa(
+  opts: { dir: string; split: string; limit?: number; greedy: boolean; unparsed: 'wrong' | 'random' } & SamplingFlags,
+  flags: CommonFlags,
+  ctx: CliContext,
+): Promise<void> {
+  const dir = path.resolve(opts.dir);
+  if (!fs.existsSync(path.join(dir, 'problems.json'))) throw new Error(`${opts.dir} is not a ScienceQA folder (no problems.json)`);
+  const model = await LavinModel.load(flags.model ? path.resolve(flags.model) : defaultModelDir(), { device: flags.device, log: flags.verbose ? (m) => ctx.out.info(m) : undefined });
+  try {
+    const r = await evaluateScienceQa(model, dir, {
+      split: opts.split, limit: opts.limit, greedy: opts.greedy, unparsed: opts.unparsed, seed: opts.seed,
+      temperature: opts.temperature, topP: opts.topP, maxNewTokens: opts.maxNewTokens, signal: ctx.signal,
+      onProblem: (row, done, total) => ctx.out.progress('evaluating', done / total, `${done}/${total}`),
+    });
+    ctx.out.endProgress();
+    ctx.out.event({ event: 'done', text: formatTable1(r.table, r.counts), tokens: [], table: r.table, counts: r.counts, unparsed: r.unparsed, settings: r.settings, split: r.split, aborted: r.aborted });
+    ctx.out.text(formatTable1(r.table, r.counts) + '\n');
+    ctx.out.info(`${r.rows.length} problems of split "${r.split}" in ${r.seconds.toFixed(1)} s; ${r.unparsed} answers without "The answer is X."`);
+  } finally {
+    await model.dispose();
+  }
 }

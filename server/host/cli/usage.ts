@@ -15,6 +15,7 @@ usage:
   lavin train [--model DIR] --docs DIR [--steps N] [--out DIR] [--name NAME] [--resume] [--json]
   lavin convert --llama DIR --clip FILE --adapter FILE [--tokenizer FILE] [--clip-heads N]
                 [--precision fp32|fp16|int8|int4] [--copy] [--name NAME] --out DIR [--json]
+  lavin eval --scienceqa DIR [--split test] [--limit N] [--greedy] [--unparsed wrong|random] [--model DIR] [sampling flags] [--json]
   lavin serve --stdio
 
 --device auto|cpu|cuda|webgpu (ask, explain, train) picks the execution provider (default auto).
