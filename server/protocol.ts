@@ -145,6 +145,8 @@ export interface LoadModelParams {
 export interface TrainParams {
   /** Folder of documents (.md, .txt, source files) to fine-tune the adapters on. */
   docs: string;
+  /** Glob patterns relative to `docs` ("**\/*.md", "guide/**"); only matching documents are used. Absent: all. */
+  include?: string[];
   steps?: number;
   /** Adapter set name to write (default: derived from the docs folder name). */
   name?: string;
@@ -157,6 +159,39 @@ export interface TrainParams {
   workDoneToken?: ProgressToken;
   /** Links `lavin/trainProgress` notifications to this run (default: the adapter set name). */
   runId?: string;
+}
+
+export interface PreviewTrainingParams {
+  /** Docs folder, as for `lavin/train` (must lie inside the workspace). */
+  docs: string;
+  /** As for `lavin/train`. */
+  include?: string[];
+}
+
+/** One training sample as `lavin/train` would build it, shortened for display. */
+export interface TrainingSampleExample {
+  /** The prompt the model is given, chat template included (prompt and answer cut to about 300 characters). */
+  prompt: string;
+  answer: string;
+  /** Image file of an image sample, relative to the docs folder. */
+  image?: string;
+}
+
+/** What `lavin/train` would train on, from the same dataset builder, without a model or any training. */
+export interface PreviewTrainingResult {
+  /** Document files read (matching `include`, of a supported kind). */
+  documents: number;
+  /** Of those, the ones that gave at least one sample. */
+  documentsUsed: number;
+  /** Training samples: one per `lavin/train` example. */
+  samples: number;
+  textSamples: number;
+  imageSamples: number;
+  /** Files, folders and image references left out, with why (the first 50; see `skippedTotal`). */
+  skipped: { path: string; reason: string }[];
+  skippedTotal: number;
+  /** The first few samples (at most 3). */
+  examples: TrainingSampleExample[];
 }
 
 export interface TrainProgressParams {
@@ -239,6 +274,8 @@ export const ChatRequest = new RequestType<ChatParams, AnswerResult, void>('lavi
 export const ExplainRequest = new RequestType<ExplainParams, AnswerResult, void>('lavin/explain');
 /** Reports `$/progress` on `workDoneToken` and `lavin/trainProgress`; cancellable; resumable. */
 export const TrainRequest = new RequestType<TrainParams, TrainResult, void>('lavin/train');
+/** Dry run of the docs dataset for `lavin/train`: counts, skipped files, example prompts. Needs no model. */
+export const PreviewTrainingRequest = new RequestType<PreviewTrainingParams, PreviewTrainingResult, void>('lavin/previewTraining');
 export const ListAdapterSetsRequest = new RequestType0<ListAdapterSetsResult, void>('lavin/listAdapterSets');
 export const ActivateAdapterSetRequest = new RequestType<ActivateAdapterSetParams, StatusResult, void>('lavin/activateAdapterSet');
 export const SetupModelRequest = new RequestType<SetupModelParams, SetupModelResult, void>('lavin/setupModel');

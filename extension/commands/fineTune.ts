@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import * as path from 'path';
 import { randomUUID } from 'crypto';
 import { ResponseError } from 'vscode-languageclient';
-import { TrainRequest, TrainResult, LavinErrorCodes } from '../../server/protocol';
+import { LavinErrorCodes, PreviewTrainingRequest, PreviewTrainingResult, TrainRequest, TrainResult } from '../../server/protocol';
 import type { Backend } from '../backend';
 import { errorMessage } from '../backend';
 import { LavinConfig } from '../config';
@@ -22,40 +22,28 @@ export interface FineTuneOptions {
   token?: vscode.CancellationToken;
 }
 
-export interface DocsPreview {
-  files: number;
-  bytes: number;
-}
-
-/** Files under `folder` matching the docs globs (the same count the preview shows). */
-export async function previewDocs(folder: vscode.Uri, globs: string[]): Promise<DocsPreview> {
-  const seen = new Set<string>();
-  let bytes = 0;
-  for (const glob of globs) {
-    for (const uri of await vscode.workspace.findFiles(new vscode.RelativePattern(folder, glob), '**/node_modules/**', 5000)) {
-      if (seen.has(uri.fsPath)) continue;
-      seen.add(uri.fsPath);
-      bytes += (await vscode.workspace.fs.stat(uri)).size;
-    }
-  }
-  return { files: seen.size, bytes };
-}
-
 export async function fineTune(backend: Backend, config: LavinConfig, options: FineTuneOptions = {}): Promise<TrainResult | undefined> {
   const folder = options.docs ? vscode.Uri.file(options.docs) : await pickDocsFolder();
   if (!folder) return undefined;
+  // The preview and the run read the folder with the same globs, so the counts shown are the samples trained on.
+  const include = includeGlobs(config.docsGlobs);
+
+  let preview: PreviewTrainingResult | undefined;
+  if (!options.skipPreview) {
+    preview = await previewTraining(backend, folder, include);
+    if (!preview) return undefined;
+    if (preview.samples === 0) {
+      void vscode.window.showWarningMessage(`LaVIN: nothing to train on in ${folder.fsPath}: ${whyNoSamples(preview, include)}.`);
+      return undefined;
+    }
+  }
   const name = options.name ?? (options.skipPreview ? defaultName(folder) : await askName(folder));
   if (!name) return undefined;
 
-  if (!options.skipPreview) {
-    const preview = await previewDocs(folder, config.docsGlobs);
-    if (preview.files === 0) {
-      void vscode.window.showWarningMessage(`LaVIN: no files in ${folder.fsPath} match lavin.docsGlobs (${config.docsGlobs.join(', ')}).`);
-      return undefined;
-    }
+  if (preview) {
     const go = await vscode.window.showInformationMessage(
-      `Fine-tune LaVIN's adapters on ${preview.files} document${preview.files === 1 ? '' : 's'} (${formatBytes(preview.bytes)}) in ${path.basename(folder.fsPath)} as adapter set "${name}"?`,
-      { modal: true, detail: 'Training runs locally and can be cancelled; the last checkpoint is kept.' },
+      `Fine-tune LaVIN's adapters on ${describeCounts(preview)} in ${path.basename(folder.fsPath)} as adapter set "${name}"?`,
+      { modal: true, detail: previewDetail(preview) },
       'Start Training',
     );
     if (go !== 'Start Training') return undefined;
@@ -82,7 +70,7 @@ export async function fineTune(backend: Backend, config: LavinConfig, options: F
           }),
         );
         try {
-          return await backend.request(TrainRequest, { docs: folder.fsPath, name, steps: options.steps, runId }, cancel.token);
+          return await backend.request(TrainRequest, { docs: folder.fsPath, include, name, steps: options.steps, runId }, cancel.token);
         } finally {
           subs.forEach((s) => s.dispose());
           cancel.dispose();
@@ -132,8 +120,72 @@ function askName(folder: vscode.Uri): Thenable<string | undefined> {
   });
 }
 
-function formatBytes(n: number): string {
-  return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
+/** lavin.docsGlobs as the server's `include`; an empty setting means every document. */
+function includeGlobs(globs: string[]): string[] | undefined {
+  const kept = globs.map((g) => g.trim()).filter(Boolean);
+  return kept.length ? kept : undefined;
+}
+
+/** The server's dry run of the docs dataset; undefined (after telling the user) when it fails. */
+async function previewTraining(backend: Backend, folder: vscode.Uri, include: string[] | undefined): Promise<PreviewTrainingResult | undefined> {
+  try {
+    return await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Window, title: 'LaVIN: reading docs' },
+      () => backend.request(PreviewTrainingRequest, { docs: folder.fsPath, include }),
+    );
+  } catch (err) {
+    const outside = err instanceof ResponseError && err.code === LavinErrorCodes.PathOutsideWorkspace;
+    void vscode.window.showErrorMessage(`LaVIN: ${outside ? 'pick a docs folder inside the workspace: ' : 'could not read the docs: '}${errorMessage(err)}`);
+    return undefined;
+  }
+}
+
+function whyNoSamples(p: PreviewTrainingResult, include: string[] | undefined): string {
+  const globs = include ? ` match lavin.docsGlobs (${include.join(', ')})` : ' (Markdown, MDX, reStructuredText or text)';
+  if (p.documents === 0) return `no documents${globs}`;
+  return `${p.documents} document${plural(p.documents)}${globs}, but none has a section long enough to train on`;
+}
+
+function plural(n: number): string {
+  return n === 1 ? '' : 's';
+}
+
+/** "12 samples (10 text, 2 image) from 4 documents" */
+export function describeCounts(p: PreviewTrainingResult): string {
+  const from = p.documentsUsed === p.documents ? `${p.documents}` : `${p.documentsUsed} of ${p.documents}`;
+  return `${p.samples} sample${plural(p.samples)} (${p.textSamples} text, ${p.imageSamples} image) from ${from} document${plural(p.documents)}`;
+}
+
+/** The confirmation's detail: two example prompts, what was skipped, and what training does. */
+export function previewDetail(p: PreviewTrainingResult): string {
+  const lines: string[] = [];
+  const examples = p.examples.slice(0, 2);
+  if (examples.length) {
+    lines.push('For example:');
+    for (const e of examples) {
+      const image = e.image ? ` [${e.image}]` : '';
+      lines.push(`• ${instructionOf(e.prompt)}${image} → ${oneLine(e.answer, 90)}`);
+    }
+    lines.push('');
+  }
+  if (p.skippedTotal > 0) {
+    const shown = p.skipped.slice(0, 3).map((s) => `${s.path} (${s.reason})`).join('; ');
+    const more = p.skippedTotal > 3 ? `; and ${p.skippedTotal - 3} more` : '';
+    lines.push(`Skipped ${p.skippedTotal}: ${shown}${more}.`, '');
+  }
+  lines.push('Training runs locally and can be cancelled; the last checkpoint is kept.');
+  return lines.join('\n');
+}
+
+/** The instruction inside the training prompt template ("Instruction: ...\nResponse:"). */
+function instructionOf(prompt: string): string {
+  const m = /^Instruction: ([\s\S]*?)\s*(?:Response:)?$/.exec(prompt.trim());
+  return oneLine(m ? m[1] : prompt, 90);
+}
+
+function oneLine(text: string, max: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
 }
 
 export function formatEta(seconds: number | null): string {

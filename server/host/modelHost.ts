@@ -9,7 +9,7 @@ import { LavinModel } from '../engine/model';
 import { readManifest } from '../engine/modelDir';
 import {
   AdapterSetInfo, AnswerResult, ChatParams, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
-  LoadModelParams, ModelSummary, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
+  LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './convert';
@@ -131,10 +131,8 @@ export class ModelHost {
   }
 
   async train(params: TrainParams, ctl: TrainControl = {}): Promise<TrainResult> {
-    const training = this.opts.training;
-    if (!training) throw new HostError(LavinErrorCodes.TrainingFailed, 'training is not available in this build (no trainer is wired to the host)');
-    const docsDir = this.opts.workspace.resolve(params.docs, 'docs folder');
-    if (!fs.existsSync(docsDir) || !fs.statSync(docsDir).isDirectory()) throw badParams(`docs folder ${params.docs} does not exist or is not a folder`);
+    const training = this.trainingPort();
+    const docsDir = this.docsFolder(params.docs);
     const outDir = params.out === undefined ? undefined : this.opts.workspace.resolve(params.out, 'output folder');
     const name = params.name ?? (path.basename(docsDir).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'adapters');
     const runId = params.runId ?? name;
@@ -147,7 +145,7 @@ export class ModelHost {
       let firstStep = 0;
       try {
         const outcome = await training.train({
-          model, docsDir, name, outDir, steps: totalSteps, resume: params.resume ?? false, learningRate: params.learningRate, signal,
+          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, learningRate: params.learningRate, signal,
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {
@@ -167,6 +165,11 @@ export class ModelHost {
         throw new HostError(LavinErrorCodes.TrainingFailed, `training failed: ${(err as Error).message}`);
       }
     }, { signal, label: `training adapter set ${name}` });
+  }
+
+  /** The samples `train` would build from these params; reads the docs only, needs no model and does not queue. */
+  previewTraining(params: PreviewTrainingParams): PreviewTrainingResult {
+    return this.trainingPort().previewDocs(this.docsFolder(params.docs), params.include);
   }
 
   async listAdapterSets(): Promise<ListAdapterSetsResult> {
@@ -269,6 +272,19 @@ export class ModelHost {
     this.loadOptions = { device: options.device, precision: options.precision, threads: options.threads };
     await old?.dispose();
     this.changed();
+  }
+
+  private trainingPort(): TrainingPort {
+    const training = this.opts.training;
+    if (!training) throw new HostError(LavinErrorCodes.TrainingFailed, 'training is not available in this build (no trainer is wired to the host)');
+    return training;
+  }
+
+  /** The docs folder of a train or preview request: inside the workspace, existing, a folder. */
+  private docsFolder(docs: string): string {
+    const docsDir = this.opts.workspace.resolve(docs, 'docs folder');
+    if (!fs.existsSync(docsDir) || !fs.statSync(docsDir).isDirectory()) throw badParams(`docs folder ${docs} does not exist or is not a folder`);
+    return docsDir;
   }
 
   private displayName(file: string): string {

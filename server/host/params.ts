@@ -1,9 +1,10 @@
 // Wire params -> typed, checked params. The host's methods trust what these return.
 
 import {
-  ActivateAdapterSetParams, ChatMessage, ChatParams, CodeContext, ExplainParams, LoadModelParams, SamplingParams,
-  SetupModelParams, TrainParams,
+  ActivateAdapterSetParams, ChatMessage, ChatParams, CodeContext, ExplainParams, LoadModelParams, PreviewTrainingParams,
+  SamplingParams, SetupModelParams, TrainParams,
 } from '../protocol';
+import { checkIncludePatterns } from '../train/data/docs';
 import { badParams } from './errors';
 import { array, object, Obj, optBoolean, optEnum, optNumber, optObject, optString, string } from './validate';
 
@@ -90,6 +91,7 @@ export function trainParams(value: unknown): TrainParams {
   if (token !== undefined && typeof token !== 'string' && typeof token !== 'number') throw badParams('workDoneToken must be a string or number');
   return {
     docs: string(o, 'docs'),
+    include: includeGlobs(o),
     steps: optNumber(o, 'steps', { min: 1, max: 1_000_000, integer: true }),
     name,
     out: optString(o, 'out'),
@@ -98,6 +100,24 @@ export function trainParams(value: unknown): TrainParams {
     workDoneToken: token as TrainParams['workDoneToken'],
     runId: optString(o, 'runId'),
   };
+}
+
+export function previewTrainingParams(value: unknown): PreviewTrainingParams {
+  const o = object(value);
+  return { docs: string(o, 'docs'), include: includeGlobs(o) };
+}
+
+/** `include`: absent, or a non-empty list of globs relative to the docs folder. */
+function includeGlobs(o: Obj): string[] | undefined {
+  if (o.include === undefined || o.include === null) return undefined;
+  const globs = array(o, 'include');
+  if (globs.length === 0) throw badParams('include must list at least one glob pattern (leave it out to use every document)');
+  try {
+    checkIncludePatterns(globs);
+  } catch (err) {
+    throw badParams((err as Error).message);
+  }
+  return globs as string[];
 }
 
 export function activateParams(value: unknown): ActivateAdapterSetParams {

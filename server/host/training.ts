@@ -2,7 +2,7 @@
 // host (and its tests) do not depend on how training is implemented.
 
 import { LavinModel } from '../engine/model';
-import { AdapterSetInfo } from '../protocol';
+import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
 
 export interface TrainStep {
   step: number;
@@ -18,6 +18,8 @@ export interface TrainRun {
   model: LavinModel;
   /** Folder of documents, already checked to lie inside the workspace. */
   docsDir: string;
+  /** Glob patterns relative to docsDir; only matching documents are used (absent: all). */
+  include?: string[];
   /** Adapter set to write (or resume). */
   name: string;
   /** Folder to save the set in; default: the trainer's adapter-set store under that name. */
@@ -40,6 +42,8 @@ export interface TrainOutcome {
 export interface TrainingPort {
   /** Fine-tune the adapters; on abort, keep the last checkpoint and resolve with cancelled: true. */
   train(run: TrainRun): Promise<TrainOutcome>;
+  /** What `train` would use from the docs folder (same builder, same options), without a model. */
+  previewDocs(docsDir: string, include?: string[]): PreviewTrainingResult;
   listAdapterSets(): Promise<AdapterSetInfo[]>;
   /** A LaVIN adapter checkpoint (.pth) of a saved set, checked to fit `model`'s backbones. */
   adapterFile(name: string, model: LavinModel): Promise<string>;

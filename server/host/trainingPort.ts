@@ -5,10 +5,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { LavinModel } from '../engine/model';
-import { AdapterSetInfo } from '../protocol';
+import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
 import { ADAPTER_META_FILE, baseModelIdentity, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
 import { lavinHome } from './defaults';
 import { badParams } from './errors';
+import { summarizeDocsDataset } from './docsPreview';
 import { TrainingPort, TrainOutcome, TrainRun } from './training';
 
 /** Tokens per training example (prompt + answer); docs sections longer than this are cut. */
@@ -28,9 +29,10 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       if (run.resume && !fs.existsSync(path.join(outDir, ADAPTER_META_FILE))) {
         throw badParams(`nothing to resume: ${outDir} holds no adapter set (start without resume)`);
       }
-      const { samples, summary } = buildDocsDataset(run.docsDir);
+      const { samples, summary } = buildDocsDataset(run.docsDir, { include: run.include });
       if (samples.length === 0) {
-        throw badParams(`docs folder ${run.docsDir} has no usable sections (${summary.filesScanned} files scanned; Markdown, reStructuredText or text files with headed sections are used)`);
+        const matching = run.include ? ` matching ${run.include.join(', ')}` : '';
+        throw badParams(`docs folder ${run.docsDir} has no usable sections (${summary.filesScanned} files${matching} scanned; Markdown, reStructuredText or text files with headed sections are used)`);
       }
       const tok = run.model.tokenizer;
       const maxWords = Math.min(MAX_WORDS, run.model.info.maxSeqLen);
@@ -49,6 +51,11 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
       });
       return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted };
+    },
+
+    previewDocs(docsDir: string, include?: string[]): PreviewTrainingResult {
+      // The same call as train() above, so the preview's counts are the samples training gets.
+      return summarizeDocsDataset(buildDocsDataset(docsDir, { include }));
     },
 
     async listAdapterSets(): Promise<AdapterSetInfo[]> {

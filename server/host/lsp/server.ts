@@ -6,7 +6,7 @@ import { CancellationToken, createConnection, ProposedFeatures, ResponseError, S
 import type { InitializeParams, ProgressToken, WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport } from 'vscode-languageserver/node';
 import {
   ActivateAdapterSetRequest, ChatRequest, ExplainRequest, LavinInitializationOptions, ListAdapterSetsRequest, LoadModelRequest,
-  SetupModelRequest, StatusChangedNotification, StatusRequest, TokenNotification, TrainProgressNotification, TrainRequest,
+  PreviewTrainingRequest, SetupModelRequest, StatusChangedNotification, StatusRequest, TokenNotification, TrainProgressNotification, TrainRequest,
   UnloadModelRequest,
 } from '../../protocol';
 import { HostError } from '../errors';
@@ -158,6 +158,7 @@ export function startServer(opts: ServerOptions) {
       if (wd !== undefined) cancellable.delete(wd);
     }
   }));
+  connection.onRequest(PreviewTrainingRequest.method, handle((p) => getHost().previewTraining(P.previewTrainingParams(p))));
   connection.onRequest(ListAdapterSetsRequest.method, handle(() => getHost().listAdapterSets()));
   connection.onRequest(ActivateAdapterSetRequest.method, handle((p) => getHost().activateAdapterSet(P.activateParams(p).name)));
   connection.onRequest(SetupModelRequest.method, handle(async (p, token) => {

@@ -8,6 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import ignore, { Ignore } from 'ignore';
+import { Minimatch } from 'minimatch';
 import { chatPrompt, TextSample } from './tokenize';
 import { resolveInside } from './paths';
 
@@ -20,6 +21,12 @@ export interface DocsDatasetOptions {
   maxAnswerChars?: number;
   /** Shortest section kept, in characters (default 40). */
   minSectionChars?: number;
+  /**
+   * Glob patterns relative to the folder ("**\/*.md", "guide/**"): only documents matching one
+   * are read. Absent or empty: every document. Images are not filtered: a used document's image
+   * references count whatever their name.
+   */
+  include?: string[];
 }
 
 export interface DocsSummary {
@@ -50,6 +57,7 @@ export function buildDocsDataset(root: string, opts: DocsDatasetOptions = {}): D
   const maxImage = opts.maxImageBytes ?? 8 << 20;
   const maxAnswer = opts.maxAnswerChars ?? 2000;
   const minSection = opts.minSectionChars ?? 40;
+  const included = includeMatcher(opts.include);
   const summary: DocsSummary = { root, filesScanned: 0, filesUsed: [], skipped: [], textSamples: 0, imageSamples: 0, characters: 0 };
   const samples: TextSample[] = [];
 
@@ -60,6 +68,9 @@ export function buildDocsDataset(root: string, opts: DocsDatasetOptions = {}): D
       const full = path.join(dir, entry.name);
       const rel = path.relative(root, full);
       if (ALWAYS_SKIP.has(entry.name)) continue;
+      // Outside the include globs: neither read nor reported (folders: nothing below can match).
+      const relPosix = rel.split(path.sep).join('/');
+      if (!(entry.isDirectory() ? included.folder(relPosix) : included.file(relPosix))) continue;
       if (rules.some((r) => r.ig.ignores(path.relative(r.base, full).split(path.sep).join('/') + (entry.isDirectory() ? '/' : '')))) {
         summary.skipped.push({ path: rel, reason: 'ignored by .gitignore' });
         continue;
@@ -126,6 +137,29 @@ export function buildDocsDataset(root: string, opts: DocsDatasetOptions = {}): D
   };
   walk(root, []);
   return { samples, summary };
+}
+
+/** Throws, naming the entry, unless every include pattern is a non-empty glob relative to the docs folder. */
+export function checkIncludePatterns(patterns: readonly unknown[]): void {
+  patterns.forEach((pattern, i) => {
+    if (typeof pattern !== 'string' || pattern.trim() === '') throw new Error(`include[${i}] must be a non-empty glob pattern`);
+    if (path.isAbsolute(pattern) || /^[A-Za-z]:/.test(pattern) || pattern.split(/[\\/]/).includes('..')) {
+      throw new Error(`include[${i}] "${pattern}" must be a pattern relative to the docs folder (no absolute paths or "..")`);
+    }
+  });
+}
+
+/** Matchers for the include globs; with none, everything is included. */
+function includeMatcher(patterns: string[] | undefined): { file: (rel: string) => boolean; folder: (rel: string) => boolean } {
+  if (!patterns || patterns.length === 0) return { file: () => true, folder: () => true };
+  checkIncludePatterns(patterns);
+  // dot: like VS Code's globs, "**" also walks into .github/ and similar folders.
+  const matchers = patterns.map((pattern) => new Minimatch(pattern.replace(/^\.\//, ''), { dot: true }));
+  return {
+    file: (rel) => matchers.some((m) => m.match(rel)),
+    // partial: could something below this folder still match? Prunes the walk for "guide/**".
+    folder: (rel) => matchers.some((m) => m.match(rel, true)),
+  };
 }
 
 function parseMarkdown(text: string, mdx: boolean): { sections: Section[]; images: ImageRef[] } {
