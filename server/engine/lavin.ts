@@ -187,6 +187,24 @@ export interface DecoderContext {
   /** Per-layer cached keys/values [B, H, P, hd]; omitted for cache-free graphs. */
   past?: { key: Value; value: Value }[];
   dropout?: (u: Value) => Value;
+  /**
+   * Inference only: use onnxruntime's fused kernels (SimplifiedLayerNormalization, com.microsoft
+   * RotaryEmbedding + GroupQueryAttention) instead of the plain-op layers. Training graphs leave
+   * this unset: the fused ops have no gradient rules.
+   */
+  fused?: FusedKernelInputs;
+}
+
+/** What the fused attention path reads besides the hidden states. */
+export interface FusedKernelInputs {
+  /** RoPE position of each input token, int64 [1, T] (may differ from cache slots: decode quirk). */
+  positionIds: Value;
+  /** RoPE tables [positions, hd/2] that position ids index. */
+  cosCache: Value;
+  sinCache: Value;
+  /** GroupQueryAttention lengths: int32 [1] = P + T - 1, and int32 scalar = P + T. */
+  seqlensK: Value;
+  totalLength: Value;
 }
 
 export interface DecoderOutputs {
@@ -202,18 +220,19 @@ export function llamaDecoder(b: Builder, p: ParamSource, cfg: LavinConfig, h: Va
   const normed: Value[] = [];
   for (let l = 0; l < nLayers; l++) {
     const L = `layers.${l}`;
-    const n = rmsNorm(b, h, p.param(b, `${L}.attention_norm.weight`), normEps);
+    const norm = (x: Value, w: Value) => (ctx.fused ? fusedRmsNorm(b, x, w, normEps) : rmsNorm(b, x, w, normEps));
+    const n = norm(h, p.param(b, `${L}.attention_norm.weight`));
     normed.push(n);
     const w = ctx.route(l, n);
     const [w0, w1] = expertWeights(b, b.reshape(w, [-1, 1, 2]));
     const a = mmAdapter(b, p, cfg.adapter, `${L}.adapter_attn`, n, w0, w1, ctx.dropout);
-    const { out, key, value } = llamaAttention(b, p, cfg, L, a, ctx, ctx.past?.[l]);
+    const { out, key, value } = ctx.fused ? fusedAttention(b, p, cfg, L, a, ctx, ctx.fused, ctx.past?.[l]) : llamaAttention(b, p, cfg, L, a, ctx, ctx.past?.[l]);
     present.push({ key, value });
     h = b.add(h, out);
-    const f = rmsNorm(b, h, p.param(b, `${L}.ffn_norm.weight`), normEps);
-    const gate = silu(b, linear(b, f, p.paramT(b, `${L}.feed_forward.w1.weight`)));
-    const up = linear(b, f, p.paramT(b, `${L}.feed_forward.w3.weight`));
-    h = b.add(h, linear(b, b.mul(gate, up), p.paramT(b, `${L}.feed_forward.w2.weight`)));
+    const f = norm(h, p.param(b, `${L}.ffn_norm.weight`));
+    const gate = silu(b, p.linear(b, f, `${L}.feed_forward.w1.weight`));
+    const up = p.linear(b, f, `${L}.feed_forward.w3.weight`);
+    h = b.add(h, p.linear(b, b.mul(gate, up), `${L}.feed_forward.w2.weight`));
   }
   return { hidden: h, present, normed };
 }
@@ -221,9 +240,9 @@ export function llamaDecoder(b: Builder, p: ParamSource, cfg: LavinConfig, h: Va
 function llamaAttention(b: Builder, p: ParamSource, cfg: LavinConfig, L: string, x: Value, ctx: DecoderContext, past?: { key: Value; value: Value }) {
   const { nHeads, headDim, dim } = cfg.llama;
   const heads = (v: Value) => b.reshape(v, [0, 0, nHeads, headDim]); // [B,T,H,hd]
-  const q = rope(b, heads(linear(b, x, p.paramT(b, `${L}.attention.wq.weight`))), ctx.cos, ctx.sin, headDim);
-  const k = rope(b, heads(linear(b, x, p.paramT(b, `${L}.attention.wk.weight`))), ctx.cos, ctx.sin, headDim);
-  const v = heads(linear(b, x, p.paramT(b, `${L}.attention.wv.weight`)));
+  const q = rope(b, heads(p.linear(b, x, `${L}.attention.wq.weight`)), ctx.cos, ctx.sin, headDim);
+  const k = rope(b, heads(p.linear(b, x, `${L}.attention.wk.weight`)), ctx.cos, ctx.sin, headDim);
+  const v = heads(p.linear(b, x, `${L}.attention.wv.weight`));
   const toBHTD = (t: Value) => b.transpose(t, [0, 2, 1, 3]);
   let key = toBHTD(k);
   let value = toBHTD(v);
@@ -234,7 +253,36 @@ function llamaAttention(b: Builder, p: ParamSource, cfg: LavinConfig, L: string,
   const scores = b.add(b.div(b.matmul(toBHTD(q), b.transpose(key, [0, 1, 3, 2])), b.scalar(Math.sqrt(headDim))), ctx.attentionBias);
   const o = b.matmul(b.softmax(scores, -1), value); // [B,H,T,hd]
   const merged = b.reshape(b.transpose(o, [0, 2, 1, 3]), [0, 0, dim]);
-  return { out: linear(b, merged, p.paramT(b, `${L}.attention.wo.weight`)), key, value };
+  return { out: p.linear(b, merged, `${L}.attention.wo.weight`), key, value };
+}
+
+/** RMSNorm as onnxruntime's SimplifiedLayerNormalization (float32 throughout). */
+function fusedRmsNorm(b: Builder, x: Value, weight: Value, eps: number): Value {
+  return b.op('SimplifiedLayerNormalization', [x, weight], [{ dtype: x.dtype, shape: x.shape }], { axis: { i: -1 }, epsilon: { f: eps }, stash_type: { i: 1 } })[0];
+}
+
+/**
+ * The same attention as llamaAttention with fused kernels: RotaryEmbedding (interleaved = Meta's
+ * adjacent pairs) at explicit positions, then GroupQueryAttention (heads = kv heads, no internal
+ * rotary) over the BNSH cache, with the step's additive bias for the non-causal masks.
+ */
+function fusedAttention(b: Builder, p: ParamSource, cfg: LavinConfig, L: string, x: Value, ctx: DecoderContext, f: FusedKernelInputs, past?: { key: Value; value: Value }) {
+  const { nHeads, headDim, dim } = cfg.llama;
+  const rotary = (v: Value) =>
+    b.op('RotaryEmbedding', [v, f.positionIds, f.cosCache, f.sinCache], [{ dtype: v.dtype, shape: v.shape }], { interleaved: { i: 1 }, num_heads: { i: nHeads } }, 'com.microsoft')[0];
+  const q = rotary(p.linear(b, x, `${L}.attention.wq.weight`));
+  const k = rotary(p.linear(b, x, `${L}.attention.wk.weight`));
+  const v = p.linear(b, x, `${L}.attention.wv.weight`);
+  const bias = b.op('Unsqueeze', [ctx.attentionBias, b.constInt64([0, 1])], [{ dtype: 'float32', shape: ctx.attentionBias.shape && [1, 1, ...ctx.attentionBias.shape] }])[0];
+  const cacheShape = [1, nHeads, 'total', headDim];
+  const [o, key, value] = b.op(
+    'GroupQueryAttention',
+    [q, k, v, past?.key, past?.value, f.seqlensK, f.totalLength, undefined, undefined, undefined, bias],
+    [{ dtype: 'float32', shape: x.shape && [...x.shape.slice(0, -1), dim] }, { dtype: 'float32', shape: cacheShape }, { dtype: 'float32', shape: cacheShape }],
+    { num_heads: { i: nHeads }, kv_num_heads: { i: nHeads }, scale: { f: 1 / Math.sqrt(headDim) } },
+    'com.microsoft',
+  );
+  return { out: p.linear(b, o, `${L}.attention.wo.weight`), key, value };
 }
 
 /** Meta RoPE on adjacent pairs (2i, 2i+1) of x [B,T,H,hd]; cos/sin [T, hd/2]. */
@@ -251,7 +299,7 @@ function rope(b: Builder, x: Value, cos: Value, sin: Value, headDim: number): Va
 
 /** Final RMSNorm and the output head: h [B, N, D] -> logits [B, N, V]. */
 export function lmHead(b: Builder, p: ParamSource, cfg: LavinConfig, h: Value): Value {
-  return linear(b, rmsNorm(b, h, p.param(b, 'norm.weight'), cfg.llama.normEps), p.paramT(b, 'output.weight'));
+  return p.linear(b, rmsNorm(b, h, p.param(b, 'norm.weight'), cfg.llama.normEps), 'output.weight');
 }
 
 /**

@@ -1,5 +1,6 @@
 // A loaded LaVIN model behind the text-level API: prompt layout, image path, streaming text.
 
+import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
 import * as path from 'path';
 import { Device, GenerateRequest, GenerateResult, LoadOptions, ModelInfo, Precision } from './api';
@@ -7,7 +8,12 @@ import { generateIds } from './generate';
 import { preprocessImage } from './image';
 import { loadModelDir, LoadedWeights } from './modelDir';
 import { LavinRuntime } from './runtime';
-import { ExecutionDevice } from './session';
+import { convertedDirFor, isConvertedCurrent, sourceFingerprint } from './convert';
+import { Builder } from './graph/builder';
+import { Graph } from './graph/graph';
+import { WEIGHT_FORMATS } from './quant';
+import { EngineOptions } from './runtime';
+import { createSession, ExecutionDevice, SessionConfig } from './session';
 import { LlamaTokenizer } from './tokenizer';
 
 export const IMAGE_PREFIX = 'Image: ';
@@ -23,17 +29,20 @@ export class LavinModel {
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<LavinModel> {
     const log = opts.log ?? (() => {});
-    const precision: Precision = opts.precision ?? 'fp32';
-    if (precision !== 'fp32') throw new Error(`precision ${precision} is not available in this build (fp32 only)`);
-    const device = resolveDevice(opts.device ?? 'auto');
+    const device = await chooseDevice(opts.device ?? 'auto', log);
     log(`loading model folder ${dir}`);
     const weights = await loadModelDir(dir);
+    const precision: Precision = opts.precision ?? weights.manifest.precision ?? 'fp32';
+    if (!WEIGHT_FORMATS.includes(precision)) throw new Error(`precision "${precision}" is not one of ${WEIGHT_FORMATS.join(', ')}`);
     if (!weights.tokenizerPath) throw new Error(`model folder ${dir}: model.json names no "tokenizer" (needed for text prompts)`);
     const tokenizer = await LlamaTokenizer.fromFile(weights.tokenizerPath);
     if (tokenizer.nWords !== weights.cfg.llama.vocab) {
       throw new Error(`tokenizer has ${tokenizer.nWords} pieces but the LLaMA embedding has ${weights.cfg.llama.vocab} rows`);
     }
-    const runtime = await LavinRuntime.create(weights.cfg, weights.tensors, { device, threads: opts.threads });
+    // Fused attention/norm kernels on the CPU (measured; golden-exact). GPU providers get the plain
+    // standard ops, which every provider implements (CUDA's GroupQueryAttention is fp16-only):
+    // correct by construction, unmeasured here (no GPU).
+    const runtime = await openRuntime(dir, weights, { device, threads: opts.threads }, { weights: precision, kernels: device === 'cpu' ? 'fused' : 'plain' }, log);
     const { cfg } = weights;
     let adapterParameters = 0;
     for (const k of weights.adapterKeys) adapterParameters += weights.tensors.get(k)!.shape.reduce((a, d) => a * d, 1);
@@ -111,14 +120,67 @@ export class LavinModel {
   }
 }
 
-/** The execution provider for a device setting; 'auto' prefers a GPU the runtime can use. */
-export function resolveDevice(requested: Device): ExecutionDevice {
-  const backends = ort.listSupportedBackends?.() ?? [{ name: 'cpu', bundled: true }];
-  const has = (name: string) => backends.some((b) => b.name === name);
-  if (requested === 'cpu') return 'cpu';
-  if (requested === 'auto') return 'cpu';
-  if (!has(requested)) {
-    throw new Error(`device ${requested} is not available in this onnxruntime-node install (available: ${backends.map((b) => b.name).join(', ')}); see README "GPU"`);
+/**
+ * A runtime from the converted copy in `<dir>/converted/<precision>-<kernels>` when one matches the
+ * weight files (written by `convertModelDir`), else built (and quantised) in memory.
+ */
+async function openRuntime(dir: string, weights: LoadedWeights, session: SessionConfig, engine: Required<EngineOptions>, log: (m: string) => void): Promise<LavinRuntime> {
+  const converted = convertedDirFor(dir, engine.weights, engine.kernels);
+  if (isConvertedCurrent(converted, sourceFingerprint(dir))) {
+    log(`opening the converted ${engine.weights} model in ${converted}`);
+    return LavinRuntime.open(converted, session);
   }
-  return requested;
+  if (engine.weights !== 'fp32') log(`quantising the LLaMA linears to ${engine.weights} in memory (convert the folder once to skip this at start-up)`);
+  return LavinRuntime.create(weights.cfg, weights.tensors, session, engine);
+}
+
+// 'auto' tries CUDA (when onnxruntime's CUDA binaries are installed) and then the CPU. WebGPU is
+// used only when asked for: probing it without an adapter makes the native layer print errors.
+const DEVICE_ORDER: ExecutionDevice[] = ['cuda', 'cpu'];
+
+/**
+ * The execution provider for a device setting, checked by creating a one-node session on it.
+ * 'auto' tries cuda, then cpu, and logs why each unusable one was skipped; an
+ * explicitly requested device that does not work is an error that says why.
+ */
+export async function chooseDevice(requested: Device, log: (m: string) => void = () => {}): Promise<ExecutionDevice> {
+  if (requested === 'cpu') return 'cpu';
+  const candidates = requested === 'auto' ? DEVICE_ORDER : [requested];
+  for (const device of candidates) {
+    if (device === 'cpu') return 'cpu';
+    const problem = await deviceProblem(device);
+    if (!problem) return device;
+    if (requested !== 'auto') throw new Error(`device ${device} is not usable: ${problem}; see README "GPU" (or use device cpu/auto)`);
+    log(`device auto: skipping ${device} (${problem})`);
+  }
+  return 'cpu';
+}
+
+/** Why an execution provider cannot run a trivial graph here, or undefined when it can. */
+async function deviceProblem(device: ExecutionDevice): Promise<string | undefined> {
+  const backends = ort.listSupportedBackends?.() ?? [{ name: 'cpu', bundled: true }];
+  if (!backends.some((b) => b.name === device)) return `not in this onnxruntime-node build (available: ${backends.map((b) => b.name).join(', ')})`;
+  // Probing a missing CUDA provider makes onnxruntime print a load error; look for its library first.
+  if (device === 'cuda' && !cudaProviderInstalled()) return "onnxruntime's CUDA provider is not installed (README: GPU)";
+  const g = new Graph('device_probe');
+  const b = new Builder(g);
+  b.output(b.identity(b.input('x', 'float32', [1])), 'y');
+  try {
+    const s = await createSession(g, { device });
+    await s.release();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0];
+  }
+}
+
+/** Whether onnxruntime-node's optional CUDA provider library was installed next to its binding. */
+function cudaProviderInstalled(): boolean {
+  try {
+    const root = path.dirname(require.resolve('onnxruntime-node/package.json'));
+    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+    return fs.existsSync(path.join(root, 'bin', 'napi-v6', process.platform, process.arch, lib));
+  } catch {
+    return false;
+  }
 }

@@ -3,7 +3,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { PositionMode } from './api';
+import { PositionMode, Precision } from './api';
 import { LavinConfig } from './lavin';
 import { HostTensor } from './tensor';
 import { loadAdapter, loadClip, loadLlama } from './weights';
@@ -28,6 +28,8 @@ export interface ModelManifest {
   /** Decode positions: 'reference' for official checkpoints, 'consistent' for our own adapters. */
   positionMode?: PositionMode;
   maxSeqLen?: number;
+  /** Weight format to run in when the caller does not say; `lavin convert` writes the matching copy. */
+  precision?: Precision;
   description?: string;
 }
 
@@ -66,6 +68,9 @@ export function readManifest(dir: string): ModelManifest {
   }
   if (m.positionMode !== undefined && m.positionMode !== 'reference' && m.positionMode !== 'consistent') {
     throw new ModelDirError(dir, `${MANIFEST_FILE}: "positionMode" must be "reference" or "consistent"`);
+  }
+  if (m.precision !== undefined && !['fp32', 'fp16', 'int8', 'int4'].includes(m.precision)) {
+    throw new ModelDirError(dir, `${MANIFEST_FILE}: "precision" must be fp32, fp16, int8 or int4`);
   }
   return m as ModelManifest;
 }

@@ -10,7 +10,7 @@
 import { Builder } from './graph/builder';
 import { Graph, Value } from './graph/graph';
 import { ParamSource } from './graph/params';
-import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from './lavin';
+import { clipVisual, FusedKernelInputs, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from './lavin';
 
 export const VISION_IO = {
   pixels: 'pixels',
@@ -46,7 +46,10 @@ export const DECODER_IO = {
   presentValue: (l: number) => `present_value_${l}`,
 } as const;
 
-export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource): Graph {
+/** 'plain': standard ONNX ops (the differentiable definition); 'fused': onnxruntime's fused kernels. */
+export type Kernels = 'plain' | 'fused';
+
+export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Kernels = 'plain'): Graph {
   const g = new Graph('lavin_decoder');
   const b = new Builder(g);
   const { dim, nLayers, nHeads, headDim, ropeTheta } = cfg.llama;
@@ -57,6 +60,10 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource): Graph {
   const bias = b.input(io.bias, 'float32', ['seq', 'total']);
   const router = b.input(io.router, 'float32', [nLayers, 2]);
   const logitPositions = b.input(io.logitPositions, 'int64', ['n_logits']);
+  // The cache goes in as past [.., P, ..] and comes back as present [.., P + T, ..]. (A shared
+  // preallocated past/present buffer would let GroupQueryAttention append in place, but
+  // onnxruntime-node copies every fetched output into a new JS buffer, so a buffer of the full
+  // context would be copied each step: measured 50 ms per step for 67 MB.)
   const past = Array.from({ length: nLayers }, (_, l) => ({
     key: b.input(io.pastKey(l), 'float32', [1, nHeads, 'past', headDim]),
     value: b.input(io.pastValue(l), 'float32', [1, nHeads, 'past', headDim]),
@@ -66,12 +73,29 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource): Graph {
   const cos = b.gather(b.constFloat(tables.cos, [2 * cfg.maxSeqLen, headDim / 2], 'rope_cos'), positions, 0);
   const sin = b.gather(b.constFloat(tables.sin, [2 * cfg.maxSeqLen, headDim / 2], 'rope_sin'), positions, 0);
 
+  let fused: FusedKernelInputs | undefined;
+  if (kernels === 'fused') {
+    // GroupQueryAttention's lengths come from the shapes: total = cached + new tokens.
+    const dimOf = (v: Value, axis: number) => b.gather(b.op('Shape', [v], [{ dtype: 'int64', shape: [v.rank] }])[0], b.constInt64([axis]), 0);
+    const total = b.cast(b.op('Add', [dimOf(past[0].key, 2), dimOf(embeds, 1)], [{ dtype: 'int64', shape: [1] }])[0], 'int32');
+    fused = {
+      positionIds: b.reshape(positions, [1, -1]),
+      cosCache: b.constFloat(tables.cos, [2 * cfg.maxSeqLen, headDim / 2], 'rope_cos_cache'),
+      sinCache: b.constFloat(tables.sin, [2 * cfg.maxSeqLen, headDim / 2], 'rope_sin_cache'),
+      seqlensK: b.op('Sub', [total, b.initializer('one_i32', { dtype: 'int32', shape: [1], data: new Uint8Array(Int32Array.from([1]).buffer) })], [{ dtype: 'int32', shape: [1] }])[0],
+      totalLength: b.reshape(total, []),
+    };
+  } else if (kernels !== 'plain') {
+    throw new Error(`unknown kernels "${kernels}" (plain or fused)`);
+  }
+
   const out = llamaDecoder(b, p, cfg, embeds, {
     cos,
     sin,
     attentionBias: bias,
     route: (l) => b.slice(router, [l], [l + 1], [0]),
     past,
+    fused,
   });
 
   const selected = b.gather(out.hidden, logitPositions, 1);

@@ -2,13 +2,23 @@
 // a KV cache. Token-level only: text, prompts and sampling live in generate.ts.
 
 import * as ort from 'onnxruntime-node';
+import * as path from 'path';
+import { HOST_TENSORS, readConverted } from './convert';
 import { HostParams } from './graph/params';
 import { LavinConfig } from './lavin';
-import { buildDecoderGraph, buildVisionGraph, DECODER_IO, VISION_IO } from './programs';
-import { createSession, f32, i64, SessionConfig } from './session';
+import { llamaLinearPolicy, WeightFormat } from './quant';
+import { buildDecoderGraph, buildVisionGraph, DECODER_IO, Kernels, VISION_IO } from './programs';
+import { createSession, createSessionFromFile, f32, i64, SessionConfig } from './session';
 import { HostTensor, toFloat32 } from './tensor';
+import { openTensorFile } from './weights';
 
 export type Modality = 'text' | 'image';
+
+/** How the decoder is built: weight format of the LLaMA linears and plain or fused kernels. */
+export interface EngineOptions {
+  weights?: WeightFormat;
+  kernels?: Kernels;
+}
 export const MODALITY_INDEX: Record<Modality, number> = { text: 0, image: 1 };
 
 export interface VisionResult {
@@ -55,28 +65,56 @@ export class LavinRuntime {
   private readonly tokEmbeddings: HostTensor;
   private readonly modalityEmbedding: Float32Array;
 
+  private vision?: Promise<ort.InferenceSession>;
+  private readonly openVision: () => Promise<ort.InferenceSession>;
+
   private constructor(
     readonly cfg: LavinConfig,
-    private readonly vision: ort.InferenceSession,
+    /** The ViT session, or how to create it on the first image (text-only use never loads it). */
+    vision: ort.InferenceSession | (() => Promise<ort.InferenceSession>),
     private readonly decoder: ort.InferenceSession,
     tensors: ReadonlyMap<string, HostTensor>,
   ) {
+    this.openVision = typeof vision === 'function' ? vision : async () => vision;
+    if (typeof vision !== 'function') this.vision = Promise.resolve(vision);
     this.tokEmbeddings = tensors.get('tok_embeddings.weight')!;
     this.modalityEmbedding = toFloat32(tensors.get('adapter_modality_embedding.weight')!);
   }
 
-  /** Build both inference sessions from the merged parameter map (official names). */
-  static async create(cfg: LavinConfig, tensors: ReadonlyMap<string, HostTensor>, session: SessionConfig = {}): Promise<LavinRuntime> {
+  /**
+   * Build both inference sessions from the merged parameter map (official names). `engine.weights`
+   * is the format of the LLaMA linear layers (the ViT, adapters and norms stay float32);
+   * `engine.kernels` picks plain ops or onnxruntime's fused attention and norms for the decoder.
+   */
+  static async create(cfg: LavinConfig, tensors: ReadonlyMap<string, HostTensor>, session: SessionConfig = {}, engine: EngineOptions = {}): Promise<LavinRuntime> {
     for (const name of ['tok_embeddings.weight', 'adapter_modality_embedding.weight']) {
       if (!tensors.has(name)) throw new Error(`missing parameter ${name}`);
     }
     const vision = await createSession(buildVisionGraph(cfg, new HostParams(tensors)), session);
-    const decoder = await createSession(buildDecoderGraph(cfg, new HostParams(tensors)), session);
+    const decoder = await createSession(buildDecoderGraph(cfg, new HostParams(tensors, new Set(), llamaLinearPolicy(engine.weights ?? 'fp32')), engine.kernels), session);
     return new LavinRuntime(cfg, vision, decoder, tensors);
   }
 
+  /**
+   * Open a folder written by `convert` (no weights are converted or quantised here). The ViT
+   * session is created on the first image.
+   */
+  static async open(dir: string, session: SessionConfig = {}): Promise<LavinRuntime> {
+    const m = readConverted(dir);
+    const host = new Map<string, HostTensor>();
+    const file = await openTensorFile(path.join(dir, m.files.host));
+    try {
+      for (const name of HOST_TENSORS) host.set(name, await file.read(name));
+    } finally {
+      await file.close();
+    }
+    const vision = () => createSessionFromFile(path.join(dir, m.files.vision), session);
+    const decoder = await createSessionFromFile(path.join(dir, m.files.decoder), session);
+    return new LavinRuntime(m.cfg, vision, decoder, host);
+  }
+
   async dispose(): Promise<void> {
-    await this.vision.release();
+    if (this.vision) await (await this.vision).release();
     await this.decoder.release();
   }
 
@@ -84,7 +122,8 @@ export class LavinRuntime {
   async encodeImage(pixels: Float32Array): Promise<VisionResult> {
     const r = this.cfg.clip.resolution;
     if (pixels.length !== 3 * r * r) throw new Error(`image tensor has ${pixels.length} values, expected 3x${r}x${r}`);
-    const out = await this.vision.run({ [VISION_IO.pixels]: f32(pixels, [1, 3, r, r]) });
+    this.vision ??= this.openVision();
+    const out = await (await this.vision).run({ [VISION_IO.pixels]: f32(pixels, [1, 3, r, r]) });
     return {
       features: out[VISION_IO.features].data as Float32Array,
       visualTokens: out[VISION_IO.visualTokens].data as Float32Array,

@@ -9,6 +9,8 @@ export type ExecutionDevice = 'cpu' | 'cuda' | 'webgpu';
 export interface SessionConfig {
   device?: ExecutionDevice;
   threads?: number;
+  /** Write onnxruntime's per-node profile (JSON) to files starting with this prefix (diagnostics). */
+  profilePrefix?: string;
 }
 
 /** Initializers at least this large go to (in-memory) external data, keeping the protobuf small. */
@@ -29,6 +31,23 @@ export async function createSession(graph: Graph, cfg: SessionConfig = {}): Prom
     return await ort.InferenceSession.create(model, options);
   } catch (e) {
     throw new Error(`could not create the ${graph.name} session on ${cfg.device ?? 'cpu'}: ${(e as Error).message}`);
+  }
+}
+
+/** A session from an ONNX file on disk (its external data file beside it). */
+export async function createSessionFromFile(file: string, cfg: SessionConfig = {}): Promise<ort.InferenceSession> {
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: [cfg.device ?? 'cpu'],
+    graphOptimizationLevel: 'all',
+    interOpNumThreads: 1,
+    logSeverityLevel: 3,
+  };
+  if (cfg.threads !== undefined) options.intraOpNumThreads = cfg.threads;
+  if (cfg.profilePrefix) Object.assign(options, { enableProfiling: true, profileFilePrefix: cfg.profilePrefix });
+  try {
+    return await ort.InferenceSession.create(file, options);
+  } catch (e) {
+    throw new Error(`could not create a session from ${file} on ${cfg.device ?? 'cpu'}: ${(e as Error).message}`);
   }
 }
 

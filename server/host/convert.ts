@@ -3,6 +3,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
+import { convertModelDir } from '../engine/convert';
 import { LavinModel } from '../engine/model';
 import { MANIFEST_FILE, ModelManifest } from '../engine/modelDir';
 import { LavinErrorCodes, PrecisionName, SetupModelParams } from '../protocol';
@@ -12,9 +13,11 @@ export type ConvertProgress = (message: string, percentage: number) => void;
 
 const fail = (message: string) => new HostError(LavinErrorCodes.ModelLoadFailed, message);
 
+const PRECISIONS: readonly PrecisionName[] = ['fp32', 'fp16', 'int8', 'int4'];
+
 export function checkPrecision(precision: PrecisionName | undefined): void {
-  if (precision !== undefined && precision !== 'fp32') {
-    throw new HostError(-32602, `precision ${precision} is not supported by the engine yet; only fp32 works (convert with --precision fp32)`);
+  if (precision !== undefined && !PRECISIONS.includes(precision)) {
+    throw new HostError(-32602, `precision must be one of ${PRECISIONS.join(', ')}, got "${String(precision)}"`);
   }
 }
 
@@ -128,14 +131,28 @@ export async function setupModelFolder(params: SetupModelParams, progress: Conve
   fs.renameSync(`${manifestPath}.tmp`, manifestPath);
 
   if (signal?.aborted) throw cancelled('model setup');
-  progress('validating: loading the new model folder', 80);
+  const precision = params.precision ?? 'fp32';
   try {
-    const model = await LavinModel.load(out, { precision: 'fp32' });
+    if (precision !== 'fp32') {
+      // Quantise once into <out>/converted/ so start-up opens ONNX files instead of re-quantising.
+      progress(`converting the LLaMA weights to ${precision}`, 80);
+      await convertModelDir(out, precision, {
+        kernels: 'fused',
+        onProgress: (p) => progress(`converting (${p.part}${p.skipped ? ', already done' : ''})`, 80 + Math.floor((15 * p.done) / Math.max(1, p.total))),
+      });
+      manifest.precision = precision;
+      fs.writeFileSync(`${manifestPath}.tmp`, JSON.stringify(manifest, null, 2) + '\n');
+      fs.renameSync(`${manifestPath}.tmp`, manifestPath);
+    }
+    if (signal?.aborted) throw cancelled('model setup');
+    progress('validating: loading the new model folder', 95);
+    const model = await LavinModel.load(out, { precision });
     progress('done', 100);
     return { dir: out, manifestPath, model };
   } catch (err) {
     // Leave no manifest behind that cannot load.
     fs.rmSync(manifestPath, { force: true });
+    if (signal?.aborted) throw err;
     throw fail(`the files do not make a working model: ${(err as Error).message}`);
   }
 }

@@ -41,10 +41,21 @@ describe('lavin convert', () => {
     assert.ok(fs.existsSync(path.join(out, 'tokenizer.model')));
   });
 
-  it('refuses precisions the engine cannot run yet', async () => {
-    const r = await lavin(['convert', '--json', ...official, '--precision', 'int4', '--out', path.join(tempDir('lavin-conv-'), 'q')]);
-    assert.equal(r.code, 1);
-    assert.match(String(r.events.at(-1)!.message), /precision int4 is not supported by the engine yet; only fp32 works/);
+  it('converts to int8 once: model.json records the precision and the quantised copy is opened', async () => {
+    const out = path.join(tempDir('lavin-conv-'), 'q8');
+    const r = await lavin(['convert', '--json', ...official, '--precision', 'int8', '--out', out]);
+    assert.equal(r.code, 0, JSON.stringify(r.events.at(-1)));
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8')).precision, 'int8');
+    assert.ok(fs.readdirSync(path.join(out, 'converted')).some((d) => d.startsWith('int8')), 'no converted int8 copy');
+    const ask = await lavin(['ask', '--json', '--verbose', '--model', out, '--max-new-tokens', '3', 'hello']);
+    assert.equal(ask.code, 0, ask.stderr);
+    assert.equal((ask.events.at(-1)!.tokens as number[]).length, 3);
+  });
+
+  it('refuses a precision it does not know', async () => {
+    const r = await lavin(['convert', '--json', ...official, '--precision', 'int3', '--out', path.join(tempDir('lavin-conv-'), 'q')]);
+    assert.equal(r.code, 2);
+    assert.match(String(r.events.at(-1)!.message), /--precision must be fp32, fp16, int8 or int4/);
   });
 
   it('names missing or mismatched inputs and leaves no broken model.json', async () => {

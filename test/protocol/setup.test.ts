@@ -51,8 +51,8 @@ describe('model setup over the protocol', () => {
     const missing = await rpcError(s.connection.sendRequest(SetupModelRequest, { ...params(out), adapter: '/no/adapter.pth' }));
     assert.equal(missing.code, LavinErrorCodes.ModelLoadFailed);
     assert.match(missing.message, /adapter checkpoint \/no\/adapter\.pth does not exist/);
-    const fp16 = await rpcError(s.connection.sendRequest(SetupModelRequest, { ...params(out), precision: 'fp16' }));
-    assert.match(fp16.message, /precision fp16 is not supported by the engine yet/);
+    const fp64 = await rpcError(s.connection.sendRequest(SetupModelRequest, { ...params(out), precision: 'fp64' as never }));
+    assert.match(fp64.message, /precision must be one of fp32, fp16, int8, int4/);
     const done = path.join(tempDir('lavin-setup-'), 'twice');
     await s.connection.sendRequest(SetupModelRequest, { ...params(done), activate: false });
     const twice = await rpcError(s.connection.sendRequest(SetupModelRequest, params(done)));

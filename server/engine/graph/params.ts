@@ -1,9 +1,11 @@
 // Where a graph gets its parameters from. Frozen weights become initializers (converted once on the
 // host); trainable ones become graph inputs so a training graph can output their gradients.
 
-import { HostTensor, numel, toFloat32 } from '../tensor';
+import { CPU_ACCURACY_LEVEL, bitsOf, quantizeWeight, WeightFormat } from '../quant';
+import { floatToHalf, HostTensor, numel, toFloat32 } from '../tensor';
 import { Builder } from './builder';
 import { Value } from './graph';
+import { linear } from './nn';
 
 export interface ParamSource {
   /** Checkpoint shape of a parameter (throws with the name if missing). */
@@ -13,6 +15,22 @@ export interface ParamSource {
   param(b: Builder, name: string): Value;
   /** A 2-D weight [out, in] transposed to [in, out], for x @ W^T. */
   paramT(b: Builder, name: string): Value;
+  /**
+   * x @ W^T (+ bias) for the checkpoint weight `name` [out, in], in the weight format the source's
+   * policy gives that weight: plain MatMul (fp32, or fp16 storage) or MatMulNBits (int8/int4).
+   */
+  linear(b: Builder, x: Value, name: string, bias?: Value): Value;
+}
+
+/** How the linear layers' weights are stored and multiplied (trainable weights always stay fp32). */
+export interface LinearPolicy {
+  format: WeightFormat;
+  /** Which weights the format applies to (default: every weight passed to `linear`). */
+  applies?: (name: string) => boolean;
+  /** MatMulNBits accuracy_level (default 4, the CPU integer kernels). */
+  accuracyLevel?: number;
+  /** Quantisation block along the input dimension (default 32, as llama.cpp's q8_0/q4_0). */
+  blockSize?: number;
 }
 
 /** Host-side float32 transpose of a 2-D tensor. */
@@ -37,10 +55,12 @@ export function asFloat32(t: HostTensor): HostTensor {
  */
 export class HostParams implements ParamSource {
   private readonly made = new Map<string, Value>();
+  private readonly quantShapes = new Map<string, number[]>();
 
   constructor(
     private readonly tensors: ReadonlyMap<string, HostTensor>,
     private readonly trainable: ReadonlySet<string> = new Set(),
+    private readonly policy: LinearPolicy = { format: 'fp32' },
   ) {}
 
   has(name: string): boolean {
@@ -77,5 +97,50 @@ export class HostParams implements ParamSource {
       this.made.set(key, v);
     }
     return v;
+  }
+
+  linear(b: Builder, x: Value, name: string, bias?: Value): Value {
+    const format = this.trainable.has(name) || (this.policy.applies && !this.policy.applies(name)) ? 'fp32' : this.policy.format;
+    if (format === 'fp32') return linear(b, x, this.paramT(b, name), bias);
+    if (format === 'fp16') return linear(b, x, b.cast(this.half(b, name), 'float32'), bias);
+    return this.matMulNBits(b, x, name, bitsOf(format)!, bias);
+  }
+
+  /** W^T stored as float16 (half the bytes; cast to float32 in the graph). */
+  private half(b: Builder, name: string): Value {
+    const key = `h:${name}`;
+    let v = this.made.get(key);
+    if (!v) {
+      const t = transpose2d(this.get(name), name); // [in, out] float32
+      const f = toFloat32(t);
+      const h = new Uint16Array(f.length);
+      for (let i = 0; i < f.length; i++) h[i] = floatToHalf(f[i]);
+      v = b.initializer(`${name}.T.fp16`, { dtype: 'float16', shape: t.shape, data: new Uint8Array(h.buffer) });
+      this.made.set(key, v);
+    }
+    return v;
+  }
+
+  private matMulNBits(b: Builder, x: Value, name: string, bits: 4 | 8, bias?: Value): Value {
+    const key = `q${bits}:${name}`;
+    let packed = this.made.get(key);
+    let scales = this.made.get(`${key}.scales`);
+    if (!packed || !scales) {
+      const t = this.get(name); // read once: a lazy source may generate it on every get
+      const q = quantizeWeight(t, bits, name, this.policy.blockSize);
+      packed = b.initializer(`${name}.q${bits}`, q.packed);
+      scales = b.initializer(`${name}.q${bits}.scales`, q.scales);
+      this.made.set(key, packed);
+      this.made.set(`${key}.scales`, scales);
+      this.quantShapes.set(name, t.shape.slice());
+    }
+    const [n, k] = this.quantShapes.get(name)!;
+    const shape = x.shape ? [...x.shape.slice(0, -1), n] : undefined;
+    const attrs = {
+      K: { i: k }, N: { i: n }, bits: { i: bits }, block_size: { i: packed.dim(2) * 8 / bits },
+      accuracy_level: { i: this.policy.accuracyLevel ?? CPU_ACCURACY_LEVEL },
+    };
+    const y = b.op('MatMulNBits', [x, packed, scales], [{ dtype: 'float32', shape }], attrs, 'com.microsoft')[0];
+    return bias ? b.add(y, bias) : y;
   }
 }

@@ -1,0 +1,247 @@
+// `convert`: write a model once as ONNX graphs + external weight data in a chosen weight format,
+// so start-up opens files instead of re-quantising. A converted folder holds:
+//   vision.onnx (+ .data)      the ViT and visual projection (always float32)
+//   decoder.<weights>.<kernels>.onnx (+ .data)   LLaMA with adapters; its linears in `weights`
+//   host.safetensors           the tensors the runtime reads on the host (token and modality embeddings)
+//   converted.json             config, format, source fingerprint, files — written last
+// Each file is written under a `.partial` name and renamed when complete, so an interrupted
+// conversion is resumed by re-running: finished files whose fingerprint matches are kept.
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { Graph } from './graph/graph';
+import { serializeModel } from './graph/onnx';
+import { HostParams } from './graph/params';
+import { LavinConfig } from './lavin';
+import { buildDecoderGraph, buildVisionGraph, Kernels } from './programs';
+import { llamaLinearPolicy, WEIGHT_FORMATS, WeightFormat } from './quant';
+import { loadModelDir, MANIFEST_FILE, readManifest } from './modelDir';
+import { BYTES_PER_ELEMENT, HostTensor, numel } from './tensor';
+
+export const CONVERTED_FILE = 'converted.json';
+/** Bump when the graphs the converter writes change: older conversions are then redone. */
+export const GRAPH_VERSION = 2;
+/** Tensors the runtime keeps on the host rather than in a graph. */
+export const HOST_TENSORS = ['tok_embeddings.weight', 'adapter_modality_embedding.weight'] as const;
+/** External data alignment: page-aligned tensors can be memory-mapped by onnxruntime. */
+const EXTERNAL_ALIGN = 4096;
+const EXTERNAL_THRESHOLD = 1 << 16;
+
+export interface ConvertedManifest {
+  format: 'lavin-code-converted';
+  version: 1;
+  weights: WeightFormat;
+  kernels: Kernels;
+  /** GRAPH_VERSION of the converter that wrote the graphs. */
+  graphVersion: number;
+  /** Identifies the source weights (e.g. a hash of paths + sizes + mtimes); a mismatch re-converts. */
+  source: string;
+  cfg: LavinConfig;
+  files: { vision: string; decoder: string; host: string };
+}
+
+export interface ConvertProgress {
+  /** 'vision' | 'decoder' | 'host' */
+  part: string;
+  /** 'build': parameters read (and converted/quantised) so far, of at most `total` in the model;
+   *  'write': bytes written of this part, of `total`. */
+  phase: 'build' | 'write';
+  done: number;
+  total: number;
+  /** True when the part was already converted and kept. */
+  skipped?: boolean;
+}
+
+export interface ConvertOptions {
+  weights: WeightFormat;
+  /** Decoder kernels (default 'fused': onnxruntime's fused attention and norms). */
+  kernels?: Kernels;
+  source: string;
+  onProgress?: (p: ConvertProgress) => void;
+  /** Re-write every file even when a matching one exists. */
+  force?: boolean;
+}
+
+/**
+ * Convert parameters (official names; any ReadonlyMap, so a lazy source can stream tensors) into
+ * `outDir`. Safe to re-run: completed parts with the same fingerprint are kept.
+ */
+export async function convertModel(cfg: LavinConfig, tensors: ReadonlyMap<string, HostTensor>, outDir: string, opts: ConvertOptions): Promise<ConvertedManifest> {
+  if (!WEIGHT_FORMATS.includes(opts.weights)) throw new Error(`convert: unknown weight format "${opts.weights}" (one of ${WEIGHT_FORMATS.join(', ')})`);
+  fs.mkdirSync(outDir, { recursive: true });
+  const manifest: ConvertedManifest = {
+    format: 'lavin-code-converted',
+    version: 1,
+    weights: opts.weights,
+    kernels: opts.kernels ?? 'fused',
+    graphVersion: GRAPH_VERSION,
+    source: opts.source,
+    cfg,
+    files: { vision: 'vision.onnx', decoder: `decoder.${opts.weights}.${opts.kernels ?? 'fused'}.onnx`, host: 'host.safetensors' },
+  };
+  // Parts finished by an earlier (possibly interrupted) run carry a stamp with the fingerprint.
+  const stampOf = (file: string) => path.join(outDir, `${file}.done`);
+  const fingerprint = `${opts.source}|${JSON.stringify(cfg)}|graphs v${GRAPH_VERSION}`;
+  const isDone = (file: string) => !opts.force && fs.existsSync(path.join(outDir, file)) && fs.existsSync(stampOf(file)) && fs.readFileSync(stampOf(file), 'utf8') === fingerprint;
+  const markDone = (file: string) => fs.writeFileSync(stampOf(file), fingerprint);
+
+  // Building a graph reads (and quantises) every parameter it uses: report each read.
+  let building = '';
+  const read = new Set<string>();
+  const source: ReadonlyMap<string, HostTensor> = Object.assign(Object.create(null), {
+    get: (n: string) => {
+      if (!read.has(n)) {
+        read.add(n);
+        opts.onProgress?.({ part: building, phase: 'build', done: read.size, total: tensors.size });
+      }
+      return tensors.get(n);
+    },
+    has: (n: string) => tensors.has(n),
+    size: tensors.size,
+  });
+  const part = async (name: string, file: string, build: () => Graph | HostTensor[]) => {
+    if (isDone(file)) {
+      opts.onProgress?.({ part: name, phase: 'write', done: 1, total: 1, skipped: true });
+      return;
+    }
+    building = name;
+    const built = build();
+    const progress = (done: number, total: number) => opts.onProgress?.({ part: name, phase: 'write', done, total });
+    if (Array.isArray(built)) writeSafetensors(path.join(outDir, file), HOST_TENSORS.slice(), built, progress);
+    else await writeOnnx(built, path.join(outDir, file), progress);
+    markDone(file);
+  };
+
+  await part('host', manifest.files.host, () => HOST_TENSORS.map((n) => {
+    const t = tensors.get(n);
+    if (!t) throw new Error(`convert: missing parameter ${n}`);
+    return t;
+  }));
+  await part('vision', manifest.files.vision, () => { read.clear(); return buildVisionGraph(cfg, new HostParams(source)); });
+  await part('decoder', manifest.files.decoder, () => { read.clear(); return buildDecoderGraph(cfg, new HostParams(source, new Set(), llamaLinearPolicy(opts.weights)), manifest.kernels); });
+  writeAtomic(path.join(outDir, CONVERTED_FILE), Buffer.from(JSON.stringify(manifest, null, 2)));
+  return manifest;
+}
+
+export function readConverted(dir: string): ConvertedManifest {
+  const file = path.join(dir, CONVERTED_FILE);
+  if (!fs.existsSync(file)) throw new Error(`converted folder ${dir}: no ${CONVERTED_FILE} (run convert first)`);
+  let m: ConvertedManifest;
+  try {
+    m = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`converted folder ${dir}: ${CONVERTED_FILE} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (m.format !== 'lavin-code-converted' || m.version !== 1) throw new Error(`converted folder ${dir}: ${CONVERTED_FILE} is not a version 1 lavin-code-converted manifest`);
+  if (!WEIGHT_FORMATS.includes(m.weights)) throw new Error(`converted folder ${dir}: unknown weight format "${m.weights}"`);
+  for (const f of Object.values(m.files)) {
+    if (!fs.existsSync(path.join(dir, f))) throw new Error(`converted folder ${dir}: ${f} is missing (re-run convert)`);
+  }
+  return m;
+}
+
+/** Serialise a graph to `file` + `file.data`, streaming weight bytes (never one big buffer). */
+export async function writeOnnx(graph: Graph, file: string, onProgress?: (done: number, total: number) => void): Promise<void> {
+  const dataName = `${path.basename(file)}.data`;
+  const { model, external } = serializeModel(graph, { externalThreshold: EXTERNAL_THRESHOLD, externalFile: dataName, externalAlign: EXTERNAL_ALIGN });
+  const dataPath = path.join(path.dirname(file), dataName);
+  if (external) {
+    const partial = `${dataPath}.partial`;
+    const fd = fs.openSync(partial, 'w');
+    try {
+      let done = 0;
+      for (const c of external.chunks) {
+        fs.writeSync(fd, c.data, 0, c.data.byteLength, c.offset);
+        done += c.data.byteLength;
+        onProgress?.(done, external.size);
+      }
+      if (fs.fstatSync(fd).size < external.size) fs.ftruncateSync(fd, external.size);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(partial, dataPath);
+  } else if (fs.existsSync(dataPath)) {
+    fs.unlinkSync(dataPath);
+  }
+  writeAtomic(file, model);
+}
+
+/** A minimal safetensors writer for the host tensors. */
+export function writeSafetensors(file: string, names: string[], tensors: HostTensor[], onProgress?: (done: number, total: number) => void): void {
+  const ST: Partial<Record<HostTensor['dtype'], string>> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', int64: 'I64', uint8: 'U8' };
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  tensors.forEach((t, i) => {
+    const dtype = ST[t.dtype];
+    if (!dtype) throw new Error(`writeSafetensors: ${names[i]} has unsupported dtype ${t.dtype}`);
+    const bytes = numel(t.shape) * BYTES_PER_ELEMENT[t.dtype];
+    header[names[i]] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  });
+  let json = Buffer.from(JSON.stringify(header));
+  const pad = (8 - (json.length % 8)) % 8;
+  json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  const partial = `${file}.partial`;
+  const fd = fs.openSync(partial, 'w');
+  try {
+    fs.writeSync(fd, len);
+    fs.writeSync(fd, json);
+    let done = 0;
+    for (const t of tensors) {
+      fs.writeSync(fd, t.data);
+      done += t.data.byteLength;
+      onProgress?.(done, offset);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(partial, file);
+}
+
+function writeAtomic(file: string, data: Uint8Array): void {
+  fs.writeFileSync(`${file}.partial`, data);
+  fs.renameSync(`${file}.partial`, file);
+}
+
+/** Where a model folder's converted copy for a weight format and kernel choice lives. */
+export function convertedDirFor(modelDir: string, weights: WeightFormat, kernels: Kernels = 'fused'): string {
+  return path.join(modelDir, 'converted', `${weights}-${kernels}`);
+}
+
+/**
+ * Identifies a model folder's weights: its manifest plus size and modification time of every file
+ * it names (a changed checkpoint makes converted copies stale).
+ */
+export function sourceFingerprint(modelDir: string): string {
+  const m = readManifest(modelDir);
+  const parts = [fs.readFileSync(path.join(modelDir, MANIFEST_FILE), 'utf8')];
+  const stamp = (p: string) => {
+    const full = path.isAbsolute(p) ? p : path.join(modelDir, p);
+    if (!fs.existsSync(full)) return;
+    const st = fs.statSync(full);
+    if (st.isDirectory()) for (const f of fs.readdirSync(full).sort()) stamp(path.join(full, f));
+    else parts.push(`${full}:${st.size}:${st.mtimeMs}`);
+  };
+  for (const p of [m.llama, m.clip, m.adapter]) stamp(p);
+  return parts.join('\n');
+}
+
+/** True when `dir` holds a complete conversion of the source with this fingerprint. */
+export function isConvertedCurrent(dir: string, fingerprint: string): boolean {
+  try {
+    const m = readConverted(dir);
+    return m.source === fingerprint && m.graphVersion === GRAPH_VERSION;
+  } catch {
+    return false;
+  }
+}
+
+/** Convert a model folder (model.json) into `<dir>/converted/<weights>-<kernels>`; resumable. */
+export async function convertModelDir(modelDir: string, weights: WeightFormat, opts: { kernels?: Kernels; onProgress?: (p: ConvertProgress) => void; force?: boolean } = {}): Promise<string> {
+  const loaded = await loadModelDir(modelDir);
+  const out = convertedDirFor(modelDir, weights, opts.kernels);
+  await convertModel(loaded.cfg, loaded.tensors, out, { weights, kernels: opts.kernels, source: sourceFingerprint(modelDir), onProgress: opts.onProgress, force: opts.force });
+  return out;
+}

@@ -1,0 +1,35 @@
+// The golden forward suite again, with the decoder on onnxruntime's fused kernels
+// (SimplifiedLayerNormalization, RotaryEmbedding, GroupQueryAttention): same checks, same tolerances.
+
+import { after, before, describe, test } from 'node:test';
+import { loadModelDir } from '../../server/engine/modelDir';
+import { buildDecoderGraph } from '../../server/engine/programs';
+import { HostParams } from '../../server/engine/graph/params';
+import { LavinRuntime } from '../../server/engine/runtime';
+import assert from 'node:assert/strict';
+import { FIXTURE_DIR, fixtureModelDir, GoldenJson, readGoldenJson, readGoldenTensors } from './fixture';
+import { ForwardContext, forwardChecks } from './forwardChecks';
+
+const golden: GoldenJson = readGoldenJson();
+const checks = forwardChecks(Object.keys(golden.cases));
+
+describe(`golden forward, fused kernels (${FIXTURE_DIR})`, () => {
+  let ctx: ForwardContext;
+  before(async () => {
+    const weights = await loadModelDir(fixtureModelDir('openai'));
+    ctx = { runtime: await LavinRuntime.create(weights.cfg, weights.tensors, { threads: 1 }, { kernels: 'fused' }), golden, tensors: await readGoldenTensors() };
+  });
+  after(async () => ctx?.runtime.dispose());
+
+  test('the fused decoder graph uses the fused kernels and no plain attention', async () => {
+    const weights = await loadModelDir(fixtureModelDir('openai'));
+    const ops = new Set(buildDecoderGraph(weights.cfg, new HostParams(weights.tensors), 'fused').nodes.map((n) => n.op));
+    for (const op of ['GroupQueryAttention', 'RotaryEmbedding', 'SimplifiedLayerNormalization']) assert.ok(ops.has(op), `no ${op} node`);
+  });
+
+  for (const check of checks) {
+    test(check.name, async (t) => {
+      t.diagnostic(await check.run(ctx));
+    });
+  }
+});

@@ -1,0 +1,74 @@
+// convert: a converted folder opens without re-quantising and computes exactly what the in-memory
+// build computes; re-running keeps finished parts; bad input is named. Also the device choice.
+
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { describe, test } from 'node:test';
+import { convertModelDir, ConvertProgress, readConverted } from '../../server/engine/convert';
+import { chooseDevice } from '../../server/engine/model';
+import { loadModelDir } from '../../server/engine/modelDir';
+import { KvCache, LavinRuntime } from '../../server/engine/runtime';
+import { fixtureModelDir } from '../golden/fixture';
+
+describe('convert', () => {
+  test('int4 + fused: the converted folder gives the in-memory logits, and a re-run keeps every part', async () => {
+    const dir = fixtureModelDir('openai');
+    const parts: ConvertProgress[] = [];
+    const out = await convertModelDir(dir, 'int4', { onProgress: (p) => parts.push(p) });
+    assert.ok(parts.some((p) => p.part === 'decoder' && !p.skipped && p.done === p.total), 'decoder written with progress to 100%');
+    const m = readConverted(out);
+    assert.equal(m.weights, 'int4');
+    assert.equal(m.kernels, 'fused');
+
+    const weights = await loadModelDir(dir);
+    const built = await LavinRuntime.create(weights.cfg, weights.tensors, { threads: 1 }, { weights: 'int4', kernels: 'fused' });
+    const opened = await LavinRuntime.open(out, { threads: 1 });
+    try {
+      const ids = [1, 30723, 18823, 28559, 17, 4051, 99];
+      const run = async (rt: LavinRuntime) => {
+        const router = await rt.routerTable('text');
+        const first = await rt.step({ embeds: rt.embed(ids), positions: ids.map((_, i) => i + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) });
+        const next = await rt.step({ embeds: rt.embed([5]), positions: [ids.length], routerWeights: router, cache: first.cache });
+        return [first.logits, next.logits];
+      };
+      const [a, b] = [await run(built), await run(opened)];
+      assert.deepEqual(b[0], a[0]);
+      assert.deepEqual(b[1], a[1]);
+    } finally {
+      await built.dispose();
+      await opened.dispose();
+    }
+
+    const again: ConvertProgress[] = [];
+    await convertModelDir(dir, 'int4', { onProgress: (p) => again.push(p) });
+    assert.deepEqual(again.map((p) => `${p.part}:${p.skipped === true}`), ['host:true', 'vision:true', 'decoder:true']);
+  });
+
+  test('an interrupted conversion (a .partial file, no stamp) is redone', async () => {
+    const dir = fixtureModelDir('openai');
+    const out = await convertModelDir(dir, 'int8');
+    const decoder = readConverted(out).files.decoder;
+    fs.unlinkSync(path.join(out, `${decoder}.done`));
+    fs.writeFileSync(path.join(out, `${decoder}.data.partial`), 'torn write');
+    const parts: ConvertProgress[] = [];
+    await convertModelDir(dir, 'int8', { onProgress: (p) => parts.push(p) });
+    assert.ok(parts.some((p) => p.part === 'decoder' && !p.skipped), 'decoder re-written');
+    assert.ok(!fs.existsSync(path.join(out, `${decoder}.data.partial`)), 'the partial file was replaced');
+  });
+
+  test('bad input is named', async () => {
+    await assert.rejects(convertModelDir(fixtureModelDir('openai'), 'int3' as never), /unknown weight format "int3"/);
+    await assert.rejects(LavinRuntime.open(fs.mkdtempSync('/tmp/lavin-empty-')), /no converted\.json/);
+  });
+});
+
+describe('device choice', () => {
+  test('cpu and auto give cpu here; an unusable GPU request says why', async () => {
+    assert.equal(await chooseDevice('cpu'), 'cpu');
+    const skipped: string[] = [];
+    assert.equal(await chooseDevice('auto', (m) => skipped.push(m)), 'cpu');
+    assert.ok(skipped.some((m) => m.includes('cuda')), `auto logs why cuda was skipped: ${skipped}`);
+    await assert.rejects(chooseDevice('cuda'), /device cuda is not usable: .+/);
+  });
+});
