@@ -280,6 +280,16 @@ async function main() {
   }
 
   if (o.prepareOnly) return;
+  // Training (issue: fine-tune the adapters): one optimizer step through frozen LLaMA and CLIP, per
+  // modality, in its own process (bench/trainingRow.ts). Ours only: llama.cpp does not train.
+  const training = spawnSync(process.execPath, [path.join(__dirname, 'trainingRow.js'), '--json', '--threads', String(o.threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (training.status !== 0) throw new Error(`training bench failed with status ${training.status}`);
+  for (const t of JSON.parse(training.stdout) as { modality: string; dim: number; layers: number; seqLen: number; stepMs: number; tokensPerSecond: number; peakRssMB: number }[]) {
+    const shape = `d${t.dim}x${t.layers} T${t.seqLen}`;
+    push(shape, 'fp32', `train_${t.modality}_step_ms`, t.stepMs, null);
+    push(shape, 'fp32', `train_${t.modality}_tokens_s`, t.tokensPerSecond, null);
+    push(shape, 'fp32', `train_${t.modality}_peak_rss_mb`, t.peakRssMB, null);
+  }
   const loadAfter = load();
   const header = ['shape', 'precision', 'metric', 'ours', 'llama.cpp', 'ours/llama.cpp'];
   const lines = rows.map((r) => [r.shape, r.precision, r.metric, fmt(r.ours), fmt(r.llamacpp), r.ratio === null ? '-' : r.ratio.toFixed(2)]);
