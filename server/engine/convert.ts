@@ -11,18 +11,22 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Graph } from './graph/graph';
 import { serializeModel } from './graph/onnx';
-import { HostParams } from './graph/params';
 import { LavinConfig } from './lavin';
-import { buildDecoderGraph, buildVisionGraph, Kernels } from './programs';
+import { buildDecoderGraph, buildVisionGraph, inferenceParams, isAdapterParam, Kernels } from './programs';
 import { llamaLinearPolicy, WEIGHT_FORMATS, WeightFormat } from './quant';
 import { loadModelDir, MANIFEST_FILE, readManifest } from './modelDir';
 import { BYTES_PER_ELEMENT, HostTensor, numel } from './tensor';
 
 export const CONVERTED_FILE = 'converted.json';
 /** Bump when the graphs the converter writes change: older conversions are then redone. */
-export const GRAPH_VERSION = 2;
+export const GRAPH_VERSION = 3; // 3: adapters are graph inputs, stored with the host tensors
 /** Tensors the runtime keeps on the host rather than in a graph. */
 export const HOST_TENSORS = ['tok_embeddings.weight', 'adapter_modality_embedding.weight'] as const;
+
+/** What the runtime keeps on the host: the embedding table and every adapter tensor (fed to the graphs). */
+export function hostTensorNames(tensors: ReadonlyMap<string, unknown>): string[] {
+  return [...new Set<string>([...HOST_TENSORS, ...[...tensors.keys()].filter(isAdapterParam)])];
+}
 /** External data alignment: page-aligned tensors can be memory-mapped by onnxruntime. */
 const EXTERNAL_ALIGN = 4096;
 const EXTERNAL_THRESHOLD = 1 << 16;
@@ -97,6 +101,7 @@ export async function convertModel(cfg: LavinConfig, tensors: ReadonlyMap<string
       return tensors.get(n);
     },
     has: (n: string) => tensors.has(n),
+    keys: () => tensors.keys(),
     size: tensors.size,
   });
   const part = async (name: string, file: string, build: () => Graph | HostTensor[]) => {
@@ -107,18 +112,19 @@ export async function convertModel(cfg: LavinConfig, tensors: ReadonlyMap<string
     building = name;
     const built = build();
     const progress = (done: number, total: number) => opts.onProgress?.({ part: name, phase: 'write', done, total });
-    if (Array.isArray(built)) writeSafetensors(path.join(outDir, file), HOST_TENSORS.slice(), built, progress);
+    if (Array.isArray(built)) writeSafetensors(path.join(outDir, file), hostNames, built, progress);
     else await writeOnnx(built, path.join(outDir, file), progress);
     markDone(file);
   };
 
-  await part('host', manifest.files.host, () => HOST_TENSORS.map((n) => {
+  const hostNames = hostTensorNames(tensors);
+  await part('host', manifest.files.host, () => hostNames.map((n) => {
     const t = tensors.get(n);
     if (!t) throw new Error(`convert: missing parameter ${n}`);
     return t;
   }));
-  await part('vision', manifest.files.vision, () => { read.clear(); return buildVisionGraph(cfg, new HostParams(source)); });
-  await part('decoder', manifest.files.decoder, () => { read.clear(); return buildDecoderGraph(cfg, new HostParams(source, new Set(), llamaLinearPolicy(opts.weights)), manifest.kernels); });
+  await part('vision', manifest.files.vision, () => { read.clear(); return buildVisionGraph(cfg, inferenceParams(source)); });
+  await part('decoder', manifest.files.decoder, () => { read.clear(); return buildDecoderGraph(cfg, inferenceParams(source, llamaLinearPolicy(opts.weights)), manifest.kernels); });
   writeAtomic(path.join(outDir, CONVERTED_FILE), Buffer.from(JSON.stringify(manifest, null, 2)));
   return manifest;
 }

@@ -7,7 +7,9 @@ import { Device, GenerateRequest, GenerateResult, LoadOptions, ModelInfo, Precis
 import { generateIds } from './generate';
 import { preprocessImage } from './image';
 import { loadModelDir, LoadedWeights } from './modelDir';
+import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
+import { HostTensor } from './tensor';
 import { convertedDirFor, isConvertedCurrent, sourceFingerprint } from './convert';
 import { Builder } from './graph/builder';
 import { Graph } from './graph/graph';
@@ -113,6 +115,24 @@ export class LavinModel {
       promptTokens: ids.length,
       timings: { visionMs, prefillMs: r.prefillMs, decodeMs: r.decodeMs, decodeTokensPerSecond: decoded > 0 ? (decoded * 1000) / r.decodeMs : 0 },
     };
+  }
+
+  /** The adapter set the model was loaded with (for restoreAdapters). */
+  private baseAdapters?: Map<string, HostTensor>;
+
+  /**
+   * Run with another adapter set of this model (names as in the checkpoint, `module.` stripped):
+   * swapped into the running sessions; the backbones are not touched or reloaded.
+   */
+  setAdapters(adapters: ReadonlyMap<string, HostTensor>): void {
+    this.baseAdapters ??= new Map([...this.weights.tensors].filter(([k]) => isAdapterParam(k)));
+    this.runtime.setAdapters(adapters);
+    for (const [k, t] of adapters) if (this.weights.tensors.has(k)) this.weights.tensors.set(k, t);
+  }
+
+  /** Back to the adapters the model folder names. */
+  restoreAdapters(): void {
+    if (this.baseAdapters) this.setAdapters(this.baseAdapters);
   }
 
   async dispose(): Promise<void> {

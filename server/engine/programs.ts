@@ -9,8 +9,22 @@
 
 import { Builder } from './graph/builder';
 import { Graph, Value } from './graph/graph';
-import { ParamSource } from './graph/params';
+import { HostParams, LinearPolicy, ParamSource } from './graph/params';
+import { HostTensor } from './tensor';
 import { clipVisual, FusedKernelInputs, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from './lavin';
+
+/** LaVIN's adapter parameters: every name with an `adapter*` part (LLM and ViT adapters, routers, projection, modality embedding). */
+export function isAdapterParam(name: string): boolean {
+  return name.split('.').some((part) => part.startsWith('adapter'));
+}
+
+/**
+ * Parameters for inference graphs: backbones as initializers, adapters as graph inputs, so an adapter
+ * set can be swapped into running sessions without rebuilding them (the runtime feeds them).
+ */
+export function inferenceParams(tensors: ReadonlyMap<string, HostTensor>, policy?: LinearPolicy): HostParams {
+  return new HostParams(tensors, new Set([...tensors.keys()].filter(isAdapterParam)), policy);
+}
 
 export const VISION_IO = {
   pixels: 'pixels',

@@ -4,10 +4,9 @@
 import * as ort from 'onnxruntime-node';
 import * as path from 'path';
 import { HOST_TENSORS, readConverted } from './convert';
-import { HostParams } from './graph/params';
 import { LavinConfig } from './lavin';
 import { llamaLinearPolicy, WeightFormat } from './quant';
-import { buildDecoderGraph, buildVisionGraph, DECODER_IO, Kernels, VISION_IO } from './programs';
+import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';
 import { createSession, createSessionFromFile, f32, i64, SessionConfig } from './session';
 import { HostTensor, toFloat32 } from './tensor';
 import { openTensorFile } from './weights';
@@ -79,6 +78,35 @@ export class LavinRuntime {
     if (typeof vision !== 'function') this.vision = Promise.resolve(vision);
     this.tokEmbeddings = tensors.get('tok_embeddings.weight')!;
     this.modalityEmbedding = toFloat32(tensors.get('adapter_modality_embedding.weight')!);
+    for (const [name, t] of tensors) if (isAdapterParam(name)) this.adapterFeeds.set(name, f32(toFloat32(t), t.shape.slice()));
+  }
+
+  /** The adapter tensors the graphs take as inputs (fed on every run; swapped by setAdapters). */
+  private readonly adapterFeeds = new Map<string, ort.Tensor>();
+
+  private withAdapters(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
+    for (const name of session.inputNames) {
+      const t = this.adapterFeeds.get(name);
+      if (t) feeds[name] = t;
+    }
+    return feeds;
+  }
+
+  /**
+   * Swap in another adapter set (same model: every adapter tensor with the same shape) without
+   * touching the backbones or rebuilding sessions. Router tables are recomputed on next use.
+   */
+  setAdapters(tensors: ReadonlyMap<string, HostTensor>): void {
+    const next = new Map<string, ort.Tensor>();
+    for (const [name, current] of this.adapterFeeds) {
+      const t = tensors.get(name);
+      if (!t) throw new Error(`adapter set lacks ${name}`);
+      if (t.shape.join(',') !== current.dims.join(',')) throw new Error(`adapter set: ${name} has shape [${t.shape}], this model needs [${current.dims}]`);
+      next.set(name, f32(toFloat32(t), t.shape.slice()));
+    }
+    for (const [name, t] of next) this.adapterFeeds.set(name, t);
+    this.modalityEmbedding.set(this.adapterFeeds.get('adapter_modality_embedding.weight')!.data as Float32Array);
+    this.routerTables.clear();
   }
 
   /**
@@ -90,8 +118,8 @@ export class LavinRuntime {
     for (const name of ['tok_embeddings.weight', 'adapter_modality_embedding.weight']) {
       if (!tensors.has(name)) throw new Error(`missing parameter ${name}`);
     }
-    const vision = await createSession(buildVisionGraph(cfg, new HostParams(tensors)), session);
-    const decoder = await createSession(buildDecoderGraph(cfg, new HostParams(tensors, new Set(), llamaLinearPolicy(engine.weights ?? 'fp32')), engine.kernels), session);
+    const vision = await createSession(buildVisionGraph(cfg, inferenceParams(tensors)), session);
+    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, llamaLinearPolicy(engine.weights ?? 'fp32')), engine.kernels), session);
     return new LavinRuntime(cfg, vision, decoder, tensors);
   }
 
@@ -104,7 +132,8 @@ export class LavinRuntime {
     const host = new Map<string, HostTensor>();
     const file = await openTensorFile(path.join(dir, m.files.host));
     try {
-      for (const name of HOST_TENSORS) host.set(name, await file.read(name));
+      for (const name of file.names()) host.set(name, await file.read(name));
+      for (const name of HOST_TENSORS) if (!host.has(name)) throw new Error(`converted folder ${dir}: ${m.files.host} lacks ${name} (convert again)`);
     } finally {
       await file.close();
     }
@@ -123,7 +152,8 @@ export class LavinRuntime {
     const r = this.cfg.clip.resolution;
     if (pixels.length !== 3 * r * r) throw new Error(`image tensor has ${pixels.length} values, expected 3x${r}x${r}`);
     this.vision ??= this.openVision();
-    const out = await (await this.vision).run({ [VISION_IO.pixels]: f32(pixels, [1, 3, r, r]) });
+    const vision = await this.vision;
+    const out = await vision.run(this.withAdapters(vision, { [VISION_IO.pixels]: f32(pixels, [1, 3, r, r]) }));
     return {
       features: out[VISION_IO.features].data as Float32Array,
       visualTokens: out[VISION_IO.visualTokens].data as Float32Array,
@@ -150,12 +180,6 @@ export class LavinRuntime {
     const dim = this.cfg.llama.dim;
     const i = MODALITY_INDEX[m];
     return this.modalityEmbedding.slice(i * dim, (i + 1) * dim);
-  }
-
-  /** Install the modality embedding of a new adapter set (router tables are recomputed). */
-  setModalityEmbedding(values: Float32Array): void {
-    this.modalityEmbedding.set(values);
-    this.routerTables.clear();
   }
 
   /**
@@ -202,7 +226,7 @@ export class LavinRuntime {
       feeds[DECODER_IO.pastKey(l)] = input.cache.keys[l];
       feeds[DECODER_IO.pastValue(l)] = input.cache.values[l];
     }
-    const out = await this.decoder.run(feeds);
+    const out = await this.decoder.run(this.withAdapters(this.decoder, feeds));
     const keys: ort.Tensor[] = [];
     const values: ort.Tensor[] = [];
     for (let l = 0; l < nLayers; l++) {

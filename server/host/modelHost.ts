@@ -7,6 +7,7 @@ import * as path from 'path';
 import { TokenEvent } from '../engine/api';
 import { LavinModel } from '../engine/model';
 import { readManifest } from '../engine/modelDir';
+import { loadAdapter } from '../engine/weights';
 import {
   AdapterSetInfo, AnswerResult, ChatParams, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
   LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
@@ -180,14 +181,29 @@ export class ModelHost {
   async activateAdapterSet(name: string | null): Promise<StatusResult> {
     await this.queue.run('loading', async () => {
       const base = this.baseDir ?? this.opts.modelDir ?? defaultModelDir();
-      if (name === null) return this.replaceModel(base, null, {});
+      // The loaded model is the base folder's own (not a derived folder): adapters swap in place.
+      const inPlace = this.model !== null && this.model.info.dir === path.resolve(base);
+      if (name === null) {
+        if (!inPlace) return this.replaceModel(base, null, {});
+        this.model!.restoreAdapters();
+        this.adapterSet = null;
+        return;
+      }
       const training = this.opts.training;
       if (!training) throw new HostError(LavinErrorCodes.TrainingFailed, 'adapter sets need the trainer, which is not available in this build');
       const known = await training.listAdapterSets();
       if (!known.some((s) => s.name === name)) throw badParams(`no adapter set named "${name}" (known: ${known.map((s) => s.name).join(', ') || 'none'})`);
       const model = await this.ensureModel();
-      const derived = writeDerivedModelDir(base, name, await training.adapterFile(name, model));
-      await this.replaceModel(derived, name, {}, base);
+      const file = await training.adapterFile(name, model);
+      const set = await loadAdapter(file);
+      if (inPlace && set.args.temperature === model.info.temperature) {
+        model.setAdapters(set.tensors);
+        this.adapterSet = name;
+        this.opts.log?.(`adapter set ${name} swapped in (backbones kept)`);
+        return;
+      }
+      // A different router temperature is a constant of the graphs: build them again.
+      await this.replaceModel(writeDerivedModelDir(base, name, file), name, {}, base);
     });
     return this.status();
   }

@@ -147,8 +147,11 @@ describe('chat over the protocol', () => {
     assert.equal(e.code, LavinErrorCodes.ModelLoadFailed);
     assert.match(e.message, /no model\.json/);
     assert.equal((await s.connection.sendRequest(StatusRequest)).model?.name, 'lavin-tiny');
-    const fp16 = await rpcError(s.connection.sendRequest(LoadModelRequest, { precision: 'fp16' }));
-    assert.match(fp16.message, /fp16 is not supported.*fp32/);
+    const bad = await rpcError(s.connection.sendRequest(LoadModelRequest, { precision: 'fp12' as never }));
+    assert.match(bad.message, /precision must be one of fp32, fp16, int8, int4/);
+    const int8 = await s.connection.sendRequest(LoadModelRequest, { precision: 'int8' });
+    assert.equal(int8.model?.precision, 'int8');
+    assert.equal((await s.connection.sendRequest(LoadModelRequest, { precision: 'fp32' })).model?.precision, 'fp32');
   });
 
   it('unloads and loads again on the next chat', async () => {
