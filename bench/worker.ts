@@ -4,6 +4,7 @@
 // fastest of `prefillRepeats`), then from a 1-token prompt, `decode` greedy steps of one token each
 // (rate = 1 / median step: the 2 cores are shared, and stalls of other processes would dominate a mean).
 
+import { loadNodeLlamaCpp } from './llamaCpp';
 import * as fs from 'fs';
 import { KvCache, LavinRuntime } from '../server/engine/runtime';
 import { argmax } from '../server/engine/sampling';
@@ -89,8 +90,7 @@ async function openOurs(dir: string, a: WorkerArgs): Promise<{ engine: Engine; r
 }
 
 async function openLlamaCpp(file: string, a: WorkerArgs): Promise<Engine> {
-  // node-llama-cpp is ESM-only; TypeScript's node16 mode keeps this a real import() in CommonJS.
-  const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+  const { getLlama, LlamaLogLevel } = await loadNodeLlamaCpp();
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
   const context = await model.createContext({ contextSize: 1024, batchSize: 512, threads: a.threads, sequences: 1 });
@@ -109,8 +109,9 @@ async function openLlamaCpp(file: string, a: WorkerArgs): Promise<Engine> {
     },
     async startDecode() {
       // Each next() is one step: it feeds the previous greedy token (sampled inside llama.cpp).
-      it = seq.evaluate([1] as never, { temperature: 0 })[Symbol.asyncIterator]();
-      pending = (await it.next()).value as number;
+      const iterator: AsyncIterator<unknown> = seq.evaluate([1] as never, { temperature: 0 })[Symbol.asyncIterator]();
+      it = iterator;
+      pending = (await iterator.next()).value as number;
     },
     async decodeStep() {
       const token = pending;

@@ -106,11 +106,12 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
         return finished(signal);
       }
       case 'train': {
-        const { values: v, positionals } = parse(rest, { ...COMMON, docs: { type: 'string' }, steps: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, resume: { type: 'boolean', default: false } });
+        const { values: v, positionals } = parse(rest, { ...COMMON, docs: { type: 'string' }, steps: { type: 'string' }, out: { type: 'string' }, name: { type: 'string' }, resume: { type: 'boolean', default: false }, include: { type: 'string', multiple: true }, 'dry-run': { type: 'boolean', default: false } });
         if (v.help) return help();
         if (positionals.length) throw new UsageError(`train takes no positional arguments (got "${positionals[0]}"); use --docs DIR`);
+        const include = (v as Record<string, unknown>).include as string[] | undefined;
         await C.train(
-          { docs: required(v, 'docs', 'train'), steps: number(v, 'steps', { min: 1, max: 1_000_000, integer: true }), out: v.out as string | undefined, resume: !!v.resume, name: v.name as string | undefined },
+          { docs: required(v, 'docs', 'train'), steps: number(v, 'steps', { min: 1, max: 1_000_000, integer: true }), out: v.out as string | undefined, resume: !!v.resume, name: v.name as string | undefined, include, dryRun: !!v['dry-run'] },
           { model: v.model as string | undefined, device: deviceFrom(v), json: !!v.json, verbose: !!v.verbose },
           ctx,
         );

@@ -35,6 +35,23 @@ describe('lavin train', () => {
     assert.equal(resumed.events.at(-1)!.steps, 3);
   });
 
+  it('--dry-run prints the samples training would build, with --include narrowing the documents', async () => {
+    fs.mkdirSync(path.join(docs, 'extra'), { recursive: true });
+    fs.writeFileSync(path.join(docs, 'extra', 'notes.md'), '# Notes\n\nA second document about configuring the model folder and its manifest file.\n');
+    const all = await lavin(['train', '--json', '--dry-run', '--docs', docs], { home });
+    assert.equal(all.code, 0, all.stderr);
+    const preview = all.events[0] as unknown as { event: string; samples: number; documents: number; examples: { prompt: string }[] };
+    assert.equal(preview.event, 'preview');
+    assert.equal(preview.documents, 2);
+    assert.equal(preview.samples, 3, 'one sample per section: Install, Ask, Notes');
+    assert.match(preview.examples[0].prompt, /^Instruction: Explain "/);
+    const some = await lavin(['train', '--json', '--dry-run', '--docs', docs, '--include', 'extra/**'], { home });
+    assert.equal((some.events[0] as unknown as { documents: number }).documents, 1);
+    const human = await lavin(['train', '--dry-run', '--docs', docs], { home });
+    assert.match(human.stdout, /3 samples \(3 text, 0 image\) from 2 of 2 documents/);
+    fs.rmSync(path.join(docs, 'extra'), { recursive: true });
+  });
+
   it('shows progress for people and saves into the adapter-set store by default', async () => {
     const r = await lavin(['train', '--docs', docs, '--steps', '2', '--name', 'people'], { home });
     assert.equal(r.code, 0, r.stderr);

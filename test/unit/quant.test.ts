@@ -2,6 +2,7 @@
 // it stands for, and the whole model against fp32 on the golden fixture (teacher-forced logits at
 // every position of both cases).
 
+import { loadNodeLlamaCpp } from '../../bench/llamaCpp';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -232,7 +233,7 @@ describe('GGUF writer (bench/gguf.ts)', () => {
     assert.equal(header.subarray(0, 4).toString('ascii'), 'GGUF');
     assert.equal(header.readUInt32LE(4), 3);
     assert.equal(Number(header.readBigUInt64LE(8)), 3 + 2 * 9);
-    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+    const { getLlama, LlamaLogLevel } = await loadNodeLlamaCpp();
     const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
     const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
     try {

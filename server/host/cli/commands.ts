@@ -116,12 +116,13 @@ export async function explain(spec: string, flags: CommonFlags & SamplingFlags, 
   }
 }
 
-export async function train(opts: { docs: string; steps?: number; out?: string; resume: boolean; name?: string }, flags: CommonFlags, ctx: CliContext): Promise<void> {
+export async function train(opts: { docs: string; steps?: number; out?: string; resume: boolean; name?: string; include?: string[]; dryRun: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
   const docs = path.resolve(opts.docs);
   if (!fs.existsSync(docs) || !fs.statSync(docs).isDirectory()) throw new Error(`docs folder ${opts.docs} does not exist or is not a folder`);
+  if (opts.dryRun) return previewTraining(docs, opts.include, ctx);
   const host = makeHost(flags, ctx);
   try {
-    const r = await host.train({ docs, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, name: opts.name }, {
+    const r = await host.train({ docs, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, name: opts.name, include: opts.include }, {
       signal: ctx.signal,
       onProgress: (s) => {
         ctx.out.event({ event: 'step', step: s.step, loss: s.loss, totalSteps: s.totalSteps, tokensPerSecond: s.tokensPerSecond, etaSeconds: s.etaSeconds });
@@ -136,6 +137,16 @@ export async function train(opts: { docs: string; steps?: number; out?: string; 
   } finally {
     await host.dispose();
   }
+}
+
+/** `lavin train --dry-run`: the samples training would build, without a model. */
+function previewTraining(docs: string, include: string[] | undefined, ctx: CliContext): void {
+  if (!ctx.training) throw new Error('training is not available in this build');
+  const p = ctx.training.previewDocs(docs, include);
+  ctx.out.event({ event: 'preview', ...p });
+  ctx.out.text(`${p.samples} samples (${p.textSamples} text, ${p.imageSamples} image) from ${p.documentsUsed} of ${p.documents} documents\n`);
+  for (const e of p.examples) ctx.out.text(`\n--- ${e.image ? `image ${e.image}\n` : ''}${e.prompt}\n${e.answer}\n`);
+  if (p.skippedTotal) ctx.out.text(`\nskipped ${p.skippedTotal}: ${p.skipped.slice(0, 10).map((x) => `${x.path} (${x.reason})`).join('; ')}\n`);
 }
 
 export async function convert(

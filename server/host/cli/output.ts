@@ -8,6 +8,7 @@ export type CliEvent =
   | { event: 'step'; step: number; loss: number; [extra: string]: unknown }
   | { event: 'saved'; path: string; [extra: string]: unknown }
   | { event: 'progress'; message: string; percentage: number }
+  | { event: 'preview'; samples: number; [extra: string]: unknown }
   | { event: 'error'; message: string };
 
 export class CliOutput {

@@ -12,7 +12,7 @@ export const USAGE = `lavin: local LaVIN (LLaMA + CLIP with mixture-of-modality 
 usage:
   lavin ask [--model DIR] [--image FILE] [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--json] "question"
   lavin explain [--model DIR] [sampling flags] [--json] FILE[:START-END]
-  lavin train [--model DIR] --docs DIR [--steps N] [--out DIR] [--name NAME] [--resume] [--json]
+  lavin train [--model DIR] --docs DIR [--include GLOB]... [--dry-run] [--steps N] [--out DIR] [--name NAME] [--resume] [--json]
   lavin convert --llama DIR --clip FILE --adapter FILE [--tokenizer FILE] [--clip-heads N]
                 [--precision fp32|fp16|int8|int4] [--copy] [--name NAME] --out DIR [--json]
   lavin eval --scienceqa DIR [--split test] [--limit N] [--greedy] [--unparsed wrong|random] [--model DIR] [sampling flags] [--json]
