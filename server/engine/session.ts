@@ -16,9 +16,7 @@ export interface SessionConfig {
 /** Initializers at least this large go to (in-memory) external data, keeping the protobuf small. */
 const EXTERNAL_THRESHOLD = 1 << 20;
 
-export async function createSession(graph: Graph, cfg: SessionConfig = {}): Promise<ort.InferenceSession> {
-  const externalFile = `${graph.name}.onnx.data`;
-  const { model, external } = serializeModel(graph, { externalThreshold: EXTERNAL_THRESHOLD, externalFile });
+function sessionOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [cfg.device ?? 'cpu'],
     graphOptimizationLevel: 'all',
@@ -26,6 +24,14 @@ export async function createSession(graph: Graph, cfg: SessionConfig = {}): Prom
     logSeverityLevel: 3,
   };
   if (cfg.threads !== undefined) options.intraOpNumThreads = cfg.threads;
+  if (cfg.profilePrefix) Object.assign(options, { enableProfiling: true, profileFilePrefix: cfg.profilePrefix });
+  return options;
+}
+
+export async function createSession(graph: Graph, cfg: SessionConfig = {}): Promise<ort.InferenceSession> {
+  const externalFile = `${graph.name}.onnx.data`;
+  const { model, external } = serializeModel(graph, { externalThreshold: EXTERNAL_THRESHOLD, externalFile });
+  const options = sessionOptions(cfg);
   if (external) options.externalData = [{ path: externalFile, data: externalBytes(external) }];
   try {
     return await ort.InferenceSession.create(model, options);
@@ -36,16 +42,8 @@ export async function createSession(graph: Graph, cfg: SessionConfig = {}): Prom
 
 /** A session from an ONNX file on disk (its external data file beside it). */
 export async function createSessionFromFile(file: string, cfg: SessionConfig = {}): Promise<ort.InferenceSession> {
-  const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: [cfg.device ?? 'cpu'],
-    graphOptimizationLevel: 'all',
-    interOpNumThreads: 1,
-    logSeverityLevel: 3,
-  };
-  if (cfg.threads !== undefined) options.intraOpNumThreads = cfg.threads;
-  if (cfg.profilePrefix) Object.assign(options, { enableProfiling: true, profileFilePrefix: cfg.profilePrefix });
   try {
-    return await ort.InferenceSession.create(file, options);
+    return await ort.InferenceSession.create(file, sessionOptions(cfg));
   } catch (e) {
     throw new Error(`could not create a session from ${file} on ${cfg.device ?? 'cpu'}: ${(e as Error).message}`);
   }
