@@ -6,7 +6,8 @@ import * as path from 'path';
 import { Device, GenerateRequest, GenerateResult, LoadOptions, ModelInfo, Precision } from './api';
 import { generateIds } from './generate';
 import { preprocessImage } from './image';
-import { loadModelDir, LoadedWeights } from './modelDir';
+import { loadModelDir, LoadedWeights, ModelManifest, readManifest, resolveIn } from './modelDir';
+import { loadAdapter } from './weights';
 import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
@@ -22,34 +23,65 @@ export const IMAGE_PREFIX = 'Image: ';
 export const TEXT_PREFIX = 'Image: N/A';
 
 export class LavinModel {
+  /** Every parameter, read on first use when the model runs from a converted copy (training needs it). */
+  private weightsLoading?: Promise<LoadedWeights>;
+  /** The adapter tensors in use (checkpoint names, `module.` stripped). */
+  private adapters: Map<string, HostTensor>;
+  /** The adapter set the model folder names (for restoreAdapters). */
+  private readonly baseAdapters: Map<string, HostTensor>;
+
   private constructor(
     readonly info: ModelInfo,
     readonly runtime: LavinRuntime,
     readonly tokenizer: LlamaTokenizer,
-    readonly weights: LoadedWeights,
-  ) {}
+    readonly manifest: ModelManifest,
+    /** The model folder as given to load(). */
+    readonly dir: string,
+    adapters: Map<string, HostTensor>,
+    weights?: LoadedWeights,
+  ) {
+    this.adapters = adapters;
+    this.baseAdapters = new Map(adapters);
+    if (weights) this.weightsLoading = Promise.resolve(weights);
+  }
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<LavinModel> {
     const log = opts.log ?? (() => {});
     const device = await chooseDevice(opts.device ?? 'auto', log);
     log(`loading model folder ${dir}`);
-    const weights = await loadModelDir(dir);
-    const precision: Precision = opts.precision ?? weights.manifest.precision ?? 'fp32';
+    const manifest = readManifest(dir);
+    const precision: Precision = opts.precision ?? manifest.precision ?? 'fp32';
     if (!WEIGHT_FORMATS.includes(precision)) throw new Error(`precision "${precision}" is not one of ${WEIGHT_FORMATS.join(', ')}`);
-    if (!weights.tokenizerPath) throw new Error(`model folder ${dir}: model.json names no "tokenizer" (needed for text prompts)`);
-    const tokenizer = await LlamaTokenizer.fromFile(weights.tokenizerPath);
-    if (tokenizer.nWords !== weights.cfg.llama.vocab) {
-      throw new Error(`tokenizer has ${tokenizer.nWords} pieces but the LLaMA embedding has ${weights.cfg.llama.vocab} rows`);
-    }
+    if (!manifest.tokenizer) throw new Error(`model folder ${dir}: model.json names no "tokenizer" (needed for text prompts)`);
     // Fused attention/norm kernels on the CPU (measured; golden-exact). GPU providers get the plain
     // standard ops, which every provider implements (CUDA's GroupQueryAttention is fp16-only):
     // correct by construction, unmeasured here (no GPU).
-    const runtime = await openRuntime(dir, weights, { device, threads: opts.threads }, { weights: precision, kernels: device === 'cpu' ? 'fused' : 'plain' }, log);
-    const { cfg } = weights;
+    const engine: Required<EngineOptions> = { weights: precision, kernels: device === 'cpu' ? 'fused' : 'plain' };
+    const session: SessionConfig = { device, threads: opts.threads };
+    const converted = convertedDirFor(dir, engine.weights, engine.kernels);
+    let runtime: LavinRuntime;
+    let weights: LoadedWeights | undefined;
+    let adapters: Map<string, HostTensor>;
+    if (isConvertedCurrent(converted, sourceFingerprint(dir))) {
+      // The converted ONNX files hold the backbones: the checkpoint itself is not read (memory).
+      log(`opening the converted ${engine.weights} model in ${converted}`);
+      runtime = await LavinRuntime.open(converted, session);
+      adapters = (await loadAdapter(resolveIn(dir, manifest.adapter))).tensors;
+    } else {
+      weights = await loadModelDir(dir);
+      if (engine.weights !== 'fp32') log(`quantising the LLaMA linears to ${engine.weights} in memory (convert the folder once to skip this at start-up)`);
+      runtime = await LavinRuntime.create(weights.cfg, weights.tensors, session, engine);
+      adapters = new Map(weights.adapterKeys.map((k) => [k, weights!.tensors.get(k)!]));
+    }
+    const cfg = runtime.cfg;
+    const tokenizer = await LlamaTokenizer.fromFile(resolveIn(dir, manifest.tokenizer));
+    if (tokenizer.nWords !== cfg.llama.vocab) {
+      throw new Error(`tokenizer has ${tokenizer.nWords} pieces but the LLaMA embedding has ${cfg.llama.vocab} rows`);
+    }
     let adapterParameters = 0;
-    for (const k of weights.adapterKeys) adapterParameters += weights.tensors.get(k)!.shape.reduce((a, d) => a * d, 1);
+    for (const t of adapters.values()) adapterParameters += t.shape.reduce((a, d) => a * d, 1);
     const info: ModelInfo = {
-      name: weights.manifest.name,
+      name: manifest.name,
       dir: path.resolve(dir),
       llama: { dim: cfg.llama.dim, layers: cfg.llama.nLayers, heads: cfg.llama.nHeads, vocab: cfg.llama.vocab, ffnHidden: cfg.llama.ffnHidden },
       clip: { width: cfg.clip.width, layers: cfg.clip.layers, heads: cfg.clip.heads, patch: cfg.clip.patch, resolution: cfg.clip.resolution },
@@ -60,7 +92,20 @@ export class LavinModel {
       precision,
     };
     log(`loaded ${info.name}: LLaMA ${cfg.llama.dim}x${cfg.llama.nLayers}, CLIP ${cfg.clip.width}x${cfg.clip.layers}, ${adapterParameters} adapter parameters, on ${device}`);
-    return new LavinModel(info, runtime, tokenizer, weights);
+    return new LavinModel(info, runtime, tokenizer, manifest, dir, adapters, weights);
+  }
+
+  /** Whether the full checkpoint (backbones) is in host memory. */
+  get weightsLoaded(): boolean {
+    return this.weightsLoading !== undefined;
+  }
+
+  /** Every parameter under its official name, with the adapters in use (for training). */
+  async loadWeights(): Promise<LoadedWeights> {
+    this.weightsLoading ??= loadModelDir(this.dir);
+    const w = await this.weightsLoading;
+    for (const [k, t] of this.adapters) w.tensors.set(k, t);
+    return w;
   }
 
   /** Prompt ids as the reference generator lays them out; `visualOffset` marks the placeholders. */
@@ -94,7 +139,7 @@ export class LavinModel {
       seed: req.seed,
       eosId: eos,
       stopAtEos: req.stopAtEos ?? true,
-      positionMode: req.positionMode ?? this.weights.manifest.positionMode ?? 'reference',
+      positionMode: req.positionMode ?? this.manifest.positionMode ?? 'reference',
       signal: req.signal,
       onToken: (id, index) => {
         const piece = id === eos ? '' : decoder.push(id);
@@ -117,41 +162,23 @@ export class LavinModel {
     };
   }
 
-  /** The adapter set the model was loaded with (for restoreAdapters). */
-  private baseAdapters?: Map<string, HostTensor>;
-
   /**
    * Run with another adapter set of this model (names as in the checkpoint, `module.` stripped):
    * swapped into the running sessions; the backbones are not touched or reloaded.
    */
   setAdapters(adapters: ReadonlyMap<string, HostTensor>): void {
-    this.baseAdapters ??= new Map([...this.weights.tensors].filter(([k]) => isAdapterParam(k)));
     this.runtime.setAdapters(adapters);
-    for (const [k, t] of adapters) if (this.weights.tensors.has(k)) this.weights.tensors.set(k, t);
+    this.adapters = new Map([...this.baseAdapters.keys()].map((k) => [k, adapters.get(k)!]));
   }
 
   /** Back to the adapters the model folder names. */
   restoreAdapters(): void {
-    if (this.baseAdapters) this.setAdapters(this.baseAdapters);
+    this.setAdapters(this.baseAdapters);
   }
 
   async dispose(): Promise<void> {
     await this.runtime.dispose();
   }
-}
-
-/**
- * A runtime from the converted copy in `<dir>/converted/<precision>-<kernels>` when one matches the
- * weight files (written by `convertModelDir`), else built (and quantised) in memory.
- */
-async function openRuntime(dir: string, weights: LoadedWeights, session: SessionConfig, engine: Required<EngineOptions>, log: (m: string) => void): Promise<LavinRuntime> {
-  const converted = convertedDirFor(dir, engine.weights, engine.kernels);
-  if (isConvertedCurrent(converted, sourceFingerprint(dir))) {
-    log(`opening the converted ${engine.weights} model in ${converted}`);
-    return LavinRuntime.open(converted, session);
-  }
-  if (engine.weights !== 'fp32') log(`quantising the LLaMA linears to ${engine.weights} in memory (convert the folder once to skip this at start-up)`);
-  return LavinRuntime.create(weights.cfg, weights.tensors, session, engine);
 }
 
 // 'auto' tries CUDA (when onnxruntime's CUDA binaries are installed) and then the CPU. WebGPU is

@@ -75,7 +75,8 @@ export function readManifest(dir: string): ModelManifest {
   return m as ModelManifest;
 }
 
-function resolveIn(dir: string, p: string): string {
+/** A manifest path: relative to the model folder, or absolute. */
+export function resolveIn(dir: string, p: string): string {
   return path.isAbsolute(p) ? p : path.join(dir, p);
 }
 

@@ -38,7 +38,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       const maxWords = Math.min(MAX_WORDS, run.model.info.maxSeqLen);
       const examples = await prepareExamples(samples, tok, { maxWords, imageSize: run.model.info.clip.resolution });
       const r = await train({
-        weights: run.model.weights,
+        weights: await run.model.loadWeights(),
         samples: examples,
         ...layoutPrefixes(tok),
         steps: run.steps,
@@ -76,7 +76,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
     async adapterFile(name: string, model: LavinModel): Promise<string> {
       const dir = setDir(name);
       const set = await loadAdapterSet(dir, { optimizer: false });
-      const base = baseModelIdentity(model.weights);
+      const base = baseModelIdentity(model);
       if (set.meta.baseModel.id !== base.id) {
         throw badParams(`adapter set ${name} was trained on ${set.meta.baseModel.name}, not on the loaded ${base.name}`);
       }
