@@ -91,7 +91,7 @@ test('a piece split on the wrong dim is caught with the shard and tensor named',
   shards[1] = shards[1].map(([n, t]) => [n, n === 'layers.1.attention.wq.weight' ? slicePiece(wq, 1, 1, 2) : t]);
   const dir = writeLlama('wrong-split', shards);
   await assert.rejects(loadLlama(dir), (e: unknown) =>
-    e instanceof CheckpointError && e.message === 'llama/consolidated.01.pth: tensor layers.1.attention.wq.weight: expected shape [32,64], found [64,32]');
+    e instanceof CheckpointError && e.message === `llama/consolidated.01.pth: tensor layers.1.attention.wq.weight: expected shape [${wq.shape[0] / 2},${wq.shape[1]}], found [${wq.shape[0]},${wq.shape[1] / 2}]`);
 });
 
 test('wrong shape', async () => {
@@ -99,7 +99,8 @@ test('wrong shape', async () => {
   const dir = writeLlama('wrong-shape', [withTensor('layers.0.attention.wq.weight', slicePiece(wq, 1, 0, 2))]);
   await assert.rejects(loadLlama(dir), (e: unknown) => {
     assert.ok(e instanceof CheckpointError);
-    assert.equal(e.message, 'llama/consolidated.00.pth: tensor layers.0.attention.wq.weight: expected shape [64,64], found [64,32]');
+    const [d] = wq.shape;
+    assert.equal(e.message, `llama/consolidated.00.pth: tensor layers.0.attention.wq.weight: expected shape [${d},${d}], found [${d},${d / 2}]`);
     assert.equal(e.file, path.join(dir, 'consolidated.00.pth'));
     assert.equal(e.tensor, 'layers.0.attention.wq.weight');
     return true;
@@ -144,12 +145,16 @@ test('shards that disagree on dtype are refused', async () => {
 });
 
 test('params.json problems are named', async () => {
+  // Numbers come from the fixture's own params.json and shard 0 (this file reads the fixture's
+  // first shard as a whole model: a single-shard set, as Meta ships 7B).
+  const P = JSON.parse(paramsJson);
+  const [V, D] = original.find(([n]) => n === 'tok_embeddings.weight')![1].shape;
   const cases: Array<[string, string, RegExp]> = [
-    ['heads', JSON.stringify({ ...JSON.parse(paramsJson), n_heads: 5 }), /llama\/params\.json: n_heads 5 does not divide dim 64/],
-    ['vocab', JSON.stringify({ ...JSON.parse(paramsJson), vocab_size: 32001 }), /llama\/params\.json: vocab_size 32001 disagrees with tok_embeddings\.weight \(32000 rows\)/],
-    ['dim', JSON.stringify({ ...JSON.parse(paramsJson), dim: 128 }), /tensor tok_embeddings\.weight: expected shape \[32000,128\], found \[32000,64\]/],
-    ['json', '{"dim": 64,', /llama\/params\.json: not valid JSON/],
-    ['layers', JSON.stringify({ ...JSON.parse(paramsJson), n_layers: 0 }), /"n_layers" must be a positive integer/],
+    ['heads', JSON.stringify({ ...P, n_heads: D + 1 }), new RegExp(`llama/params\\.json: n_heads ${D + 1} does not divide dim ${D}`)],
+    ['vocab', JSON.stringify({ ...P, vocab_size: V + 1 }), new RegExp(`llama/params\\.json: vocab_size ${V + 1} disagrees with tok_embeddings\\.weight \\(${V} rows\\)`)],
+    ['dim', JSON.stringify({ ...P, dim: 2 * D }), new RegExp(`tensor tok_embeddings\\.weight: expected shape \\[${V},${2 * D}\\], found \\[${V},${D}\\]`)],
+    ['json', `{"dim": ${D},`, /llama\/params\.json: not valid JSON/],
+    ['layers', JSON.stringify({ ...P, n_layers: 0 }), /"n_layers" must be a positive integer/],
   ];
   for (const [name, params, re] of cases) {
     const dir = path.join(tmp.dir, `params-${name}`, 'llama');
