@@ -133,44 +133,36 @@ export function startServer(opts: ServerOptions) {
     const params = P.explainParams(p);
     return getHost().explain(params, streaming(params.streamId, token));
   }));
-  connection.onRequest(TrainRequest.method, handle(async (p, token) => {
+  connection.onRequest(TrainRequest.method, handle((p, token) => {
     const params = P.trainParams(p);
-    const ac = abortOn(token);
-    const wd = params.workDoneToken;
-    if (wd !== undefined) cancellable.set(wd, ac);
-    const bar = progress(wd, `Training adapter set ${params.name ?? path.basename(params.docs)}`);
-    bar.begin();
-    try {
-      const result = await getHost().train(params, {
-        signal: ac.signal,
+    return withWorkDone(token, params.workDoneToken, `Training adapter set ${params.name ?? path.basename(params.docs)}`, (signal, bar) =>
+      getHost().train(params, {
+        signal,
         onProgress: (s) => {
           void connection.sendNotification(TrainProgressNotification, s).catch(() => {});
           const eta = s.etaSeconds === null ? '' : `, ETA ${Math.round(s.etaSeconds)} s`;
           bar.report(`step ${s.step}/${s.totalSteps}, loss ${s.loss.toFixed(4)}, ${Math.round(s.tokensPerSecond)} tokens/s${eta}`, (100 * s.step) / s.totalSteps);
         },
-      });
-      bar.end(result.cancelled ? `cancelled at step ${result.steps}; resume to continue` : `saved ${result.adapterSet}`);
-      return result;
-    } catch (err) {
-      bar.end(`failed: ${(err as Error).message}`);
-      throw err;
-    } finally {
-      if (wd !== undefined) cancellable.delete(wd);
-    }
+      }), (r) => (r.cancelled ? `cancelled at step ${r.steps}; resume to continue` : `saved ${r.adapterSet}`));
   }));
   connection.onRequest(PreviewTrainingRequest.method, handle((p) => getHost().previewTraining(P.previewTrainingParams(p))));
   connection.onRequest(ListAdapterSetsRequest.method, handle(() => getHost().listAdapterSets()));
   connection.onRequest(ActivateAdapterSetRequest.method, handle((p) => getHost().activateAdapterSet(P.activateParams(p).name)));
-  connection.onRequest(SetupModelRequest.method, handle(async (p, token) => {
+  connection.onRequest(SetupModelRequest.method, handle((p, token) => {
     const params = P.setupModelParams(p);
+    return withWorkDone(token, params.workDoneToken, `Setting up model ${params.name ?? path.basename(params.out)}`, (signal, bar) =>
+      getHost().setupModel(params, { signal, onProgress: (m, pct) => bar.report(m, pct) }), (r) => `model folder ${r.dir} is ready`);
+  }));
+
+  /** Long work with LSP work-done progress, cancellable by $/cancelRequest or the progress's own cancel. */
+  async function withWorkDone<R>(token: CancellationToken, wd: ProgressToken | undefined, title: string, run: (signal: AbortSignal, bar: ReturnType<typeof progress>) => Promise<R>, done: (r: R) => string): Promise<R> {
     const ac = abortOn(token);
-    const wd = params.workDoneToken;
     if (wd !== undefined) cancellable.set(wd, ac);
-    const bar = progress(wd, `Setting up model ${params.name ?? path.basename(params.out)}`);
+    const bar = progress(wd, title);
     bar.begin();
     try {
-      const result = await getHost().setupModel(params, { signal: ac.signal, onProgress: (m, pct) => bar.report(m, pct) });
-      bar.end(`model folder ${result.dir} is ready`);
+      const result = await run(ac.signal, bar);
+      bar.end(done(result));
       return result;
     } catch (err) {
       bar.end(`failed: ${(err as Error).message}`);
@@ -178,7 +170,7 @@ export function startServer(opts: ServerOptions) {
     } finally {
       if (wd !== undefined) cancellable.delete(wd);
     }
-  }));
+  }
 
   connection.listen();
   return { connection, getHost };
