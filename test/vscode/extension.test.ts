@@ -296,7 +296,7 @@ describe('LaVIN Code in VS Code', function () {
     }
   });
 
-  it('reloads the model when lavin.precision changes; an unsupported precision is reported by name', async function () {
+  it('reloads the model when lavin.precision changes (fp32, then fp16)', async function () {
     const config = vscode.workspace.getConfiguration('lavin');
     const previous = config.inspect<string>('precision')?.workspaceValue;
     const activities: string[] = [];
@@ -305,14 +305,8 @@ describe('LaVIN Code in VS Code', function () {
       await config.update('precision', 'fp32', vscode.ConfigurationTarget.Workspace);
       await waitFor('a reload in fp32', () => (activities.includes('loading') && api.backend.lastStatus?.activity === 'idle' ? true : undefined));
       assert.strictEqual(api.backend.lastStatus?.model?.precision, 'fp32');
-      // fp16: loads when the engine supports it, else a clear error notification that names it
       await config.update('precision', 'fp16', vscode.ConfigurationTarget.Workspace);
-      const outcome = await waitFor('fp16 loaded or refused', async () => {
-        if (api.backend.lastStatus?.model?.precision === 'fp16') return 'loaded';
-        const toasts = await notificationsText();
-        return /could not load the model with the new settings: .*fp16/.test(toasts) ? toasts : undefined;
-      });
-      assert.ok(outcome === 'loaded' || /fp16/.test(outcome), outcome);
+      await waitFor('a reload in fp16', () => (api.backend.lastStatus?.model?.precision === 'fp16' && api.backend.lastStatus?.activity === 'idle' ? true : undefined));
     } finally {
       sub.dispose();
       await config.update('precision', previous, vscode.ConfigurationTarget.Workspace);
