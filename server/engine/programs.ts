@@ -84,8 +84,10 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Ker
   }));
 
   const tables = ropeTables(headDim, 2 * cfg.maxSeqLen, ropeTheta);
-  const cos = b.gather(b.constFloat(tables.cos, [2 * cfg.maxSeqLen, headDim / 2], 'rope_cos'), positions, 0);
-  const sin = b.gather(b.constFloat(tables.sin, [2 * cfg.maxSeqLen, headDim / 2], 'rope_sin'), positions, 0);
+  const cosTable = b.constFloat(tables.cos, [2 * cfg.maxSeqLen, headDim / 2], 'rope_cos');
+  const sinTable = b.constFloat(tables.sin, [2 * cfg.maxSeqLen, headDim / 2], 'rope_sin');
+  const cos = b.gather(cosTable, positions, 0);
+  const sin = b.gather(sinTable, positions, 0);
 
   let fused: FusedKernelInputs | undefined;
   if (kernels === 'fused') {
@@ -94,8 +96,8 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Ker
     const total = b.cast(b.op('Add', [dimOf(past[0].key, 2), dimOf(embeds, 1)], [{ dtype: 'int64', shape: [1] }])[0], 'int32');
     fused = {
       positionIds: b.reshape(positions, [1, -1]),
-      cosCache: b.constFloat(tables.cos, [2 * cfg.maxSeqLen, headDim / 2], 'rope_cos_cache'),
-      sinCache: b.constFloat(tables.sin, [2 * cfg.maxSeqLen, headDim / 2], 'rope_sin_cache'),
+      cosCache: cosTable,
+      sinCache: sinTable,
       seqlensK: b.op('Sub', [total, b.initializer('one_i32', { dtype: 'int32', shape: [1], data: new Uint8Array(Int32Array.from([1]).buffer) })], [{ dtype: 'int32', shape: [1] }])[0],
       totalLength: b.reshape(total, []),
     };

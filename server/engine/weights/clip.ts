@@ -9,14 +9,10 @@ import { CheckpointError, formatShape } from './errors';
 import { ConcatBuilder, FLOAT_DTYPES, transpose2d } from './ops';
 import { openTensorFile } from './tensorFile';
 import type { TensorFile } from './types';
+import type { ClipConfig as ModelClipConfig } from '../lavin';
 
-export interface ClipConfig {
-  width: number;
-  layers: number;
-  heads: number;
-  patch: number;
-  resolution: number;
-  layerNormEps: number;
+/** The model definition's ViT geometry, plus what the checkpoint also tells. */
+export interface ClipConfig extends ModelClipConfig {
   mlpHidden: number;
   numPositions: number;
 }
