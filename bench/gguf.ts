@@ -4,7 +4,7 @@
 // time from a callback, so a model never has to sit in memory whole.
 
 import * as fs from 'fs';
-import { floatToHalf } from '../server/engine/tensor';
+import { floatToHalf, halfToFloat } from '../server/engine/tensor';
 
 export type GgufType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
 
@@ -73,6 +73,22 @@ export function encodeTensor(type: GgufType, x: Float32Array): Buffer {
     case 'q8_0': return quantQ8_0(x);
     case 'q4_0': return quantQ4_0(x);
   }
+}
+
+/** The float values a q8_0/q4_0/f16/f32 tensor stands for (llama.cpp's dequantize_row_*). */
+export function decodeTensor(type: GgufType, enc: Buffer): Float32Array {
+  if (type === 'f32') return new Float32Array(enc.buffer.slice(enc.byteOffset, enc.byteOffset + enc.byteLength));
+  if (type === 'f16') return Float32Array.from({ length: enc.length / 2 }, (_, i) => halfToFloat(enc.readUInt16LE(2 * i)));
+  const size = type === 'q8_0' ? 34 : 18;
+  const out = new Float32Array((enc.length / size) * 32);
+  for (let blk = 0; blk < enc.length / size; blk++) {
+    const d = halfToFloat(enc.readUInt16LE(blk * size));
+    for (let j = 0; j < 32; j++) {
+      const q = type === 'q8_0' ? enc.readInt8(blk * size + 2 + j) : ((enc[blk * size + 2 + (j % 16)] >> (j < 16 ? 0 : 4)) & 15) - 8;
+      out[blk * 32 + j] = q * d;
+    }
+  }
+  return out;
 }
 
 /** llama.cpp quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d). */

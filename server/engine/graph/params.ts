@@ -5,6 +5,7 @@ import { CPU_ACCURACY_LEVEL, bitsOf, quantizeWeight, WeightFormat } from '../qua
 import { floatToHalf, HostTensor, numel, toFloat32 } from '../tensor';
 import { Builder } from './builder';
 import { Value } from './graph';
+import { laidOutName, laidOutShape, layOutGraph, layOutHost, ParamLayout, TRANSPOSE } from './layouts';
 import { linear } from './nn';
 
 export interface ParamSource {
@@ -13,8 +14,10 @@ export interface ParamSource {
   has(name: string): boolean;
   /** The parameter as float32, in its checkpoint shape. */
   param(b: Builder, name: string): Value;
-  /** A 2-D weight [out, in] transposed to [in, out], for x @ W^T. */
+  /** A weight [out, in] (or a 1x1 conv [out, in, 1]) transposed to [in, out], for x @ W^T. */
   paramT(b: Builder, name: string): Value;
+  /** The parameter rearranged into `layout` (see layouts.ts). */
+  paramAs(b: Builder, name: string, layout: ParamLayout): Value;
   /**
    * x @ W^T (+ bias) for the checkpoint weight `name` [out, in], in the weight format the source's
    * policy gives that weight: plain MatMul (fp32, or fp16 storage) or MatMulNBits (int8/int4).
@@ -29,24 +32,30 @@ export interface LinearPolicy {
   applies?: (name: string) => boolean;
   /** MatMulNBits accuracy_level (default 4, the CPU integer kernels). */
   accuracyLevel?: number;
-  /** Quantisation block along the input dimension (default 32, as llama.cpp's q8_0/q4_0). */
+  /** Quantisation block along the input dimension (default QUANT_BLOCK, 128; see quant.ts). */
   blockSize?: number;
 }
 
 /** Host-side float32 transpose of a 2-D tensor. */
 export function transpose2d(t: HostTensor, name: string): HostTensor {
   if (t.shape.length !== 2) throw new Error(`${name}: expected a 2-D weight, got [${t.shape}]`);
-  const [r, c] = t.shape;
-  const src = toFloat32(t);
-  const dst = new Float32Array(r * c);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) dst[j * r + i] = src[i * c + j];
-  return { dtype: 'float32', shape: [c, r], data: new Uint8Array(dst.buffer) };
+  return layOutHost(t, TRANSPOSE, name);
 }
 
 export function asFloat32(t: HostTensor): HostTensor {
   if (t.dtype === 'float32') return t;
   const f = toFloat32(t);
   return { dtype: 'float32', shape: t.shape.slice(), data: new Uint8Array(f.buffer) };
+}
+
+export interface HostParamsOptions {
+  /**
+   * Inference graphs: a trainable parameter wanted in a layout becomes its own graph input
+   * (`laidOutName`), which the runtime fills on the host once per adapter set, instead of
+   * Transpose/Concat ops re-run on every token. Training graphs leave this off: the layout must be
+   * graph ops there, so gradients reach the parameter.
+   */
+  feedLaidOut?: boolean;
 }
 
 /**
@@ -61,6 +70,7 @@ export class HostParams implements ParamSource {
     private readonly tensors: ReadonlyMap<string, HostTensor>,
     private readonly trainable: ReadonlySet<string> = new Set(),
     private readonly policy: LinearPolicy = { format: 'fp32' },
+    private readonly options: HostParamsOptions = {},
   ) {}
 
   has(name: string): boolean {
@@ -90,10 +100,16 @@ export class HostParams implements ParamSource {
   }
 
   paramT(b: Builder, name: string): Value {
-    const key = `t:${name}`;
+    return this.paramAs(b, name, TRANSPOSE);
+  }
+
+  paramAs(b: Builder, name: string, layout: ParamLayout): Value {
+    const key = laidOutName(name, layout);
     let v = this.made.get(key);
     if (!v) {
-      v = this.trainable.has(name) ? b.transpose(this.param(b, name), [1, 0]) : b.initializer(`${name}.T`, transpose2d(this.get(name), name));
+      if (!this.trainable.has(name)) v = b.initializer(key, layOutHost(this.get(name), layout, name));
+      else if (this.options.feedLaidOut) v = b.input(key, 'float32', laidOutShape(this.shape(name), layout, name));
+      else v = layOutGraph(b, this.param(b, name), this.shape(name), layout, name);
       this.made.set(key, v);
     }
     return v;
@@ -125,13 +141,16 @@ export class HostParams implements ParamSource {
     const key = `q${bits}:${name}`;
     let packed = this.made.get(key);
     let scales = this.made.get(`${key}.scales`);
-    if (!packed || !scales) {
+    let zeroPoints = this.made.get(`${key}.zero_points`);
+    if (!packed || !scales || !zeroPoints) {
       const t = this.get(name); // read once: a lazy source may generate it on every get
       const q = quantizeWeight(t, bits, name, this.policy.blockSize);
       packed = b.initializer(`${name}.q${bits}`, q.packed);
       scales = b.initializer(`${name}.q${bits}.scales`, q.scales);
       this.made.set(key, packed);
+      zeroPoints = b.initializer(`${name}.q${bits}.zero_points`, q.zeroPoints);
       this.made.set(`${key}.scales`, scales);
+      this.made.set(`${key}.zero_points`, zeroPoints);
       this.quantShapes.set(name, t.shape.slice());
     }
     const [n, k] = this.quantShapes.get(name)!;
@@ -140,7 +159,7 @@ export class HostParams implements ParamSource {
       K: { i: k }, N: { i: n }, bits: { i: bits }, block_size: { i: packed.dim(2) * 8 / bits },
       accuracy_level: { i: this.policy.accuracyLevel ?? CPU_ACCURACY_LEVEL },
     };
-    const y = b.op('MatMulNBits', [x, packed, scales], [{ dtype: 'float32', shape }], attrs, 'com.microsoft')[0];
+    const y = b.op('MatMulNBits', [x, packed, scales, zeroPoints], [{ dtype: 'float32', shape }], attrs, 'com.microsoft')[0];
     return bias ? b.add(y, bias) : y;
   }
 }
