@@ -16,8 +16,9 @@ import { Builder } from '../server/engine/graph/builder';
 import { Graph } from '../server/engine/graph/graph';
 import { createSession, f32 } from '../server/engine/session';
 import { Kernels } from '../server/engine/programs';
-import { WeightFormat } from '../server/engine/quant';
-import { GgufType, writeLlamaGguf } from './gguf';
+import { dequantizeWeight, QUANT_BLOCK, quantizeWeight, WeightFormat } from '../server/engine/quant';
+import { fromFloat32 } from '../server/engine/tensor';
+import { decodeTensor, encodeTensor, GgufType, writeLlamaGguf } from './gguf';
 import { BenchShape, benchConfig, lazyRandomTensors, llamaParameters, randomValues, SEED, SHAPES, WEIGHTS_VERSION } from './shapes';
 import type { WorkerArgs, WorkerResult } from './worker';
 
@@ -28,7 +29,8 @@ const GGUF_TYPE: Record<WeightFormat, GgufType> = { fp32: 'f32', fp16: 'f16', in
 /** Bytes of weight read per decoded token, per parameter of a linear layer, as each engine holds it in memory. */
 const BYTES_PER_PARAM = {
   // fp16 storage is widened to float32 when onnxruntime folds the Cast at session creation.
-  ours: { fp32: 4, fp16: 4, int8: 1 + 4 / 32, int4: 0.5 + 4 / 32 },
+  // int8/int4: the codes, a float32 scale and a zero point (8 or 4 bits) per block.
+  ours: { fp32: 4, fp16: 4, int8: 1 + (4 + 1) / QUANT_BLOCK, int4: 0.5 + (4 + 0.5) / QUANT_BLOCK },
   llamacpp: { fp32: 4, fp16: 2, int8: 34 / 32, int4: 18 / 32 },
 } as const;
 
@@ -194,6 +196,7 @@ function bestOf(a: WorkerResult, b: WorkerResult): WorkerResult {
     prefillTokS: Math.max(a.prefillTokS, b.prefillTokS),
     decodeTokS: Math.max(a.decodeTokS, b.decodeTokS),
     decodeMeanTokS: Math.max(a.decodeMeanTokS, b.decodeMeanTokS),
+    decodeAfterPromptTokS: a.decodeAfterPromptTokS === undefined || b.decodeAfterPromptTokS === undefined ? a.decodeAfterPromptTokS ?? b.decodeAfterPromptTokS : Math.max(a.decodeAfterPromptTokS, b.decodeAfterPromptTokS),
     ttftImageMs: min(a.ttftImageMs, b.ttftImageMs),
     peakRssMb: Math.max(a.peakRssMb, b.peakRssMb),
     peakRssImageMb: a.peakRssImageMb ?? b.peakRssImageMb,
@@ -207,12 +210,35 @@ function leadingEqual(a: number[], b: number[]): number {
   return i;
 }
 
+/**
+ * Relative RMS error of one layer's W1 as each engine stores it (same random weights), so a speed
+ * ratio is read beside what each format costs in accuracy.
+ */
+function weightError(shape: BenchShape, precision: WeightFormat): { ours: number; llamacpp: number } {
+  const dims = [shape.ffnHidden, shape.dim];
+  const w = randomValues(SEED, 'layers.0.feed_forward.w1.weight', dims);
+  const rel = (got: Float32Array) => {
+    let e = 0;
+    let s = 0;
+    for (let i = 0; i < w.length; i++) {
+      e += (got[i] - w[i]) ** 2;
+      s += w[i] ** 2;
+    }
+    return Math.sqrt(e / s);
+  };
+  const bits = precision === 'int8' ? 8 : 4;
+  return {
+    ours: rel(dequantizeWeight(quantizeWeight(fromFloat32(w, dims), bits, 'w1'))),
+    llamacpp: rel(decodeTensor(GGUF_TYPE[precision], encodeTensor(GGUF_TYPE[precision], w))),
+  };
+}
+
 function linearParameters(s: BenchShape): number {
   return s.nLayers * (4 * s.dim * s.dim + 3 * s.dim * s.ffnHidden) + s.vocab * s.dim;
 }
 
-function fmt(v: number | null, digits = 1): string {
-  return v === null ? '-' : v.toFixed(digits);
+function fmt(v: number | null): string {
+  return v === null ? '-' : v.toFixed(Math.abs(v) < 10 ? 2 : 1);
 }
 
 async function main() {
@@ -232,7 +258,7 @@ async function main() {
     const decode = o.decode ?? shape.decodeTokens;
     for (const [i, precision] of o.precisions.entries()) {
       const m = models.get(precision)!;
-      const base = { threads: o.threads, prefill: o.prefill, decode, prefillRepeats: shape.prefillRepeats, vocab: shape.vocab };
+      const base = { threads: o.threads, prefill: o.prefill, decode, decodeAfterPrompt: Math.min(decode, 16), prefillRepeats: shape.prefillRepeats, vocab: shape.vocab };
       // Alternate which engine goes first so neither always runs on a warmer (or busier) machine.
       const order: ('ours' | 'llamacpp')[] = i % 2 === 0 ? ['ours', 'llamacpp'] : ['llamacpp', 'ours'];
       const res: Partial<Record<'ours' | 'llamacpp', WorkerResult>> = {};
@@ -261,12 +287,17 @@ async function main() {
       push(shape.name, precision, 'prefill_tok_s', p.ours.prefillTokS, p.llamacpp.prefillTokS);
       push(shape.name, precision, 'decode_tok_s', p.ours.decodeTokS, p.llamacpp.decodeTokS);
       push(shape.name, precision, 'decode_mean_tok_s', p.ours.decodeMeanTokS, p.llamacpp.decodeMeanTokS);
+      push(shape.name, precision, 'decode_after_prompt_tok_s', p.ours.decodeAfterPromptTokS ?? null, p.llamacpp.decodeAfterPromptTokS ?? null);
       if (pair) {
         push(shape.name, precision, 'prefill_tok_s_separate', a.prefillTokS, b.prefillTokS);
         push(shape.name, precision, 'decode_tok_s_separate', a.decodeTokS, b.decodeTokS);
       }
       const bytes = linearParameters(shape);
       push(shape.name, precision, 'decode_bound_tok_s', (bandwidth * 1e9) / (bytes * BYTES_PER_PARAM.ours[precision]), (bandwidth * 1e9) / (bytes * BYTES_PER_PARAM.llamacpp[precision]));
+      if (precision === 'int8' || precision === 'int4') {
+        const err = weightError(shape, precision);
+        push(shape.name, precision, 'weight_rel_rms_error_pct', 100 * err.ours, 100 * err.llamacpp);
+      }
       push(shape.name, precision, 'ttft_image_ms', a.ttftImageMs ?? null, null);
       // Same weights, same model: leading greedy tokens both engines agree on (of those compared).
       const same = leadingEqual(a.tokens, b.tokens);
@@ -303,8 +334,10 @@ async function main() {
     ? 'prefill_tok_s, decode_tok_s, decode_mean_tok_s: both engines in one process, alternating call by call (same machine load); *_separate: each engine alone in its own process.'
     : 'rates: each engine alone in its own process.');
   console.log(`decode tokens per shape: ${o.shapes.map((s) => `${s.name} ${o.decode ?? s.decodeTokens}`).join(', ')}; decode_tok_s = 1 / median step, decode_mean_tok_s = tokens / total time.`);
+  console.log(`decode_after_prompt_tok_s: 1 / median step of ${o.shapes.map((s) => `${s.name} ${Math.min(o.decode ?? s.decodeTokens, 16)}`).join(', ')} steps after BOS + the ${o.prefill}-token prompt (decode with that much context).`);
   console.log(`LLaMA parameters: ${o.shapes.map((s) => `${s.name} ${(llamaParameters(s) / 1e6).toFixed(0)}M`).join(', ')}; read bandwidth (${o.threads} threads, onnxruntime ReduceSum over 512 MiB) ${bandwidth.toFixed(1)} GB/s.`);
   console.log('decode_bound_tok_s = bandwidth / bytes of linear weights read per token, each engine in its own in-memory format.');
+  console.log(`weight_rel_rms_error_pct: layer 0's W1 as each engine stores it vs float32, 100 * RMS(error) / RMS(weight) (ours: asymmetric blocks of ${QUANT_BLOCK}; llama.cpp: q8_0/q4_0, blocks of 32).`);
   console.log(`load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter} (the 2 cores are shared with other processes).`);
   console.log('peak_rss_mb: the text path (ours before the ViT loads); peak_rss_with_vit_mb: ours with the CLIP ViT-L/14 session loaded.');
   console.log(`greedy_tokens_equal (ours = leading decode tokens identical to llama.cpp's, llama.cpp column = tokens compared): ${agreement.join('; ')}.`);

@@ -23,7 +23,7 @@ export interface BenchShape {
 export const SHAPES: Record<string, BenchShape> = {
   d512: { name: 'd512', dim: 512, nLayers: 8, nHeads: 8, ffnHidden: 1536, vocab: 32000, decodeTokens: 128, prefillRepeats: 3, rounds: 2 },
   // ~1.06B parameters: LLaMA-style 2048-wide, 18 blocks, FFN 5632 (TinyLlama's width, full MHA).
-  '1b': { name: '1b', dim: 2048, nLayers: 18, nHeads: 16, ffnHidden: 5632, vocab: 32000, decodeTokens: 16, prefillRepeats: 1, rounds: 1 },
+  '1b': { name: '1b', dim: 2048, nLayers: 18, nHeads: 16, ffnHidden: 5632, vocab: 32000, decodeTokens: 16, prefillRepeats: 1, rounds: 3 },
   '7b': { name: '7b', dim: 4096, nLayers: 32, nHeads: 32, ffnHidden: 11008, vocab: 32000, decodeTokens: 4, prefillRepeats: 1, rounds: 1 },
 };
 

@@ -2,7 +2,9 @@
 //   node out/bench/worker.js '<json WorkerArgs>'   -> prints one line `RESULT {json WorkerResult}`
 // Both engines are timed the same way: warm-up, then a `prefill`-token prompt in one call (the
 // fastest of `prefillRepeats`), then from a 1-token prompt, `decode` greedy steps of one token each
-// (rate = 1 / median step: the 2 cores are shared, and stalls of other processes would dominate a mean).
+// (rate = 1 / median step: the 2 cores are shared, and stalls of other processes would dominate a mean),
+// then `decodeAfterPrompt` steps after BOS + the same prompt (decode with a long context: what a
+// chat about a file does, and where a KV cache that is copied each step would show).
 
 import { loadNodeLlamaCpp } from './llamaCpp';
 import * as fs from 'fs';
@@ -19,6 +21,8 @@ export interface WorkerArgs {
   threads: number;
   prefill: number;
   decode: number;
+  /** Decode steps timed after BOS + the prefill prompt (0: skip). */
+  decodeAfterPrompt?: number;
   /** Prefill is timed this many times; the fastest counts. */
   prefillRepeats: number;
   vocab: number;
@@ -34,6 +38,8 @@ export interface WorkerResult {
   decodeTokS: number;
   /** Decoded tokens / total decode time (includes any stalls). */
   decodeMeanTokS: number;
+  /** 1000 / median step time of the steps after BOS + the prompt. */
+  decodeAfterPromptTokS?: number;
   ttftImageMs?: number;
   /** Peak RSS of the text path (for ours: before the ViT is loaded). */
   peakRssMb: number;
@@ -55,8 +61,8 @@ function randomIds(n: number, vocab: number, seed: number): number[] {
 interface Engine {
   /** Run a prompt from an empty cache; returns milliseconds. */
   prefill(ids: number[]): Promise<number>;
-  /** Evaluate BOS from an empty cache (untimed), ready to decode. */
-  startDecode(): Promise<void>;
+  /** Evaluate BOS (+ the prompt, if given) from an empty cache (untimed), ready to decode. */
+  startDecode(prompt?: number[]): Promise<void>;
   /** Feed the current greedy token; returns it and the step's milliseconds. */
   decodeStep(): Promise<{ token: number; ms: number }>;
   dispose(): Promise<void>;
@@ -75,8 +81,8 @@ async function openOurs(dir: string, a: WorkerArgs): Promise<{ engine: Engine; r
       await run(ids, 1, KvCache.empty(rt.cfg));
       return performance.now() - t0;
     },
-    async startDecode() {
-      out = await run([1], 0, KvCache.empty(rt.cfg)); // BOS at position 0, as llama.cpp
+    async startDecode(prompt = []) {
+      out = await run([1, ...prompt], 0, KvCache.empty(rt.cfg)); // BOS at position 0, as llama.cpp
     },
     async decodeStep() {
       const token = argmax(out!.logits);
@@ -107,9 +113,13 @@ async function openLlamaCpp(file: string, a: WorkerArgs): Promise<Engine> {
       await seq.clearHistory();
       return ms;
     },
-    async startDecode() {
+    async startDecode(prompt = []) {
+      if (it) {
+        await it.return?.();
+        await seq.clearHistory();
+      }
       // Each next() is one step: it feeds the previous greedy token (sampled inside llama.cpp).
-      const iterator: AsyncIterator<unknown> = seq.evaluate([1] as never, { temperature: 0 })[Symbol.asyncIterator]();
+      const iterator: AsyncIterator<unknown> = seq.evaluate([1, ...prompt] as never, { temperature: 0 })[Symbol.asyncIterator]();
       it = iterator;
       pending = (await iterator.next()).value as number;
     },
@@ -128,7 +138,7 @@ async function openLlamaCpp(file: string, a: WorkerArgs): Promise<Engine> {
 }
 
 /** Prefill (fastest of the repeats) and decode rates; engines in `group` alternate call by call. */
-async function timeEngines(group: Engine[], a: WorkerArgs): Promise<Pick<WorkerResult, 'prefillTokS' | 'decodeTokS' | 'decodeMeanTokS' | 'tokens'>[]> {
+async function timeEngines(group: Engine[], a: WorkerArgs): Promise<Pick<WorkerResult, 'prefillTokS' | 'decodeTokS' | 'decodeMeanTokS' | 'decodeAfterPromptTokS' | 'tokens'>[]> {
   const prompt = randomIds(a.prefill, a.vocab, 2);
   const prefillMs = group.map(() => Infinity);
   for (let r = 0; r < a.prefillRepeats; r++) {
@@ -144,7 +154,19 @@ async function timeEngines(group: Engine[], a: WorkerArgs): Promise<Pick<WorkerR
       tokens[i].push(s.token);
     }
   }
-  return group.map((_, i) => ({ prefillTokS: (a.prefill * 1000) / prefillMs[i], ...decodeRates(steps[i]), tokens: tokens[i] }));
+  const afterPrompt: number[][] = group.map(() => []);
+  if (a.decodeAfterPrompt) {
+    for (const e of group) await e.startDecode(prompt);
+    for (let k = 0; k < a.decodeAfterPrompt; k++) {
+      for (const [i, e] of group.entries()) afterPrompt[i].push((await e.decodeStep()).ms);
+    }
+  }
+  return group.map((_, i) => ({
+    prefillTokS: (a.prefill * 1000) / prefillMs[i],
+    ...decodeRates(steps[i]),
+    decodeAfterPromptTokS: a.decodeAfterPrompt ? decodeRates(afterPrompt[i]).decodeTokS : undefined,
+    tokens: tokens[i],
+  }));
 }
 
 async function ours(a: WorkerArgs): Promise<WorkerResult> {

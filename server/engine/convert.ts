@@ -19,7 +19,7 @@ import { BYTES_PER_ELEMENT, HostTensor, numel } from './tensor';
 
 export const CONVERTED_FILE = 'converted.json';
 /** Bump when the graphs the converter writes change: older conversions are then redone. */
-export const GRAPH_VERSION = 3; // 3: adapters are graph inputs, stored with the host tensors
+export const GRAPH_VERSION = 6; // 6: the cache is read in place, steps return only their own keys/values; 5: adapters fed laid out; 4: int8/int4 asymmetric in blocks of 128; 3: adapters are graph inputs
 /** Tensors the runtime keeps on the host rather than in a graph. */
 export const HOST_TENSORS = ['tok_embeddings.weight', 'adapter_modality_embedding.weight'] as const;
 

@@ -8,6 +8,7 @@
 import { Builder } from './graph/builder';
 import { Value } from './graph/graph';
 import { layerNorm, linear, quickGelu, rmsNorm, silu } from './graph/nn';
+import { ParamLayout } from './graph/layouts';
 import { ParamSource } from './graph/params';
 
 export interface LlamaConfig {
@@ -54,31 +55,14 @@ export const VISUAL_PREFIX = 'backbone.visual.';
 
 // ---------------------------------------------------------------------------------------------
 // Mixture-of-modality adapter: y = x + s * (w0 * (B u + b) + w1 * (D u + d)),  u = A x + a.
-// B and D are grouped 1x1 convs; they are expanded to block-diagonal matrices inside the graph so
-// the same ops serve inference and training.
+// B and D are grouped 1x1 convs, multiplied as their dense block-diagonal matrices (a weight
+// layout: laid out on the host for inference, by graph ops where gradients are needed).
 // ---------------------------------------------------------------------------------------------
 
 /** softmax(E n / t): the router's two expert weights for each row of n ([..., C] -> [..., 2]). */
 export function routerWeights(b: Builder, p: ParamSource, prefix: string, n: Value, temperature: number): Value {
-  const logits = linear(b, n, b.transpose(p.param(b, `${prefix}.expert_weights.weight`), [1, 0]), p.param(b, `${prefix}.expert_weights.bias`));
+  const logits = linear(b, n, p.paramT(b, `${prefix}.expert_weights.weight`), p.param(b, `${prefix}.expert_weights.bias`));
   return b.softmax(b.div(logits, b.scalar(temperature)), -1);
-}
-
-/** A grouped 1x1 conv weight [C, H/G, 1] as the dense block-diagonal matrix [H, C] (for u @ W). */
-function groupedConvAsDense(b: Builder, p: ParamSource, name: string, groups: number): Value {
-  const [c, perGroup] = p.shape(name);
-  const outPerGroup = c / groups;
-  const w = b.transpose(b.reshape(p.param(b, name), [groups, outPerGroup, perGroup]), [0, 2, 1]); // [G, H/G, C/G]
-  const rows: Value[] = [];
-  for (let g = 0; g < groups; g++) {
-    const block = b.reshape(b.slice(w, [g], [g + 1], [0]), [perGroup, outPerGroup]);
-    const parts: Value[] = [];
-    if (g > 0) parts.push(b.constFloat(new Float32Array(perGroup * g * outPerGroup), [perGroup, g * outPerGroup]));
-    parts.push(block);
-    if (g < groups - 1) parts.push(b.constFloat(new Float32Array(perGroup * (groups - 1 - g) * outPerGroup), [perGroup, (groups - 1 - g) * outPerGroup]));
-    rows.push(parts.length > 1 ? b.concat(parts, 1) : block);
-  }
-  return b.concat(rows, 0);
 }
 
 /**
@@ -86,13 +70,11 @@ function groupedConvAsDense(b: Builder, p: ParamSource, name: string, groups: nu
  * broadcast against x [..., 1]. `dropout` (training only) is applied to the bottleneck u.
  */
 export function mmAdapter(b: Builder, p: ParamSource, cfg: AdapterConfig, prefix: string, x: Value, w0: Value, w1: Value, dropout?: (u: Value) => Value): Value {
-  const aWeight = `${prefix}.conv_A.weight`;
-  const [hidden, c] = p.shape(aWeight);
-  const aT = b.transpose(b.reshape(p.param(b, aWeight), [hidden, c]), [1, 0]);
-  let u = linear(b, x, aT, p.param(b, `${prefix}.conv_A.bias`));
+  const grouped: ParamLayout = { kind: 'blockDiagonal', groups: cfg.groups };
+  let u = linear(b, x, p.paramT(b, `${prefix}.conv_A.weight`), p.param(b, `${prefix}.conv_A.bias`));
   if (dropout) u = dropout(u);
-  const yB = linear(b, u, groupedConvAsDense(b, p, `${prefix}.conv_B.weight`, cfg.groups), p.param(b, `${prefix}.conv_B.bias`));
-  const yD = linear(b, u, groupedConvAsDense(b, p, `${prefix}.conv_D.weight`, cfg.groups), p.param(b, `${prefix}.conv_D.bias`));
+  const yB = linear(b, u, p.paramAs(b, `${prefix}.conv_B.weight`, grouped), p.param(b, `${prefix}.conv_B.bias`));
+  const yD = linear(b, u, p.paramAs(b, `${prefix}.conv_D.weight`, grouped), p.param(b, `${prefix}.conv_D.bias`));
   const scaled = (y: Value) => (cfg.scale === 1 ? y : b.mul(y, b.scalar(cfg.scale)));
   return b.add(b.add(b.mul(scaled(yB), w0), b.mul(scaled(yD), w1)), x);
 }
@@ -184,7 +166,10 @@ export interface DecoderContext {
   attentionBias: Value;
   /** Expert weights for block l given its normalised input n [B, T, D]; returns [B, 2] or [1, 2]. */
   route: (layer: number, normed: Value) => Value;
-  /** Per-layer cached keys/values [B, H, P, hd]; omitted for cache-free graphs. */
+  /**
+   * Per-layer cached keys/values [B, H, P, hd] (after RoPE); omitted for cache-free graphs. The
+   * fused path reads only the first P rows of a longer buffer (GroupQueryAttention's seqlens).
+   */
   past?: { key: Value; value: Value }[];
   dropout?: (u: Value) => Value;
   /**
@@ -209,14 +194,15 @@ export interface FusedKernelInputs {
 
 export interface DecoderOutputs {
   hidden: Value; // [B, T, D] after the last block (before the final norm)
-  present: { key: Value; value: Value }[];
+  /** Per layer, this step's keys (after RoPE) and values [B, T, D]: what the cache appends. */
+  added: { key: Value; value: Value }[];
   /** The per-block normalised attention inputs [B, T, D] (router inputs come from these). */
   normed: Value[];
 }
 
 export function llamaDecoder(b: Builder, p: ParamSource, cfg: LavinConfig, h: Value /* [B,T,D] */, ctx: DecoderContext): DecoderOutputs {
   const { nLayers, normEps } = cfg.llama;
-  const present: { key: Value; value: Value }[] = [];
+  const added: { key: Value; value: Value }[] = [];
   const normed: Value[] = [];
   for (let l = 0; l < nLayers; l++) {
     const L = `layers.${l}`;
@@ -227,14 +213,14 @@ export function llamaDecoder(b: Builder, p: ParamSource, cfg: LavinConfig, h: Va
     const [w0, w1] = expertWeights(b, b.reshape(w, [-1, 1, 2]));
     const a = mmAdapter(b, p, cfg.adapter, `${L}.adapter_attn`, n, w0, w1, ctx.dropout);
     const { out, key, value } = ctx.fused ? fusedAttention(b, p, cfg, L, a, ctx, ctx.fused, ctx.past?.[l]) : llamaAttention(b, p, cfg, L, a, ctx, ctx.past?.[l]);
-    present.push({ key, value });
+    added.push({ key, value });
     h = b.add(h, out);
     const f = norm(h, p.param(b, `${L}.ffn_norm.weight`));
     const gate = silu(b, p.linear(b, f, `${L}.feed_forward.w1.weight`));
     const up = p.linear(b, f, `${L}.feed_forward.w3.weight`);
     h = b.add(h, p.linear(b, b.mul(gate, up), `${L}.feed_forward.w2.weight`));
   }
-  return { hidden: h, present, normed };
+  return { hidden: h, added, normed };
 }
 
 function llamaAttention(b: Builder, p: ParamSource, cfg: LavinConfig, L: string, x: Value, ctx: DecoderContext, past?: { key: Value; value: Value }) {
@@ -253,7 +239,8 @@ function llamaAttention(b: Builder, p: ParamSource, cfg: LavinConfig, L: string,
   const scores = b.add(b.div(b.matmul(toBHTD(q), b.transpose(key, [0, 1, 3, 2])), b.scalar(Math.sqrt(headDim))), ctx.attentionBias);
   const o = b.matmul(b.softmax(scores, -1), value); // [B,H,T,hd]
   const merged = b.reshape(b.transpose(o, [0, 2, 1, 3]), [0, 0, dim]);
-  return { out: p.linear(b, merged, `${L}.attention.wo.weight`), key, value };
+  const flat = (t: Value) => b.reshape(t, [0, 0, dim]); // [B,T,H,hd] -> [B,T,D]
+  return { out: p.linear(b, merged, `${L}.attention.wo.weight`), key: flat(k), value: flat(v) };
 }
 
 /** RMSNorm as onnxruntime's SimplifiedLayerNormalization (float32 throughout). */
@@ -275,14 +262,15 @@ function fusedAttention(b: Builder, p: ParamSource, cfg: LavinConfig, L: string,
   const v = p.linear(b, x, `${L}.attention.wv.weight`);
   const bias = b.op('Unsqueeze', [ctx.attentionBias, b.constInt64([0, 1])], [{ dtype: 'float32', shape: ctx.attentionBias.shape && [1, 1, ...ctx.attentionBias.shape] }])[0];
   const cacheShape = [1, nHeads, 'total', headDim];
-  const [o, key, value] = b.op(
+  // present_key/value (past + this step) stay inside onnxruntime; the step's own k and v go out.
+  const [o] = b.op(
     'GroupQueryAttention',
     [q, k, v, past?.key, past?.value, f.seqlensK, f.totalLength, undefined, undefined, undefined, bias],
     [{ dtype: 'float32', shape: x.shape && [...x.shape.slice(0, -1), dim] }, { dtype: 'float32', shape: cacheShape }, { dtype: 'float32', shape: cacheShape }],
     { num_heads: { i: nHeads }, kv_num_heads: { i: nHeads }, scale: { f: 1 / Math.sqrt(headDim) } },
     'com.microsoft',
   );
-  return { out: p.linear(b, o, `${L}.attention.wo.weight`), key, value };
+  return { out: p.linear(b, o, `${L}.attention.wo.weight`), key: k, value: v };
 }
 
 /** Meta RoPE on adjacent pairs (2i, 2i+1) of x [B,T,H,hd]; cos/sin [T, hd/2]. */

@@ -8,6 +8,7 @@ import { LavinConfig } from './lavin';
 import { llamaLinearPolicy, WeightFormat } from './quant';
 import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';
 import { createSession, createSessionFromFile, f32, i64, SessionConfig } from './session';
+import { parseLaidOutName, layOutHost } from './graph/layouts';
 import { HostTensor, toFloat32 } from './tensor';
 import { openTensorFile } from './weights';
 
@@ -26,19 +27,75 @@ export interface VisionResult {
   clipRouterWeights: Float32Array; // [layers, T, 2]
 }
 
-/** Keys and values of every layer for the tokens seen so far. */
+/**
+ * Keys and values of every layer for the tokens seen so far, in host buffers [H, capacity, hd] per
+ * layer that the decoder reads in place (its past inputs) and that each step extends by its own T
+ * rows. A step extends the cache it is given: that object then holds the longer sequence, and the
+ * step returns it. Capacity grows by 64 rows or an eighth, up to the context length.
+ */
 export class KvCache {
-  constructor(
-    readonly keys: ort.Tensor[],
-    readonly values: ort.Tensor[],
-  ) {}
-  get length(): number {
-    return this.keys[0].dims[2];
+  private keyBuffers: Float32Array[];
+  private valueBuffers: Float32Array[];
+  private capacity = 0;
+  private filled = 0;
+
+  private constructor(
+    private readonly nLayers: number,
+    private readonly nHeads: number,
+    private readonly headDim: number,
+    private readonly maxLength: number,
+  ) {
+    this.keyBuffers = Array.from({ length: nLayers }, () => new Float32Array(0));
+    this.valueBuffers = Array.from({ length: nLayers }, () => new Float32Array(0));
   }
+
   static empty(cfg: LavinConfig): KvCache {
     const { nLayers, nHeads, headDim } = cfg.llama;
-    const empty = () => f32(new Float32Array(0), [1, nHeads, 0, headDim]);
-    return new KvCache(Array.from({ length: nLayers }, empty), Array.from({ length: nLayers }, empty));
+    return new KvCache(nLayers, nHeads, headDim, cfg.maxSeqLen);
+  }
+
+  /** Tokens cached. */
+  get length(): number {
+    return this.filled;
+  }
+
+  /** The decoder's past inputs for layer l: the whole buffers (rows past `length` are unused). */
+  past(l: number): { key: ort.Tensor; value: ort.Tensor } {
+    const dims = [1, this.nHeads, this.capacity, this.headDim];
+    return { key: f32(this.keyBuffers[l], dims), value: f32(this.valueBuffers[l], dims) };
+  }
+
+  /** Append T rows per layer from the step's added keys/values [1, T, H*hd]. */
+  append(keys: Float32Array[], values: Float32Array[], T: number): void {
+    const { nHeads: H, headDim: hd } = this;
+    if (keys.length !== this.nLayers || values.length !== this.nLayers) throw new Error(`KV cache: ${keys.length} layers of keys for ${this.nLayers} layers`);
+    this.reserve(this.filled + T);
+    const C = this.capacity;
+    for (let l = 0; l < this.nLayers; l++) {
+      for (const [src, dst] of [[keys[l], this.keyBuffers[l]], [values[l], this.valueBuffers[l]]]) {
+        if (src.length !== T * H * hd) throw new Error(`KV cache: layer ${l} added ${src.length} values for ${T} tokens`);
+        for (let t = 0; t < T; t++) {
+          for (let h = 0; h < H; h++) dst.set(src.subarray((t * H + h) * hd, (t * H + h + 1) * hd), (h * C + this.filled + t) * hd);
+        }
+      }
+    }
+    this.filled += T;
+  }
+
+  private reserve(rows: number): void {
+    if (rows <= this.capacity) return;
+    // Grow in small steps: GroupQueryAttention clears its whole present buffer (capacity rows) on
+    // every step, so slack costs time on each token; regrowing copies the cache once per 64+ tokens.
+    const C = Math.max(rows, Math.min(this.capacity + Math.max(64, this.capacity >> 3), Math.max(this.maxLength, rows)));
+    const { nHeads: H, headDim: hd } = this;
+    const grow = (old: Float32Array) => {
+      const next = new Float32Array(H * C * hd);
+      for (let h = 0; h < H; h++) next.set(old.subarray(h * this.capacity * hd, (h * this.capacity + this.filled) * hd), h * C * hd);
+      return next;
+    };
+    this.keyBuffers = this.keyBuffers.map(grow);
+    this.valueBuffers = this.valueBuffers.map(grow);
+    this.capacity = C;
   }
 }
 
@@ -55,6 +112,7 @@ export interface StepInput {
 
 export interface StepOutput {
   logits: Float32Array; // [n, V]
+  /** The input cache, now extended by this step's tokens. */
   cache: KvCache;
   routerProbe: Float32Array; // [L, 2]
 }
@@ -84,12 +142,28 @@ export class LavinRuntime {
   /** The adapter tensors the graphs take as inputs (fed on every run; swapped by setAdapters). */
   private readonly adapterFeeds = new Map<string, ort.Tensor>();
 
+  /** Adapter tensors in the layouts the graphs take (`<name>@<layout>` inputs), made once per set. */
+  private readonly laidOutFeeds = new Map<string, ort.Tensor>();
+
   private withAdapters(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Record<string, ort.Tensor> {
     for (const name of session.inputNames) {
-      const t = this.adapterFeeds.get(name);
+      const t = this.adapterFeeds.get(name) ?? this.laidOutFeed(name);
       if (t) feeds[name] = t;
     }
     return feeds;
+  }
+
+  private laidOutFeed(inputName: string): ort.Tensor | undefined {
+    let t = this.laidOutFeeds.get(inputName);
+    if (t) return t;
+    const laid = parseLaidOutName(inputName);
+    const source = laid && this.adapterFeeds.get(laid.name);
+    if (!laid || !source) return undefined;
+    const data = source.data as Float32Array;
+    const host = layOutHost({ dtype: 'float32', shape: source.dims.slice(), data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }, laid.layout, laid.name);
+    t = f32(toFloat32(host), host.shape);
+    this.laidOutFeeds.set(inputName, t);
+    return t;
   }
 
   /**
@@ -105,6 +179,7 @@ export class LavinRuntime {
       next.set(name, f32(toFloat32(t), t.shape.slice()));
     }
     for (const [name, t] of next) this.adapterFeeds.set(name, t);
+    this.laidOutFeeds.clear();
     this.modalityEmbedding.set(this.adapterFeeds.get('adapter_modality_embedding.weight')!.data as Float32Array);
     this.routerTables.clear();
   }
@@ -223,19 +298,17 @@ export class LavinRuntime {
       [DECODER_IO.logitPositions]: i64(rows),
     };
     for (let l = 0; l < nLayers; l++) {
-      feeds[DECODER_IO.pastKey(l)] = input.cache.keys[l];
-      feeds[DECODER_IO.pastValue(l)] = input.cache.values[l];
+      const past = input.cache.past(l);
+      feeds[DECODER_IO.pastKey(l)] = past.key;
+      feeds[DECODER_IO.pastValue(l)] = past.value;
     }
     const out = await this.decoder.run(this.withAdapters(this.decoder, feeds));
-    const keys: ort.Tensor[] = [];
-    const values: ort.Tensor[] = [];
-    for (let l = 0; l < nLayers; l++) {
-      keys.push(out[DECODER_IO.presentKey(l)]);
-      values.push(out[DECODER_IO.presentValue(l)]);
-    }
+    const added = (name: (l: number) => string) => Array.from({ length: nLayers }, (_, l) => out[name(l)].data as Float32Array);
+    if (input.cache.length !== P) throw new Error('step: the KV cache was extended by another step while this one ran');
+    input.cache.append(added(DECODER_IO.addedKey), added(DECODER_IO.addedValue), T);
     return {
       logits: out[DECODER_IO.logits].data as Float32Array,
-      cache: new KvCache(keys, values),
+      cache: input.cache,
       routerProbe: out[DECODER_IO.probe].data as Float32Array,
     };
   }

@@ -17,6 +17,7 @@ import { gradients } from '../engine/graph/autodiff';
 import { Builder } from '../engine/graph/builder';
 import { Graph, Value } from '../engine/graph/graph';
 import { linear } from '../engine/graph/nn';
+import { layOutGraph, ParamLayout, TRANSPOSE } from '../engine/graph/layouts';
 import { HostParams, ParamSource, transpose2d } from '../engine/graph/params';
 import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
 import { createSession } from '../engine/session';
@@ -56,7 +57,7 @@ class FedParams implements ParamSource {
     return v;
   }
   paramT(b: Builder, name: string): Value {
-    if (this.trainable.has(name)) return b.transpose(this.param(b, name), [1, 0]);
+    if (this.trainable.has(name) || this.shape(name).length !== 2) return this.paramAs(b, name, TRANSPOSE);
     const key = `${name}.T`;
     let v = this.made.get(key);
     if (!v) {
@@ -66,6 +67,10 @@ class FedParams implements ParamSource {
       this.feeds.set(key, { name, transposed: true, half: false });
     }
     return v;
+  }
+  /** Layouts as graph ops on the fed parameter (gradients flow through them). */
+  paramAs(b: Builder, name: string, layout: ParamLayout): Value {
+    return layOutGraph(b, this.param(b, name), this.shape(name), layout, name);
   }
   linear(b: Builder, x: Value, name: string, bias?: Value): Value {
     if (!this.half || this.trainable.has(name) || !llamaLinearPolicy('fp16').applies!(name)) return linear(b, x, this.paramT(b, name), bias);
