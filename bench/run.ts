@@ -123,7 +123,9 @@ async function prepare(shape: BenchShape, precisions: WeightFormat[], kernels: K
   const dir = path.join(MODELS, shape.name);
   fs.mkdirSync(dir, { recursive: true });
   const out = new Map<WeightFormat, { ours: string; gguf: string }>();
-  const source = `random:seed=${SEED}:${WEIGHTS_VERSION}:shape=${JSON.stringify(shape)}`;
+  // Only what defines the weights (not the shape's timing settings: changing those re-converted everything).
+  const { dim, nLayers, nHeads, ffnHidden, vocab } = shape;
+  const source = `random:seed=${SEED}:${WEIGHTS_VERSION}:llama=${JSON.stringify({ dim, nLayers, nHeads, ffnHidden, vocab })}`;
   let visionFrom: string | undefined;
   for (const precision of precisions) {
     const ours = path.join(dir, `ours-${precision}`);

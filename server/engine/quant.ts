@@ -22,8 +22,9 @@ export type WeightFormat = 'fp32' | 'fp16' | 'int8' | 'int4';
 export const WEIGHT_FORMATS: readonly WeightFormat[] = ['fp32', 'fp16', 'int8', 'int4'];
 
 export const QUANT_BLOCK = 128;
-/** The smallest block MatMulNBits takes (block sizes are powers of two from 16). */
+/** The blocks MatMulNBits's CPU kernel takes: powers of two from 16 to 256. */
 const MIN_BLOCK = 16;
+const MAX_BLOCK = 256;
 /** Range shrink factors tried for int4 (the first is the full [min, max]). */
 const INT4_RANGE_SEARCH = [1, 0.95, 0.9, 0.85, 0.8];
 
@@ -50,7 +51,7 @@ export interface QuantizedWeight {
 
 /** The block actually used for K inputs: the requested one, but no wider than K needs. */
 export function blockSizeFor(k: number, requested = QUANT_BLOCK): number {
-  if (!Number.isInteger(Math.log2(requested)) || requested < MIN_BLOCK) throw new Error(`quantisation block ${requested} is not a power of two >= ${MIN_BLOCK}`);
+  if (!Number.isInteger(Math.log2(requested)) || requested < MIN_BLOCK || requested > MAX_BLOCK) throw new Error(`quantisation block ${requested} is not a power of two from ${MIN_BLOCK} to ${MAX_BLOCK}`);
   let fit = MIN_BLOCK;
   while (fit < k && fit < requested) fit *= 2;
   return fit;

@@ -67,7 +67,8 @@ describe('quantiser', () => {
     assert.equal(blockSizeFor(80), 128);
     assert.equal(blockSizeFor(10), 16);
     assert.equal(blockSizeFor(4096, 32), 32);
-    assert.throws(() => blockSizeFor(4096, 48), /not a power of two/);
+    assert.throws(() => blockSizeFor(4096, 48), /not a power of two from 16 to 256/);
+    assert.throws(() => blockSizeFor(4096, 512), /not a power of two from 16 to 256/);
   });
 
   test('names the tensor when it is not 2-D', () => {
