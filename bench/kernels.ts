@@ -13,7 +13,23 @@ import { createSessionFromFile } from '../server/engine/session';
 import { externalBytes, serializeModel } from '../server/engine/graph/onnx';
 import { HostTensor } from '../server/engine/tensor';
 
-interface Variant { name: string; bits: 4 | 8; block: number; level: number; fused: boolean }
+interface Variant { name: string; bits: 4 | 8; block: number; level: number; fused: boolean; dynamic?: boolean; noZeroPoint?: boolean }
+
+/** Symmetric per-output-channel int8 W^T [K, N] and its scales [N], for DynamicQuantizeMatMul. */
+function perChannelInt8(w: HostTensor): { q: HostTensor; scales: HostTensor } {
+  const [n, k] = w.shape;
+  const src = new Float32Array(w.data.buffer, w.data.byteOffset, n * k);
+  const q = new Int8Array(k * n);
+  const scales = new Float32Array(n);
+  for (let r = 0; r < n; r++) {
+    let m = 0;
+    for (let c = 0; c < k; c++) m = Math.max(m, Math.abs(src[r * k + c]));
+    const scale = m / 127 || 1;
+    scales[r] = scale;
+    for (let c = 0; c < k; c++) q[c * n + r] = Math.round(src[r * k + c] / scale);
+  }
+  return { q: { dtype: 'int8', shape: [k, n], data: new Uint8Array(q.buffer) }, scales: { dtype: 'float32', shape: [n], data: new Uint8Array(scales.buffer) } };
+}
 
 function randomWeight(n: number, k: number, seed: number): HostTensor {
   const a = new Float32Array(n * k);
@@ -31,10 +47,17 @@ function buildGraph(v: Variant, tokens: number, dim: number, ffn: number, layers
   const lin = (x: Value, name: string, parts: [string, number][], k: number): Value[] => {
     const n = parts.reduce((a, [, pn]) => a + pn, 0);
     const w = weights(name, n, k);
+    if (v.dynamic) {
+      const pc = perChannelInt8(w);
+      const y = b.op('DynamicQuantizeMatMul', [x, b.initializer(`${name}.q`, pc.q), b.initializer(`${name}.s`, pc.scales)], [{ dtype: 'float32', shape: [1, tokens, n] }], {}, 'com.microsoft')[0];
+      if (parts.length === 1) return [y];
+      const sizes = b.constInt64(parts.map(([, pn]) => pn));
+      return b.op('Split', [y, sizes], parts.map(([, pn]) => ({ dtype: 'float32' as const, shape: [1, tokens, pn] })), { axis: { i: -1 } });
+    }
     const q = quantizeWeight(w, v.bits, name, v.block);
     const packed = b.initializer(`${name}.q`, q.packed);
     const scales = b.initializer(`${name}.s`, q.scales);
-    const y = b.op('MatMulNBits', [x, packed, scales, b.initializer(`${name}.zp`, q.zeroPoints)], [{ dtype: 'float32', shape: [1, tokens, n] }], {
+    const y = b.op('MatMulNBits', [x, packed, scales, v.noZeroPoint ? undefined : b.initializer(`${name}.zp`, q.zeroPoints)], [{ dtype: 'float32', shape: [1, tokens, n] }], {
       K: { i: k }, N: { i: n }, bits: { i: v.bits }, block_size: { i: q.blockSize }, accuracy_level: { i: v.level },
     }, 'com.microsoft')[0];
     if (parts.length === 1) return [y];
@@ -59,12 +82,15 @@ function buildGraph(v: Variant, tokens: number, dim: number, ffn: number, layers
 
 async function main() {
   const [dim, ffn, layers, rounds, threads, tokens] = [2048, 5632, 6, 30, 2, 1].map((d, i) => Number(process.argv[2 + i] ?? d));
-  // Variants: "int4/b128", "int8/b32/fused" (QKV and W1/W3 as one matmul each), "int4/b32/L1" (accuracy level 1).
+  // Variants: "int4/b128", "int8/b32/fused" (QKV and W1/W3 as one matmul each), "int4/b32/L1" (accuracy level 1),
+  // "int4/b128/sym" (no zero-point input: times the symmetric kernel; its numbers are not the weights').
   const spec = (process.env.KERNEL_VARIANTS ?? 'int4/b32,int4/b64,int4/b128,int4/b256,int4/b128/fused,int8/b32,int8/b128').split(',');
   const variants: Variant[] = spec.map((s) => {
+    // "int8/dq": DynamicQuantizeMatMul over per-channel int8 weights (activations quantised per call).
+    if (s === 'int8/dq') return { name: s, bits: 8, block: 1 << 30, level: 0, fused: false, dynamic: true };
     const [fmt, block, ...flags] = s.split('/');
     const level = flags.find((f) => /^L\d$/.test(f));
-    return { name: s, bits: fmt === 'int8' ? 8 : 4, block: Number(block.slice(1)), level: level ? Number(level.slice(1)) : 4, fused: flags.includes('fused') };
+    return { name: s, bits: fmt === 'int8' ? 8 : 4, block: Number(block.slice(1)), level: level ? Number(level.slice(1)) : 4, fused: flags.includes('fused'), noZeroPoint: flags.includes('sym') };
   });
   const seedOf = (s: string) => [...s].reduce((a, c) => (a * 31 + c.charCodeAt(0)) >>> 0, 7);
   // One session alive at a time (idle sessions' spinning worker threads would slow the timed one);

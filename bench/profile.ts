@@ -1,5 +1,6 @@
-// Where our decode time goes: onnxruntime's per-node profile of greedy decode steps, summed by
-// operator type. `node out/bench/profile.js CONVERTED_DIR [steps] [threads]`
+// Where our decode (or prefill) time goes: onnxruntime's per-node profile of greedy decode steps,
+// or of prompts of N tokens, summed by operator type.
+// `node out/bench/profile.js CONVERTED_DIR [steps] [threads] [prefill tokens: 0 = profile decode]`
 
 import * as fs from 'fs';
 import * as os from 'os';
@@ -10,16 +11,19 @@ import { argmax } from '../server/engine/sampling';
 interface ProfileEvent { cat: string; name: string; dur: number; args?: { op_name?: string } }
 
 async function main() {
-  const [dir, stepsArg, threadsArg] = process.argv.slice(2);
-  if (!dir) throw new Error('usage: profile.js CONVERTED_DIR [steps=64] [threads=2]');
+  const [dir, stepsArg, threadsArg, prefillArg] = process.argv.slice(2);
+  if (!dir) throw new Error('usage: profile.js CONVERTED_DIR [steps=64] [threads=2] [prefill tokens=0]');
   const steps = Number(stepsArg ?? 64);
+  const prefill = Number(prefillArg ?? 0);
   const prefix = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-profile-')), 'decoder');
   const rt = await LavinRuntime.open(dir, { threads: Number(threadsArg ?? 2), profilePrefix: prefix });
   const router = await rt.routerTable('text');
   let out = await rt.step({ embeds: rt.embed([1]), positions: [1], routerWeights: router, cache: KvCache.empty(rt.cfg) });
   const t0 = performance.now();
+  const prompt = Array.from({ length: prefill }, (_, i) => 3 + ((i * 7919) % (rt.cfg.llama.vocab - 3)));
   for (let k = 0; k < steps; k++) {
-    out = await rt.step({ embeds: rt.embed([argmax(out.logits)]), positions: [out.cache.length + 1], routerWeights: router, cache: out.cache });
+    if (prefill) await rt.step({ embeds: rt.embed(prompt), positions: prompt.map((_, i) => i + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) });
+    else out = await rt.step({ embeds: rt.embed([argmax(out.logits)]), positions: [out.cache.length + 1], routerWeights: router, cache: out.cache });
   }
   const wallMs = performance.now() - t0;
   await rt.dispose();
@@ -29,15 +33,16 @@ async function main() {
   let runs = 0;
   for (const f of files) {
     const events = JSON.parse(fs.readFileSync(f, 'utf8')) as ProfileEvent[];
-    if (!events.some((e) => e.args?.op_name === 'GroupQueryAttention' || e.args?.op_name === 'MatMul' || e.args?.op_name === 'MatMulNBits')) continue; // the decoder's profile only
+    if (!events.some((e) => e.args?.op_name === 'MatMul' || e.args?.op_name === 'MatMulNBits')) continue; // the decoder's profile only
     for (const e of events) {
       if (e.cat === 'Node' && e.name.endsWith('_kernel_time') && e.args?.op_name) byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + e.dur);
       if (e.cat === 'Session' && e.name === 'model_run') { runUs += e.dur; runs++; }
     }
   }
-  // The profile covers the router-table steps and the first step too: report per model_run.
+  // The profile covers the router-table steps and the first step too: report per model_run (for
+  // prefill, read the per-run figures with that in mind: the small runs dilute the average).
   const total = [...byOp.values()].reduce((a, b) => a + b, 0);
-  console.log(`${steps} decode steps: ${(wallMs / steps).toFixed(2)} ms per step (wall, JS included); ${runs} profiled runs, ${(runUs / runs / 1000).toFixed(2)} ms per run inside onnxruntime`);
+  console.log(`${steps} ${prefill ? `prefills of ${prefill} tokens` : 'decode steps'}: ${(wallMs / steps).toFixed(2)} ms per step (wall, JS included); ${runs} profiled runs, ${(runUs / runs / 1000).toFixed(2)} ms per run inside onnxruntime`);
   console.log(`kernel time by operator (share of ${(total / runs / 1000).toFixed(2)} ms per run):`);
   for (const [op, us] of [...byOp].sort((a, b) => b[1] - a[1])) console.log(`  ${op.padEnd(34)} ${(us / runs / 1000).toFixed(3).padStart(8)} ms  ${((100 * us) / total).toFixed(1).padStart(5)}%`);
 }

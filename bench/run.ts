@@ -203,6 +203,7 @@ function bestOf(a: WorkerResult, b: WorkerResult): WorkerResult {
     peakRssMb: Math.max(a.peakRssMb, b.peakRssMb),
     peakRssImageMb: a.peakRssImageMb ?? b.peakRssImageMb,
     tokens: a.tokens,
+    engineInfo: a.engineInfo ?? b.engineInfo,
   };
 }
 
@@ -235,6 +236,22 @@ function weightError(shape: BenchShape, precision: WeightFormat): { ours: number
   };
 }
 
+/**
+ * The CPU model and the instruction sets that decide which kernels each engine can use: llama.cpp
+ * has AMX tiles for q4_0/q8_0 and repacked AVX-512 GEMV; onnxruntime's MatMulNBits has neither.
+ */
+function cpuSummary(): string {
+  try {
+    const info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    const model = /model name\s*:\s*(.+)/.exec(info)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+    const flags = new Set((/flags\s*:\s*(.+)/.exec(info)?.[1] ?? '').split(/\s+/));
+    const have = ['avx2', 'avx512f', 'avx512_vnni', 'avx_vnni', 'amx_int8'].filter((f) => flags.has(f));
+    return `${model}, ${os.cpus().length} logical CPUs, ${have.join(' ') || 'none of avx2/avx512/amx'}`;
+  } catch {
+    return os.cpus()[0]?.model ?? 'unknown';
+  }
+}
+
 function linearParameters(s: BenchShape): number {
   return s.nLayers * (4 * s.dim * s.dim + 3 * s.dim * s.ffnHidden) + s.vocab * s.dim;
 }
@@ -253,6 +270,7 @@ async function main() {
   const loadBefore = load();
   const bandwidth = await readBandwidth(o.threads);
   const agreement: string[] = [];
+  let llamaCppInfo = '';
   process.stderr.write(`read bandwidth (${o.threads} threads): ${bandwidth.toFixed(1)} GB/s\n`);
   for (const shape of o.shapes) {
     const models = await prepare(shape, o.precisions, o.kernels);
@@ -275,6 +293,7 @@ async function main() {
       }
       const a = res.ours!;
       const b = res.llamacpp!;
+      llamaCppInfo ||= b.engineInfo ?? '';
       // Optional: both engines in one process, alternating every call; each keeps its best round.
       let pair: { ours: WorkerResult; llamacpp: WorkerResult } | undefined;
       if (o.paired) {
@@ -340,6 +359,7 @@ async function main() {
   console.log(`LLaMA parameters: ${o.shapes.map((s) => `${s.name} ${(llamaParameters(s) / 1e6).toFixed(0)}M`).join(', ')}; read bandwidth (${o.threads} threads, onnxruntime ReduceSum over 512 MiB) ${bandwidth.toFixed(1)} GB/s.`);
   console.log('decode_bound_tok_s = bandwidth / bytes of linear weights read per token, each engine in its own in-memory format.');
   console.log(`weight_rel_rms_error_pct: layer 0's W1 as each engine stores it vs float32, 100 * RMS(error) / RMS(weight) (ours: asymmetric blocks of ${QUANT_BLOCK}; llama.cpp: q8_0/q4_0, blocks of 32).`);
+  console.log(`CPU: ${cpuSummary()}. llama.cpp's CPU backend: ${llamaCppInfo || 'unknown'}`);
   console.log(`load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter} (the 2 cores are shared with other processes).`);
   console.log('peak_rss_mb: the text path (ours before the ViT loads); peak_rss_with_vit_mb: ours with the CLIP ViT-L/14 session loaded.');
   console.log(`greedy_tokens_equal (ours = leading decode tokens identical to llama.cpp's, llama.cpp column = tokens compared): ${agreement.join('; ')}.`);

@@ -47,6 +47,8 @@ export interface WorkerResult {
   peakRssImageMb?: number;
   /** The greedy decode tokens (to check both engines compute the same model). */
   tokens: number[];
+  /** What the engine reports of itself (llama.cpp: its CPU features, e.g. AMX_INT8, REPACK). */
+  engineInfo?: string;
 }
 
 function randomIds(n: number, vocab: number, seed: number): number[] {
@@ -95,9 +97,10 @@ async function openOurs(dir: string, a: WorkerArgs): Promise<{ engine: Engine; r
   return { engine, rt };
 }
 
-async function openLlamaCpp(file: string, a: WorkerArgs): Promise<Engine> {
+async function openLlamaCpp(file: string, a: WorkerArgs): Promise<Engine & { info: string }> {
   const { getLlama, LlamaLogLevel } = await loadNodeLlamaCpp();
   const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+  const info = String(llama.systemInfo ?? '').trim();
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
   const context = await model.createContext({ contextSize: 1024, batchSize: 512, threads: a.threads, sequences: 1 });
   const seq = context.getSequence();
@@ -106,6 +109,7 @@ async function openLlamaCpp(file: string, a: WorkerArgs): Promise<Engine> {
   let it: AsyncIterator<unknown> | undefined;
   let pending = -1;
   return {
+    info,
     async prefill(ids) {
       const t0 = performance.now();
       await seq.evaluateWithoutGeneratingNewTokens(ids as never);
@@ -202,7 +206,7 @@ async function llamacpp(a: WorkerArgs): Promise<WorkerResult> {
   const loadMs = performance.now() - t0;
   const [timed] = await timeEngines([engine], a);
   await engine.dispose();
-  return { loadMs, ...timed, peakRssMb: readPeakRssMb() };
+  return { loadMs, ...timed, peakRssMb: readPeakRssMb(), engineInfo: engine.info };
 }
 
 /** Both engines in one process, alternating call by call: both meet the same machine load. */

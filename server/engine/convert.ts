@@ -18,8 +18,17 @@ import { loadModelDir, MANIFEST_FILE, readManifest } from './modelDir';
 import { BYTES_PER_ELEMENT, HostTensor, numel } from './tensor';
 
 export const CONVERTED_FILE = 'converted.json';
-/** Bump when the graphs the converter writes change: older conversions are then redone. */
-export const GRAPH_VERSION = 6; // 6: the cache is read in place, steps return only their own keys/values; 5: adapters fed laid out; 4: int8/int4 asymmetric in blocks of 128; 3: adapters are graph inputs
+/**
+ * Bump a part's version when what the converter writes for it changes: that part of older
+ * conversions is then redone, the others kept (a 7B ViT or host file is not rewritten for a
+ * decoder change). GRAPH_VERSION, the newest of them, marks a whole conversion as current.
+ */
+export const PART_VERSIONS = {
+  host: 6,
+  vision: 6,
+  decoder: 7, // 7: attention reads the cache in place (keys transposed), no GroupQueryAttention; 6: the cache is read in place, steps return only their own keys/values; 5: adapters fed laid out; 4: int8/int4 asymmetric in blocks of 128; 3: adapters are graph inputs
+} as const;
+export const GRAPH_VERSION = Math.max(...Object.values(PART_VERSIONS));
 /** Tensors the runtime keeps on the host rather than in a graph. */
 export const HOST_TENSORS = ['tok_embeddings.weight', 'adapter_modality_embedding.weight'] as const;
 
@@ -85,9 +94,9 @@ export async function convertModel(cfg: LavinConfig, tensors: ReadonlyMap<string
   };
   // Parts finished by an earlier (possibly interrupted) run carry a stamp with the fingerprint.
   const stampOf = (file: string) => path.join(outDir, `${file}.done`);
-  const fingerprint = `${opts.source}|${JSON.stringify(cfg)}|graphs v${GRAPH_VERSION}`;
-  const isDone = (file: string) => !opts.force && fs.existsSync(path.join(outDir, file)) && fs.existsSync(stampOf(file)) && fs.readFileSync(stampOf(file), 'utf8') === fingerprint;
-  const markDone = (file: string) => fs.writeFileSync(stampOf(file), fingerprint);
+  const fingerprint = (name: keyof typeof PART_VERSIONS) => `${opts.source}|${JSON.stringify(cfg)}|graphs v${PART_VERSIONS[name]}`;
+  const isDone = (name: keyof typeof PART_VERSIONS, file: string) => !opts.force && fs.existsSync(path.join(outDir, file)) && fs.existsSync(stampOf(file)) && fs.readFileSync(stampOf(file), 'utf8') === fingerprint(name);
+  const markDone = (name: keyof typeof PART_VERSIONS, file: string) => fs.writeFileSync(stampOf(file), fingerprint(name));
 
   // Building a graph reads (and quantises) every parameter it uses: report each read.
   let building = '';
@@ -104,8 +113,8 @@ export async function convertModel(cfg: LavinConfig, tensors: ReadonlyMap<string
     keys: () => tensors.keys(),
     size: tensors.size,
   });
-  const part = async (name: string, file: string, build: () => Graph | HostTensor[]) => {
-    if (isDone(file)) {
+  const part = async (name: keyof typeof PART_VERSIONS, file: string, build: () => Graph | HostTensor[]) => {
+    if (isDone(name, file)) {
       opts.onProgress?.({ part: name, phase: 'write', done: 1, total: 1, skipped: true });
       return;
     }
@@ -114,7 +123,7 @@ export async function convertModel(cfg: LavinConfig, tensors: ReadonlyMap<string
     const progress = (done: number, total: number) => opts.onProgress?.({ part: name, phase: 'write', done, total });
     if (Array.isArray(built)) writeSafetensors(path.join(outDir, file), hostNames, built, progress);
     else await writeOnnx(built, path.join(outDir, file), progress);
-    markDone(file);
+    markDone(name, file);
   };
 
   const hostNames = hostTensorNames(tensors);

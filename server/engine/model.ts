@@ -53,9 +53,8 @@ export class LavinModel {
     const precision: Precision = opts.precision ?? manifest.precision ?? 'fp32';
     if (!WEIGHT_FORMATS.includes(precision)) throw new Error(`precision "${precision}" is not one of ${WEIGHT_FORMATS.join(', ')}`);
     if (!manifest.tokenizer) throw new Error(`model folder ${dir}: model.json names no "tokenizer" (needed for text prompts)`);
-    // Fused attention/norm kernels on the CPU (measured; golden-exact). GPU providers get the plain
-    // standard ops, which every provider implements (CUDA's GroupQueryAttention is fp16-only):
-    // correct by construction, unmeasured here (no GPU).
+    // Fused RMSNorm/RoPE kernels on the CPU (measured; golden-exact). GPU providers get the plain
+    // standard ops, which every provider implements: correct by construction, unmeasured here (no GPU).
     const engine: Required<EngineOptions> = { weights: precision, kernels: device === 'cpu' ? 'fused' : 'plain' };
     const session: SessionConfig = { device, threads: opts.threads };
     const converted = convertedDirFor(dir, engine.weights, engine.kernels);

@@ -55,13 +55,15 @@ export const DECODER_IO = {
   logitPositions: 'logit_positions',
   logits: 'logits',
   probe: 'router_probe',
-  pastKey: (l: number) => `past_key_${l}`,
+  /** Keys transposed: [1, H, hd, slots]. */
+  pastKey: (l: number) => `past_key_t_${l}`,
   pastValue: (l: number) => `past_value_${l}`,
-  addedKey: (l: number) => `added_key_${l}`,
+  /** This step's keys transposed: [1, H, hd, T]. */
+  addedKey: (l: number) => `added_key_t_${l}`,
   addedValue: (l: number) => `added_value_${l}`,
 } as const;
 
-/** 'plain': standard ONNX ops (the differentiable definition); 'fused': onnxruntime's fused kernels. */
+/** 'plain': standard ONNX ops (the differentiable definition); 'fused': onnxruntime's fused RMSNorm and RoPE kernels. */
 export type Kernels = 'plain' | 'fused';
 
 export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Kernels = 'plain'): Graph {
@@ -72,21 +74,19 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Ker
 
   const embeds = b.input(io.embeds, 'float32', [1, 'seq', dim]);
   const positions = b.input(io.positions, 'int64', ['seq']);
-  const bias = b.input(io.bias, 'float32', ['seq', 'total']);
+  const bias = b.input(io.bias, 'float32', ['seq', 'slots_plus_seq']);
   const router = b.input(io.router, 'float32', [nLayers, 2]);
   const logitPositions = b.input(io.logitPositions, 'int64', ['n_logits']);
-  // The cache: past_* are the host's buffers [1, H, capacity, hd], of which the first P rows are
-  // valid (P + T = the attention bias's width); added_* are this step's keys and values [1, T, D],
-  // which the host writes into its buffers. So each step moves O(T) data through onnxruntime-node,
-  // which copies every fetched output into fresh JS memory: returning the whole cache instead cost
-  // 112 ms per 1B step at 512 tokens of context (measured: 140 ms vs 28 ms at 16 tokens).
+  // The cache: past_* are the host's buffers of C slots (keys transposed [1, H, hd, C], values
+  // [1, H, C, hd]), read in place; slots not yet filled are masked by the attention bias
+  // [T, C + T]. added_* are this step's keys and values in the same layouts ([1, H, hd, T] and
+  // [1, H, T, hd]), which the host copies into its buffers row by row. So each step moves O(T) data through onnxruntime-node, which copies every fetched
+  // output into fresh JS memory: returning the whole cache instead cost 112 ms per 1B step at 512
+  // tokens of context (measured: 140 ms vs 28 ms at 16 tokens).
   const past = Array.from({ length: nLayers }, (_, l) => ({
-    key: b.input(io.pastKey(l), 'float32', [1, nHeads, 'capacity', headDim]),
-    value: b.input(io.pastValue(l), 'float32', [1, nHeads, 'capacity', headDim]),
+    keyT: b.input(io.pastKey(l), 'float32', [1, nHeads, headDim, 'slots']),
+    value: b.input(io.pastValue(l), 'float32', [1, nHeads, 'slots', headDim]),
   }));
-  const dimOf = (v: Value, axis: number) => b.gather(b.op('Shape', [v], [{ dtype: 'int64', shape: [v.rank] }])[0], b.constInt64([axis]), 0);
-  const total = dimOf(bias, 1); // int64 [1]: P + T
-  const cached = b.sub(total, dimOf(embeds, 1)); // P
 
   const tables = ropeTables(headDim, 2 * cfg.maxSeqLen, ropeTheta);
   const cosTable = b.constFloat(tables.cos, [2 * cfg.maxSeqLen, headDim / 2], 'rope_cos');
@@ -94,38 +94,22 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Ker
   const cos = b.gather(cosTable, positions, 0);
   const sin = b.gather(sinTable, positions, 0);
 
-  let fused: FusedKernelInputs | undefined;
-  let valid = past;
-  if (kernels === 'fused') {
-    // GroupQueryAttention reads the first P rows of each past buffer: seqlens_k = P + T - 1.
-    const total32 = b.cast(total, 'int32');
-    fused = {
-      positionIds: b.reshape(positions, [1, -1]),
-      cosCache: cosTable,
-      sinCache: sinTable,
-      seqlensK: b.op('Sub', [total32, b.initializer('one_i32', { dtype: 'int32', shape: [1], data: new Uint8Array(Int32Array.from([1]).buffer) })], [{ dtype: 'int32', shape: [1] }])[0],
-      totalLength: b.reshape(total32, []),
-    };
-  } else if (kernels === 'plain') {
-    const rows = (v: Value) => b.op('Slice', [v, b.constInt64([0]), cached, b.constInt64([2])], [{ dtype: v.dtype, shape: [1, nHeads, 'past', headDim] }])[0];
-    valid = past.map((kv) => ({ key: rows(kv.key), value: rows(kv.value) }));
-  } else {
-    throw new Error(`unknown kernels "${kernels}" (plain or fused)`);
-  }
+  if (kernels !== 'fused' && kernels !== 'plain') throw new Error(`unknown kernels "${kernels}" (plain or fused)`);
+  const fused: FusedKernelInputs | undefined = kernels === 'fused' ? { positionIds: b.reshape(positions, [1, -1]), cosCache: cosTable, sinCache: sinTable } : undefined;
 
   const out = llamaDecoder(b, p, cfg, embeds, {
     cos,
     sin,
     attentionBias: bias,
     route: (l) => b.slice(router, [l], [l + 1], [0]),
-    past: valid,
+    past,
     fused,
   });
 
   const selected = b.gather(out.hidden, logitPositions, 1);
   b.output(lmHead(b, p, cfg, selected), io.logits);
   out.added.forEach((kv, l) => {
-    b.output(kv.key, io.addedKey(l));
+    b.output(kv.keyT, io.addedKey(l));
     b.output(kv.value, io.addedValue(l));
   });
   const probes: Value[] = out.normed.map((n, l) =>

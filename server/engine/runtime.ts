@@ -28,10 +28,11 @@ export interface VisionResult {
 }
 
 /**
- * Keys and values of every layer for the tokens seen so far, in host buffers [H, capacity, hd] per
- * layer that the decoder reads in place (its past inputs) and that each step extends by its own T
- * rows. A step extends the cache it is given: that object then holds the longer sequence, and the
- * step returns it. Capacity grows by 64 rows or an eighth, up to the context length.
+ * Keys and values of every layer for the tokens seen so far, in host buffers of `slots` rows that
+ * the decoder reads in place (its past inputs) and that each step extends by its own T rows: keys
+ * transposed [H, hd, slots] (so q.K^T is a plain row-times-matrix product), values [H, slots, hd].
+ * A step extends the cache it is given: that object then holds the longer sequence, and the step
+ * returns it. The buffers grow by 64 slots or an eighth, up to the context length.
  */
 export class KvCache {
   private keyBuffers: Float32Array[];
@@ -59,42 +60,55 @@ export class KvCache {
     return this.filled;
   }
 
-  /** The decoder's past inputs for layer l: the whole buffers (rows past `length` are unused). */
-  past(l: number): { key: ort.Tensor; value: ort.Tensor } {
-    const dims = [1, this.nHeads, this.capacity, this.headDim];
-    return { key: f32(this.keyBuffers[l], dims), value: f32(this.valueBuffers[l], dims) };
+  /** Rows the buffers hold (filled or not): the decoder attends over all, masking the unfilled. */
+  get slots(): number {
+    return this.capacity;
   }
 
-  /** Append T rows per layer from the step's added keys/values [1, T, H*hd]. */
-  append(keys: Float32Array[], values: Float32Array[], T: number): void {
+  /** The decoder's past inputs for layer l: the whole buffers (slots past `length` are masked). */
+  past(l: number): { key: ort.Tensor; value: ort.Tensor } {
+    const { nHeads: H, headDim: hd, capacity: C } = this;
+    return { key: f32(this.keyBuffers[l], [1, H, hd, C]), value: f32(this.valueBuffers[l], [1, H, C, hd]) };
+  }
+
+  /** Append T rows per layer from the step's added keys [1, H, hd, T] and values [1, H, T, hd]. */
+  append(keysT: Float32Array[], values: Float32Array[], T: number): void {
     const { nHeads: H, headDim: hd } = this;
-    if (keys.length !== this.nLayers || values.length !== this.nLayers) throw new Error(`KV cache: ${keys.length} layers of keys for ${this.nLayers} layers`);
+    if (keysT.length !== this.nLayers || values.length !== this.nLayers) throw new Error(`KV cache: ${keysT.length} layers of keys for ${this.nLayers} layers`);
+    for (let l = 0; l < this.nLayers; l++) {
+      for (const src of [keysT[l], values[l]]) {
+        if (src.length !== T * H * hd) throw new Error(`KV cache: layer ${l} added ${src.length} values for ${T} tokens`);
+      }
+    }
     this.reserve(this.filled + T);
     const C = this.capacity;
+    const at = this.filled;
     for (let l = 0; l < this.nLayers; l++) {
-      for (const [src, dst] of [[keys[l], this.keyBuffers[l]], [values[l], this.valueBuffers[l]]]) {
-        if (src.length !== T * H * hd) throw new Error(`KV cache: layer ${l} added ${src.length} values for ${T} tokens`);
-        for (let t = 0; t < T; t++) {
-          for (let h = 0; h < H; h++) dst.set(src.subarray((t * H + h) * hd, (t * H + h + 1) * hd), (h * C + this.filled + t) * hd);
-        }
-      }
+      const [k, kt, v, vt] = [keysT[l], this.keyBuffers[l], values[l], this.valueBuffers[l]];
+      for (let r = 0; r < H * hd; r++) kt.set(k.subarray(r * T, (r + 1) * T), r * C + at); // one feature of one head
+      for (let h = 0; h < H; h++) vt.set(v.subarray(h * T * hd, (h + 1) * T * hd), (h * C + at) * hd); // one head's rows
     }
     this.filled += T;
   }
 
   private reserve(rows: number): void {
     if (rows <= this.capacity) return;
-    // Grow in small steps: GroupQueryAttention clears its whole present buffer (capacity rows) on
-    // every step, so slack costs time on each token; regrowing copies the cache once per 64+ tokens.
+    // Grow in small steps: every step attends over all slots (the unfilled ones masked), so slack
+    // costs time on each token; regrowing copies the cache once per 64+ tokens.
     const C = Math.max(rows, Math.min(this.capacity + Math.max(64, this.capacity >> 3), Math.max(this.maxLength, rows)));
-    const { nHeads: H, headDim: hd } = this;
-    const grow = (old: Float32Array) => {
+    const { nHeads: H, headDim: hd, capacity: old, filled } = this;
+    const growValues = (buf: Float32Array) => {
       const next = new Float32Array(H * C * hd);
-      for (let h = 0; h < H; h++) next.set(old.subarray(h * this.capacity * hd, (h * this.capacity + this.filled) * hd), h * C * hd);
+      if (filled) for (let h = 0; h < H; h++) next.set(buf.subarray(h * old * hd, (h * old + filled) * hd), h * C * hd);
       return next;
     };
-    this.keyBuffers = this.keyBuffers.map(grow);
-    this.valueBuffers = this.valueBuffers.map(grow);
+    const growKeys = (buf: Float32Array) => {
+      const next = new Float32Array(H * hd * C);
+      if (filled) for (let r = 0; r < H * hd; r++) next.set(buf.subarray(r * old, r * old + filled), r * C);
+      return next;
+    };
+    this.keyBuffers = this.keyBuffers.map(growKeys);
+    this.valueBuffers = this.valueBuffers.map(growValues);
     this.capacity = C;
   }
 }
@@ -282,18 +296,26 @@ export class LavinRuntime {
     const T = input.positions.length;
     if (input.embeds.length !== T * dim) throw new Error(`step: ${input.embeds.length} embedding values for ${T} tokens of dim ${dim}`);
     const P = input.cache.length;
-    const total = P + T;
-    const bias = new Float32Array(T * total);
+    const C = input.cache.slots; // the buffers fed below (appending may grow them afterwards)
+    // Columns: the cache's C slots (filled: 0..P-1), then this step's T tokens; `masked` speaks of
+    // the [T, P+T] matrix of real positions.
+    const width = C + T;
+    const bias = new Float32Array(T * width);
     for (let i = 0; i < T; i++) {
-      for (let j = 0; j < total; j++) {
-        if (j > P + i || input.masked?.(i, j)) bias[i * total + j] = -Infinity;
+      const row = bias.subarray(i * width, (i + 1) * width);
+      row.fill(-Infinity, P, C); // unfilled slots
+      row.fill(-Infinity, C + i + 1); // later tokens of this step
+      if (!input.masked) continue;
+      for (let j = 0; j < width; j++) {
+        if (j < C && j >= P) continue;
+        if (input.masked(i, j < C ? j : P + (j - C))) row[j] = -Infinity;
       }
     }
     const rows = input.logitRows ?? [T - 1];
     const feeds: Record<string, ort.Tensor> = {
       [DECODER_IO.embeds]: f32(input.embeds, [1, T, dim]),
       [DECODER_IO.positions]: i64(input.positions),
-      [DECODER_IO.bias]: f32(bias, [T, total]),
+      [DECODER_IO.bias]: f32(bias, [T, width]),
       [DECODER_IO.router]: f32(input.routerWeights, [nLayers, 2]),
       [DECODER_IO.logitPositions]: i64(rows),
     };

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { describe, test } from 'node:test';
-import { convertModelDir, ConvertProgress, readConverted } from '../../server/engine/convert';
+import { convertModelDir, ConvertProgress, GRAPH_VERSION, PART_VERSIONS, readConverted } from '../../server/engine/convert';
 import { chooseDevice } from '../../server/engine/model';
 import { loadModelDir } from '../../server/engine/modelDir';
 import { KvCache, LavinRuntime } from '../../server/engine/runtime';
@@ -55,6 +55,22 @@ describe('convert', () => {
     await convertModelDir(dir, 'int8', { onProgress: (p) => parts.push(p) });
     assert.ok(parts.some((p) => p.part === 'decoder' && !p.skipped), 'decoder re-written');
     assert.ok(!fs.existsSync(path.join(out, `${decoder}.data.partial`)), 'the partial file was replaced');
+  });
+
+  test('a decoder written by an older converter is redone; the host file and the ViT are kept', async () => {
+    const dir = fixtureModelDir('openai');
+    const out = await convertModelDir(dir, 'fp32');
+    const m = readConverted(out);
+    const stamp = path.join(out, `${m.files.decoder}.done`);
+    // Each part is stamped with its own version, so a decoder bump leaves the others current.
+    assert.ok(fs.readFileSync(path.join(out, `${m.files.vision}.done`), 'utf8').endsWith(`graphs v${PART_VERSIONS.vision}`));
+    assert.ok(fs.readFileSync(path.join(out, `${m.files.host}.done`), 'utf8').endsWith(`graphs v${PART_VERSIONS.host}`));
+    fs.writeFileSync(stamp, fs.readFileSync(stamp, 'utf8').replace(`graphs v${PART_VERSIONS.decoder}`, `graphs v${PART_VERSIONS.decoder - 1}`));
+    const parts: ConvertProgress[] = [];
+    await convertModelDir(dir, 'fp32', { onProgress: (p) => parts.push(p) });
+    const skipped = (part: string) => parts.some((p) => p.part === part && p.skipped === true);
+    assert.deepEqual(['host', 'vision', 'decoder'].map(skipped), [true, true, false]);
+    assert.equal(readConverted(out).graphVersion, GRAPH_VERSION);
   });
 
   test('bad input is named', async () => {

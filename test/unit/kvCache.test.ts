@@ -16,26 +16,32 @@ describe('KvCache', () => {
     const [L, H, hd] = [2, 3, 4];
     const cache = KvCache.empty(cfg(L, H, hd));
     assert.equal(cache.length, 0);
-    assert.deepEqual(cache.past(0).key.dims, [1, H, 0, hd]);
+    assert.deepEqual(cache.past(0).key.dims, [1, H, hd, 0]);
+    assert.deepEqual(cache.past(0).value.dims, [1, H, 0, hd]);
     // Value of (layer, kind, token, head, i): unique, so any misplaced row shows.
     const val = (l: number, kind: number, t: number, h: number, i: number) => l * 1e6 + kind * 1e5 + t * 100 + h * 10 + i;
-    const rows = (kind: number, from: number, T: number) =>
-      Array.from({ length: L }, (_, l) => Float32Array.from({ length: T * H * hd }, (_, j) => val(l, kind, from + Math.floor(j / (H * hd)), Math.floor(j / hd) % H, j % hd)));
+    // What a step returns: keys [H, hd, T], values [H, T, hd].
+    const keys = (from: number, T: number) =>
+      Array.from({ length: L }, (_, l) => Float32Array.from({ length: T * H * hd }, (_, j) => val(l, 0, from + (j % T), Math.floor(j / (hd * T)), Math.floor(j / T) % hd)));
+    const values = (from: number, T: number) =>
+      Array.from({ length: L }, (_, l) => Float32Array.from({ length: T * H * hd }, (_, j) => val(l, 1, from + (Math.floor(j / hd) % T), Math.floor(j / (T * hd)), j % hd)));
     let t = 0;
     for (const T of [3, 1, 1, 70, 1, 130]) {
-      cache.append(rows(0, t, T), rows(1, t, T), T);
+      cache.append(keys(t, T), values(t, T), T);
       t += T;
     }
     assert.equal(cache.length, t);
     for (let l = 0; l < L; l++) {
       const { key, value } = cache.past(l);
-      const C = key.dims[2];
+      const C = value.dims[2];
       assert.ok(C >= t, `capacity ${C} holds ${t} rows`);
-      for (const [kind, tensor] of [[0, key], [1, value]] as const) {
-        const data = tensor.data as Float32Array;
-        for (let tok = 0; tok < t; tok++) for (let h = 0; h < H; h++) for (let i = 0; i < hd; i++) {
-          assert.equal(data[(h * C + tok) * hd + i], val(l, kind, tok, h, i), `layer ${l} kind ${kind} token ${tok} head ${h}`);
-        }
+      assert.equal(cache.slots, C);
+      assert.deepEqual(key.dims, [1, H, hd, C], 'keys are transposed');
+      const keys = key.data as Float32Array;
+      const values = value.data as Float32Array;
+      for (let tok = 0; tok < t; tok++) for (let h = 0; h < H; h++) for (let i = 0; i < hd; i++) {
+        assert.equal(keys[(h * hd + i) * C + tok], val(l, 0, tok, h, i), `layer ${l} key of token ${tok} head ${h}`);
+        assert.equal(values[(h * C + tok) * hd + i], val(l, 1, tok, h, i), `layer ${l} value of token ${tok} head ${h}`);
       }
     }
   });

@@ -102,6 +102,15 @@ export class Builder {
     if (steps) ins.push(this.constInt64(steps));
     return this.op1('Slice', ins, x.dtype, sliceShape(x, starts, ends, axes, steps));
   }
+  /** The length of one axis at run time, int64 [1]. */
+  dim(x: Value, axis: number): Value {
+    return this.op1('Shape', [x], 'int64', [1], { start: { i: axis }, end: { i: axis + 1 } });
+  }
+  /** Slice along one axis between run-time bounds (int64 [1] each; `end` omitted: to the end). */
+  sliceAt(x: Value, axis: number, start: Value, end?: Value): Value {
+    const shape = x.shape && x.shape.map((d, i) => (i === (axis < 0 ? axis + x.shape!.length : axis) ? 'sliced' : d));
+    return this.op1('Slice', [x, start, end ?? this.constInt64([Number.MAX_SAFE_INTEGER]), this.constInt64([axis])], x.dtype, shape);
+  }
   gather(x: Value, indices: Value, axis = 0): Value {
     let shape: Dim[] | undefined;
     if (x.shape && indices.shape) {
