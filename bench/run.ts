@@ -21,6 +21,7 @@ import { fromFloat32 } from '../server/engine/tensor';
 import { decodeTensor, encodeTensor, GgufType, writeLlamaGguf } from './gguf';
 import { BenchShape, benchConfig, lazyRandomTensors, llamaParameters, randomValues, SEED, SHAPES, WEIGHTS_VERSION } from './shapes';
 import type { WorkerArgs, WorkerResult } from './worker';
+import { PREFILL_CHUNK } from '../server/engine/runtime';
 
 const ROOT = path.resolve(__dirname, '../..');
 const MODELS = path.join(ROOT, 'bench/results/tmp/models');
@@ -350,7 +351,7 @@ async function main() {
   console.log(show(header));
   for (const l of lines) console.log(show(l));
   console.log(`\nrounds (ours, llama.cpp alternating; best round per metric): ${o.shapes.map((s) => `${s.name} ${o.rounds ?? s.rounds}`).join(', ')}.`);
-  console.log(`our decoder kernels: ${o.kernels}; threads ${o.threads}; prefill ${o.prefill} tokens in one call (fastest of ${o.shapes.map((s) => `${s.name} ${s.prefillRepeats}`).join(', ')} runs);`);
+  console.log(`our decoder kernels: ${o.kernels}; threads ${o.threads}; prefill ${o.prefill} tokens (ours in calls of ${PREFILL_CHUNK}, llama.cpp in batches of 512; fastest of ${o.shapes.map((s) => `${s.name} ${s.prefillRepeats}`).join(', ')} runs);`);
   console.log(o.paired
     ? 'prefill_tok_s, decode_tok_s, decode_mean_tok_s: both engines in one process, alternating call by call (same machine load); *_separate: each engine alone in its own process.'
     : 'rates: each engine alone in its own process.');

@@ -1,7 +1,8 @@
 // One measurement in its own process (so peak RSS belongs to one engine and one model):
 //   node out/bench/worker.js '<json WorkerArgs>'   -> prints one line `RESULT {json WorkerResult}`
-// Both engines are timed the same way: warm-up, then a `prefill`-token prompt in one call (the
-// fastest of `prefillRepeats`), then from a 1-token prompt, `decode` greedy steps of one token each
+// Both engines are timed the same way: warm-up, then a `prefill`-token prompt as each engine
+// processes prompts (ours: chunks of PREFILL_CHUNK; llama.cpp: batches of 512) (the fastest of
+// `prefillRepeats`), then from a 1-token prompt, `decode` greedy steps of one token each
 // (rate = 1 / median step: the 2 cores are shared, and stalls of other processes would dominate a mean),
 // then `decodeAfterPrompt` steps after BOS + the same prompt (decode with a long context: what a
 // chat about a file does, and where a KV cache that is copied each step would show).
@@ -75,16 +76,19 @@ async function openOurs(dir: string, a: WorkerArgs): Promise<{ engine: Engine; r
   const router = await rt.routerTable('text');
   const run = (ids: number[], from: number, cache: KvCache) =>
     rt.step({ embeds: rt.embed(ids), positions: ids.map((_, i) => from + i), routerWeights: router, cache });
+  // Prompts go through the product's path: rt.prefill, in chunks of PREFILL_CHUNK tokens.
+  const prompt = async (ids: number[], from: number) =>
+    (await rt.prefill({ embeds: rt.embed(ids), positions: ids.map((_, i) => from + i), routerWeights: router, cache: KvCache.empty(rt.cfg) }))!;
   await run(randomIds(8, a.vocab, 1), 1, KvCache.empty(rt.cfg)); // warm-up
   let out: Awaited<ReturnType<typeof run>> | undefined;
   const engine: Engine = {
     async prefill(ids) {
       const t0 = performance.now();
-      await run(ids, 1, KvCache.empty(rt.cfg));
+      await prompt(ids, 1);
       return performance.now() - t0;
     },
-    async startDecode(prompt = []) {
-      out = await run([1, ...prompt], 0, KvCache.empty(rt.cfg)); // BOS at position 0, as llama.cpp
+    async startDecode(ids = []) {
+      out = await prompt([1, ...ids], 0); // BOS at position 0, as llama.cpp
     },
     async decodeStep() {
       const token = argmax(out!.logits);
@@ -192,8 +196,8 @@ async function ours(a: WorkerArgs): Promise<WorkerResult> {
     const ids = [1, ...randomIds(3, a.vocab, 3), ...new Array<number>(n).fill(0), ...randomIds(64 - 4 - n, a.vocab, 4)];
     const embeds = rt.embed(ids);
     embeds.set(visual, 4 * dim);
-    const first = await rt.step({ embeds, positions: ids.map((_, i) => i + 1), routerWeights: imageRouter, cache: KvCache.empty(rt.cfg) });
-    argmax(first.logits);
+    const first = await rt.prefill({ embeds, positions: ids.map((_, i) => i + 1), routerWeights: imageRouter, cache: KvCache.empty(rt.cfg) });
+    argmax(first!.logits);
     ttftImageMs = performance.now() - i0;
   }
   await engine.dispose();

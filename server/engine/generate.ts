@@ -1,4 +1,4 @@
-// Token-level generation over the KV cache: prefill once, then one token per decoder call.
+// Token-level generation over the KV cache: prefill the prompt, then one token per decoder call.
 // Positions follow either the reference generator (decode-position quirk) or training.
 
 import { PositionMode, StopReason } from './api';
@@ -54,9 +54,12 @@ export async function generateIds(rt: LavinRuntime, req: IdGenerateRequest): Pro
   if (aborted()) return { tokens, stopReason: 'aborted', stepLogits, routerWeights: router, prefillMs: 0, decodeMs: 0 };
 
   // Prefill: prompt token j sits at RoPE position j + 1 (position 0 is the uncached modality token).
+  // In chunks, so Stop also ends a long prompt's prefill.
   const t0 = performance.now();
-  let out = await rt.step({ embeds, positions: Array.from({ length: S }, (_, j) => j + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) });
+  const prefilled = await rt.prefill({ embeds, positions: Array.from({ length: S }, (_, j) => j + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) }, req.signal);
   const prefillMs = performance.now() - t0;
+  if (!prefilled) return { tokens, stopReason: 'aborted', stepLogits, routerWeights: router, prefillMs, decodeMs: 0 };
+  let out = prefilled;
   const t1 = performance.now();
   let cache = out.cache;
   for (let k = 0; k < req.maxNewTokens; k++) {

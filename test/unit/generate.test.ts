@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { generateIds, IdGenerateRequest } from '../../server/engine/generate';
 import { loadModelDir } from '../../server/engine/modelDir';
-import { LavinRuntime } from '../../server/engine/runtime';
+import { KvCache, LavinRuntime } from '../../server/engine/runtime';
 import { fixtureModelDir, readGoldenJson } from '../golden/fixture';
 
 const golden = readGoldenJson();
@@ -44,6 +44,37 @@ describe('generation', () => {
     const r = await generateIds(rt, { ...base(), signal: ac.signal });
     assert.equal(r.stopReason, 'aborted');
     assert.equal(r.tokens.length, 0);
+  });
+
+  test('a prompt prefilled in chunks gives the logits of one call, and its cache decodes the same', async () => {
+    const ids = textCase.gen_prompt_ids;
+    const router = await rt.routerTable('text');
+    const run = async (chunk: number) => {
+      const cache = KvCache.empty(rt.cfg);
+      const out = (await rt.prefill({ embeds: rt.embed(ids), positions: ids.map((_, j) => j + 1), routerWeights: router, cache }, undefined, chunk))!;
+      assert.equal(cache.length, ids.length);
+      const next = await rt.step({ embeds: rt.embed([ids[1]]), positions: [ids.length + 1], routerWeights: router, cache });
+      return [out.logits, next.logits];
+    };
+    const whole = await run(ids.length);
+    for (const chunk of [1, 3, 7]) {
+      const got = await run(chunk);
+      for (const [g, w] of got.map((g, i) => [g, whole[i]])) {
+        let worst = 0;
+        for (let j = 0; j < w.length; j++) worst = Math.max(worst, Math.abs(g[j] - w[j]));
+        assert.ok(worst < 1e-4, `chunks of ${chunk}: logits differ by ${worst}`);
+      }
+    }
+  });
+
+  test('an abort between prefill chunks stops the prompt there', async () => {
+    const ids = textCase.gen_prompt_ids;
+    let checks = 0;
+    const signal = { get aborted() { return ++checks > 2; } } as AbortSignal; // aborts before the third chunk
+    const cache = KvCache.empty(rt.cfg);
+    const out = await rt.prefill({ embeds: rt.embed(ids), positions: ids.map((_, j) => j + 1), routerWeights: await rt.routerTable('text'), cache }, signal, 2);
+    assert.equal(out, undefined);
+    assert.equal(cache.length, 4, 'two chunks of 2 were run');
   });
 
   test('sampling is reproducible with a seed and varies across seeds', async () => {
