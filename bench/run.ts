@@ -16,7 +16,7 @@ import { Builder } from '../server/engine/graph/builder';
 import { Graph } from '../server/engine/graph/graph';
 import { createSession, f32 } from '../server/engine/session';
 import { Kernels } from '../server/engine/programs';
-import { dequantizeWeight, QUANT_BLOCK, quantizeWeight, WeightFormat } from '../server/engine/quant';
+import { cpuBytesPerWeight, dequantizeWeight, QUANT_BLOCK, quantizeWeight, WeightFormat } from '../server/engine/quant';
 import { fromFloat32 } from '../server/engine/tensor';
 import { decodeTensor, encodeTensor, GgufType, writeLlamaGguf } from './gguf';
 import { BenchShape, benchConfig, lazyRandomTensors, llamaParameters, randomValues, SEED, SHAPES, WEIGHTS_VERSION } from './shapes';
@@ -28,12 +28,10 @@ const MODELS = path.join(ROOT, 'bench/results/tmp/models');
 const GGUF_TYPE: Record<WeightFormat, GgufType> = { fp32: 'f32', fp16: 'f16', int8: 'q8_0', int4: 'q4_0' };
 
 /** Bytes of weight read per decoded token, per parameter of a linear layer, as each engine holds it in memory. */
-const BYTES_PER_PARAM = {
-  // fp16 storage is widened to float32 when onnxruntime folds the Cast at session creation.
-  // int8/int4: the codes, a float32 scale and a zero point (8 or 4 bits) per block.
-  ours: { fp32: 4, fp16: 4, int8: 1 + (4 + 1) / QUANT_BLOCK, int4: 0.5 + (4 + 0.5) / QUANT_BLOCK },
+const BYTES_PER_PARAM: Record<'ours' | 'llamacpp', Record<WeightFormat, number>> = {
+  ours: { fp32: cpuBytesPerWeight('fp32'), fp16: cpuBytesPerWeight('fp16'), int8: cpuBytesPerWeight('int8'), int4: cpuBytesPerWeight('int4') },
   llamacpp: { fp32: 4, fp16: 2, int8: 34 / 32, int4: 18 / 32 },
-} as const;
+};
 
 export interface Row {
   shape: string;

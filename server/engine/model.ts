@@ -11,7 +11,9 @@ import { loadAdapter } from './weights';
 import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
-import { convertedDirFor, isConvertedCurrent, sourceFingerprint } from './convert';
+import { convertedDirFor, isConvertedCurrent, readConverted, sourceFingerprint } from './convert';
+import { LavinConfig } from './lavin';
+import { checkCpuMemory } from './memory';
 import { Builder } from './graph/builder';
 import { Graph } from './graph/graph';
 import { WEIGHT_FORMATS } from './quant';
@@ -61,13 +63,21 @@ export class LavinModel {
     let runtime: LavinRuntime;
     let weights: LoadedWeights | undefined;
     let adapters: Map<string, HostTensor>;
+    // Before the big allocations: a model that cannot fit is refused with the precisions that would.
+    const checkMemory = (c: LavinConfig) => {
+      if (device !== 'cpu') return;
+      const warning = checkCpuMemory(c, engine.weights, manifest.name);
+      if (warning) log(`warning: ${warning}`);
+    };
     if (isConvertedCurrent(converted, sourceFingerprint(dir))) {
       // The converted ONNX files hold the backbones: the checkpoint itself is not read (memory).
+      checkMemory(readConverted(converted).cfg);
       log(`opening the converted ${engine.weights} model in ${converted}`);
       runtime = await LavinRuntime.open(converted, session);
       adapters = (await loadAdapter(resolveIn(dir, manifest.adapter))).tensors;
     } else {
       weights = await loadModelDir(dir);
+      checkMemory(weights.cfg);
       if (engine.weights !== 'fp32') log(`quantising the LLaMA linears to ${engine.weights} in memory (convert the folder once to skip this at start-up)`);
       runtime = await LavinRuntime.create(weights.cfg, weights.tensors, session, engine);
       adapters = new Map(weights.adapterKeys.map((k) => [k, weights!.tensors.get(k)!]));

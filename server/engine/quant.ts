@@ -62,6 +62,23 @@ export function llamaLinearPolicy(format: WeightFormat): LinearPolicy {
   return { format, applies: (name) => !name.startsWith(VISUAL_PREFIX) && !name.includes('adapter') };
 }
 
+/**
+ * Bytes one LLaMA linear weight takes in memory on the CPU: fp16 is widened to float32 when
+ * onnxruntime folds its Cast at load; int8/int4 hold the codes plus a float32 scale and a zero
+ * point per block.
+ */
+export function cpuBytesPerWeight(format: WeightFormat, block = QUANT_BLOCK): number {
+  switch (format) {
+    case 'fp32':
+    case 'fp16':
+      return 4;
+    case 'int8':
+      return 1 + (4 + 1) / block;
+    case 'int4':
+      return 0.5 + (4 + 0.5) / block;
+  }
+}
+
 export function bitsOf(format: WeightFormat): 4 | 8 | undefined {
   return format === 'int8' ? 8 : format === 'int4' ? 4 : undefined;
 }

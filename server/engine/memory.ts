@@ -1,0 +1,46 @@
+// Whether a model can fit in this machine's memory on the CPU, known before any weight is loaded:
+// a 7B model left at fp32 needs about 28 GB, and being killed by the kernel half-way through
+// loading is the worst way to learn that. The estimate is a lower bound (the weights as the
+// sessions hold them, the KV cache at full context); measured peaks are 1.1-1.7x it (bench/README.md).
+
+import * as os from 'os';
+import { LavinConfig } from './lavin';
+import { cpuBytesPerWeight, WEIGHT_FORMATS, WeightFormat } from './quant';
+
+export interface MemoryEstimate {
+  /** LLaMA linears in the weight format, plus the embedding table (stored fp16). */
+  decoderBytes: number;
+  /** CLIP ViT in float32 (loaded with the first image). */
+  visionBytes: number;
+  /** Keys and values of every layer at the full context, float32. */
+  kvCacheBytes: number;
+  totalBytes: number;
+}
+
+export function estimateCpuMemory(cfg: LavinConfig, format: WeightFormat): MemoryEstimate {
+  const { dim: D, nLayers: L, ffnHidden: F, vocab: V } = cfg.llama;
+  const { width: W, layers: CL, patch: P, resolution: R } = cfg.clip;
+  const linears = L * (4 * D * D + 3 * D * F) + V * D; // attention, FFN, output head
+  const decoderBytes = linears * cpuBytesPerWeight(format) + V * D * 2;
+  const tokens = (R / P) ** 2 + 1;
+  const visionBytes = 4 * (CL * (12 * W * W + 13 * W) + 3 * P * P * W + tokens * W);
+  const kvCacheBytes = 2 * L * cfg.maxSeqLen * D * 4;
+  return { decoderBytes, visionBytes, kvCacheBytes, totalBytes: decoderBytes + visionBytes + kvCacheBytes };
+}
+
+const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`;
+
+/**
+ * Refuses a model whose estimate exceeds the machine's physical memory, naming the precisions that
+ * would fit; returns a warning when it exceeds what is available now (other programs may free it).
+ */
+export function checkCpuMemory(cfg: LavinConfig, format: WeightFormat, name: string, machine = { total: os.totalmem(), available: os.freemem() }): string | undefined {
+  const need = estimateCpuMemory(cfg, format).totalBytes;
+  if (need > machine.total) {
+    const fitting = WEIGHT_FORMATS.filter((f) => estimateCpuMemory(cfg, f).totalBytes <= machine.total).map((f) => `${f} (about ${gb(estimateCpuMemory(cfg, f).totalBytes)})`);
+    const advice = fitting.length ? `convert it with --precision ${fitting.join(' or ')}` : 'no precision fits';
+    throw new Error(`${name} at ${format} needs at least ${gb(need)} of memory on the CPU${format === 'fp16' ? ' (fp16 weights are widened to float32 there)' : ''}, and this machine has ${gb(machine.total)}: ${advice}`);
+  }
+  if (need > machine.available) return `${name} at ${format} needs at least ${gb(need)} of memory; ${gb(machine.available)} is free now`;
+  return undefined;
+}
