@@ -1,5 +1,5 @@
 // Whether a model can fit in this machine's memory on the CPU, known before any weight is loaded:
-// a 7B model left at fp32 needs about 28 GB, and being killed by the kernel half-way through
+// a 7B model left at fp32 needs about 27 GiB, and being killed by the kernel half-way through
 // loading is the worst way to learn that. The estimate is a lower bound (the weights as the
 // sessions hold them, the KV cache at full context); measured peaks are 1.1-1.7x it (bench/README.md).
 
@@ -28,7 +28,7 @@ export function estimateCpuMemory(cfg: LavinConfig, format: WeightFormat): Memor
   return { decoderBytes, visionBytes, kvCacheBytes, totalBytes: decoderBytes + visionBytes + kvCacheBytes };
 }
 
-const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`;
+const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`; // GiB, as the OS reports memory
 
 /**
  * Refuses a model whose estimate exceeds the machine's physical memory, naming the precisions that
