@@ -231,7 +231,8 @@ export function llamaDecoder(b: Builder, p: ParamSource, cfg: LavinConfig, h: Va
  * the cached keys and against the step's own keys are computed apart and set side by side, and the
  * probabilities are split the same way to weight the cached and the new values: the same result
  * as attending over the concatenation, without ever copying the cache (what onnxruntime's
- * GroupQueryAttention does on every step: measured 3-4x slower at 1000 tokens of context).
+ * GroupQueryAttention does on every step: at 1000 tokens of context the attention alone measured
+ * 3-4x slower, a whole 1B int4 step 2.2x; bench/README.md).
  */
 function llamaAttention(b: Builder, p: ParamSource, cfg: LavinConfig, L: string, x: Value, ctx: DecoderContext, past?: { keyT: Value; value: Value }) {
   const { nHeads, headDim, dim } = cfg.llama;
