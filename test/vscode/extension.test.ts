@@ -34,10 +34,15 @@ function nextAnswer(api: LavinApi): Promise<AnswerEvent> {
 }
 
 /** The route badge of the newest answer once the webview has drawn it (null if it never does). */
-function lastBadge(): Promise<string | null> {
+/**
+ * The route badge of one answer once the webview has rendered it finished. By the turn's id: the
+ * backend's result can arrive before the webview has drawn the new answer, when the last article
+ * is still the previous one (a stale badge from an earlier test).
+ */
+function badgeOf(turnId: string): Promise<string | null> {
   return inWebview<string | null>(`
     for (let i = 0; i < 100; i++) {
-      const b = document.querySelector('article.assistant:last-of-type:not(.streaming) .badge');
+      const b = document.querySelector('article.assistant[data-id=' + JSON.stringify(${JSON.stringify(turnId)}) + ']:not(.streaming) .badge');
       if (b) return b.textContent;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -84,7 +89,7 @@ describe('LaVIN Code in VS Code', function () {
     assert.strictEqual(user.role, 'user');
     assert.strictEqual(user.images?.[0]?.name, 'screenshot.png');
     // the webview shows the answer with its badge; clicking it draws the router chart
-    const badge = await lastBadge();
+    const badge = await badgeOf(turn.id);
     assert.strictEqual(badge, 'image path');
     const thumbs = await inWebview<number>(`return document.querySelectorAll('article.user img.thumb').length;`);
     assert.ok(thumbs >= 1, 'the user turn shows the image thumbnail');
@@ -179,7 +184,7 @@ describe('LaVIN Code in VS Code', function () {
     const user = api.chat.turns()[api.chat.turns().length - 2];
     assert.strictEqual(user.label, 'src/sum.ts:2-6');
     assert.match(user.text, /typescript/);
-    const badge = await lastBadge();
+    const badge = await badgeOf(turn.id);
     assert.strictEqual(badge, 'text path');
     await screenshot('explain-selection');
   });
