@@ -37,7 +37,7 @@ const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`; // GiB, as t
 export function checkCpuMemory(cfg: LavinConfig, format: WeightFormat, name: string, machine = { total: os.totalmem(), available: os.freemem() }): string | undefined {
   const need = estimateCpuMemory(cfg, format).totalBytes;
   if (need > machine.total) {
-    const fitting = WEIGHT_FORMATS.filter((f) => estimateCpuMemory(cfg, f).totalBytes <= machine.total).map((f) => `${f} (about ${gb(estimateCpuMemory(cfg, f).totalBytes)})`);
+    const fitting = WEIGHT_FORMATS.map((f) => ({ f, bytes: estimateCpuMemory(cfg, f).totalBytes })).filter((e) => e.bytes <= machine.total).map((e) => `${e.f} (about ${gb(e.bytes)})`);
     const advice = fitting.length ? `convert it with --precision ${fitting.join(' or ')}` : 'no precision fits';
     throw new Error(`${name} at ${format} needs at least ${gb(need)} of memory on the CPU${format === 'fp16' ? ' (fp16 weights are widened to float32 there)' : ''}, and this machine has ${gb(machine.total)}: ${advice}`);
   }

@@ -80,9 +80,10 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Ker
   // The cache: past_* are the host's buffers of C slots (keys transposed [1, H, hd, C], values
   // [1, H, C, hd]), read in place; slots not yet filled are masked by the attention bias
   // [T, C + T]. added_* are this step's keys and values in the same layouts ([1, H, hd, T] and
-  // [1, H, T, hd]), which the host copies into its buffers row by row. So each step moves O(T) data through onnxruntime-node, which copies every fetched
-  // output into fresh JS memory: returning the whole cache instead cost 112 ms per 1B step at 512
-  // tokens of context (measured: 140 ms vs 28 ms at 16 tokens).
+  // [1, H, T, hd]), which the host copies into its buffers row by row. So each step moves O(T)
+  // data through onnxruntime-node, which copies every fetched output into fresh JS memory:
+  // returning the whole cache instead cost 112 ms per 1B step at 512 tokens of context
+  // (measured: 140 ms vs 28 ms at 16 tokens).
   const past = Array.from({ length: nLayers }, (_, l) => ({
     keyT: b.input(io.pastKey(l), 'float32', [1, nHeads, headDim, 'slots']),
     value: b.input(io.pastValue(l), 'float32', [1, nHeads, 'slots', headDim]),
