@@ -47,22 +47,23 @@ function buildGraph(v: Variant, tokens: number, dim: number, ffn: number, layers
   const lin = (x: Value, name: string, parts: [string, number][], k: number): Value[] => {
     const n = parts.reduce((a, [, pn]) => a + pn, 0);
     const w = weights(name, n, k);
-    if (v.dynamic) {
-      const pc = perChannelInt8(w);
-      const y = b.op('DynamicQuantizeMatMul', [x, b.initializer(`${name}.q`, pc.q), b.initializer(`${name}.s`, pc.scales)], [{ dtype: 'float32', shape: [1, tokens, n] }], {}, 'com.microsoft')[0];
-      if (parts.length === 1) return [y];
-      const sizes = b.constInt64(parts.map(([, pn]) => pn));
-      return b.op('Split', [y, sizes], parts.map(([, pn]) => ({ dtype: 'float32' as const, shape: [1, tokens, pn] })), { axis: { i: -1 } });
-    }
-    const q = quantizeWeight(w, v.bits, name, v.block);
-    const packed = b.initializer(`${name}.q`, q.packed);
-    const scales = b.initializer(`${name}.s`, q.scales);
-    const y = b.op('MatMulNBits', [x, packed, scales, v.noZeroPoint ? undefined : b.initializer(`${name}.zp`, q.zeroPoints)], [{ dtype: 'float32', shape: [1, tokens, n] }], {
-      K: { i: k }, N: { i: n }, bits: { i: v.bits }, block_size: { i: q.blockSize }, accuracy_level: { i: v.level },
-    }, 'com.microsoft')[0];
+    const y = v.dynamic ? dynamicMatMul(x, name, w) : nBitsMatMul(x, name, w);
     if (parts.length === 1) return [y];
     const sizes = b.constInt64(parts.map(([, pn]) => pn));
     return b.op('Split', [y, sizes], parts.map(([, pn]) => ({ dtype: 'float32' as const, shape: [1, tokens, pn] })), { axis: { i: -1 } });
+  };
+  const dynamicMatMul = (x: Value, name: string, w: HostTensor): Value => {
+    const pc = perChannelInt8(w);
+    return b.op('DynamicQuantizeMatMul', [x, b.initializer(`${name}.q`, pc.q), b.initializer(`${name}.s`, pc.scales)], [{ dtype: 'float32', shape: [1, tokens, w.shape[0]] }], {}, 'com.microsoft')[0];
+  };
+  const nBitsMatMul = (x: Value, name: string, w: HostTensor): Value => {
+    const [n, k] = w.shape;
+    const q = quantizeWeight(w, v.bits, name, v.block);
+    const packed = b.initializer(`${name}.q`, q.packed);
+    const scales = b.initializer(`${name}.s`, q.scales);
+    return b.op('MatMulNBits', [x, packed, scales, v.noZeroPoint ? undefined : b.initializer(`${name}.zp`, q.zeroPoints)], [{ dtype: 'float32', shape: [1, tokens, n] }], {
+      K: { i: k }, N: { i: n }, bits: { i: v.bits }, block_size: { i: q.blockSize }, accuracy_level: { i: v.level },
+    }, 'com.microsoft')[0];
   };
   let x = b.input('x', 'float32', [1, tokens, dim]);
   for (let l = 0; l < layers; l++) {

@@ -22,16 +22,14 @@ import { decodeTensor, encodeTensor, GgufType, writeLlamaGguf } from './gguf';
 import { BenchShape, benchConfig, lazyRandomTensors, llamaParameters, randomValues, SEED, SHAPES, WEIGHTS_VERSION } from './shapes';
 import type { WorkerArgs, WorkerResult } from './worker';
 import { PREFILL_CHUNK } from '../server/engine/runtime';
+import { llamaLinearParameters } from '../server/engine/memory';
 
 const ROOT = path.resolve(__dirname, '../..');
 const MODELS = path.join(ROOT, 'bench/results/tmp/models');
 const GGUF_TYPE: Record<WeightFormat, GgufType> = { fp32: 'f32', fp16: 'f16', int8: 'q8_0', int4: 'q4_0' };
 
-/** Bytes of weight read per decoded token, per parameter of a linear layer, as each engine holds it in memory. */
-const BYTES_PER_PARAM: Record<'ours' | 'llamacpp', Record<WeightFormat, number>> = {
-  ours: { fp32: cpuBytesPerWeight('fp32'), fp16: cpuBytesPerWeight('fp16'), int8: cpuBytesPerWeight('int8'), int4: cpuBytesPerWeight('int4') },
-  llamacpp: { fp32: 4, fp16: 2, int8: 34 / 32, int4: 18 / 32 },
-};
+/** llama.cpp's bytes per linear weight in memory (ours: cpuBytesPerWeight). */
+const LLAMACPP_BYTES_PER_PARAM: Record<WeightFormat, number> = { fp32: 4, fp16: 2, int8: 34 / 32, int4: 18 / 32 };
 
 export interface Row {
   shape: string;
@@ -251,10 +249,6 @@ function cpuSummary(): string {
   }
 }
 
-function linearParameters(s: BenchShape): number {
-  return s.nLayers * (4 * s.dim * s.dim + 3 * s.dim * s.ffnHidden) + s.vocab * s.dim;
-}
-
 function fmt(v: number | null): string {
   return v === null ? '-' : v.toFixed(Math.abs(v) < 10 ? 2 : 1);
 }
@@ -312,8 +306,8 @@ async function main() {
         push(shape.name, precision, 'prefill_tok_s_separate', a.prefillTokS, b.prefillTokS);
         push(shape.name, precision, 'decode_tok_s_separate', a.decodeTokS, b.decodeTokS);
       }
-      const bytes = linearParameters(shape);
-      push(shape.name, precision, 'decode_bound_tok_s', (bandwidth * 1e9) / (bytes * BYTES_PER_PARAM.ours[precision]), (bandwidth * 1e9) / (bytes * BYTES_PER_PARAM.llamacpp[precision]));
+      const weights = llamaLinearParameters(shape);
+      push(shape.name, precision, 'decode_bound_tok_s', (bandwidth * 1e9) / (weights * cpuBytesPerWeight(precision)), (bandwidth * 1e9) / (weights * LLAMACPP_BYTES_PER_PARAM[precision]));
       if (precision === 'int8' || precision === 'int4') {
         const err = weightError(shape, precision);
         push(shape.name, precision, 'weight_rel_rms_error_pct', 100 * err.ours, 100 * err.llamacpp);

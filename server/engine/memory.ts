@@ -17,11 +17,16 @@ export interface MemoryEstimate {
   totalBytes: number;
 }
 
+/** Weights of LLaMA's linear layers (attention, FFN, output head): what a decoded token reads. */
+export function llamaLinearParameters(llama: Pick<LavinConfig['llama'], 'dim' | 'nLayers' | 'ffnHidden' | 'vocab'>): number {
+  const { dim: D, nLayers: L, ffnHidden: F, vocab: V } = llama;
+  return L * (4 * D * D + 3 * D * F) + V * D;
+}
+
 export function estimateCpuMemory(cfg: LavinConfig, format: WeightFormat): MemoryEstimate {
-  const { dim: D, nLayers: L, ffnHidden: F, vocab: V } = cfg.llama;
+  const { dim: D, nLayers: L, vocab: V } = cfg.llama;
   const { width: W, layers: CL, patch: P, resolution: R } = cfg.clip;
-  const linears = L * (4 * D * D + 3 * D * F) + V * D; // attention, FFN, output head
-  const decoderBytes = linears * cpuBytesPerWeight(format) + V * D * 2;
+  const decoderBytes = llamaLinearParameters(cfg.llama) * cpuBytesPerWeight(format) + V * D * 2;
   const tokens = (R / P) ** 2 + 1;
   const visionBytes = 4 * (CL * (12 * W * W + 13 * W) + 3 * P * P * W + tokens * W);
   const kvCacheBytes = 2 * L * cfg.maxSeqLen * D * 4;
