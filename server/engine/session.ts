@@ -11,6 +11,11 @@ export interface SessionConfig {
   threads?: number;
   /** Write onnxruntime's per-node profile (JSON) to files starting with this prefix (diagnostics). */
   profilePrefix?: string;
+  /**
+   * Let onnxruntime repack constant weights into its kernels' layouts at load (default true).
+   * MatMulNBits needs it; float32 MatMuls run as fast from the mapped file (see LavinRuntime.open).
+   */
+  prepack?: boolean;
 }
 
 /** Initializers at least this large go to (in-memory) external data, keeping the protobuf small. */
@@ -25,6 +30,7 @@ function sessionOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions
   };
   if (cfg.threads !== undefined) options.intraOpNumThreads = cfg.threads;
   if (cfg.profilePrefix) Object.assign(options, { enableProfiling: true, profileFilePrefix: cfg.profilePrefix });
+  if (cfg.prepack === false) options.extra = { session: { disable_prepacking: '1' } };
   return options;
 }
 

@@ -11,6 +11,15 @@ import { loadModelDir } from '../../server/engine/modelDir';
 import { KvCache, LavinRuntime } from '../../server/engine/runtime';
 import { fixtureModelDir } from '../golden/fixture';
 
+/** Logits of a 7-token prompt and of one token decoded after it. */
+async function promptThenToken(rt: LavinRuntime): Promise<Float32Array[]> {
+  const ids = [1, 30723, 18823, 28559, 17, 4051, 99];
+  const router = await rt.routerTable('text');
+  const first = await rt.step({ embeds: rt.embed(ids), positions: ids.map((_, i) => i + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) });
+  const next = await rt.step({ embeds: rt.embed([5]), positions: [ids.length], routerWeights: router, cache: first.cache });
+  return [first.logits, next.logits];
+}
+
 describe('convert', () => {
   test('int4 + fused: the converted folder gives the in-memory logits, and a re-run keeps every part', async () => {
     const dir = fixtureModelDir('openai');
@@ -25,14 +34,7 @@ describe('convert', () => {
     const built = await LavinRuntime.create(weights.cfg, weights.tensors, { threads: 1 }, { weights: 'int4', kernels: 'fused' });
     const opened = await LavinRuntime.open(out, { threads: 1 });
     try {
-      const ids = [1, 30723, 18823, 28559, 17, 4051, 99];
-      const run = async (rt: LavinRuntime) => {
-        const router = await rt.routerTable('text');
-        const first = await rt.step({ embeds: rt.embed(ids), positions: ids.map((_, i) => i + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) });
-        const next = await rt.step({ embeds: rt.embed([5]), positions: [ids.length], routerWeights: router, cache: first.cache });
-        return [first.logits, next.logits];
-      };
-      const [a, b] = [await run(built), await run(opened)];
+      const [a, b] = [await promptThenToken(built), await promptThenToken(opened)];
       assert.deepEqual(b[0], a[0]);
       assert.deepEqual(b[1], a[1]);
     } finally {
@@ -43,6 +45,25 @@ describe('convert', () => {
     const again: ConvertProgress[] = [];
     await convertModelDir(dir, 'int4', { onProgress: (p) => again.push(p) });
     assert.deepEqual(again.map((p) => `${p.part}:${p.skipped === true}`), ['host:true', 'vision:true', 'decoder:true']);
+  });
+
+  test('fp32: the converted decoder, opened without repacking (its MatMuls read the mapped file), gives the in-memory logits', async () => {
+    const dir = fixtureModelDir('openai');
+    const out = await convertModelDir(dir, 'fp32');
+    const weights = await loadModelDir(dir);
+    const built = await LavinRuntime.create(weights.cfg, weights.tensors, { threads: 1 }, { weights: 'fp32', kernels: 'fused' });
+    const opened = await LavinRuntime.open(out, { threads: 1 });
+    try {
+      const [a, b] = [await promptThenToken(built), await promptThenToken(opened)];
+      for (const i of [0, 1]) {
+        const scale = Math.max(...a[i].map(Math.abs));
+        const worst = Math.max(...a[i].map((v, j) => Math.abs(v - b[i][j])));
+        assert.ok(worst <= 1e-5 * scale, `call ${i}: logits differ by ${worst} (largest logit ${scale})`);
+      }
+    } finally {
+      await built.dispose();
+      await opened.dispose();
+    }
   });
 
   test('an interrupted conversion (a .partial file, no stamp) is redone', async () => {
