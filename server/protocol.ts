@@ -119,6 +119,8 @@ export interface AnswerResult {
   /** Per LLaMA layer: [expert 0 weight, expert 1 weight] the router gave this request. */
   routerWeights: number[][];
   promptTokens: number;
+  /** Of those, the leading tokens the previous answer's KV cache supplied (a chat's earlier turns). */
+  reusedPromptTokens?: number;
   timings: { visionMs: number; prefillMs: number; decodeMs: number; decodeTokensPerSecond: number; queuedMs: number };
   /** Things the user should know: turns dropped to fit the context, images ignored, ... */
   notices: string[];

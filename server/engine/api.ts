@@ -57,6 +57,8 @@ export interface GenerateResult {
   /** Per LLM layer: [weight of expert 0, weight of expert 1] (the paper's Figure 4, for this request). */
   routerWeights: number[][];
   promptTokens: number;
+  /** Leading prompt tokens taken from the previous answer's KV cache instead of computed. */
+  reusedPromptTokens: number;
   timings: { visionMs: number; prefillMs: number; decodeMs: number; decodeTokensPerSecond: number };
 }
 

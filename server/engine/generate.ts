@@ -5,6 +5,35 @@ import { PositionMode, StopReason } from './api';
 import { KvCache, LavinRuntime, Modality } from './runtime';
 import { argmax, createRng, sampleTopP } from './sampling';
 
+/**
+ * KV rows a finished call leaves for the next one: row j holds token ids[j] at RoPE position j + 1,
+ * computed on this modality's router table with these visual tokens. A later prompt that starts
+ * with the same ids (a chat's next turn) prefills only what follows them.
+ */
+export interface PromptCache {
+  modality: Modality;
+  visual?: { tokens: Float32Array; offset: number };
+  ids: number[];
+  cache: KvCache;
+}
+
+/** How many leading prompt tokens can come from `reuse` (at least one token is always prefilled). */
+export function reusableRows(reuse: PromptCache | undefined, req: Pick<IdGenerateRequest, 'promptIds' | 'modality' | 'visual'>): number {
+  if (!reuse || reuse.modality !== req.modality || !sameVisual(reuse.visual, req.visual)) return 0;
+  const limit = Math.min(reuse.ids.length, reuse.cache.length, req.promptIds.length - 1);
+  let n = 0;
+  while (n < limit && reuse.ids[n] === req.promptIds[n]) n++;
+  return n; // a prefix may end inside the visual tokens: each row depends only on the rows before it
+
+}
+
+function sameVisual(a: PromptCache['visual'], b: PromptCache['visual']): boolean {
+  if (!a || !b) return a === b;
+  if (a.offset !== b.offset || a.tokens.length !== b.tokens.length) return false;
+  for (let i = 0; i < a.tokens.length; i++) if (a.tokens[i] !== b.tokens[i]) return false;
+  return true;
+}
+
 export interface IdGenerateRequest {
   /** BOS + prefix + visual placeholders + prompt ids (the reference generator's prompt). */
   promptIds: number[];
@@ -22,6 +51,8 @@ export interface IdGenerateRequest {
   onToken?: (id: number, index: number) => void;
   /** Keep each step's logits (tests and diagnostics). */
   keepLogits?: boolean;
+  /** The previous call's rows: the prompt's common prefix with them is not computed again. The cache is taken over (extended in place). */
+  reuse?: PromptCache;
 }
 
 export interface IdGenerateResult {
@@ -31,6 +62,10 @@ export interface IdGenerateResult {
   routerWeights: Float32Array; // [L, 2]
   prefillMs: number;
   decodeMs: number;
+  /** Prompt tokens whose rows came from `reuse`. */
+  reusedPromptTokens: number;
+  /** What the next call may reuse (undefined when this one was stopped during its prompt). */
+  promptCache?: PromptCache;
 }
 
 export async function generateIds(rt: LavinRuntime, req: IdGenerateRequest): Promise<IdGenerateResult> {
@@ -51,14 +86,18 @@ export async function generateIds(rt: LavinRuntime, req: IdGenerateRequest): Pro
   const stepLogits: Float32Array[] = [];
   const aborted = () => req.signal?.aborted === true;
   let stopReason: StopReason = 'max-tokens';
-  if (aborted()) return { tokens, stopReason: 'aborted', stepLogits, routerWeights: router, prefillMs: 0, decodeMs: 0 };
+  if (aborted()) return { tokens, stopReason: 'aborted', stepLogits, routerWeights: router, prefillMs: 0, decodeMs: 0, reusedPromptTokens: 0, promptCache: req.reuse };
 
   // Prefill: prompt token j sits at RoPE position j + 1 (position 0 is the uncached modality token).
-  // In chunks, so Stop also ends a long prompt's prefill.
+  // Rows shared with the previous call are kept; the rest goes in chunks, so Stop also ends a long
+  // prompt's prefill.
   const t0 = performance.now();
-  const prefilled = await rt.prefill({ embeds, positions: Array.from({ length: S }, (_, j) => j + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) }, req.signal);
+  const reused = reusableRows(req.reuse, req);
+  const start = reused > 0 ? req.reuse!.cache : KvCache.empty(rt.cfg);
+  if (reused > 0) start.truncate(reused);
+  const prefilled = await rt.prefill({ embeds: embeds.subarray(reused * dim), positions: Array.from({ length: S - reused }, (_, j) => reused + j + 1), routerWeights: router, cache: start }, req.signal);
   const prefillMs = performance.now() - t0;
-  if (!prefilled) return { tokens, stopReason: 'aborted', stepLogits, routerWeights: router, prefillMs, decodeMs: 0 };
+  if (!prefilled) return { tokens, stopReason: 'aborted', stepLogits, routerWeights: router, prefillMs, decodeMs: 0, reusedPromptTokens: reused };
   let out = prefilled;
   const t1 = performance.now();
   let cache = out.cache;
@@ -79,5 +118,10 @@ export async function generateIds(rt: LavinRuntime, req: IdGenerateRequest): Pro
     out = await rt.step({ embeds: rt.embed([id]), positions: [position], routerWeights: router, cache });
     cache = out.cache;
   }
-  return { tokens, stopReason, stepLogits, routerWeights: router, prefillMs, decodeMs: performance.now() - t1 };
+  // Rows after the prompt hold the fed tokens (all but the last one picked). The reference mode
+  // gave them position slot, not slot + 1 as a prompt would, so only the consistent mode reuses them.
+  const fed = tokens.slice(0, cache.length - S);
+  const ids = mode === 'reference' ? req.promptIds.slice() : [...req.promptIds, ...fed];
+  const promptCache: PromptCache = { modality: req.modality, visual: req.visual && { tokens: req.visual.tokens.slice(), offset: req.visual.offset }, ids, cache };
+  return { tokens, stopReason, stepLogits, routerWeights: router, prefillMs, decodeMs: performance.now() - t1, reusedPromptTokens: reused, promptCache };
 }

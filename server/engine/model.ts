@@ -1,10 +1,11 @@
 // A loaded LaVIN model behind the text-level API: prompt layout, image path, streaming text.
 
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
 import * as path from 'path';
 import { Device, GenerateRequest, GenerateResult, LoadOptions, ModelInfo, Precision } from './api';
-import { generateIds } from './generate';
+import { generateIds, PromptCache } from './generate';
 import { preprocessImage } from './image';
 import { loadModelDir, LoadedWeights, ModelManifest, readManifest, resolveIn } from './modelDir';
 import { loadAdapter } from './weights';
@@ -31,6 +32,10 @@ export class LavinModel {
   private adapters: Map<string, HostTensor>;
   /** The adapter set the model folder names (for restoreAdapters). */
   private readonly baseAdapters: Map<string, HostTensor>;
+  /** The last answer's KV rows: a chat's next turn repeats its prompt, so only the new part is computed. */
+  private promptCache?: PromptCache;
+  /** The last image's visual tokens, by a digest of its bytes (a follow-up about it skips the ViT). */
+  private lastImage?: { digest: string; visualTokens: Float32Array };
 
   private constructor(
     readonly info: ModelInfo,
@@ -130,7 +135,7 @@ export class LavinModel {
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     const t0 = performance.now();
     const withImage = req.image !== undefined;
-    const visual = withImage ? (await this.runtime.encodeImage(await preprocessImage(req.image!, { size: this.runtime.cfg.clip.resolution }))).visualTokens : undefined;
+    const visual = withImage ? await this.visualTokens(req.image!) : undefined;
     const visionMs = performance.now() - t0;
     const { ids, visualOffset } = this.promptIds(req.prompt, withImage);
     const room = this.runtime.cfg.maxSeqLen - ids.length;
@@ -138,7 +143,10 @@ export class LavinModel {
     const decoder = this.tokenizer.createStreamDecoder();
     let text = '';
     const eos = this.tokenizer.eosId;
+    const reuse = this.promptCache;
+    this.promptCache = undefined; // taken over by this call (its rows get extended in place)
     const r = await generateIds(this.runtime, {
+      reuse,
       promptIds: ids,
       modality: withImage ? 'image' : 'text',
       visual: visual && { tokens: visual, offset: visualOffset! },
@@ -156,6 +164,7 @@ export class LavinModel {
         req.onToken?.({ id, text: piece, index });
       },
     });
+    this.promptCache = r.promptCache;
     text += decoder.flush();
     const L = this.runtime.cfg.llama.nLayers;
     const routerWeights = Array.from({ length: L }, (_, l) => [r.routerWeights[2 * l], r.routerWeights[2 * l + 1]]);
@@ -167,6 +176,7 @@ export class LavinModel {
       route: withImage ? 'image' : 'text',
       routerWeights,
       promptTokens: ids.length,
+      reusedPromptTokens: r.reusedPromptTokens,
       timings: { visionMs, prefillMs: r.prefillMs, decodeMs: r.decodeMs, decodeTokensPerSecond: decoded > 0 ? (decoded * 1000) / r.decodeMs : 0 },
     };
   }
@@ -177,7 +187,18 @@ export class LavinModel {
    */
   setAdapters(adapters: ReadonlyMap<string, HostTensor>): void {
     this.runtime.setAdapters(adapters);
+    this.promptCache = undefined; // rows and visual tokens were computed with the old adapters
+    this.lastImage = undefined;
     this.adapters = new Map([...this.baseAdapters.keys()].map((k) => [k, adapters.get(k)!]));
+  }
+
+  /** Visual tokens of an encoded image; the ViT runs again only for different bytes. */
+  private async visualTokens(image: Uint8Array): Promise<Float32Array> {
+    const digest = crypto.createHash('sha256').update(image).digest('hex');
+    if (this.lastImage?.digest === digest) return this.lastImage.visualTokens;
+    const { visualTokens } = await this.runtime.encodeImage(await preprocessImage(image, { size: this.runtime.cfg.clip.resolution }));
+    this.lastImage = { digest, visualTokens };
+    return visualTokens;
   }
 
   /** Back to the adapters the model folder names. */

@@ -92,6 +92,12 @@ export class KvCache {
     this.filled += T;
   }
 
+  /** Keep only the first `rows` tokens (a later prompt that shares them starts from here). */
+  truncate(rows: number): void {
+    if (!Number.isInteger(rows) || rows < 0 || rows > this.filled) throw new Error(`KV cache: cannot keep ${rows} of ${this.filled} rows`);
+    this.filled = rows; // rows past `filled` are masked by every step, so they need no clearing
+  }
+
   private reserve(rows: number): void {
     if (rows <= this.capacity) return;
     // Grow in small steps: every step attends over all slots (the unfilled ones masked), so slack

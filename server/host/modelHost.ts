@@ -258,7 +258,7 @@ export class ModelHost {
         });
         return {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
-          promptTokens: r.promptTokens, timings: { ...r.timings, queuedMs }, notices: [...notices, ...fitted.notices], adapterSet: this.adapterSet,
+          promptTokens: r.promptTokens, reusedPromptTokens: r.reusedPromptTokens, timings: { ...r.timings, queuedMs }, notices: [...notices, ...fitted.notices], adapterSet: this.adapterSet,
         };
       } catch (err) {
         throw classifyEngineError(err);
