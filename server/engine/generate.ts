@@ -24,7 +24,6 @@ export function reusableRows(reuse: PromptCache | undefined, req: Pick<IdGenerat
   let n = 0;
   while (n < limit && reuse.ids[n] === req.promptIds[n]) n++;
   return n; // a prefix may end inside the visual tokens: each row depends only on the rows before it
-
 }
 
 function sameVisual(a: PromptCache['visual'], b: PromptCache['visual']): boolean {
