@@ -116,6 +116,7 @@ export class LavinModel {
 
   /** Every parameter under its official name, with the adapters in use (for training). */
   async loadWeights(): Promise<LoadedWeights> {
+    this.promptCache = undefined; // training is the caller: free the conversation's KV rows (7B: up to 1 GB) first
     this.weightsLoading ??= loadModelDir(this.dir);
     const w = await this.weightsLoading;
     for (const [k, t] of this.adapters) w.tensors.set(k, t);

@@ -97,7 +97,7 @@ describe('prompt cache (LavinModel)', () => {
   });
   after(async () => model?.dispose());
 
-  test("a chat's second turn reuses the first turn's prompt, and new adapters drop the rows", async () => {
+  test("a chat's second turn reuses the first turn's prompt; new adapters and training drop the rows", async () => {
     const turn1 = 'Instruction: what does this function do?\nResponse:';
     const a = await model.generate({ prompt: turn1, maxNewTokens: 6, stopAtEos: false });
     assert.equal(a.reusedPromptTokens, 0);
@@ -108,5 +108,8 @@ describe('prompt cache (LavinModel)', () => {
     const c = await model.generate({ prompt: turn2, maxNewTokens: 6, stopAtEos: false });
     assert.equal(c.reusedPromptTokens, 0, 'adapters swapped: nothing reused');
     assert.deepEqual(c.tokens, b.tokens, 'the same adapters give the same answer with or without reuse');
+    await model.loadWeights(); // what training does first
+    const d = await model.generate({ prompt: turn2, maxNewTokens: 6, stopAtEos: false });
+    assert.equal(d.reusedPromptTokens, 0, 'training dropped the rows');
   });
 });
