@@ -3,6 +3,7 @@
 // anything that changes the rows (modality, image, adapters, a different prefix) reuses nothing.
 
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateIds, IdGenerateRequest, IdGenerateResult, reusableRows } from '../../server/engine/generate';
@@ -111,5 +112,31 @@ describe('prompt cache (LavinModel)', () => {
     await model.loadWeights(); // what training does first
     const d = await model.generate({ prompt: turn2, maxNewTokens: 6, stopAtEos: false });
     assert.equal(d.reusedPromptTokens, 0, 'training dropped the rows');
+  });
+
+  test('a follow-up about the same image runs the ViT once and reuses the rows; another image runs it again', async () => {
+    const root = path.resolve(__dirname, '../../..');
+    const shot = fs.readFileSync(path.join(root, 'test/fixtures/lavin-tiny-ref/inputs/image.png'));
+    const other = fs.readFileSync(path.join(root, 'test/data/images/inputs/icc-110x70.png'));
+    const runtime = model.runtime;
+    const encode = runtime.encodeImage.bind(runtime);
+    let vitRuns = 0;
+    runtime.encodeImage = (pixels) => {
+      vitRuns++;
+      return encode(pixels);
+    };
+    try {
+      const turn1 = 'Instruction: what is on this screen?\nResponse:';
+      const a = await model.generate({ prompt: turn1, image: shot, maxNewTokens: 4, stopAtEos: false });
+      const turn2 = `${turn1} ${a.text}\nInstruction: and the button?\nResponse:`;
+      const b = await model.generate({ prompt: turn2, image: shot, maxNewTokens: 4, stopAtEos: false });
+      assert.equal(vitRuns, 1, 'the same bytes: visual tokens kept');
+      assert.ok(b.reusedPromptTokens >= model.promptIds(turn1, true).ids.length - 1, `reused ${b.reusedPromptTokens} tokens`);
+      const c = await model.generate({ prompt: turn2, image: other, maxNewTokens: 4, stopAtEos: false });
+      assert.equal(vitRuns, 2, 'other bytes: the ViT runs');
+      assert.equal(c.reusedPromptTokens, 0, 'other visual tokens: nothing reused');
+    } finally {
+      runtime.encodeImage = encode;
+    }
   });
 });
