@@ -205,7 +205,14 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
         route: result.route,
         routerWeights: result.routerWeights,
         notices: timedOut ? [...result.notices, `Stopped after the ${config.requestTimeout} s request timeout.`] : result.notices,
-        stats: { tokens: result.tokens.length, tokensPerSecond: result.timings.decodeTokensPerSecond, stopReason: result.stopReason },
+        stats: {
+          tokens: result.tokens.length,
+          tokensPerSecond: result.timings.decodeTokensPerSecond,
+          stopReason: result.stopReason,
+          firstTokenMs: result.timings.queuedMs + result.timings.visionMs + result.timings.prefillMs,
+          promptTokens: result.promptTokens,
+          reusedPromptTokens: result.reusedPromptTokens,
+        },
       };
     } catch (err) {
       if (cancel.token.isCancellationRequested) {

@@ -80,8 +80,13 @@ function fillTurn(el: HTMLElement, turn: ChatTurn): void {
   if (turn.role === 'assistant' && turn.stats && !turn.streaming) {
     const stats = document.createElement('span');
     stats.className = 'stats';
-    stats.textContent = `${turn.stats.tokens} tok · ${turn.stats.tokensPerSecond.toFixed(1)} tok/s`;
-    if (turn.stats.stopReason === 'aborted') stats.textContent += ' · stopped';
+    const { tokens, tokensPerSecond, stopReason, firstTokenMs, promptTokens, reusedPromptTokens } = turn.stats;
+    stats.textContent = `${tokens} tok · ${tokensPerSecond.toFixed(1)} tok/s`;
+    if (firstTokenMs !== undefined) stats.textContent += ` · first token ${(firstTokenMs / 1000).toFixed(2)} s`;
+    if (stopReason === 'aborted') stats.textContent += ' · stopped';
+    if (promptTokens !== undefined) {
+      stats.title = `prompt ${promptTokens} tokens` + (reusedPromptTokens ? `, ${reusedPromptTokens} of them reused from the previous answer` : '');
+    }
     header.appendChild(stats);
   }
   el.appendChild(header);

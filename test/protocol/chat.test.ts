@@ -61,6 +61,18 @@ describe('chat over the protocol', () => {
     assert.deepEqual(a.tokens, b.tokens);
   });
 
+  it("a conversation's next turn reuses the previous prompt's rows and answers as a fresh run does", async () => {
+    const question = { role: 'user' as const, content: 'Say something.' };
+    const first = await s.connection.sendRequest(ChatRequest, { messages: [question], maxNewTokens: 6 });
+    const turn2 = { messages: [question, { role: 'assistant' as const, content: first.text }, { role: 'user' as const, content: 'And then?' }], maxNewTokens: 6 };
+    const followUp = await s.connection.sendRequest(ChatRequest, turn2);
+    assert.ok((followUp.reusedPromptTokens ?? 0) >= first.promptTokens - 1, `reused ${followUp.reusedPromptTokens} of the first prompt's ${first.promptTokens} tokens`);
+    await s.connection.sendRequest(ChatRequest, { messages: [{ role: 'user', content: 'Something unrelated.' }], maxNewTokens: 2 });
+    const fresh = await s.connection.sendRequest(ChatRequest, turn2);
+    assert.ok((fresh.reusedPromptTokens ?? 0) < first.promptTokens - 1, 'after another conversation the turn is mostly computed again');
+    assert.deepEqual(followUp.tokens, fresh.tokens);
+  });
+
   it('takes the image route for a message with an image', async () => {
     const r = await s.connection.sendRequest(ChatRequest, { messages: [{ role: 'user', content: 'What is in this picture?', images: [imageBase64()] }], maxNewTokens: 4 });
     assert.equal(r.route, 'image');

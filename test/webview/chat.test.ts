@@ -97,13 +97,14 @@ test('streams tokens into the open answer, then shows the route badge and router
   const weights = [[0.25, 0.75], [0.5, 0.5], [0.9, 0.1]];
   await chat.send({
     type: 'done',
-    turn: assistant('a1', 'Hello world!', { route: 'image', routerWeights: weights, stats: { tokens: 4, tokensPerSecond: 12.5, stopReason: 'eos' } }),
+    turn: assistant('a1', 'Hello world!', { route: 'image', routerWeights: weights, stats: { tokens: 4, tokensPerSecond: 12.5, stopReason: 'eos', firstTokenMs: 502, promptTokens: 584, reusedPromptTokens: 512 } }),
   });
   await chat.send({ type: 'busy', busy: false });
   await page.waitForSelector('article[data-id="a1"] .badge.route-image');
   assert.equal(await page.locator('article[data-id="a1"] .cursor').count(), 0);
   assert.equal(await page.locator('article[data-id="a1"] .badge').textContent(), 'image path');
-  assert.match((await page.locator('article[data-id="a1"] .stats').textContent()) ?? '', /4 tok · 12\.5 tok\/s/);
+  assert.equal(await page.locator('article[data-id="a1"] .stats').textContent(), '4 tok · 12.5 tok/s · first token 0.50 s');
+  assert.equal(await page.locator('article[data-id="a1"] .stats').getAttribute('title'), 'prompt 584 tokens, 512 of them reused from the previous answer');
   assert.equal(await page.locator('#stop').isHidden(), true);
   // clicking the badge shows one bar pair per layer, sized by the weights
   await page.locator('article[data-id="a1"] .badge').click();
