@@ -4,6 +4,7 @@
 
 import { KvCache, LavinRuntime } from '../server/engine/runtime';
 import { argmax } from '../server/engine/sampling';
+import { syntheticIds } from './shapes';
 
 async function main() {
   const [dir, lengthsArg, threadsArg] = process.argv.slice(2);
@@ -15,7 +16,7 @@ async function main() {
     console.log('context  prefill ms  median step ms  min step ms');
     for (const n of (lengthsArg ?? '16,512,1000').split(',').map(Number)) {
       if (n + 9 > rt.cfg.maxSeqLen) throw new Error(`context ${n} + 9 steps exceeds the model's ${rt.cfg.maxSeqLen}`);
-      const ids = Array.from({ length: n }, (_, i) => 3 + ((i * 7919) % (vocab - 3)));
+      const ids = syntheticIds(n, vocab);
       const prefill = () => rt.step({ embeds: rt.embed(ids), positions: ids.map((_, i) => i + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) });
       let out = await prefill();
       let prefillMs = Infinity;

@@ -5,6 +5,7 @@
 
 import { generateIds, IdGenerateRequest } from '../server/engine/generate';
 import { LavinRuntime } from '../server/engine/runtime';
+import { syntheticIds } from './shapes';
 
 async function main() {
   const [dir, ...rest] = process.argv.slice(2);
@@ -12,8 +13,7 @@ async function main() {
   const [promptN, answerN, questionN, rounds, threads] = [512, 32, 40, 3, 2].map((d, i) => Number(rest[i] ?? d));
   const rt = await LavinRuntime.open(dir, { threads });
   const vocab = rt.cfg.llama.vocab;
-  const someIds = (n: number, seed: number) => Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + seed * 104729) % (vocab - 3)));
-  const first = [1, ...someIds(promptN - 1, 1)];
+  const first = [1, ...syntheticIds(promptN - 1, vocab, 1)];
   const request = (promptIds: number[], maxNewTokens: number): IdGenerateRequest => ({ promptIds, modality: 'text', maxNewTokens, stopAtEos: false });
   const rows: { reuse: number[]; fresh: number[] } = { reuse: [], fresh: [] };
   let reusedTokens = 0;
@@ -21,7 +21,7 @@ async function main() {
   for (let r = 0; r < rounds; r++) {
     for (const mode of r % 2 ? (['fresh', 'reuse'] as const) : (['reuse', 'fresh'] as const)) {
       const turn1 = await generateIds(rt, request(first, answerN));
-      const followUp = [...first, ...turn1.tokens, ...someIds(questionN, 2 + r)];
+      const followUp = [...first, ...turn1.tokens, ...syntheticIds(questionN, vocab, 2 + r)];
       const t0 = performance.now();
       const turn2 = await generateIds(rt, { ...request(followUp, 1), reuse: mode === 'reuse' ? turn1.promptCache : undefined });
       rows[mode].push(performance.now() - t0);

@@ -7,6 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { KvCache, LavinRuntime } from '../server/engine/runtime';
 import { argmax } from '../server/engine/sampling';
+import { syntheticIds } from './shapes';
 
 interface ProfileEvent { cat: string; name: string; dur: number; args?: { op_name?: string } }
 
@@ -20,7 +21,7 @@ async function main() {
   const router = await rt.routerTable('text');
   let out = await rt.step({ embeds: rt.embed([1]), positions: [1], routerWeights: router, cache: KvCache.empty(rt.cfg) });
   const t0 = performance.now();
-  const prompt = Array.from({ length: prefill }, (_, i) => 3 + ((i * 7919) % (rt.cfg.llama.vocab - 3)));
+  const prompt = syntheticIds(prefill, rt.cfg.llama.vocab);
   for (let k = 0; k < steps; k++) {
     if (prefill) await rt.step({ embeds: rt.embed(prompt), positions: prompt.map((_, i) => i + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) });
     else out = await rt.step({ embeds: rt.embed([argmax(out.logits)]), positions: [out.cache.length + 1], routerWeights: router, cache: out.cache });

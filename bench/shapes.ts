@@ -158,3 +158,8 @@ export function lazyRandomTensors(cfg: LavinConfig, seed = SEED): ReadonlyMap<st
 export function llamaParameters(s: BenchShape): number {
   return 2 * s.vocab * s.dim + s.nLayers * (4 * s.dim * s.dim + 3 * s.dim * s.ffnHidden + 2 * s.dim) + s.dim;
 }
+
+/** Prompt token ids for timing runs: spread over the vocabulary past the special ids 0-2, a pure function of (n, seed). */
+export function syntheticIds(n: number, vocab: number, seed = 0): number[] {
+  return Array.from({ length: n }, (_, i) => 3 + ((i * 7919 + seed * 104729) % (vocab - 3)));
+}
