@@ -9,7 +9,7 @@ import { convertModelDir, ConvertProgress, GRAPH_VERSION, PART_VERSIONS, readCon
 import { chooseDevice } from '../../server/engine/model';
 import { loadModelDir } from '../../server/engine/modelDir';
 import { KvCache, LavinRuntime } from '../../server/engine/runtime';
-import { fixtureModelDir } from '../golden/fixture';
+import { assertClose, fixtureModelDir } from '../golden/fixture';
 
 /** Logits of a 7-token prompt and of one token decoded after it. */
 async function promptThenToken(rt: LavinRuntime): Promise<Float32Array[]> {
@@ -55,11 +55,7 @@ describe('convert', () => {
     const opened = await LavinRuntime.open(out, { threads: 1 });
     try {
       const [a, b] = [await promptThenToken(built), await promptThenToken(opened)];
-      for (const i of [0, 1]) {
-        const scale = Math.max(...a[i].map(Math.abs));
-        const worst = Math.max(...a[i].map((v, j) => Math.abs(v - b[i][j])));
-        assert.ok(worst <= 1e-5 * scale, `call ${i}: logits differ by ${worst} (largest logit ${scale})`);
-      }
+      for (const i of [0, 1]) assertClose(`call ${i} logits`, b[i], a[i], 1e-5, 0); // within 1e-5 of the largest logit
     } finally {
       await built.dispose();
       await opened.dispose();
