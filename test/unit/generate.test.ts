@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { generateIds, IdGenerateRequest } from '../../server/engine/generate';
 import { loadModelDir } from '../../server/engine/modelDir';
 import { KvCache, LavinRuntime } from '../../server/engine/runtime';
-import { fixtureModelDir, readGoldenJson } from '../golden/fixture';
+import { closeness, fixtureModelDir, readGoldenJson } from '../golden/fixture';
 
 const golden = readGoldenJson();
 const textCase = Object.values(golden.cases).find((c) => c.img_indicator === 0)!;
@@ -60,8 +60,7 @@ describe('generation', () => {
     for (const chunk of [1, 3, 7]) {
       const got = await run(chunk);
       for (const [g, w] of got.map((g, i) => [g, whole[i]])) {
-        let worst = 0;
-        for (let j = 0; j < w.length; j++) worst = Math.max(worst, Math.abs(g[j] - w[j]));
+        const worst = closeness(g, w).maxAbsError;
         assert.ok(worst < 1e-4, `chunks of ${chunk}: logits differ by ${worst}`);
       }
     }
