@@ -18,6 +18,12 @@ export interface LoadOptions {
   /** Intra-op threads for the CPU provider; default: all cores. */
   threads?: number;
   positionMode?: PositionMode;
+  /**
+   * A converted int8/int4 model on the CPU: save onnxruntime's repacked weights beside it on the
+   * first start and open them on later ones (7B int4: 2.6 s instead of 9 s; twice the decoder's
+   * disk). Default true; false still opens a copy that exists.
+   */
+  packedWeights?: boolean;
   log?: (message: string) => void;
 }
 

@@ -78,7 +78,7 @@ export class LavinModel {
       // The converted ONNX files hold the backbones: the checkpoint itself is not read (memory).
       checkMemory(readConverted(converted).cfg);
       log(`opening the converted ${engine.weights} model in ${converted}`);
-      runtime = await LavinRuntime.open(converted, session);
+      runtime = await LavinRuntime.open(converted, session, { packed: opts.packedWeights === false ? 'use' : 'write', log });
       adapters = (await loadAdapter(resolveIn(dir, manifest.adapter))).tensors;
     } else {
       weights = await loadModelDir(dir);

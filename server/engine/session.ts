@@ -16,7 +16,15 @@ export interface SessionConfig {
    * MatMulNBits needs it; float32 MatMuls run as fast from the mapped file (see LavinRuntime.open).
    */
   prepack?: boolean;
+  /**
+   * Also write the optimized graph to `model`, with onnxruntime's repacked weights in `data` (a
+   * file name beside it): see packedWeights.ts.
+   */
+  savePacked?: { model: string; data: string };
 }
+
+/** Initializers under this size stay inside a saved optimized graph (shape inference reads them). */
+const SAVED_EXTERNAL_MIN_BYTES = 1 << 12;
 
 /** Initializers at least this large go to (in-memory) external data, keeping the protobuf small. */
 const EXTERNAL_THRESHOLD = 1 << 20;
@@ -31,6 +39,16 @@ function sessionOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions
   if (cfg.threads !== undefined) options.intraOpNumThreads = cfg.threads;
   if (cfg.profilePrefix) Object.assign(options, { enableProfiling: true, profileFilePrefix: cfg.profilePrefix });
   if (cfg.prepack === false) options.extra = { session: { disable_prepacking: '1' } };
+  if (cfg.savePacked) {
+    options.optimizedModelFilePath = cfg.savePacked.model;
+    options.extra = {
+      session: {
+        save_external_prepacked_constant_initializers: '1',
+        optimized_model_external_initializers_file_name: cfg.savePacked.data,
+        optimized_model_external_initializers_min_size_in_bytes: String(SAVED_EXTERNAL_MIN_BYTES),
+      },
+    };
+  }
   return options;
 }
 
