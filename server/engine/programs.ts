@@ -4,8 +4,9 @@
 // - decoder: one graph for prefill, decode and teacher forcing. Inputs are embeddings (the
 //   embedding lookup is a row copy done on the host), RoPE positions, an additive attention bias,
 //   the per-layer router weights and the KV cache. Its `router_probe` output is the router of each
-//   block evaluated on the first input token, which is how the per-checkpoint router table is
-//   computed without a second copy of the network (see routerTable in runtime.ts).
+//   block evaluated on the first input token; with `route_from_first_token` each block is routed
+//   by that output instead of the fed weights, which is how the per-checkpoint router table is
+//   computed in one pass without a second copy of the network (see routerTable in runtime.ts).
 
 import { Builder } from './graph/builder';
 import { Graph, Value } from './graph/graph';
@@ -52,6 +53,8 @@ export const DECODER_IO = {
   positions: 'position_ids',
   bias: 'attention_bias',
   router: 'router_weights',
+  /** bool [1]: true routes every block from the router's own output on the first token (router table). */
+  routeSelf: 'route_from_first_token',
   logitPositions: 'logit_positions',
   logits: 'logits',
   probe: 'router_probe',
@@ -76,6 +79,7 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Ker
   const positions = b.input(io.positions, 'int64', ['seq']);
   const bias = b.input(io.bias, 'float32', ['seq', 'slots_plus_seq']);
   const router = b.input(io.router, 'float32', [nLayers, 2]);
+  const routeSelf = b.input(io.routeSelf, 'bool', [1]);
   const logitPositions = b.input(io.logitPositions, 'int64', ['n_logits']);
   // The cache: past_* are the host's buffers of C slots (keys transposed [1, H, hd, C], values
   // [1, H, C, hd]), read in place; slots not yet filled are masked by the attention bias
@@ -98,11 +102,19 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Ker
   if (kernels !== 'fused' && kernels !== 'plain') throw new Error(`unknown kernels "${kernels}" (plain or fused)`);
   const fused: FusedKernelInputs | undefined = kernels === 'fused' ? { positionIds: b.reshape(positions, [1, -1]), cosCache: cosTable, sinCache: sinTable } : undefined;
 
+  // Each block's router on the step's first token: output as `router_probe`, and with
+  // route_from_first_token the block's own weights, so one pass of the modality token alone
+  // reaches the per-checkpoint table (block l's weights depend only on blocks < l).
+  const probes: Value[] = [];
   const out = llamaDecoder(b, p, cfg, embeds, {
     cos,
     sin,
     attentionBias: bias,
-    route: (l) => b.slice(router, [l], [l + 1], [0]),
+    route: (l, n) => {
+      const probe = b.reshape(routerWeights(b, p, `layers.${l}.adapter_attn`, b.slice(n, [0], [1], [1]), cfg.adapter.temperature), [1, 2]);
+      probes.push(probe);
+      return b.where(routeSelf, probe, b.slice(router, [l], [l + 1], [0]));
+    },
     past,
     fused,
   });
@@ -113,9 +125,6 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Ker
     b.output(kv.keyT, io.addedKey(l));
     b.output(kv.value, io.addedValue(l));
   });
-  const probes: Value[] = out.normed.map((n, l) =>
-    b.reshape(routerWeights(b, p, `layers.${l}.adapter_attn`, b.slice(n, [0], [1], [1]), cfg.adapter.temperature), [1, 2]),
-  );
   b.output(nLayers > 1 ? b.concat(probes, 0) : probes[0], io.probe);
   return g;
 }
