@@ -14,7 +14,7 @@ import { serializeModel } from './graph/onnx';
 import { LavinConfig } from './lavin';
 import { buildDecoderGraph, buildVisionGraph, inferenceParams, isAdapterParam, Kernels } from './programs';
 import { llamaLinearPolicy, WEIGHT_FORMATS, WeightFormat } from './quant';
-import { loadModelDir, MANIFEST_FILE, readManifest } from './modelDir';
+import { loadModelDir, readManifest } from './modelDir';
 import { BYTES_PER_ELEMENT, HostTensor, numel } from './tensor';
 
 export const CONVERTED_FILE = 'converted.json';
@@ -225,13 +225,17 @@ export function convertedDirFor(modelDir: string, weights: WeightFormat, kernels
   return path.join(modelDir, 'converted', `${weights}-${kernels}`);
 }
 
+/** Manifest fields that do not change what `convert` writes (a model's setup sets `precision` after converting). */
+const FINGERPRINT_IGNORES = new Set(['name', 'description', 'precision', 'positionMode']);
+
 /**
- * Identifies a model folder's weights: its manifest plus size and modification time of every file
- * it names (a changed checkpoint makes converted copies stale).
+ * Identifies a model folder's weights: the manifest fields that shape the converted files plus
+ * size and modification time of every file it names (a changed checkpoint makes copies stale).
  */
 export function sourceFingerprint(modelDir: string): string {
   const m = readManifest(modelDir);
-  const parts = [fs.readFileSync(path.join(modelDir, MANIFEST_FILE), 'utf8')];
+  const shaping = Object.fromEntries(Object.entries(m).filter(([k]) => !FINGERPRINT_IGNORES.has(k)).sort(([a], [b]) => a.localeCompare(b)));
+  const parts = [JSON.stringify(shaping)];
   const stamp = (p: string) => {
     const full = path.isAbsolute(p) ? p : path.join(modelDir, p);
     if (!fs.existsSync(full)) return;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { describe, test } from 'node:test';
-import { convertModelDir, ConvertProgress, GRAPH_VERSION, PART_VERSIONS, readConverted } from '../../server/engine/convert';
+import { convertModelDir, ConvertProgress, GRAPH_VERSION, PART_VERSIONS, readConverted, sourceFingerprint } from '../../server/engine/convert';
 import { chooseDevice } from '../../server/engine/model';
 import { loadModelDir } from '../../server/engine/modelDir';
 import { KvCache, LavinRuntime } from '../../server/engine/runtime';
@@ -88,6 +88,20 @@ describe('convert', () => {
     const skipped = (part: string) => parts.some((p) => p.part === part && p.skipped === true);
     assert.deepEqual(['host', 'vision', 'decoder'].map(skipped), [true, true, false]);
     assert.equal(readConverted(out).graphVersion, GRAPH_VERSION);
+  });
+
+  test("model.json edits that do not change the weights (name, precision, position mode) keep the copy current; a weights path does not", () => {
+    const dir = fixtureModelDir('openai');
+    const file = path.join(dir, 'model.json');
+    const before = sourceFingerprint(dir);
+    const m = JSON.parse(fs.readFileSync(file, 'utf8'));
+    // What a model's setup does after converting: record the precision (it used to make the copy stale at once).
+    fs.writeFileSync(file, JSON.stringify({ ...m, name: 'renamed', precision: 'int8', positionMode: 'consistent', description: 'x' }, null, 4));
+    assert.equal(sourceFingerprint(dir), before);
+    fs.writeFileSync(file, JSON.stringify({ ...m, adapter: path.join(path.dirname(m.adapter), 'other.pth') }));
+    assert.notEqual(sourceFingerprint(dir), before);
+    fs.writeFileSync(file, JSON.stringify({ ...m, maxSeqLen: 64 }));
+    assert.notEqual(sourceFingerprint(dir), before, 'maxSeqLen shapes the RoPE tables');
   });
 
   test('bad input is named', async () => {
