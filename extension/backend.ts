@@ -100,6 +100,7 @@ export class Backend implements vscode.Disposable {
       modelDir: config.modelFolder || this.embeddedModelDir(),
       device: config.device,
       adapterSetsDir: this.adapterSetsDir(),
+      packedWeights: config.savePackedWeights,
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [],

@@ -17,6 +17,8 @@ export interface LavinConfig {
   requestTimeout: number;
   /** Name of the adapter set to activate on start; '' = the model folder's own adapters. */
   adapterSet: string;
+  /** int8/int4 on the CPU: keep onnxruntime's repacked weights beside the model (faster starts). */
+  savePackedWeights: boolean;
 }
 
 export const SECTION = 'lavin';
@@ -33,12 +35,13 @@ export function readConfig(): LavinConfig {
     docsGlobs: c.get<string[]>('docsGlobs', ['**/*.md', '**/*.txt']),
     requestTimeout: c.get<number>('requestTimeout', 300),
     adapterSet: c.get<string>('adapterSet', ''),
+    savePackedWeights: c.get<boolean>('savePackedWeights', true),
   };
 }
 
 /** Settings that need the backend restarted (the model is loaded with them). */
 export function affectsBackend(e: vscode.ConfigurationChangeEvent): boolean {
-  return ['modelFolder', 'device', 'precision'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`));
+  return ['modelFolder', 'device', 'precision', 'savePackedWeights'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`));
 }
 
 export function samplingFrom(c: LavinConfig) {

@@ -317,4 +317,9 @@ export interface LavinInitializationOptions {
   maxImageBytes?: number;
   /** Chat behaviour while training holds the model: 'reject' (default) or 'wait'. */
   whileTraining?: 'reject' | 'wait';
+  /**
+   * int8/int4 on the CPU: save onnxruntime's repacked weights beside a converted model on its first
+   * start and open them on later starts (default true; LoadOptions.packedWeights).
+   */
+  packedWeights?: boolean;
 }

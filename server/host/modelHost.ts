@@ -28,6 +28,8 @@ export interface HostOptions {
   modelDir?: string;
   device?: DevicePreference;
   threads?: number;
+  /** LoadOptions.packedWeights for every load (default true). */
+  packedWeights?: boolean;
   maxImageBytes?: number;
   /** Chat while training holds the model: reject at once (default) or wait in the queue. */
   whileTraining?: 'reject' | 'wait';
@@ -210,7 +212,7 @@ export class ModelHost {
 
   async setupModel(params: SetupModelParams, ctl: SetupControl = {}): Promise<SetupModelResult> {
     return this.queue.run('converting', async () => {
-      const { dir, manifestPath, model } = await setupModelFolder(params, ctl.onProgress, ctl.signal);
+      const { dir, manifestPath, model } = await setupModelFolder(params, ctl.onProgress, ctl.signal, { packedWeights: this.opts.packedWeights, log: this.opts.log });
       const result = { dir, manifestPath, model: summary(model) };
       if (params.activate === false) {
         await model.dispose();
@@ -277,7 +279,7 @@ export class ModelHost {
     const options = { ...this.loadOptions, ...params };
     let model: LavinModel;
     try {
-      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, log });
+      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, packedWeights: this.opts.packedWeights, log });
     } catch (err) {
       throw new HostError(LavinErrorCodes.ModelLoadFailed, (err as Error).message);
     }

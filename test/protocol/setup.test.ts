@@ -58,6 +58,24 @@ describe('model setup over the protocol', () => {
     const twice = await rpcError(s.connection.sendRequest(SetupModelRequest, params(done)));
     assert.match(twice.message, /already holds a model\.json/);
   });
+
+  it("an int8 setup saves and checks onnxruntime's packed weights unless the client turned packedWeights off", async () => {
+    const stampIn = (out: string) => {
+      const converted = path.join(out, 'converted', 'int8-fused');
+      return fs.readdirSync(converted).some((f) => f.endsWith('.packed.json'));
+    };
+    const on = path.join(tempDir('lavin-setup-'), 'packed');
+    await s.connection.sendRequest(SetupModelRequest, { ...params(on), precision: 'int8', activate: false });
+    assert.ok(stampIn(on), 'the default setup checks a packed copy (and stamps the verdict)');
+    const off = await startServer({ packedWeights: false });
+    try {
+      const out = path.join(tempDir('lavin-setup-'), 'unpacked');
+      await off.connection.sendRequest(SetupModelRequest, { ...params(out), precision: 'int8', activate: false });
+      assert.equal(stampIn(out), false, 'packedWeights: false wrote a packed copy');
+    } finally {
+      await off.stop();
+    }
+  });
 });
 
 describe('offline guard', () => {

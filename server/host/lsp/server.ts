@@ -65,6 +65,7 @@ export function startServer(opts: ServerOptions) {
       modelDir: o.modelDir && path.resolve(o.modelDir),
       device: o.device,
       threads: o.threads,
+      packedWeights: o.packedWeights,
       maxImageBytes: o.maxImageBytes,
       whileTraining: o.whileTraining,
       workspace: workspaceFrom(init),
