@@ -330,7 +330,15 @@ export class LavinRuntime {
     } catch (e) {
       detail = `did not open: ${(e as Error).message.split('\n')[0]}`;
     }
-    commitPacked(dir, decoderFile, written, identity, exact, detail);
+    try {
+      commitPacked(dir, decoderFile, written, identity, exact, detail);
+    } catch (e) {
+      // e.g. a file system that will not rename an open file: keep nothing, run from the source
+      await copy?.release();
+      discardPacked(dir, written);
+      log(`could not record packed weights beside ${source} (${(e as Error).message.split('\n')[0]}); opening the source`);
+      return make(await createSessionFromFile(source, session), source);
+    }
     if (exact) {
       const { model } = packedPaths(dir, decoderFile);
       log(`saved onnxruntime's packed weights as ${model} (${detail}): later starts skip repacking`);
