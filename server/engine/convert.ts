@@ -13,8 +13,9 @@ import { Graph } from './graph/graph';
 import { serializeModel } from './graph/onnx';
 import { LavinConfig } from './lavin';
 import { buildDecoderGraph, buildVisionGraph, inferenceParams, isAdapterParam, Kernels } from './programs';
-import { llamaLinearPolicy, WEIGHT_FORMATS, WeightFormat } from './quant';
-import { loadModelDir, readManifest } from './modelDir';
+import { bitsOf, llamaLinearPolicy, QuantizedWeight, quantizeWeight, WEIGHT_FORMATS, WeightFormat } from './quant';
+import { LinearPolicy } from './graph/params';
+import { openModelDir, readManifest } from './modelDir';
 import { BYTES_PER_ELEMENT, HostTensor, numel } from './tensor';
 
 export const CONVERTED_FILE = 'converted.json';
@@ -73,6 +74,11 @@ export interface ConvertOptions {
   onProgress?: (p: ConvertProgress) => void;
   /** Re-write every file even when a matching one exists. */
   force?: boolean;
+  /**
+   * Reads a parameter whose entry in `tensors` holds its shape but no data (openModelDir with
+   * deferred linears): the decoder part then reads and quantises such weights one at a time.
+   */
+  read?: (name: string) => Promise<HostTensor>;
 }
 
 /**
@@ -113,13 +119,13 @@ export async function convertModel(cfg: LavinConfig, tensors: ReadonlyMap<string
     keys: () => tensors.keys(),
     size: tensors.size,
   });
-  const part = async (name: keyof typeof PART_VERSIONS, file: string, build: () => Graph | HostTensor[]) => {
+  const part = async (name: keyof typeof PART_VERSIONS, file: string, build: () => Graph | HostTensor[] | Promise<Graph>) => {
     if (isDone(name, file)) {
       opts.onProgress?.({ part: name, phase: 'write', done: 1, total: 1, skipped: true });
       return;
     }
     building = name;
-    const built = build();
+    const built = await build();
     const progress = (done: number, total: number) => opts.onProgress?.({ part: name, phase: 'write', done, total });
     if (Array.isArray(built)) writeSafetensors(path.join(outDir, file), hostNames, built, progress);
     else await writeOnnx(built, path.join(outDir, file), progress);
@@ -133,9 +139,40 @@ export async function convertModel(cfg: LavinConfig, tensors: ReadonlyMap<string
     return t;
   }));
   await part('vision', manifest.files.vision, () => { read.clear(); return buildVisionGraph(cfg, inferenceParams(source)); });
-  await part('decoder', manifest.files.decoder, () => { read.clear(); return buildDecoderGraph(cfg, inferenceParams(source, llamaLinearPolicy(opts.weights)), manifest.kernels); });
+  await part('decoder', manifest.files.decoder, async () => {
+    read.clear();
+    const policy = llamaLinearPolicy(opts.weights);
+    if (!opts.read) return buildDecoderGraph(cfg, inferenceParams(source, policy), manifest.kernels);
+    const { tensors: filled, prequantized } = await readDeferred(tensors, policy, opts.read, (n) => opts.onProgress?.({ part: 'decoder', phase: 'build', done: n, total: tensors.size }));
+    return buildDecoderGraph(cfg, inferenceParams(filled, policy, prequantized), manifest.kernels);
+  });
   writeAtomic(path.join(outDir, CONVERTED_FILE), Buffer.from(JSON.stringify(manifest, null, 2)));
   return manifest;
+}
+
+/**
+ * The decoder's parameters with every deferred entry (shape, no data) read through `read`: weights
+ * the policy quantises are quantised as they arrive, so one source weight is in memory at a time
+ * (the quantised copies make up the decoder anyway); the rest are read as they are.
+ */
+async function readDeferred(
+  tensors: ReadonlyMap<string, HostTensor>,
+  policy: LinearPolicy,
+  read: (name: string) => Promise<HostTensor>,
+  onRead: (count: number) => void,
+): Promise<{ tensors: ReadonlyMap<string, HostTensor>; prequantized: Map<string, QuantizedWeight> }> {
+  const prequantized = new Map<string, QuantizedWeight>();
+  const filled = new Map(tensors);
+  const deferred = [...filled].filter(([, t]) => t.data.byteLength === 0 && numel(t.shape) > 0).map(([n]) => n);
+  const bits = bitsOf(policy.format);
+  let count = 0;
+  for (const name of deferred) {
+    const t = await read(name);
+    if (bits && (!policy.applies || policy.applies(name))) prequantized.set(name, quantizeWeight(t, bits, name, policy.blockSize));
+    else filled.set(name, t);
+    onRead(++count);
+  }
+  return { tensors: filled, prequantized };
 }
 
 export function readConverted(dir: string): ConvertedManifest {
@@ -259,8 +296,13 @@ export function isConvertedCurrent(dir: string, fingerprint: string): boolean {
 
 /** Convert a model folder (model.json) into `<dir>/converted/<weights>-<kernels>`; resumable. */
 export async function convertModelDir(modelDir: string, weights: WeightFormat, opts: { kernels?: Kernels; onProgress?: (p: ConvertProgress) => void; force?: boolean } = {}): Promise<string> {
-  const loaded = await loadModelDir(modelDir);
-  const out = convertedDirFor(modelDir, weights, opts.kernels);
-  await convertModel(loaded.cfg, loaded.tensors, out, { weights, kernels: opts.kernels, source: sourceFingerprint(modelDir), onProgress: opts.onProgress, force: opts.force });
-  return out;
+  // The LLaMA linears stay in the checkpoint until the decoder part reads them one by one.
+  const opened = await openModelDir(modelDir, { deferLinears: true });
+  try {
+    const out = convertedDirFor(modelDir, weights, opts.kernels);
+    await convertModel(opened.cfg, opened.tensors, out, { weights, kernels: opts.kernels, source: sourceFingerprint(modelDir), onProgress: opts.onProgress, force: opts.force, read: opened.read });
+    return out;
+  } finally {
+    await opened.close();
+  }
 }

@@ -5,8 +5,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { PositionMode, Precision } from './api';
 import { LavinConfig } from './lavin';
-import { HostTensor } from './tensor';
-import { loadAdapter, loadClip, loadLlama } from './weights';
+import { HostTensor, numel } from './tensor';
+import { LlamaParams, loadAdapter, loadClip, openLlama } from './weights';
 import { VISUAL_PREFIX } from './lavin';
 
 export const MANIFEST_FILE = 'model.json';
@@ -82,6 +82,28 @@ export function resolveIn(dir: string, p: string): string {
 
 /** Load and cross-check every weight file a manifest names. */
 export async function loadModelDir(dir: string): Promise<LoadedWeights> {
+  const opened = await openModelDir(dir, { deferLinears: false });
+  await opened.close();
+  const { manifest, cfg, tensors, adapterKeys, tokenizerPath } = opened;
+  return { manifest, dir, cfg, tensors, adapterKeys, tokenizerPath };
+}
+
+/** A model folder whose LLaMA linear weights may still be in the checkpoint (see openModelDir). */
+export interface OpenedWeights extends LoadedWeights {
+  /** Read one parameter from the checkpoint (deferred ones included) while the folder is open. */
+  read(name: string): Promise<HostTensor>;
+  close(): Promise<void>;
+}
+
+/** The LLaMA weights that dominate a checkpoint: every block's projections and the LM head. */
+const LLAMA_LINEAR = /^(layers\.\d+\.(attention\.w[qkvo]|feed_forward\.w[123])|output)\.weight$/;
+
+/**
+ * Like loadModelDir, and with `deferLinears` the LLaMA linear weights stay in the checkpoint: their
+ * entries carry dtype and shape but no data until `read` fetches one. Converting LaVIN-7B to int4
+ * then holds one fp16 weight at a time, not the whole 13.5 GB checkpoint. Close when done.
+ */
+export async function openModelDir(dir: string, opts: { deferLinears: boolean }): Promise<OpenedWeights> {
   const manifest = readManifest(dir);
   const llamaDir = resolveIn(dir, manifest.llama);
   const clipPath = resolveIn(dir, manifest.clip);
@@ -92,21 +114,40 @@ export async function loadModelDir(dir: string): Promise<LoadedWeights> {
   const tokenizerPath = manifest.tokenizer ? resolveIn(dir, manifest.tokenizer) : undefined;
   if (tokenizerPath && !fs.existsSync(tokenizerPath)) throw new ModelDirError(dir, `tokenizer ${tokenizerPath} does not exist`);
 
-  const llama = await loadLlama(llamaDir);
-  const clip = await loadClip(clipPath, { heads: manifest.clipHeads });
-  const adapter = await loadAdapter(adapterPath);
-  const weights = { llama, clip, adapter };
-  const cfg = configFrom(weights, manifest.maxSeqLen);
+  const ckpt = await openLlama(llamaDir);
+  try {
+    const llamaTensors = new Map<string, HostTensor>();
+    for (const name of ckpt.names()) {
+      if (opts.deferLinears && LLAMA_LINEAR.test(name)) {
+        const { dtype, shape } = ckpt.info(name);
+        llamaTensors.set(name, { dtype, shape, data: new Uint8Array(0) });
+      } else {
+        llamaTensors.set(name, await ckpt.read(name));
+      }
+    }
+    const llama = { params: ckpt.params, tensors: llamaTensors, ignored: ckpt.ignored };
+    const clip = await loadClip(clipPath, { heads: manifest.clipHeads });
+    const adapter = await loadAdapter(adapterPath);
+    const cfg = configFrom({ llama, clip, adapter }, manifest.maxSeqLen);
 
-  const tensors = new Map<string, HostTensor>(llama.tensors);
-  for (const [k, t] of clip.tensors) tensors.set(VISUAL_PREFIX + k, t);
-  for (const [k, t] of adapter.tensors) tensors.set(k, t);
-  checkAdapterFits(dir, cfg, tensors, adapterPath);
-  return { manifest, dir, cfg, tensors, adapterKeys: adapter.keys, tokenizerPath };
+    const tensors = new Map<string, HostTensor>(llama.tensors);
+    for (const [k, t] of clip.tensors) tensors.set(VISUAL_PREFIX + k, t);
+    for (const [k, t] of adapter.tensors) tensors.set(k, t);
+    checkAdapterFits(dir, cfg, tensors, adapterPath);
+    const read = async (name: string): Promise<HostTensor> => {
+      const t = tensors.get(name);
+      if (t && (t.data.byteLength > 0 || numel(t.shape) === 0)) return t;
+      return ckpt.read(name);
+    };
+    return { manifest, dir, cfg, tensors, adapterKeys: adapter.keys, tokenizerPath, read, close: () => ckpt.close() };
+  } catch (e) {
+    await ckpt.close();
+    throw e;
+  }
 }
 
 type Loaded = {
-  llama: Awaited<ReturnType<typeof loadLlama>>;
+  llama: { params: LlamaParams; tensors: Map<string, HostTensor>; ignored: string[] };
   clip: Awaited<ReturnType<typeof loadClip>>;
   adapter: Awaited<ReturnType<typeof loadAdapter>>;
 };

@@ -11,6 +11,7 @@
 import { Builder } from './graph/builder';
 import { Graph, Value } from './graph/graph';
 import { HostParams, LinearPolicy, ParamSource } from './graph/params';
+import { QuantizedWeight } from './quant';
 import { HostTensor } from './tensor';
 import { clipVisual, FusedKernelInputs, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from './lavin';
 
@@ -24,8 +25,8 @@ export function isAdapterParam(name: string): boolean {
  * set can be swapped into running sessions without rebuilding them (the runtime feeds them, in the
  * layouts the graph multiplies by: measured 13% of a 1B decode step when re-laid-out in the graph).
  */
-export function inferenceParams(tensors: ReadonlyMap<string, HostTensor>, policy?: LinearPolicy): HostParams {
-  return new HostParams(tensors, new Set([...tensors.keys()].filter(isAdapterParam)), policy, { feedLaidOut: true });
+export function inferenceParams(tensors: ReadonlyMap<string, HostTensor>, policy?: LinearPolicy, prequantized?: ReadonlyMap<string, QuantizedWeight>): HostParams {
+  return new HostParams(tensors, new Set([...tensors.keys()].filter(isAdapterParam)), policy, { feedLaidOut: true, prequantized });
 }
 
 export const VISION_IO = {

@@ -3,11 +3,12 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { describe, test } from 'node:test';
-import { convertModelDir, ConvertProgress, GRAPH_VERSION, PART_VERSIONS, readConverted, sourceFingerprint } from '../../server/engine/convert';
+import { convertModel, convertModelDir, ConvertProgress, GRAPH_VERSION, PART_VERSIONS, readConverted, sourceFingerprint } from '../../server/engine/convert';
 import { chooseDevice } from '../../server/engine/model';
-import { loadModelDir } from '../../server/engine/modelDir';
+import { loadModelDir, openModelDir } from '../../server/engine/modelDir';
 import { KvCache, LavinRuntime } from '../../server/engine/runtime';
 import { assertClose, fixtureModelDir } from '../golden/fixture';
 
@@ -102,6 +103,31 @@ describe('convert', () => {
     assert.notEqual(sourceFingerprint(dir), before);
     fs.writeFileSync(file, JSON.stringify({ ...m, maxSeqLen: 64 }));
     assert.notEqual(sourceFingerprint(dir), before, 'maxSeqLen shapes the RoPE tables');
+  });
+
+  test('the checkpoint is read one linear weight at a time, and the files equal a conversion from fully loaded weights', async () => {
+    const dir = fixtureModelDir('openai');
+    const opened = await openModelDir(dir, { deferLinears: true });
+    const loaded = await loadModelDir(dir);
+    try {
+      const wq = opened.tensors.get('layers.0.attention.wq.weight')!;
+      assert.equal(wq.data.byteLength, 0, 'a deferred linear holds no data');
+      assert.deepEqual(wq.shape, loaded.tensors.get('layers.0.attention.wq.weight')!.shape);
+      assert.ok(opened.tensors.get('layers.0.attention_norm.weight')!.data.byteLength > 0, 'small tensors are read');
+      assert.ok(opened.tensors.get('tok_embeddings.weight')!.data.byteLength > 0, 'the embedding is read (the host file needs it)');
+      assert.deepEqual((await opened.read('layers.0.attention.wq.weight')).data, loaded.tensors.get('layers.0.attention.wq.weight')!.data);
+    } finally {
+      await opened.close();
+    }
+    for (const weights of ['int4', 'fp16'] as const) {
+      const streamed = await convertModelDir(dir, weights, { force: true });
+      const eager = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-eager-'));
+      await convertModel(loaded.cfg, loaded.tensors, eager, { weights, source: 'eager' });
+      const decoder = readConverted(streamed).files.decoder;
+      for (const f of [decoder, `${decoder}.data`, 'vision.onnx', 'host.safetensors']) {
+        assert.ok(fs.readFileSync(path.join(streamed, f)).equals(fs.readFileSync(path.join(eager, f))), `${weights}: ${f} differs from the fully loaded conversion`);
+      }
+    }
   });
 
   test('bad input is named', async () => {

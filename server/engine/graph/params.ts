@@ -1,7 +1,7 @@
 // Where a graph gets its parameters from. Frozen weights become initializers (converted once on the
 // host); trainable ones become graph inputs so a training graph can output their gradients.
 
-import { CPU_ACCURACY_LEVEL, bitsOf, quantizeWeight, WeightFormat } from '../quant';
+import { CPU_ACCURACY_LEVEL, bitsOf, QuantizedWeight, quantizeWeight, WeightFormat } from '../quant';
 import { floatToHalf, HostTensor, numel, toFloat32 } from '../tensor';
 import { Builder } from './builder';
 import { Value } from './graph';
@@ -56,6 +56,11 @@ export interface HostParamsOptions {
    * graph ops there, so gradients reach the parameter.
    */
   feedLaidOut?: boolean;
+  /**
+   * Linear weights already quantised (by name): used instead of quantising the tensor, whose map
+   * entry may then hold its shape only (a conversion that reads the checkpoint one weight at a time).
+   */
+  prequantized?: ReadonlyMap<string, QuantizedWeight>;
 }
 
 /**
@@ -143,15 +148,16 @@ export class HostParams implements ParamSource {
     let scales = this.made.get(`${key}.scales`);
     let zeroPoints = this.made.get(`${key}.zero_points`);
     if (!packed || !scales || !zeroPoints) {
-      const t = this.get(name); // read once: a lazy source may generate it on every get
-      const q = quantizeWeight(t, bits, name, this.policy.blockSize);
+      const ready = this.options.prequantized?.get(name);
+      if (ready && ready.bits !== bits) throw new Error(`${name}: prequantised to ${ready.bits} bits, the policy wants ${bits}`);
+      const q = ready ?? quantizeWeight(this.get(name), bits, name, this.policy.blockSize); // read once: a lazy source may generate it on every get
       packed = b.initializer(`${name}.q${bits}`, q.packed);
       scales = b.initializer(`${name}.q${bits}.scales`, q.scales);
       this.made.set(key, packed);
       zeroPoints = b.initializer(`${name}.q${bits}.zero_points`, q.zeroPoints);
       this.made.set(`${key}.scales`, scales);
       this.made.set(`${key}.zero_points`, zeroPoints);
-      this.quantShapes.set(name, t.shape.slice());
+      this.quantShapes.set(name, [q.n, q.k]);
     }
     const [n, k] = this.quantShapes.get(name)!;
     const shape = x.shape ? [...x.shape.slice(0, -1), n] : undefined;
