@@ -12,7 +12,7 @@ import { loadAdapter } from './weights';
 import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
-import { convertedDirFor, isConvertedCurrent, readConverted, sourceFingerprint } from './convert';
+import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convert';
 import { LavinConfig } from './lavin';
 import { checkCpuMemory } from './memory';
 import { Builder } from './graph/builder';
@@ -74,7 +74,27 @@ export class LavinModel {
       const warning = checkCpuMemory(c, engine.weights, manifest.name);
       if (warning) log(`warning: ${warning}`);
     };
-    if (isConvertedCurrent(converted, sourceFingerprint(dir))) {
+    const fingerprint = sourceFingerprint(dir);
+    // A copy converted earlier but now stale (an older converter, changed weights): the user chose to
+    // convert this model, so convert again (resumable, the checkpoint read one linear weight at a
+    // time) rather than fall back to quantising the whole checkpoint in memory (7B: 13.5 GB of fp16).
+    if (!isConvertedCurrent(converted, fingerprint) && fs.existsSync(path.join(converted, CONVERTED_FILE))) {
+      log(`the converted ${engine.weights} copy in ${converted} is out of date (an older LaVIN Code, or changed weights): converting it again`);
+      try {
+        let reported = '';
+        await convertModelDir(dir, engine.weights, {
+          kernels: engine.kernels,
+          onProgress: (p) => {
+            const quarter = Math.floor((4 * p.done) / Math.max(1, p.total)) * 25;
+            const line = `converting: ${p.part} ${p.skipped ? 'kept' : p.phase === 'build' ? 'reading weights' : `written ${quarter}%`}`;
+            if (line !== reported) log((reported = line));
+          },
+        });
+      } catch (e) {
+        log(`converting again failed (${(e as Error).message.split('\n')[0]}); using the weights from the checkpoint`);
+      }
+    }
+    if (isConvertedCurrent(converted, fingerprint)) {
       // The converted ONNX files hold the backbones: the checkpoint itself is not read (memory).
       checkMemory(readConverted(converted).cfg);
       log(`opening the converted ${engine.weights} model in ${converted}`);

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { convertModelDir } from '../../server/engine/convert';
+import { CONVERTED_FILE, convertModelDir, GRAPH_VERSION, readConverted } from '../../server/engine/convert';
 import { LavinModel } from '../../server/engine/model';
 
 const EMBEDDED = path.resolve(__dirname, '../../../models/lavin-tiny');
@@ -32,5 +32,27 @@ test('a converted int8 copy is opened without reading the backbones; loadWeights
   } finally {
     await fromCopy.dispose();
     await inMemory.dispose();
+  }
+});
+
+test('a stale converted copy (an older converter) is converted again on load, not replaced by quantising in memory', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-model-'));
+  fs.cpSync(EMBEDDED, dir, { recursive: true });
+  const converted = await convertModelDir(dir, 'int8', { kernels: 'fused' });
+  const file = path.join(converted, CONVERTED_FILE);
+  fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), graphVersion: GRAPH_VERSION - 1 }));
+  const stamp = path.join(converted, `${readConverted(converted).files.decoder}.done`);
+  fs.writeFileSync(stamp, 'written by an older converter');
+  const logs: string[] = [];
+  const model = await LavinModel.load(dir, { precision: 'int8', device: 'cpu', threads: 1, log: (m) => logs.push(m) });
+  try {
+    assert.ok(logs.some((l) => /out of date.*converting it again/.test(l)), logs.join('\n'));
+    assert.equal(model.weightsLoaded, false, 'the checkpoint was loaded whole instead of converting again');
+    assert.equal(readConverted(converted).graphVersion, GRAPH_VERSION);
+    assert.ok(logs.some((l) => l === 'converting: host kept'), 'finished parts are kept');
+    assert.ok(logs.some((l) => l === 'converting: decoder written 100%'), logs.join('\n'));
+    assert.equal((await model.generate({ prompt: 'Instruction: hello\nResponse:', maxNewTokens: 3, stopAtEos: false })).tokens.length, 3);
+  } finally {
+    await model.dispose();
   }
 });
