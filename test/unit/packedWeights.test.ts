@@ -71,6 +71,27 @@ describe('packed weights: a model whose int4 weights are all 1 MiB or more', () 
     assertBitIdentical(written.logits, fromSource.logits, 'first (writing) open vs source');
   });
 
+  test('a checked copy that cannot take its final name leaves nothing behind, and the source decoder runs', async () => {
+    const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-packed-blocked-'));
+    try {
+      fs.cpSync(dir, dir2, { recursive: true });
+      const decoder = readConverted(dir2).files.decoder;
+      const { model, stamp } = packedPaths(dir2, decoder);
+      for (const f of [model, stamp]) fs.rmSync(f, { force: true });
+      for (const f of packedDataFiles(dir2)) fs.rmSync(path.join(dir2, f));
+      fs.mkdirSync(model); // renaming the checked copy onto a directory fails
+      const logs: string[] = [];
+      const opened = await logitsOf(dir2, { packed: 'write', log: (m) => logs.push(m) });
+      assert.equal(opened.file, decoder);
+      assert.ok(logs.some((l) => l.startsWith('could not record packed weights')), logs.join('\n'));
+      assert.deepEqual(packedDataFiles(dir2), [], 'the unrecorded copy was deleted');
+      assert.equal(readPackedStamp(dir2, decoder), undefined);
+      assertBitIdentical(opened.logits, (await logitsOf(dir2, { packed: 'ignore' })).logits, 'fallback vs source');
+    } finally {
+      fs.rmSync(dir2, { recursive: true, force: true });
+    }
+  });
+
   test('a copy stamped by another onnxruntime or CPU is not opened, and the next write replaces it', async () => {
     const decoder = readConverted(dir).files.decoder;
     const { stamp: stampFile } = packedPaths(dir, decoder);
