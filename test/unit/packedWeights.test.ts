@@ -3,6 +3,7 @@
 // only on the onnxruntime and CPU that wrote it, and a copy that failed the check is never used.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -69,6 +70,27 @@ describe('packed weights: a model whose int4 weights are all 1 MiB or more', () 
     assert.equal(fromSource.file, decoder);
     assertBitIdentical(fromCopy.logits, fromSource.logits, 'packed copy vs source');
     assertBitIdentical(written.logits, fromSource.logits, 'first (writing) open vs source');
+  });
+
+  test('another process opens the copy with the same logits (what onnxruntime saved does not depend on the writing process)', async () => {
+    const decoder = readConverted(dir).files.decoder;
+    const script = `
+      const { LavinRuntime, KvCache } = require(${JSON.stringify(path.resolve(__dirname, '../../server/engine/runtime'))});
+      (async () => {
+        const rt = await LavinRuntime.open(process.argv[1], { threads: 2 });
+        const router = new Float32Array(2 * rt.cfg.llama.nLayers).fill(0.5);
+        const out = await rt.step({ embeds: rt.embed([1, 5, 9, 13]), positions: [1, 2, 3, 4], routerWeights: router, cache: KvCache.empty(rt.cfg) });
+        process.stdout.write(JSON.stringify({ file: require('path').basename(rt.decoderFile), logits: Buffer.from(out.logits.buffer, out.logits.byteOffset, out.logits.byteLength).toString('base64') }));
+        await rt.dispose();
+      })();`;
+    const r = spawnSync(process.execPath, ['-e', script, dir], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    assert.equal(r.status, 0, r.stderr);
+    const child = JSON.parse(r.stdout) as { file: string; logits: string };
+    assert.equal(child.file, path.basename(packedPaths(dir, decoder).model));
+    const bytes = Buffer.from(child.logits, 'base64');
+    const fromChild = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const fromSource = (await logitsOf(dir, { packed: 'ignore' })).logits[0];
+    assertBitIdentical([fromChild], [fromSource], 'copy in another process vs source');
   });
 
   test('a checked copy that cannot take its final name leaves nothing behind, and the source decoder runs', async () => {
