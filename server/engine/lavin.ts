@@ -199,19 +199,15 @@ export interface DecoderOutputs {
    * [B, H, hd, T], values [B, H, T, hd]): what the cache appends, row by row.
    */
   added: { keyT: Value; value: Value }[];
-  /** The per-block normalised attention inputs [B, T, D] (router inputs come from these). */
-  normed: Value[];
 }
 
 export function llamaDecoder(b: Builder, p: ParamSource, cfg: LavinConfig, h: Value /* [B,T,D] */, ctx: DecoderContext): DecoderOutputs {
   const { nLayers, normEps } = cfg.llama;
   const added: { keyT: Value; value: Value }[] = [];
-  const normed: Value[] = [];
   for (let l = 0; l < nLayers; l++) {
     const L = `layers.${l}`;
     const norm = (x: Value, w: Value) => (ctx.fused ? fusedRmsNorm(b, x, w, normEps) : rmsNorm(b, x, w, normEps));
     const n = norm(h, p.param(b, `${L}.attention_norm.weight`));
-    normed.push(n);
     const w = ctx.route(l, n);
     const [w0, w1] = expertWeights(b, b.reshape(w, [-1, 1, 2]));
     const a = mmAdapter(b, p, cfg.adapter, `${L}.adapter_attn`, n, w0, w1, ctx.dropout);
@@ -223,7 +219,7 @@ export function llamaDecoder(b: Builder, p: ParamSource, cfg: LavinConfig, h: Va
     const up = p.linear(b, f, `${L}.feed_forward.w3.weight`);
     h = b.add(h, p.linear(b, b.mul(gate, up), `${L}.feed_forward.w2.weight`));
   }
-  return { hidden: h, added, normed };
+  return { hidden: h, added };
 }
 
 /**

@@ -28,9 +28,14 @@ export interface PackedStamp {
   detail: string;
 }
 
+/** `decoder.int4.fused` for `decoder.int4.fused.onnx`: every copy's and stamp's name starts with it. */
+function baseOf(decoderFile: string): string {
+  return decoderFile.replace(/\.onnx$/, '');
+}
+
 /** The decoder's packed copy: `<decoder>.packed.onnx` and its stamp. */
 export function packedPaths(dir: string, decoderFile: string): { model: string; stamp: string } {
-  const base = decoderFile.replace(/\.onnx$/, '');
+  const base = baseOf(decoderFile);
   return { model: path.join(dir, `${base}.packed.onnx`), stamp: path.join(dir, `${base}.packed.json`) };
 }
 
@@ -96,7 +101,7 @@ export function packedState(dir: string, decoderFile: string): PackedState {
  * model never write into each other's files (the graph names its data file, which keeps its name).
  */
 export function newPackedWrite(dir: string, decoderFile: string): { model: string; data: string } {
-  const base = decoderFile.replace(/\.onnx$/, '');
+  const base = baseOf(decoderFile);
   const tag = `${process.pid}-${crypto.randomBytes(4).toString('hex')}`;
   return { model: path.join(dir, `${base}.packed-${tag}.onnx`), data: `${base}.packed-${tag}.onnx.data` };
 }
@@ -133,7 +138,7 @@ export function discardPacked(dir: string, written: { model: string; data: strin
  * the file is left for the next write.
  */
 function removeOtherCopies(dir: string, decoderFile: string, keepData?: string): void {
-  const prefix = `${decoderFile.replace(/\.onnx$/, '')}.packed-`;
+  const prefix = `${baseOf(decoderFile)}.packed-`;
   const stale = fs.readdirSync(dir).filter((f) => f.startsWith(prefix) && f !== keepData);
   removeQuietly(stale.map((f) => path.join(dir, f)));
 }

@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import * as path from 'path';
 import { HOST_TENSORS, readConverted } from './convert';
 import { LavinConfig } from './lavin';
-import { llamaLinearPolicy, WeightFormat } from './quant';
+import { bitsOf, llamaLinearPolicy, WeightFormat } from './quant';
 import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';
 import { createSession, createSessionFromFile, f32, i64, SessionConfig } from './session';
 import { parseLaidOutName, layOutHost } from './graph/layouts';
@@ -273,6 +273,7 @@ export class LavinRuntime {
     const vision = () => createSessionFromFile(path.join(dir, m.files.vision), session);
     const make = (decoder: ort.InferenceSession, from: string) => new LavinRuntime(m.cfg, vision, decoder, host, from);
     const source = path.join(dir, m.files.decoder);
+    const fromSource = async () => make(await createSessionFromFile(source, session), source);
     const cpu = (session.device ?? 'cpu') === 'cpu';
     // float32 weights on the CPU: no repacking, so the MatMuls read the memory-mapped data file, as
     // llama.cpp does. 1b, alternating runs: the session opens in 0.4 s instead of 9-11 s (7B: about
@@ -280,7 +281,7 @@ export class LavinRuntime {
     // its first image came 1 s sooner but every image took 25% longer.)
     if (m.weights === 'fp32' && cpu) return make(await createSessionFromFile(source, { prepack: false, ...session }), source);
     const packed = opts.packed ?? 'use';
-    if (!cpu || (m.weights !== 'int8' && m.weights !== 'int4') || packed === 'ignore') return make(await createSessionFromFile(source, session), source);
+    if (!cpu || !bitsOf(m.weights) || packed === 'ignore') return fromSource();
     const log = opts.log ?? (() => {});
     const state = packedState(dir, m.files.decoder);
     if (state.state === 'usable') {
@@ -290,9 +291,9 @@ export class LavinRuntime {
         log(`the packed weights ${state.model} did not open (${(e as Error).message.split('\n')[0]}); opening ${source}`);
       }
     } else if (packed === 'write' && state.state !== 'inexact') {
-      return LavinRuntime.openWritingPacked(dir, m.files.decoder, session, make, log);
+      return LavinRuntime.openWritingPacked(dir, m.files.decoder, session, make, fromSource, log);
     }
-    return make(await createSessionFromFile(source, session), source);
+    return fromSource();
   }
 
   /**
@@ -300,12 +301,19 @@ export class LavinRuntime {
    * keep it only when it gives the source's outputs bit for bit (the verdict is stamped either way).
    * One session at a time: at 7B two would not fit in 8 GB.
    */
-  private static async openWritingPacked(dir: string, decoderFile: string, session: SessionConfig, make: (d: ort.InferenceSession, from: string) => LavinRuntime, log: (m: string) => void): Promise<LavinRuntime> {
+  private static async openWritingPacked(
+    dir: string,
+    decoderFile: string,
+    session: SessionConfig,
+    make: (d: ort.InferenceSession, from: string) => LavinRuntime,
+    fromSource: () => Promise<LavinRuntime>,
+    log: (m: string) => void,
+  ): Promise<LavinRuntime> {
     const source = path.join(dir, decoderFile);
     const need = 2 * fs.statSync(`${source}.data`).size + (1 << 30);
     if (freeBytes(dir) < need) {
       log(`not saving packed weights beside ${source}: ${(need / 1e9).toFixed(1)} GB of free disk needed`);
-      return make(await createSessionFromFile(source, session), source);
+      return fromSource();
     }
     const identity = packedIdentity(dir, decoderFile);
     const written = newPackedWrite(dir, decoderFile);
@@ -315,7 +323,7 @@ export class LavinRuntime {
     } catch (e) {
       discardPacked(dir, written);
       log(`could not save packed weights (${(e as Error).message.split('\n')[0]}); opening ${source}`);
-      return make(await createSessionFromFile(source, session), source);
+      return fromSource();
     }
     const expected = await writer.checkOutputs();
     await writer.dispose();
@@ -337,7 +345,7 @@ export class LavinRuntime {
       await copy?.release();
       discardPacked(dir, written);
       log(`could not record packed weights beside ${source} (${(e as Error).message.split('\n')[0]}); opening the source`);
-      return make(await createSessionFromFile(source, session), source);
+      return fromSource();
     }
     if (exact) {
       const { model } = packedPaths(dir, decoderFile);
@@ -346,7 +354,7 @@ export class LavinRuntime {
     }
     await copy?.release();
     log(`onnxruntime's packed weights are not used for ${source}: ${detail}`);
-    return make(await createSessionFromFile(source, session), source);
+    return fromSource();
   }
 
   /**

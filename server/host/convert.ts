@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { convertModelDir } from '../engine/convert';
 import { LoadOptions } from '../engine/api';
+import { bitsOf } from '../engine/quant';
 import { LavinModel } from '../engine/model';
 import { MANIFEST_FILE, ModelManifest } from '../engine/modelDir';
 import { LavinErrorCodes, PrecisionName, SetupModelParams } from '../protocol';
@@ -147,7 +148,7 @@ export async function setupModelFolder(params: SetupModelParams, progress: Conve
     }
     if (signal?.aborted) throw cancelled('model setup');
     // int8/int4: this first load also saves and checks onnxruntime's packed weights (7B: about 30 s).
-    const packs = (precision === 'int8' || precision === 'int4') && load.packedWeights !== false;
+    const packs = bitsOf(precision) !== undefined && load.packedWeights !== false;
     progress(packs ? "validating: loading the new model folder and saving onnxruntime's packed weights" : 'validating: loading the new model folder', 95);
     const model = await LavinModel.load(out, { precision, ...load });
     progress('done', 100);
