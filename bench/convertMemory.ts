@@ -13,7 +13,7 @@ import { convertModel, convertModelDir, writeSafetensors } from '../server/engin
 import { loadModelDir, MANIFEST_FILE } from '../server/engine/modelDir';
 import { isAdapterParam } from '../server/engine/programs';
 import { WEIGHT_FORMATS, WeightFormat } from '../server/engine/quant';
-import { floatToHalf, HostTensor } from '../server/engine/tensor';
+import { floatsToHalf, HostTensor } from '../server/engine/tensor';
 import { loadClip } from '../server/engine/weights';
 import { PyTensor, PyValue, torchSave } from '../server/train/pthWriter';
 import { parameterShapes, randomValues, SEED } from './shapes';
@@ -22,9 +22,7 @@ const ROOT = path.resolve(__dirname, '../..');
 const FIXTURE = path.join(ROOT, 'test/fixtures/lavin-tiny-ref');
 
 function half(values: Float32Array, shape: number[]): HostTensor {
-  const h = new Uint16Array(values.length);
-  for (let i = 0; i < values.length; i++) h[i] = floatToHalf(values[i]);
-  return { dtype: 'float16', shape, data: new Uint8Array(h.buffer) };
+  return { dtype: 'float16', shape, data: new Uint8Array(floatsToHalf(values).buffer) };
 }
 
 async function makeModel(dir: string, dim: number, nLayers: number, ffn: number, vocab: number): Promise<void> {

@@ -4,7 +4,7 @@
 // time from a callback, so a model never has to sit in memory whole.
 
 import * as fs from 'fs';
-import { floatToHalf, halfToFloat } from '../server/engine/tensor';
+import { floatsToHalf, floatToHalf, halfToFloat } from '../server/engine/tensor';
 
 export type GgufType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
 
@@ -65,11 +65,7 @@ function writeValue(o: Out, v: GgufValue): void {
 export function encodeTensor(type: GgufType, x: Float32Array): Buffer {
   switch (type) {
     case 'f32': return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
-    case 'f16': {
-      const h = new Uint16Array(x.length);
-      for (let i = 0; i < x.length; i++) h[i] = floatToHalf(x[i]);
-      return Buffer.from(h.buffer);
-    }
+    case 'f16': return Buffer.from(floatsToHalf(x).buffer);
     case 'q8_0': return quantQ8_0(x);
     case 'q4_0': return quantQ4_0(x);
   }

@@ -59,6 +59,13 @@ export function floatToHalf(v: number): number {
   return sign | half;
 }
 
+/** Float32 values as IEEE halves (floatToHalf on each). */
+export function floatsToHalf(values: Float32Array): Uint16Array {
+  const h = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) h[i] = floatToHalf(values[i]);
+  return h;
+}
+
 /** Any floating host tensor as a fresh Float32Array. */
 export function toFloat32(t: HostTensor): Float32Array {
   const n = numel(t.shape);

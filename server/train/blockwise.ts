@@ -22,7 +22,7 @@ import { HostParams, ParamSource, transpose2d } from '../engine/graph/params';
 import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
 import { createSession } from '../engine/session';
 import { llamaLinearPolicy } from '../engine/quant';
-import { floatToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
+import { floatsToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
 import { trainingAttentionBias } from './graph';
 import { LaidOutExample, labelledCount } from './sequence';
 import { StepOptions, StepResult, TrainingStepperOptions } from './step';
@@ -245,13 +245,7 @@ export class BlockwiseTrainingStepper {
       const t = this.tensors.get(src.name);
       if (!t) throw new Error(`missing parameter ${src.name}`);
       const f = src.transposed ? toFloat32(transpose2d(t, src.name)) : toFloat32(t);
-      if (src.half) {
-        const h = new Uint16Array(f.length);
-        for (let i = 0; i < f.length; i++) h[i] = floatToHalf(f[i]);
-        v = h;
-      } else {
-        v = f;
-      }
+      v = src.half ? floatsToHalf(f) : f;
       this.hostCache.set(key, v);
     }
     return v;

@@ -2,7 +2,7 @@
 // host); trainable ones become graph inputs so a training graph can output their gradients.
 
 import { CPU_ACCURACY_LEVEL, bitsOf, QuantizedWeight, quantizeWeight, WeightFormat } from '../quant';
-import { floatToHalf, HostTensor, numel, toFloat32 } from '../tensor';
+import { floatsToHalf, HostTensor, numel, toFloat32 } from '../tensor';
 import { Builder } from './builder';
 import { Value } from './graph';
 import { laidOutName, laidOutShape, layOutGraph, layOutHost, ParamLayout, TRANSPOSE } from './layouts';
@@ -133,9 +133,7 @@ export class HostParams implements ParamSource {
     let v = this.made.get(key);
     if (!v) {
       const t = transpose2d(this.get(name), name); // [in, out] float32
-      const f = toFloat32(t);
-      const h = new Uint16Array(f.length);
-      for (let i = 0; i < f.length; i++) h[i] = floatToHalf(f[i]);
+      const h = floatsToHalf(toFloat32(t));
       v = b.initializer(`${name}.T.fp16`, { dtype: 'float16', shape: t.shape, data: new Uint8Array(h.buffer) });
       this.made.set(key, v);
     }
