@@ -4,11 +4,12 @@ import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { FIXTURE_DIR } from '../golden/fixture';
 
 /** The repository root (out/test/cli -> ../../..). */
 export const REPO = path.join(__dirname, '..', '..', '..');
 export const BIN = path.join(REPO, 'bin', 'lavin.js');
-export const FIXTURE = path.join(REPO, 'test', 'fixtures', 'lavin-tiny-ref');
+export const FIXTURE = FIXTURE_DIR;
 
 export interface LavinRun {
   code: number;

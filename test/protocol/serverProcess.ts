@@ -7,12 +7,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { LavinInitializationOptions } from '../../server/protocol';
+import { FIXTURE_DIR } from '../golden/fixture';
 
 /** out/test/protocol -> out/server/main.js; LAVIN_SERVER=dist/server.js tests the bundle instead. */
 export const SERVER_MAIN = process.env.LAVIN_SERVER ? path.resolve(process.env.LAVIN_SERVER) : path.join(__dirname, '..', '..', 'server', 'main.js');
 /** The repository root (out/test/protocol -> ../../..). */
 export const REPO = path.join(__dirname, '..', '..', '..');
-export const FIXTURE_IMAGE = path.join(REPO, 'test', 'fixtures', 'lavin-tiny-ref', 'inputs', 'image.png');
+export const FIXTURE_IMAGE = path.join(FIXTURE_DIR, 'inputs', 'image.png');
 
 export interface ServerHandle {
   child: ChildProcess;

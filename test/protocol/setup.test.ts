@@ -8,9 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import { ProgressType } from 'vscode-languageserver-protocol';
 import type { WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport } from 'vscode-languageserver-protocol';
 import { ChatRequest, LavinErrorCodes, SetupModelRequest, StatusRequest } from '../../server/protocol';
+import { FIXTURE_DIR } from '../golden/fixture';
 import { REPO, rpcError, ServerHandle, startServer, tempDir } from './serverProcess';
 
-const FIXTURE = path.join(REPO, 'test', 'fixtures', 'lavin-tiny-ref');
+const FIXTURE = FIXTURE_DIR;
 const TOKENIZER = path.join(REPO, 'test', 'data', 'tokenizer', 'tokenizer.model');
 type Progress = WorkDoneProgressBegin | WorkDoneProgressReport | WorkDoneProgressEnd;
 

@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'fs';
 import path from 'path';
 import sharp from 'sharp';
+import { FIXTURE_DIR } from '../golden/fixture';
 import { decodeRgb, IMAGENET_MEAN, IMAGENET_STD, preprocessImage, resizeBicubicPillow } from '../../server/engine/image';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const FIXTURE = path.join(ROOT, 'test/fixtures/lavin-tiny-ref');
+const FIXTURE = FIXTURE_DIR;
 const IMAGES = path.join(ROOT, 'test/data/images');
 const UNSUPPORTED = /not a supported image \(PNG, JPEG, WebP, GIF\)/;
 

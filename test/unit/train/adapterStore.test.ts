@@ -7,13 +7,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { test } from 'node:test';
 import { toFloat32 } from '../../../server/engine/tensor';
+import { FIXTURE_DIR } from '../../golden/fixture';
 import { loadAdapter } from '../../../server/engine/weights';
 import { ADAPTER_META_FILE, AdapterSet, exportLavinPth, importLavinPth, loadAdapterSet, readMeta, saveAdapterSet } from '../../../server/train/adapterStore';
 import { initAdapterTensors } from '../../../server/train/init';
 import { Rng } from '../../../server/train/rng';
 
-const FIXTURE = path.resolve(__dirname, '../../../../test/fixtures/lavin-tiny-ref');
-const CHECKPOINT = path.join(process.env.LAVIN_FIXTURE_DIR ?? FIXTURE, 'adapter/checkpoint.pth');
+const CHECKPOINT = path.join(FIXTURE_DIR, 'adapter/checkpoint.pth');
 const base = { id: 'test-base', name: 'fixture' };
 
 function tmp(): string {

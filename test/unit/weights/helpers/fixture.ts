@@ -3,8 +3,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 
-/** out/test/unit/weights/helpers -> repo root is five levels up. */
-export const FIXTURE_DIR = process.env.LAVIN_FIXTURE_DIR ?? path.resolve(__dirname, '../../../../../test/fixtures/lavin-tiny-ref');
+import { FIXTURE_DIR } from '../../../golden/fixture';
+
+export { FIXTURE_DIR };
 
 export interface Golden {
   config: {
