@@ -20,7 +20,7 @@ export interface LoadOptions {
   positionMode?: PositionMode;
   /**
    * A converted int8/int4 model on the CPU: save onnxruntime's repacked weights beside it on the
-   * first start and open them on later ones (7B int4: 2.6 s instead of 9 s; twice the decoder's
+   * first start and open them on later ones (7B int4: 3.3 s instead of 5.5 s, bench/load.js; twice the decoder's
    * disk). Default true; false still opens a copy that exists.
    */
   packedWeights?: boolean;
