@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 
-export const NODE_LLAMA_CPP_VERSION = '3.22.1';
+export const NODE_LLAMA_CPP_VERSION = '3.21.1';
 const ROOT = path.resolve(__dirname, '..', '..');
 const PREFIX = path.join(ROOT, '.cache', 'bench-deps');
 
