@@ -11,6 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { convertModel, convertModelDir, writeSafetensors } from '../server/engine/convert';
 import { loadModelDir, MANIFEST_FILE } from '../server/engine/modelDir';
+import { llama1Backbone } from '../server/engine/lavin';
 import { isAdapterParam } from '../server/engine/programs';
 import { WEIGHT_FORMATS, WeightFormat } from '../server/engine/quant';
 import { floatsToHalf, HostTensor } from '../server/engine/tensor';
@@ -33,7 +34,7 @@ async function makeModel(dir: string, dim: number, nLayers: number, ffn: number,
   const clip = (await loadClip(path.join(dir, 'clip', 'model.safetensors'))).config;
   const nHeads = dim / 128;
   const shapes = parameterShapes({
-    llama: { dim, nLayers, nHeads, headDim: 128, ffnHidden: ffn, vocab, normEps: 1e-6, ropeTheta: 10000 },
+    llama: { dim, nLayers, nHeads, headDim: 128, ffnHidden: ffn, vocab, normEps: 1e-6, ropeTheta: 10000, ...llama1Backbone(nHeads) },
     clip,
     adapter: { hidden: 8, groups: 2, scale: 1, temperature: 10, nVisualTokens: 6 },
     maxSeqLen: 512,

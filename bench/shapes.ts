@@ -2,7 +2,7 @@
 // (seed, tensor name), so the GGUF file for llama.cpp and our converted ONNX folder hold the same
 // weights, and no model ever has to be held in memory whole (the tensor map is lazy).
 
-import { LavinConfig } from '../server/engine/lavin';
+import { LavinConfig, llama1Backbone } from '../server/engine/lavin';
 import { HostTensor } from '../server/engine/tensor';
 
 export interface BenchShape {
@@ -34,7 +34,7 @@ export const WEIGHTS_VERSION = 'identity-adapters-1';
 /** LaVIN around a LLaMA shape: CLIP ViT-L/14 at 224 px, LaVIN-7B's adapter sizes. */
 export function benchConfig(s: BenchShape): LavinConfig {
   return {
-    llama: { dim: s.dim, nLayers: s.nLayers, nHeads: s.nHeads, headDim: s.dim / s.nHeads, ffnHidden: s.ffnHidden, vocab: s.vocab, normEps: 1e-6, ropeTheta: 10000 },
+    llama: { dim: s.dim, nLayers: s.nLayers, nHeads: s.nHeads, headDim: s.dim / s.nHeads, ffnHidden: s.ffnHidden, vocab: s.vocab, normEps: 1e-6, ropeTheta: 10000, ...llama1Backbone(s.nHeads) },
     clip: { width: 1024, layers: 24, heads: 16, patch: 14, resolution: 224, layerNormEps: 1e-5 },
     adapter: { hidden: 8, groups: 2, scale: 1, temperature: 10, nVisualTokens: 6 },
     maxSeqLen: 1024,

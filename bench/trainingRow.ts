@@ -7,7 +7,7 @@
 // Each modality runs in its own process, so every row's peak RSS is its own.
 
 import { spawnSync } from 'child_process';
-import { LavinConfig } from '../server/engine/lavin';
+import { LavinConfig, llama1Backbone } from '../server/engine/lavin';
 import { HostTensor, numel } from '../server/engine/tensor';
 import { AdamW } from '../server/train/optim';
 import { Rng } from '../server/train/rng';
@@ -55,7 +55,7 @@ export interface TrainingBenchResult {
 export function trainingBenchConfig(o: Required<Pick<TrainingBenchOptions, 'dim' | 'layers' | 'heads' | 'ffnHidden' | 'vocab'>>): LavinConfig {
   if (o.dim % o.heads !== 0) throw new Error(`training bench: dim ${o.dim} is not a multiple of heads ${o.heads}`);
   return {
-    llama: { dim: o.dim, nLayers: o.layers, nHeads: o.heads, headDim: o.dim / o.heads, ffnHidden: o.ffnHidden, vocab: o.vocab, normEps: 1e-6, ropeTheta: 10000 },
+    llama: { dim: o.dim, nLayers: o.layers, nHeads: o.heads, headDim: o.dim / o.heads, ffnHidden: o.ffnHidden, vocab: o.vocab, normEps: 1e-6, ropeTheta: 10000, ...llama1Backbone(o.heads) },
     clip: { width: 128, layers: 12, heads: 4, patch: 14, resolution: 224, layerNormEps: 1e-5 },
     adapter: { hidden: 8, groups: 2, scale: 1, temperature: 10, nVisualTokens: 6 },
     maxSeqLen: 512,

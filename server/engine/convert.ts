@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Graph } from './graph/graph';
 import { serializeModel } from './graph/onnx';
-import { LavinConfig } from './lavin';
+import { LavinConfig, llama1Backbone } from './lavin';
 import { buildDecoderGraph, buildVisionGraph, inferenceParams, isAdapterParam, Kernels } from './programs';
 import { bitsOf, llamaLinearPolicy, QuantizedWeight, quantizeWeight, WEIGHT_FORMATS, WeightFormat } from './quant';
 import { LinearPolicy } from './graph/params';
@@ -189,6 +189,8 @@ export function readConverted(dir: string): ConvertedManifest {
   for (const f of Object.values(m.files)) {
     if (!fs.existsSync(path.join(dir, f))) throw new Error(`converted folder ${dir}: ${f} is missing (re-run convert)`);
   }
+  // Copies written before the backbone fields existed are LLaMA-1 models.
+  m.cfg = { ...m.cfg, llama: { ...llama1Backbone(m.cfg.llama.nHeads), ...m.cfg.llama } };
   return m;
 }
 

@@ -14,12 +14,40 @@ import { ParamSource } from './graph/params';
 export interface LlamaConfig {
   dim: number;
   nLayers: number;
+  /** Query heads. */
   nHeads: number;
+  /** Key/value heads (= nHeads without grouped-query attention): the KV cache holds these. */
+  nKvHeads: number;
   headDim: number;
   ffnHidden: number;
   vocab: number;
   normEps: number;
   ropeTheta: number;
+  /** Which features RoPE rotates together: Meta's adjacent pairs (2i, 2i+1), or i and i + hd/2 (GPT-NeoX, Hugging Face, qwen2). */
+  ropeStyle: RopeStyle;
+  ropeScaling?: RopeScaling;
+  /** q/k/v projections carry biases (qwen2): layers.N.attention.w{q,k,v}.bias. */
+  qkvBias: boolean;
+  /** No output.weight: the head multiplies by tok_embeddings.weight. */
+  tiedEmbeddings: boolean;
+}
+
+export type RopeStyle = 'interleaved' | 'neox';
+
+/**
+ * Changes to the RoPE frequencies. 'linear' divides every frequency by `factor` (positions
+ * interpolated); 'llama3' divides the low frequencies by `factor` and blends towards 1 between the
+ * two wavelengths (Llama 3.1+); 'frequencyFactors' gives the divisor of each rotated pair directly,
+ * as a GGUF file stores the llama3 correction (rope_freqs.weight).
+ */
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number }
+  | { type: 'frequencyFactors'; factors: number[] };
+
+/** The backbone fields an official LLaMA-1 checkpoint implies (Meta layout, no GQA, no biases, own head). */
+export function llama1Backbone(nHeads: number): Pick<LlamaConfig, 'nKvHeads' | 'ropeStyle' | 'qkvBias' | 'tiedEmbeddings'> {
+  return { nKvHeads: nHeads, ropeStyle: 'interleaved', qkvBias: false, tiedEmbeddings: false };
 }
 
 export interface ClipConfig {
@@ -171,7 +199,7 @@ export interface DecoderContext {
   route: (layer: number, normed: Value) => Value;
   /**
    * Per-layer cache of C slots, read in place (never copied): keys (after RoPE) transposed
-   * [B, H, hd, C] and values [B, H, C, hd]. Omitted for cache-free graphs (training).
+   * [B, Hkv, hd, C] and values [B, Hkv, C, hd] (Hkv = nKvHeads). Omitted for cache-free graphs (training).
    */
   past?: { keyT: Value; value: Value }[];
   dropout?: (u: Value) => Value;
@@ -196,7 +224,7 @@ export interface DecoderOutputs {
   hidden: Value; // [B, T, D] after the last block (before the final norm)
   /**
    * Per layer, this step's keys (after RoPE) and values in the cache's layout (keys transposed
-   * [B, H, hd, T], values [B, H, T, hd]): what the cache appends, row by row.
+   * [B, Hkv, hd, T], values [B, Hkv, T, hd]): what the cache appends, row by row.
    */
   added: { keyT: Value; value: Value }[];
 }
@@ -229,29 +257,37 @@ export function llamaDecoder(b: Builder, p: ParamSource, cfg: LavinConfig, h: Va
  * as attending over the concatenation, without ever copying the cache (what onnxruntime's
  * GroupQueryAttention does on every step: at 1000 tokens of context the attention alone measured
  * 3-4x slower, a whole 1B int4 step 2.2x; bench/README.md).
+ *
+ * Grouped-query attention: query heads g*G .. g*G+G-1 share key/value head g (G = nHeads /
+ * nKvHeads, as llama.cpp and Hugging Face pair them). Queries are laid out [B, Hkv, G*T, hd], so
+ * each cached head multiplies all its G query heads at once and the cache is never repeated per
+ * query head. Without GQA (G = 1) every reshape here is the identity.
  */
 function llamaAttention(b: Builder, p: ParamSource, cfg: LavinConfig, L: string, x: Value, ctx: DecoderContext, past?: { keyT: Value; value: Value }) {
-  const { nHeads, headDim, dim } = cfg.llama;
-  const rotate = (v: Value) => (ctx.fused ? fusedRope(b, v, ctx.fused, nHeads) : b.reshape(rope(b, b.reshape(v, [0, 0, nHeads, headDim]), ctx.cos, ctx.sin, headDim), [0, 0, dim]));
-  // Queries take the 1/sqrt(hd) score scale: T x D values rather than H x T x (C+T) scores.
-  const q = b.mul(rotate(p.linear(b, x, `${L}.attention.wq.weight`)), b.scalar(1 / Math.sqrt(headDim))); // [B,T,D]
-  const k = rotate(p.linear(b, x, `${L}.attention.wk.weight`));
-  const v = p.linear(b, x, `${L}.attention.wv.weight`);
-  const split = (t: Value) => b.reshape(t, [0, 0, nHeads, headDim]); // [B,T,H,hd]
-  const qh = b.transpose(split(q), [0, 2, 1, 3]); // [B,H,T,hd]
-  const vh = b.transpose(split(v), [0, 2, 1, 3]);
-  const kT = b.transpose(split(k), [0, 2, 3, 1]); // [B,H,hd,T]
-  let scores = b.matmul(qh, kT); // [B,H,T,T]
-  if (past) scores = b.concat([b.matmul(qh, past.keyT), scores], 3); // [B,H,T,C+T]
-  const probs = b.softmax(b.add(scores, ctx.attentionBias), -1);
-  let o: Value; // [B,H,T,hd]
+  const { nHeads, nKvHeads, headDim, qkvBias, ropeStyle } = cfg.llama;
+  const project = (w: string) => p.linear(b, x, `${L}.attention.${w}.weight`, qkvBias ? p.param(b, `${L}.attention.${w}.bias`) : undefined);
+  const heads = (t: Value, n: number) => b.reshape(t, [0, 0, n, headDim]); // [B,T,n,hd]
+  const rotate = (t: Value, n: number) => (ctx.fused ? fusedRope(b, t, ctx.fused, n, ropeStyle) : b.reshape(rope(b, heads(t, n), ctx.cos, ctx.sin, headDim, ropeStyle), [0, 0, n * headDim]));
+  // Queries take the 1/sqrt(hd) score scale: T x H*hd values rather than H x T x (C+T) scores.
+  const q = b.mul(rotate(project('wq'), nHeads), b.scalar(1 / Math.sqrt(headDim))); // [B,T,H*hd]
+  const k = rotate(project('wk'), nKvHeads);
+  const v = project('wv');
+  const qh = b.reshape(b.transpose(heads(q, nHeads), [0, 2, 1, 3]), [0, nKvHeads, -1, headDim]); // [B,Hkv,G*T,hd]
+  const vh = b.transpose(heads(v, nKvHeads), [0, 2, 1, 3]); // [B,Hkv,T,hd]
+  const kT = b.transpose(heads(k, nKvHeads), [0, 2, 3, 1]); // [B,Hkv,hd,T]
+  let scores = b.matmul(qh, kT); // [B,Hkv,G*T,T]
+  if (past) scores = b.concat([b.matmul(qh, past.keyT), scores], 3); // [B,Hkv,G*T,C+T]
+  // The bias [T, C+T] masks each query head's T rows alike.
+  const perQueryHead = b.reshape(scores, [0, nHeads, -1, 0]); // [B,H,T,C+T]
+  const probs = b.reshape(b.softmax(b.add(perQueryHead, ctx.attentionBias), -1), [0, nKvHeads, -1, 0]); // [B,Hkv,G*T,C+T]
+  let o: Value; // [B,Hkv,G*T,hd]
   if (past) {
     const slots = b.dim(past.value, 2); // C
     o = b.add(b.matmul(b.sliceAt(probs, 3, b.constInt64([0]), slots), past.value), b.matmul(b.sliceAt(probs, 3, slots), vh));
   } else {
     o = b.matmul(probs, vh);
   }
-  const merged = b.reshape(b.transpose(o, [0, 2, 1, 3]), [0, 0, dim]);
+  const merged = b.reshape(b.transpose(b.reshape(o, [0, nHeads, -1, headDim]), [0, 2, 1, 3]), [0, 0, nHeads * headDim]);
   return { out: p.linear(b, merged, `${L}.attention.wo.weight`), keyT: kT, value: vh };
 }
 
@@ -260,13 +296,19 @@ function fusedRmsNorm(b: Builder, x: Value, weight: Value, eps: number): Value {
   return b.op('SimplifiedLayerNormalization', [x, weight], [{ dtype: x.dtype, shape: x.shape }], { axis: { i: -1 }, epsilon: { f: eps }, stash_type: { i: 1 } })[0];
 }
 
-/** RoPE as onnxruntime's RotaryEmbedding on x [B,T,D] (interleaved = Meta's adjacent pairs), at explicit positions. */
-function fusedRope(b: Builder, x: Value, f: FusedKernelInputs, nHeads: number): Value {
-  return b.op('RotaryEmbedding', [x, f.positionIds, f.cosCache, f.sinCache], [{ dtype: x.dtype, shape: x.shape }], { interleaved: { i: 1 }, num_heads: { i: nHeads } }, 'com.microsoft')[0];
+/** RoPE as onnxruntime's RotaryEmbedding on x [B,T,n*hd] at explicit positions. */
+function fusedRope(b: Builder, x: Value, f: FusedKernelInputs, nHeads: number, style: RopeStyle): Value {
+  const interleaved = style === 'interleaved' ? 1 : 0;
+  return b.op('RotaryEmbedding', [x, f.positionIds, f.cosCache, f.sinCache], [{ dtype: x.dtype, shape: x.shape }], { interleaved: { i: interleaved }, num_heads: { i: nHeads } }, 'com.microsoft')[0];
 }
 
-/** Meta RoPE on adjacent pairs (2i, 2i+1) of x [B,T,H,hd]; cos/sin [T, hd/2]. */
-function rope(b: Builder, x: Value, cos: Value, sin: Value, headDim: number): Value {
+/** RoPE on x [B,T,n,hd] with cos/sin [T, hd/2], in plain (differentiable) ops. */
+function rope(b: Builder, x: Value, cos: Value, sin: Value, headDim: number, style: RopeStyle): Value {
+  return style === 'interleaved' ? ropeAdjacentPairs(b, x, cos, sin, headDim) : ropeHalves(b, x, cos, sin, headDim);
+}
+
+/** Meta RoPE: rotates the adjacent pairs (2i, 2i+1). */
+function ropeAdjacentPairs(b: Builder, x: Value, cos: Value, sin: Value, headDim: number): Value {
   const pairs = b.reshape(x, [0, 0, 0, headDim / 2, 2]);
   const re = b.slice(pairs, [0], [1], [4]);
   const im = b.slice(pairs, [1], [2], [4]);
@@ -277,21 +319,35 @@ function rope(b: Builder, x: Value, cos: Value, sin: Value, headDim: number): Va
   return b.reshape(b.concat([outRe, outIm], 4), [0, 0, 0, headDim]);
 }
 
-/** Final RMSNorm and the output head: h [B, N, D] -> logits [B, N, V]. */
+/** GPT-NeoX RoPE (Hugging Face's rotate_half): rotates the pairs (i, i + hd/2). */
+function ropeHalves(b: Builder, x: Value, cos: Value, sin: Value, headDim: number): Value {
+  const half = headDim / 2;
+  const x1 = b.slice(x, [0], [half], [3]);
+  const x2 = b.slice(x, [half], [headDim], [3]);
+  const c = b.reshape(cos, [-1, 1, half]);
+  const s = b.reshape(sin, [-1, 1, half]);
+  return b.concat([b.sub(b.mul(x1, c), b.mul(x2, s)), b.add(b.mul(x1, s), b.mul(x2, c))], 3);
+}
+
+/** Final RMSNorm and the output head: h [B, N, D] -> logits [B, N, V] (the embedding table when tied). */
 export function lmHead(b: Builder, p: ParamSource, cfg: LavinConfig, h: Value): Value {
-  return p.linear(b, rmsNorm(b, h, p.param(b, 'norm.weight'), cfg.llama.normEps), 'output.weight');
+  const head = cfg.llama.tiedEmbeddings ? 'tok_embeddings.weight' : 'output.weight';
+  return p.linear(b, rmsNorm(b, h, p.param(b, 'norm.weight'), cfg.llama.normEps), head);
 }
 
 /**
  * RoPE tables [positions, hd/2] computed as the reference does in float32:
- * freqs = 1 / theta^(2i/hd); angle = t * freqs; cos/sin of the float32 angle.
+ * freqs = 1 / theta^(2i/hd); angle = t * freqs; cos/sin of the float32 angle. A scaled RoPE divides
+ * each frequency by its pair's divisor first (1 without scaling: the same float32 values).
  */
-export function ropeTables(headDim: number, positions: number, theta: number): { cos: Float32Array; sin: Float32Array } {
+export function ropeTables(llama: Pick<LlamaConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>, positions: number): { cos: Float32Array; sin: Float32Array } {
+  const { headDim, ropeTheta: theta } = llama;
   const half = headDim / 2;
+  const divisors = ropeDivisors(llama);
   const cos = new Float32Array(positions * half);
   const sin = new Float32Array(positions * half);
   for (let i = 0; i < half; i++) {
-    const freq = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim))));
+    const freq = Math.fround(Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim)))) / divisors[i]);
     for (let t = 0; t < positions; t++) {
       const angle = Math.fround(t * freq);
       cos[t * half + i] = Math.cos(angle);
@@ -299,4 +355,35 @@ export function ropeTables(headDim: number, positions: number, theta: number): {
     }
   }
   return { cos, sin };
+}
+
+/**
+ * What each rotated pair's frequency is divided by. llama3: as Meta's reference and llama.cpp's
+ * converter (convert_hf_to_gguf.py writes these as rope_freqs.weight): pairs whose wavelength is
+ * below originalContext / highFreqFactor keep their frequency, those above originalContext /
+ * lowFreqFactor are divided by factor, and the ones between blend smoothly.
+ */
+export function ropeDivisors(llama: Pick<LlamaConfig, 'headDim' | 'ropeTheta' | 'ropeScaling'>): Float64Array {
+  const { headDim, ropeTheta: theta, ropeScaling: s } = llama;
+  const half = headDim / 2;
+  const out = new Float64Array(half).fill(1);
+  if (!s) return out;
+  if (s.type === 'linear') return out.fill(s.factor);
+  if (s.type === 'frequencyFactors') {
+    if (s.factors.length !== half) throw new Error(`RoPE frequency factors: ${s.factors.length} values for ${half} rotated pairs`);
+    out.set(s.factors.map((f) => Math.fround(f)));
+    return out;
+  }
+  const lowWavelength = s.originalContext / s.lowFreqFactor;
+  const highWavelength = s.originalContext / s.highFreqFactor;
+  for (let i = 0; i < half; i++) {
+    const wavelength = (2 * Math.PI) / Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim))));
+    if (wavelength < highWavelength) continue;
+    if (wavelength > lowWavelength) out[i] = s.factor;
+    else {
+      const smooth = (s.originalContext / wavelength - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+      out[i] = Math.fround(1 / ((1 - smooth) / s.factor + smooth));
+    }
+  }
+  return out;
 }

@@ -18,9 +18,11 @@ export interface MemoryEstimate {
 }
 
 /** Weights of LLaMA's linear layers (attention, FFN, output head): what a decoded token reads. */
-export function llamaLinearParameters(llama: Pick<LavinConfig['llama'], 'dim' | 'nLayers' | 'ffnHidden' | 'vocab'>): number {
-  const { dim: D, nLayers: L, ffnHidden: F, vocab: V } = llama;
-  return L * (4 * D * D + 3 * D * F) + V * D;
+export function llamaLinearParameters(llama: Pick<LavinConfig['llama'], 'dim' | 'nLayers' | 'ffnHidden' | 'vocab'> & Partial<LavinConfig['llama']>): number {
+  const { dim: D, nLayers: L, ffnHidden: F, vocab: V, nHeads, nKvHeads, headDim } = llama;
+  const q = nHeads && headDim ? nHeads * headDim : D; // width of q and of o's input
+  const kv = nKvHeads && headDim ? nKvHeads * headDim : q; // k and v: narrower with grouped-query attention
+  return L * (2 * D * q + 2 * D * kv + 3 * D * F) + V * D; // a tied head is still a V x D matmul
 }
 
 export function estimateCpuMemory(cfg: LavinConfig, format: WeightFormat): MemoryEstimate {
@@ -29,7 +31,7 @@ export function estimateCpuMemory(cfg: LavinConfig, format: WeightFormat): Memor
   const decoderBytes = llamaLinearParameters(cfg.llama) * cpuBytesPerWeight(format) + V * D * 2;
   const tokens = (R / P) ** 2 + 1;
   const visionBytes = 4 * (CL * (12 * W * W + 13 * W) + 3 * P * P * W + tokens * W);
-  const kvCacheBytes = 2 * L * cfg.maxSeqLen * D * 4;
+  const kvCacheBytes = 2 * L * cfg.maxSeqLen * cfg.llama.nKvHeads * cfg.llama.headDim * 4;
   return { decoderBytes, visionBytes, kvCacheBytes, totalBytes: decoderBytes + visionBytes + kvCacheBytes };
 }
 

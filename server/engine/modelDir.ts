@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { PositionMode, Precision } from './api';
-import { LavinConfig } from './lavin';
+import { LavinConfig, llama1Backbone } from './lavin';
 import { HostTensor, numel } from './tensor';
 import { LlamaParams, loadAdapter, loadClip, openLlama } from './weights';
 import { VISUAL_PREFIX } from './lavin';
@@ -161,7 +161,7 @@ export function configFrom({ llama, clip, adapter }: Loaded, maxSeqLen?: number)
   const hidden = convA.shape[0];
   const groups = hidden / convB.shape[1];
   return {
-    llama: { dim: p.dim, nLayers: p.nLayers, nHeads: p.nHeads, headDim: p.headDim, ffnHidden: p.ffnHidden, vocab: p.vocabSize, normEps: p.normEps, ropeTheta: 10000 },
+    llama: { dim: p.dim, nLayers: p.nLayers, nHeads: p.nHeads, headDim: p.headDim, ffnHidden: p.ffnHidden, vocab: p.vocabSize, normEps: p.normEps, ropeTheta: 10000, ...llama1Backbone(p.nHeads) },
     clip: { width: clip.config.width, layers: clip.config.layers, heads: clip.config.heads, patch: clip.config.patch, resolution: clip.config.resolution, layerNormEps: clip.config.layerNormEps },
     adapter: { hidden, groups, scale: adapter.args.adapterScale ?? 1, temperature: adapter.args.temperature, nVisualTokens: adapter.args.nPrompt ?? 6 },
     maxSeqLen: maxSeqLen ?? adapter.args.maxSeqLen ?? 512,

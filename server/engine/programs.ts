@@ -59,10 +59,10 @@ export const DECODER_IO = {
   logitPositions: 'logit_positions',
   logits: 'logits',
   probe: 'router_probe',
-  /** Keys transposed: [1, H, hd, slots]. */
+  /** Keys transposed: [1, Hkv, hd, slots]. */
   pastKey: (l: number) => `past_key_t_${l}`,
   pastValue: (l: number) => `past_value_${l}`,
-  /** This step's keys transposed: [1, H, hd, T]. */
+  /** This step's keys transposed: [1, Hkv, hd, T]. */
   addedKey: (l: number) => `added_key_t_${l}`,
   addedValue: (l: number) => `added_value_${l}`,
 } as const;
@@ -73,7 +73,7 @@ export type Kernels = 'plain' | 'fused';
 export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Kernels = 'plain'): Graph {
   const g = new Graph('lavin_decoder');
   const b = new Builder(g);
-  const { dim, nLayers, nHeads, headDim, ropeTheta } = cfg.llama;
+  const { dim, nLayers, nKvHeads, headDim } = cfg.llama;
   const io = DECODER_IO;
 
   const embeds = b.input(io.embeds, 'float32', [1, 'seq', dim]);
@@ -82,19 +82,19 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Ker
   const router = b.input(io.router, 'float32', [nLayers, 2]);
   const routeSelf = b.input(io.routeSelf, 'bool', [1]);
   const logitPositions = b.input(io.logitPositions, 'int64', ['n_logits']);
-  // The cache: past_* are the host's buffers of C slots (keys transposed [1, H, hd, C], values
-  // [1, H, C, hd]), read in place; slots not yet filled are masked by the attention bias
+  // The cache: past_* are the host's buffers of C slots (keys transposed [1, Hkv, hd, C], values
+  // [1, Hkv, C, hd]; Hkv = nKvHeads), read in place; slots not yet filled are masked by the attention bias
   // [T, C + T]. added_* are this step's keys and values in the same layouts ([1, H, hd, T] and
   // [1, H, T, hd]), which the host copies into its buffers row by row. So each step moves O(T)
   // data through onnxruntime-node, which copies every fetched output into fresh JS memory:
   // returning the whole cache instead cost 112 ms per 1B step at 512 tokens of context
   // (measured: 140 ms vs 28 ms at 16 tokens).
   const past = Array.from({ length: nLayers }, (_, l) => ({
-    keyT: b.input(io.pastKey(l), 'float32', [1, nHeads, headDim, 'slots']),
-    value: b.input(io.pastValue(l), 'float32', [1, nHeads, 'slots', headDim]),
+    keyT: b.input(io.pastKey(l), 'float32', [1, nKvHeads, headDim, 'slots']),
+    value: b.input(io.pastValue(l), 'float32', [1, nKvHeads, 'slots', headDim]),
   }));
 
-  const tables = ropeTables(headDim, 2 * cfg.maxSeqLen, ropeTheta);
+  const tables = ropeTables(cfg.llama, 2 * cfg.maxSeqLen);
   const cosTable = b.constFloat(tables.cos, [2 * cfg.maxSeqLen, headDim / 2], 'rope_cos');
   const sinTable = b.constFloat(tables.sin, [2 * cfg.maxSeqLen, headDim / 2], 'rope_sin');
   const cos = b.gather(cosTable, positions, 0);

@@ -56,7 +56,8 @@ export interface VisionResult {
 /**
  * Keys and values of every layer for the tokens seen so far, in host buffers of `slots` rows that
  * the decoder reads in place (its past inputs) and that each step extends by its own T rows: keys
- * transposed [H, hd, slots] (so q.K^T is a plain row-times-matrix product), values [H, slots, hd].
+ * transposed [H, hd, slots] (so q.K^T is a plain row-times-matrix product), values [H, slots, hd],
+ * H being the key/value heads (nKvHeads).
  * A step extends the cache it is given: that object then holds the longer sequence, and the step
  * returns it. The buffers grow by 64 slots or an eighth, up to the context length.
  */
@@ -77,8 +78,8 @@ export class KvCache {
   }
 
   static empty(cfg: LavinConfig): KvCache {
-    const { nLayers, nHeads, headDim } = cfg.llama;
-    return new KvCache(nLayers, nHeads, headDim, cfg.maxSeqLen);
+    const { nLayers, nKvHeads, headDim } = cfg.llama;
+    return new KvCache(nLayers, nKvHeads, headDim, cfg.maxSeqLen);
   }
 
   /** Tokens cached. */

@@ -178,7 +178,7 @@ export class BlockwiseTrainingStepper {
   /** One LLM block with layer-0 names; every weight is an input. */
   private block(vjp: boolean) {
     return this.program(vjp ? 'block_vjp' : 'block', () => {
-      const { dim, headDim, ropeTheta } = this.cfg.llama;
+      const { dim, headDim } = this.cfg.llama;
       const T = this.T;
       const g = new Graph(vjp ? 'train_block_vjp' : 'train_block');
       const b = new Builder(g);
@@ -188,7 +188,7 @@ export class BlockwiseTrainingStepper {
       const params = new FedParams(this.tensors, trainable, this.options.frozenFormat === 'fp16');
       const masks: { name: string; shape: number[] }[] = [];
       const hIn = b.input('h_in', 'float32', [1, T, dim]);
-      const tables = ropeTables(headDim, T, ropeTheta);
+      const tables = ropeTables(this.cfg.llama, T);
       let route: Value | undefined;
       const out = llamaDecoder(b, params, { ...this.cfg, llama: { ...this.cfg.llama, nLayers: 1 } }, hIn, {
         cos: b.constFloat(tables.cos, [T, headDim / 2]),

@@ -88,7 +88,7 @@ export function buildTrainingGraph(cfg: LavinConfig, tensors: ReadonlyMap<string
   const format = opts.frozenFormat ?? 'fp32';
   if (format !== 'fp32' && format !== 'fp16') throw new Error(`training graph: frozen weights can be fp32 or fp16, not ${String(format)}`);
   const p = new HostParams(tensors, trainable, llamaLinearPolicy(format));
-  const { dim, headDim, ropeTheta, vocab } = cfg.llama;
+  const { dim, headDim, vocab } = cfg.llama;
   const nVisual = cfg.adapter.nVisualTokens;
 
   const dropoutMasks: DropoutMaskInput[] = [];
@@ -116,7 +116,7 @@ export function buildTrainingGraph(cfg: LavinConfig, tensors: ReadonlyMap<string
   const h = b.concat([eMod, tokens], 1); // [1, T, D]
 
   // ---- decoder with in-graph routing from the modality token ------------------------------------
-  const tables = ropeTables(headDim, T, ropeTheta);
+  const tables = ropeTables(cfg.llama, T);
   const routes: Value[] = [];
   const out = llamaDecoder(b, p, cfg, h, {
     cos: b.constFloat(tables.cos, [T, headDim / 2], 'rope_cos'),

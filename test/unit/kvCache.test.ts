@@ -9,7 +9,7 @@ import { KvCache, LavinRuntime } from '../../server/engine/runtime';
 import { fixtureModelDir } from '../golden/fixture';
 
 const cfg = (nLayers: number, nHeads: number, headDim: number): LavinConfig =>
-  ({ llama: { nLayers, nHeads, headDim, dim: nHeads * headDim }, maxSeqLen: 512 }) as unknown as LavinConfig;
+  ({ llama: { nLayers, nHeads, nKvHeads: nHeads, headDim, dim: nHeads * headDim }, maxSeqLen: 512 }) as unknown as LavinConfig;
 
 describe('KvCache', () => {
   test('rows land per head in order, across growth of the buffers', () => {

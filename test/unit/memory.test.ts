@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { LavinConfig, VISUAL_PREFIX } from '../../server/engine/lavin';
+import { LavinConfig, llama1Backbone, VISUAL_PREFIX } from '../../server/engine/lavin';
 import { checkCpuMemory, estimateCpuMemory } from '../../server/engine/memory';
 import { loadModelDir } from '../../server/engine/modelDir';
 import { cpuBytesPerWeight } from '../../server/engine/quant';
@@ -12,7 +12,7 @@ import { fixtureModelDir } from '../golden/fixture';
 
 /** LLaMA-7B with CLIP ViT-L/14 and LaVIN's context of 512. */
 const LAVIN_7B: LavinConfig = {
-  llama: { dim: 4096, nLayers: 32, nHeads: 32, headDim: 128, ffnHidden: 11008, vocab: 32000, normEps: 1e-6, ropeTheta: 10000 },
+  llama: { dim: 4096, nLayers: 32, nHeads: 32, headDim: 128, ffnHidden: 11008, vocab: 32000, normEps: 1e-6, ropeTheta: 10000, ...llama1Backbone(32) },
   clip: { width: 1024, layers: 24, heads: 16, patch: 14, resolution: 224, layerNormEps: 1e-5 },
   adapter: { hidden: 8, groups: 2, scale: 1, temperature: 10, nVisualTokens: 6 },
   maxSeqLen: 512,
