@@ -2,7 +2,7 @@
 // (seed, tensor name), so the GGUF file for llama.cpp and our converted ONNX folder hold the same
 // weights, and no model ever has to be held in memory whole (the tensor map is lazy).
 
-import { LavinConfig, llama1Backbone } from '../server/engine/lavin';
+import { LavinConfig, llama1Backbone, visionOf } from '../server/engine/lavin';
 import { HostTensor } from '../server/engine/tensor';
 
 export interface BenchShape {
@@ -44,7 +44,7 @@ export function benchConfig(s: BenchShape): LavinConfig {
 /** Every parameter name and shape of LaVIN at this config (official names). */
 export function parameterShapes(cfg: LavinConfig): Map<string, number[]> {
   const { dim: D, nLayers, ffnHidden: F, vocab: V } = cfg.llama;
-  const { width: W, layers, patch: P, resolution: R } = cfg.clip;
+  const { width: W, layers, patch: P, resolution: R } = visionOf(cfg);
   const h = cfg.adapter.hidden;
   const m = new Map<string, number[]>();
   const adapter = (prefix: string, c: number) => {

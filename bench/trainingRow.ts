@@ -7,7 +7,7 @@
 // Each modality runs in its own process, so every row's peak RSS is its own.
 
 import { spawnSync } from 'child_process';
-import { LavinConfig, llama1Backbone } from '../server/engine/lavin';
+import { LavinConfig, llama1Backbone, visionOf } from '../server/engine/lavin';
 import { HostTensor, numel } from '../server/engine/tensor';
 import { AdamW } from '../server/train/optim';
 import { Rng } from '../server/train/rng';
@@ -105,7 +105,7 @@ export async function benchTrainingStep(opts: TrainingBenchOptions = {}): Promis
   const words = seqLen - 1 - (modality === 'image' ? prefixImage.length + nv : prefixText.length);
   const ids = [1, ...Array.from({ length: words - 1 }, () => 3 + Math.floor(rng.next() * (cfg.llama.vocab - 3)))];
   const promptLen = Math.floor(words / 3);
-  const r = cfg.clip.resolution;
+  const r = visionOf(cfg).resolution;
   const example: TokenizedExample = {
     modality,
     inputIds: ids,

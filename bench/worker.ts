@@ -11,6 +11,7 @@ import { loadNodeLlamaCpp } from './llamaCpp';
 import * as fs from 'fs';
 import { KvCache, LavinRuntime } from '../server/engine/runtime';
 import { argmax } from '../server/engine/sampling';
+import { visionOf } from '../server/engine/lavin';
 
 export interface WorkerArgs {
   /** 'paired': both engines in one process, alternating every prefill and every decode step. */
@@ -187,7 +188,7 @@ async function ours(a: WorkerArgs): Promise<WorkerResult> {
   if (a.image) {
     const dim = rt.cfg.llama.dim;
     const imageRouter = await rt.routerTable('image'); // per checkpoint, computed once: not per request
-    const r = rt.cfg.clip.resolution;
+    const r = visionOf(rt.cfg).resolution;
     const pixels = Float32Array.from({ length: 3 * r * r }, (_, i) => Math.sin(i) * 0.5);
     await rt.encodeImage(pixels); // loads the ViT session and warms it up
     const i0 = performance.now();

@@ -45,6 +45,11 @@ export interface GenerateRequest {
   temperature?: number;
   topP?: number;
   seed?: number;
+  /**
+   * The prompt as it is, tokenised exactly as llama.cpp tokenises a raw prompt for this model file
+   * (its BOS rule): no template, no LaVIN instruction layout, no image prefix.
+   */
+  raw?: boolean;
   /** Stop at EOS (default true; the reference generator never stops early). */
   stopAtEos?: boolean;
   positionMode?: PositionMode;
@@ -65,6 +70,8 @@ export interface GenerateResult {
   promptTokens: number;
   /** Leading prompt tokens taken from the previous answer's KV cache instead of computed. */
   reusedPromptTokens: number;
+  /** Set when an image was given but not used (no trained vision adapter set for this backbone): the answer is the text path's. */
+  visionNote?: string;
   timings: { visionMs: number; prefillMs: number; decodeMs: number; decodeTokensPerSecond: number };
 }
 
@@ -72,7 +79,12 @@ export interface ModelInfo {
   name: string;
   dir: string;
   llama: { dim: number; layers: number; heads: number; vocab: number; ffnHidden: number };
-  clip: { width: number; layers: number; heads: number; patch: number; resolution: number };
+  /** The ViT; absent for a language backbone without a vision adapter set. */
+  clip?: { width: number; layers: number; heads: number; patch: number; resolution: number };
+  /** A backbone opened from a GGUF file or Hugging Face folder (absent for a LaVIN model folder). */
+  backbone?: { arch: string; source: 'gguf' | 'hf'; path: string; fileType?: string };
+  /** Why images are not seen, when they are not (shown with every answer). */
+  visionNote?: string;
   adapterParameters: number;
   temperature: number;
   maxSeqLen: number;

@@ -44,7 +44,14 @@ export interface IdGenerateRequest {
   topP?: number;
   seed?: number;
   eosId?: number;
+  /** Further ids that end generation (a model file's end-of-generation tokens: eot, eom ...). */
+  stopIds?: ReadonlySet<number>;
   stopAtEos?: boolean;
+  /**
+   * RoPE position of the first prompt token: 1 after LaVIN's modality token (default), 0 for a
+   * sequence without one (a plain backbone, as llama.cpp runs it).
+   */
+  firstPosition?: number;
   positionMode?: PositionMode;
   signal?: AbortSignal;
   onToken?: (id: number, index: number) => void;
@@ -94,7 +101,8 @@ export async function generateIds(rt: LavinRuntime, req: IdGenerateRequest): Pro
   const reused = reusableRows(req.reuse, req);
   const start = reused > 0 ? req.reuse!.cache : KvCache.empty(rt.cfg);
   if (reused > 0) start.truncate(reused);
-  const prefilled = await rt.prefill({ embeds: embeds.subarray(reused * dim), positions: Array.from({ length: S - reused }, (_, j) => reused + j + 1), routerWeights: router, cache: start }, req.signal);
+  const first = req.firstPosition ?? 1;
+  const prefilled = await rt.prefill({ embeds: embeds.subarray(reused * dim), positions: Array.from({ length: S - reused }, (_, j) => reused + j + first), routerWeights: router, cache: start }, req.signal);
   const prefillMs = performance.now() - t0;
   if (!prefilled) return { tokens, stopReason: 'aborted', stepLogits, routerWeights: router, prefillMs, decodeMs: 0, reusedPromptTokens: reused };
   let out = prefilled;
@@ -106,14 +114,14 @@ export async function generateIds(rt: LavinRuntime, req: IdGenerateRequest): Pro
     const id = pick(logits);
     tokens.push(id);
     req.onToken?.(id, k);
-    if (req.stopAtEos !== false && id === (req.eosId ?? 2)) { stopReason = 'eos'; break; }
+    if (req.stopAtEos !== false && (id === (req.eosId ?? 2) || req.stopIds?.has(id))) { stopReason = 'eos'; break; }
     if (k + 1 >= req.maxNewTokens) break;
     if (aborted()) { stopReason = 'aborted'; break; }
     // As the reference: prompt + generated tokens never exceed the context length.
     if (S + tokens.length >= rt.cfg.maxSeqLen) { stopReason = 'context-full'; break; }
     // The token fed now occupies cache slot `cache.length`; the reference gives it RoPE position
     // equal to its slot (one less than in training), the consistent mode slot + 1.
-    const position = mode === 'reference' ? cache.length : cache.length + 1;
+    const position = mode === 'reference' ? cache.length : cache.length + first;
     out = await rt.step({ embeds: rt.embed([id]), positions: [position], routerWeights: router, cache });
     cache = out.cache;
   }

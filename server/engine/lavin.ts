@@ -73,13 +73,20 @@ export interface AdapterConfig {
 
 export interface LavinConfig {
   llama: LlamaConfig;
-  clip: ClipConfig;
+  /** The ViT; absent for a language backbone without a vision adapter set (text path only). */
+  clip?: ClipConfig;
   adapter: AdapterConfig;
   /** KV-cache length of the reference; the RoPE table covers twice this. */
   maxSeqLen: number;
 }
 
 export const VISUAL_PREFIX = 'backbone.visual.';
+
+/** The ViT's configuration; a clear error for a language backbone that has none. */
+export function visionOf(cfg: LavinConfig): ClipConfig {
+  if (!cfg.clip) throw new Error('this model has no vision tower (a language backbone without a vision adapter set): it cannot encode images');
+  return cfg.clip;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Mixture-of-modality adapter: y = x + s * (w0 * (B u + b) + w1 * (D u + d)),  u = A x + a.
@@ -128,7 +135,7 @@ export interface ClipOutputs {
 }
 
 export function clipVisual(b: Builder, p: ParamSource, cfg: LavinConfig, pixels: Value /* [1,3,R,R] */, dropout?: (u: Value) => Value): ClipOutputs {
-  const { width, layers, heads, patch, resolution, layerNormEps } = cfg.clip;
+  const { width, layers, heads, patch, resolution, layerNormEps } = visionOf(cfg);
   const grid = resolution / patch;
   const P = (n: string) => p.param(b, VISUAL_PREFIX + n);
   const PT = (n: string) => p.paramT(b, VISUAL_PREFIX + n);

@@ -27,10 +27,13 @@ export function llamaLinearParameters(llama: Pick<LavinConfig['llama'], 'dim' | 
 
 export function estimateCpuMemory(cfg: LavinConfig, format: WeightFormat): MemoryEstimate {
   const { dim: D, nLayers: L, vocab: V } = cfg.llama;
-  const { width: W, layers: CL, patch: P, resolution: R } = cfg.clip;
   const decoderBytes = llamaLinearParameters(cfg.llama) * cpuBytesPerWeight(format) + V * D * 2;
-  const tokens = (R / P) ** 2 + 1;
-  const visionBytes = 4 * (CL * (12 * W * W + 13 * W) + 3 * P * P * W + tokens * W);
+  let visionBytes = 0;
+  if (cfg.clip) {
+    const { width: W, layers: CL, patch: P, resolution: R } = cfg.clip;
+    const tokens = (R / P) ** 2 + 1;
+    visionBytes = 4 * (CL * (12 * W * W + 13 * W) + 3 * P * P * W + tokens * W);
+  }
   const kvCacheBytes = 2 * L * cfg.maxSeqLen * cfg.llama.nKvHeads * cfg.llama.headDim * 4;
   return { decoderBytes, visionBytes, kvCacheBytes, totalBytes: decoderBytes + visionBytes + kvCacheBytes };
 }

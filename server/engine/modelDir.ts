@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { PositionMode, Precision } from './api';
-import { LavinConfig, llama1Backbone } from './lavin';
+import { LavinConfig, llama1Backbone, visionOf } from './lavin';
 import { HostTensor, numel } from './tensor';
 import { LlamaParams, loadAdapter, loadClip, openLlama } from './weights';
 import { VISUAL_PREFIX } from './lavin';
@@ -178,7 +178,7 @@ function checkAdapterFits(dir: string, cfg: LavinConfig, tensors: Map<string, Ho
     }
   };
   const { dim, nLayers } = cfg.llama;
-  const { width, layers } = cfg.clip;
+  const { width, layers } = visionOf(cfg);
   const h = cfg.adapter.hidden;
   for (let l = 0; l < nLayers; l++) expect(`layers.${l}.adapter_attn.conv_A.weight`, [h, dim, 1]);
   for (let l = 0; l < layers; l++) expect(`${VISUAL_PREFIX}transformer.resblocks.${l}.adapter_attn.conv_A.weight`, [h, width, 1]);
@@ -187,7 +187,7 @@ function checkAdapterFits(dir: string, cfg: LavinConfig, tensors: Map<string, Ho
   expect('adapter_proj.conv_A.weight', [proj.shape[0], width]);
   expect('adapter_proj.conv_B.weight', [dim, proj.shape[0]]);
   expect('adapter_modality_embedding.weight', [2, dim]);
-  if (cfg.clip.layers % cfg.adapter.nVisualTokens !== 0) {
-    throw new ModelDirError(dir, `CLIP has ${cfg.clip.layers} blocks, not a multiple of ${cfg.adapter.nVisualTokens} visual tokens`);
+  if (visionOf(cfg).layers % cfg.adapter.nVisualTokens !== 0) {
+    throw new ModelDirError(dir, `CLIP has ${visionOf(cfg).layers} blocks, not a multiple of ${cfg.adapter.nVisualTokens} visual tokens`);
   }
 }

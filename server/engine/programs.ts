@@ -13,7 +13,7 @@ import { Graph, Value } from './graph/graph';
 import { HostParams, LinearPolicy, ParamSource } from './graph/params';
 import { QuantizedWeight } from './quant';
 import { HostTensor } from './tensor';
-import { clipVisual, FusedKernelInputs, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from './lavin';
+import { clipVisual, FusedKernelInputs, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection, visionOf } from './lavin';
 
 /** LaVIN's adapter parameters: every name with an `adapter*` part (LLM and ViT adapters, routers, projection, modality embedding). */
 export function isAdapterParam(name: string): boolean {
@@ -39,7 +39,7 @@ export const VISION_IO = {
 export function buildVisionGraph(cfg: LavinConfig, p: ParamSource): Graph {
   const g = new Graph('lavin_vision');
   const b = new Builder(g);
-  const { resolution, layers } = cfg.clip;
+  const { resolution, layers } = visionOf(cfg);
   const pixels = b.input(VISION_IO.pixels, 'float32', [1, 3, resolution, resolution]);
   const clip = clipVisual(b, p, cfg, pixels);
   b.output(clip.features, VISION_IO.features);

@@ -5,8 +5,8 @@ import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
 import * as path from 'path';
 import { HOST_TENSORS, readConverted } from './convert';
-import { LavinConfig } from './lavin';
-import { bitsOf, llamaLinearPolicy, WeightFormat } from './quant';
+import { LavinConfig, visionOf } from './lavin';
+import { bitsOf, llamaLinearPolicy, QuantizedWeight, WeightFormat } from './quant';
 import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';
 import { createSession, createSessionFromFile, f32, i64, SessionConfig } from './session';
 import { parseLaidOutName, layOutHost } from './graph/layouts';
@@ -44,6 +44,14 @@ function maxDifference(a: Float32Array[], b: Float32Array[]): number {
 export interface EngineOptions {
   weights?: WeightFormat;
   kernels?: Kernels;
+}
+
+/** A backbone read from a GGUF file or Hugging Face folder (weights/backbone.ts). */
+export interface BackboneWeights {
+  /** Linear weights kept in their file's blocks (MatMulNBits), by engine name: never widened to float32. */
+  prequantized?: ReadonlyMap<string, QuantizedWeight>;
+  /** Rows of the token embedding table [ids.length, D] when the table is not a float tensor in `tensors` (quantised). */
+  embeddingRows?: (ids: readonly number[]) => Float32Array;
 }
 export const MODALITY_INDEX: Record<Modality, number> = { text: 0, image: 1 };
 
@@ -175,7 +183,7 @@ export interface StepOutput {
 
 export class LavinRuntime {
   private routerTables = new Map<Modality, Float32Array>();
-  private readonly tokEmbeddings: HostTensor;
+  private readonly tokEmbeddings?: HostTensor;
   private readonly modalityEmbedding: Float32Array;
 
   private vision?: Promise<ort.InferenceSession>;
@@ -189,10 +197,11 @@ export class LavinRuntime {
     tensors: ReadonlyMap<string, HostTensor>,
     /** The ONNX file the decoder session came from (undefined: built in memory). */
     readonly decoderFile?: string,
+    private readonly embeddingRows?: (ids: readonly number[]) => Float32Array,
   ) {
     this.openVision = typeof vision === 'function' ? vision : async () => vision;
     if (typeof vision !== 'function') this.vision = Promise.resolve(vision);
-    this.tokEmbeddings = tensors.get('tok_embeddings.weight')!;
+    this.tokEmbeddings = tensors.get('tok_embeddings.weight');
     this.modalityEmbedding = toFloat32(tensors.get('adapter_modality_embedding.weight')!);
     for (const [name, t] of tensors) if (isAdapterParam(name)) this.adapterFeeds.set(name, f32(toFloat32(t), t.shape.slice()));
   }
@@ -247,13 +256,15 @@ export class LavinRuntime {
    * is the format of the LLaMA linear layers (the ViT, adapters and norms stay float32);
    * `engine.kernels` picks plain ops or onnxruntime's fused attention and norms for the decoder.
    */
-  static async create(cfg: LavinConfig, tensors: ReadonlyMap<string, HostTensor>, session: SessionConfig = {}, engine: EngineOptions = {}): Promise<LavinRuntime> {
-    for (const name of ['tok_embeddings.weight', 'adapter_modality_embedding.weight']) {
+  static async create(cfg: LavinConfig, tensors: ReadonlyMap<string, HostTensor>, session: SessionConfig = {}, engine: EngineOptions = {}, backbone: BackboneWeights = {}): Promise<LavinRuntime> {
+    for (const name of [...(backbone.embeddingRows ? [] : ['tok_embeddings.weight']), 'adapter_modality_embedding.weight']) {
       if (!tensors.has(name)) throw new Error(`missing parameter ${name}`);
     }
-    const vision = await createSession(buildVisionGraph(cfg, inferenceParams(tensors)), session);
-    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, llamaLinearPolicy(engine.weights ?? 'fp32')), engine.kernels), session);
-    return new LavinRuntime(cfg, vision, decoder, tensors);
+    // A language backbone without a vision adapter set has no ViT (encodeImage refuses, naming why).
+    const vision = cfg.clip ? await createSession(buildVisionGraph(cfg, inferenceParams(tensors)), session) : () => Promise.reject(new Error('no vision tower'));
+    const params = inferenceParams(tensors, llamaLinearPolicy(engine.weights ?? 'fp32'), backbone.prequantized);
+    const decoder = await createSession(buildDecoderGraph(cfg, params, engine.kernels), session);
+    return new LavinRuntime(cfg, vision, decoder, tensors, undefined, backbone.embeddingRows);
   }
 
   /**
@@ -381,7 +392,7 @@ export class LavinRuntime {
 
   /** CLIP features and visual tokens of one preprocessed image [3, R, R]. */
   async encodeImage(pixels: Float32Array): Promise<VisionResult> {
-    const r = this.cfg.clip.resolution;
+    const r = visionOf(this.cfg).resolution;
     if (pixels.length !== 3 * r * r) throw new Error(`image tensor has ${pixels.length} values, expected 3x${r}x${r}`);
     this.vision ??= this.openVision();
     const vision = await this.vision;
@@ -396,10 +407,11 @@ export class LavinRuntime {
   /** Token embeddings [ids.length, D], rows copied from the (possibly fp16) table. */
   embed(ids: readonly number[]): Float32Array {
     const { dim, vocab } = this.cfg.llama;
+    for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`token id ${id} outside the vocabulary (0..${vocab - 1})`);
+    if (this.embeddingRows) return this.embeddingRows(ids);
     const out = new Float32Array(ids.length * dim);
     ids.forEach((id, i) => {
-      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`token id ${id} outside the vocabulary (0..${vocab - 1})`);
-      const t = this.tokEmbeddings;
+      const t = this.tokEmbeddings!;
       const bytes = t.dtype === 'float32' ? 4 : 2;
       const row: HostTensor = { dtype: t.dtype, shape: [dim], data: t.data.subarray(id * dim * bytes, (id + 1) * dim * bytes) };
       out.set(toFloat32(row), i * dim);

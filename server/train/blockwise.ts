@@ -19,7 +19,7 @@ import { Graph, Value } from '../engine/graph/graph';
 import { linear } from '../engine/graph/nn';
 import { layOutGraph, ParamLayout, TRANSPOSE } from '../engine/graph/layouts';
 import { HostParams, ParamSource, transpose2d } from '../engine/graph/params';
-import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
+import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection, visionOf } from '../engine/lavin';
 import { createSession } from '../engine/session';
 import { llamaLinearPolicy } from '../engine/quant';
 import { floatsToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
@@ -159,7 +159,7 @@ export class BlockwiseTrainingStepper {
       const b = new Builder(g);
       const params = new HostParams(this.tensors, this.trainableSet());
       const masks: { name: string; shape: number[] }[] = [];
-      const r = this.cfg.clip.resolution;
+      const r = visionOf(this.cfg).resolution;
       const clip = clipVisual(b, params, this.cfg, b.input('pixels', 'float32', [1, 3, r, r]), this.maskHook(b, masks));
       const visual = visualProjection(b, params, clip.features);
       const grads = new Map<string, string>();
@@ -296,7 +296,7 @@ export class BlockwiseTrainingStepper {
     let visual: Float32Array | undefined;
     const image = ex.modality === 'image';
     if (image) {
-      const r = this.cfg.clip.resolution;
+      const r = visionOf(this.cfg).resolution;
       if (!ex.pixels || ex.pixels.length !== 3 * r * r) throw new Error(`training example${ex.source ? ` (${ex.source})` : ''}: image needs 3x${r}x${r} pixels`);
       const vf = await this.vision(false);
       visionMasks = this.drawMasks(vf.masks, opts.random);
@@ -372,7 +372,7 @@ export class BlockwiseTrainingStepper {
         if ('visual' in s) for (let d = 0; d < dim; d++) gV[s.visual * dim + d] += g[(i + 1) * dim + d];
       });
       const vv = await this.vision(true);
-      const r = this.cfg.clip.resolution;
+      const r = visionOf(this.cfg).resolution;
       const trainedFeeds = Object.fromEntries(this.options.trainable.filter((k) => vv.session.inputNames.includes(k)).map((k) => [k, new ort.Tensor('float32', params.get(k)!, this.tensors.get(k)!.shape)]));
       const out = await vv.session.run({ pixels: new ort.Tensor('float32', ex.pixels!, [1, 3, r, r]), grad_out: new ort.Tensor('float32', gV, [nv, dim]), ...trainedFeeds, ...visionMasks });
       for (const [input, output] of vv.grads) addGrad(input, out[output].data as Float32Array);

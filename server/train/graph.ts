@@ -13,7 +13,7 @@ import { addGradientOutputs } from '../engine/graph/autodiff';
 import { Builder } from '../engine/graph/builder';
 import { Graph, Value } from '../engine/graph/graph';
 import { HostParams } from '../engine/graph/params';
-import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
+import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection, visionOf } from '../engine/lavin';
 import { llamaLinearPolicy } from '../engine/quant';
 import { HostTensor } from '../engine/tensor';
 
@@ -106,7 +106,7 @@ export function buildTrainingGraph(cfg: LavinConfig, tensors: ReadonlyMap<string
   const eMod = b.reshape(b.matmul(modality, p.param(b, 'adapter_modality_embedding.weight')), [1, 1, dim]);
   let tokens = b.input(TRAIN_IO.tokenEmbeds, 'float32', [1, T - 1, dim]);
   if (opts.withImage) {
-    const r = cfg.clip.resolution;
+    const r = visionOf(cfg).resolution;
     const pixels = b.input(TRAIN_IO.pixels, 'float32', [1, 3, r, r]);
     const clip = clipVisual(b, p, cfg, pixels, dropout);
     const visual = visualProjection(b, p, clip.features); // LaVIN's AdapterMLP has no dropout

@@ -2,7 +2,7 @@
 // session per modality (text-only graphs skip the vision tower) for a fixed sequence length.
 
 import * as ort from 'onnxruntime-node';
-import { LavinConfig } from '../engine/lavin';
+import { LavinConfig, visionOf } from '../engine/lavin';
 import { createSession, SessionConfig } from '../engine/session';
 import { HostTensor, numel, toFloat32 } from '../engine/tensor';
 import { buildTrainingGraph, DropoutSpec, TRAIN_IO, TrainingGraph } from './graph';
@@ -103,7 +103,7 @@ export class TrainingStepper {
     feeds[TRAIN_IO.modality] = new ort.Tensor('float32', Float32Array.from(ex.modality === 'image' ? [0, 1] : [1, 0]), [1, 2]);
     feeds[TRAIN_IO.tokenEmbeds] = new ort.Tensor('float32', this.embedRows(ex.slots.map((s) => ('token' in s ? s.token : -1))), [1, T - 1, dim]);
     if (ex.modality === 'image') {
-      const r = this.cfg.clip.resolution;
+      const r = visionOf(this.cfg).resolution;
       if (!ex.pixels || ex.pixels.length !== 3 * r * r) throw new Error(`training example${ex.source ? ` (${ex.source})` : ''}: image needs 3x${r}x${r} pixels`);
       feeds[TRAIN_IO.pixels] = new ort.Tensor('float32', ex.pixels, [1, 3, r, r]);
       const nv = tg.nVisual;

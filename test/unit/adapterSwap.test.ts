@@ -8,6 +8,7 @@ import { isAdapterParam } from '../../server/engine/programs';
 import { LavinRuntime } from '../../server/engine/runtime';
 import { fromFloat32, HostTensor, toFloat32 } from '../../server/engine/tensor';
 import { fixtureModelDir, readGoldenJson } from '../golden/fixture';
+import { visionOf } from '../../server/engine/lavin';
 
 const golden = readGoldenJson();
 const textCase = Object.values(golden.cases).find((c) => c.img_indicator === 0)!;
@@ -32,7 +33,7 @@ describe('adapter swap without rebuilding sessions', () => {
   const forward = async (r: LavinRuntime) => ({
     logits: await r.teacherForced('text', r.embed(textCase.gen_prompt_ids)),
     router: await r.routerTable('text'),
-    visual: (await r.encodeImage(new Float32Array(3 * r.cfg.clip.resolution ** 2).fill(0.1))).visualTokens,
+    visual: (await r.encodeImage(new Float32Array(3 * visionOf(r.cfg).resolution ** 2).fill(0.1))).visualTokens,
   });
 
   test('a swapped-in set computes exactly what a model built with it computes, and swapping back restores the original', async () => {

@@ -11,11 +11,12 @@ import { layoutExample, TokenizedExample } from '../../../server/train/sequence'
 import { TrainingStepper } from '../../../server/train/step';
 import { buildTrainingGraph } from '../../../server/train/graph';
 import { fixtureModelDir } from '../../golden/fixture';
+import { visionOf } from '../../../server/engine/lavin';
 
 test('blockwise and whole-graph steps agree (image example, dropout on)', async (t) => {
   const weights = await loadModelDir(fixtureModelDir('openai'));
   const T = 20;
-  const r = weights.cfg.clip.resolution;
+  const r = visionOf(weights.cfg).resolution;
   const rnd = new Rng(3);
   const pixels = Float32Array.from({ length: 3 * r * r }, () => rnd.next() * 2 - 1);
   const ids = [1, 400, 500, 600, 700, 800, 900, 2];
