@@ -25,7 +25,10 @@ export interface ModelSummary {
   device: string;
   precision: PrecisionName;
   llama: { dim: number; layers: number; heads: number; vocab: number };
-  clip: { width: number; layers: number; heads: number; resolution: number };
+  /** Absent for a language backbone (GGUF / Hugging Face) without a vision adapter set. */
+  clip?: { width: number; layers: number; heads: number; resolution: number };
+  /** Why images are not used by this model, when they are not. */
+  visionNote?: string;
   adapterParameters: number;
   /** Context length in tokens (prompt + answer). */
   maxSeqLen: number;

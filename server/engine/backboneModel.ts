@@ -95,3 +95,42 @@ export async function backboneRuntime(opened: OpenedBackboneLike, session: Sessi
   if (!tensors.has('tok_embeddings.weight') && !embeddingRows) throw new Error(`${opened.spec.source.path}: no token embedding table`);
   return LavinRuntime.create(cfg, tensors, session, { weights: 'fp32', kernels }, { prequantized: opened.quantized, embeddingRows });
 }
+
+/** What LavinModel needs of a tokenizer (d-tokenizer's Tokenizer interface; LaVIN's SentencePiece model has all but encodeRaw/stopIds). */
+export interface TextTokenizer {
+  readonly nWords: number;
+  readonly bosId?: number;
+  readonly eosId: number;
+  /** Ids that end generation besides eosId (eot, eom ...). */
+  readonly stopIds?: ReadonlySet<number>;
+  encode(text: string, opts?: { bos?: boolean; eos?: boolean }): number[];
+  /** Exactly llama.cpp's tokenisation of a raw prompt for this file (its BOS rule). */
+  encodeRaw?(text: string): number[];
+  decode(ids: number[]): string;
+  createStreamDecoder(): { push(id: number): string; flush(): string };
+}
+
+/** The weights reader and tokenizer factories this build has (b-gguf's backbone.ts, d-tokenizer's tokenizer/). */
+interface BackboneModules {
+  openBackbone?: (p: string) => Promise<OpenedBackboneLike>;
+  tokenizerFromGguf?: (metadata: Map<string, unknown>) => TextTokenizer;
+  tokenizerFromHfFolder?: (dir: string) => TextTokenizer | Promise<TextTokenizer>;
+}
+
+/** Open a GGUF file or Hugging Face folder and its tokenizer; closing `opened` is the caller's. */
+export async function openBackboneFiles(p: string): Promise<{ opened: OpenedBackboneLike; tokenizer: TextTokenizer }> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const m: BackboneModules = { ...require('./weights/backbone'), ...require('./tokenizer') };
+  if (!m.openBackbone) throw new Error(`${p}: this build cannot open GGUF / Hugging Face backbones (no weights/backbone openBackbone)`);
+  const opened = await m.openBackbone(p);
+  try {
+    const hf = opened.spec.source.kind === 'hf';
+    const make = hf ? m.tokenizerFromHfFolder : m.tokenizerFromGguf;
+    if (!make) throw new Error(`${p}: this build has no tokenizer for ${hf ? 'Hugging Face tokenizer.json' : 'GGUF vocabularies'}`);
+    const tokenizer = await (hf ? m.tokenizerFromHfFolder!(p) : m.tokenizerFromGguf!(opened.metadata));
+    return { opened, tokenizer };
+  } catch (e) {
+    opened.close();
+    throw e;
+  }
+}

@@ -13,7 +13,7 @@ import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
 import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convert';
-import { LavinConfig } from './lavin';
+import { LavinConfig, visionOf } from './lavin';
 import { checkCpuMemory } from './memory';
 import { Builder } from './graph/builder';
 import { Graph } from './graph/graph';
@@ -21,6 +21,7 @@ import { WEIGHT_FORMATS } from './quant';
 import { EngineOptions } from './runtime';
 import { createSession, ExecutionDevice, SessionConfig } from './session';
 import { LlamaTokenizer } from './tokenizer';
+import { backboneConfig, backboneRuntime, isBackbonePath, NO_VISION_NOTE, openBackboneFiles, TextTokenizer } from './backboneModel';
 
 export const IMAGE_PREFIX = 'Image: ';
 export const TEXT_PREFIX = 'Image: N/A';
@@ -40,8 +41,9 @@ export class LavinModel {
   private constructor(
     readonly info: ModelInfo,
     readonly runtime: LavinRuntime,
-    readonly tokenizer: LlamaTokenizer,
-    readonly manifest: ModelManifest,
+    readonly tokenizer: TextTokenizer,
+    /** The model folder's manifest; absent for a backbone opened from a GGUF file or Hugging Face folder. */
+    readonly manifest: ModelManifest | undefined,
     /** The model folder as given to load(). */
     readonly dir: string,
     adapters: Map<string, HostTensor>,
@@ -55,6 +57,7 @@ export class LavinModel {
   static async load(dir: string, opts: LoadOptions = {}): Promise<LavinModel> {
     const log = opts.log ?? (() => {});
     const device = await chooseDevice(opts.device ?? 'auto', log);
+    if (isBackbonePath(dir)) return LavinModel.loadBackbone(dir, device, opts);
     log(`loading model folder ${dir}`);
     const manifest = readManifest(dir);
     const precision: Precision = opts.precision ?? manifest.precision ?? 'fp32';
@@ -121,15 +124,58 @@ export class LavinModel {
       name: manifest.name,
       dir: path.resolve(dir),
       llama: { dim: cfg.llama.dim, layers: cfg.llama.nLayers, heads: cfg.llama.nHeads, vocab: cfg.llama.vocab, ffnHidden: cfg.llama.ffnHidden },
-      clip: { width: cfg.clip.width, layers: cfg.clip.layers, heads: cfg.clip.heads, patch: cfg.clip.patch, resolution: cfg.clip.resolution },
+      clip: { width: visionOf(cfg).width, layers: visionOf(cfg).layers, heads: visionOf(cfg).heads, patch: visionOf(cfg).patch, resolution: visionOf(cfg).resolution },
       adapterParameters,
       temperature: cfg.adapter.temperature,
       maxSeqLen: cfg.maxSeqLen,
       device,
       precision,
     };
-    log(`loaded ${info.name}: LLaMA ${cfg.llama.dim}x${cfg.llama.nLayers}, CLIP ${cfg.clip.width}x${cfg.clip.layers}, ${adapterParameters} adapter parameters, on ${device}`);
+    log(`loaded ${info.name}: LLaMA ${cfg.llama.dim}x${cfg.llama.nLayers}, CLIP ${visionOf(cfg).width}x${visionOf(cfg).layers}, ${adapterParameters} adapter parameters, on ${device}`);
     return new LavinModel(info, runtime, tokenizer, manifest, dir, adapters, weights);
+  }
+
+  /**
+   * A GGUF file or Hugging Face folder: the backbone with a fresh (identity) adapter set, its own
+   * tokenizer, and no ViT (images are answered from the text path, with a note saying so).
+   */
+  private static async loadBackbone(file: string, device: ExecutionDevice, opts: LoadOptions): Promise<LavinModel> {
+    const log = opts.log ?? (() => {});
+    if (opts.precision && opts.precision !== 'fp32') log(`precision ${opts.precision} ignored: ${file} runs in its own tensor types`);
+    log(`opening backbone ${file}`);
+    const { opened, tokenizer } = await openBackboneFiles(file);
+    let runtime: LavinRuntime;
+    try {
+      const { spec } = opened;
+      if (device === 'cpu') {
+        // The estimate's weight format closest to the file's (its quantised blocks stay as they are).
+        const warning = checkCpuMemory(backboneConfig(spec.llama, spec.contextLength), /^Q[2-5]/.test(spec.fileType ?? '') ? 'int4' : /^Q/.test(spec.fileType ?? '') ? 'int8' : 'fp32', spec.name);
+        if (warning) log(`warning: ${warning}`);
+      }
+      runtime = await backboneRuntime(opened, { device, threads: opts.threads }, device === 'cpu' ? 'fused' : 'plain');
+    } finally {
+      opened.close();
+    }
+    const { spec } = opened;
+    const cfg = runtime.cfg;
+    if (tokenizer.nWords > cfg.llama.vocab) throw new Error(`${file}: the tokenizer has ${tokenizer.nWords} tokens but the embedding table ${cfg.llama.vocab} rows`);
+    const adapters = new Map([...runtime.adapterTensors()]);
+    let adapterParameters = 0;
+    for (const t of adapters.values()) adapterParameters += t.shape.reduce((a, d) => a * d, 1);
+    const info: ModelInfo = {
+      name: spec.name,
+      dir: path.resolve(file),
+      llama: { dim: cfg.llama.dim, layers: cfg.llama.nLayers, heads: cfg.llama.nHeads, vocab: cfg.llama.vocab, ffnHidden: cfg.llama.ffnHidden },
+      backbone: { arch: spec.arch, source: spec.source.kind, path: spec.source.path, fileType: spec.fileType },
+      visionNote: NO_VISION_NOTE,
+      adapterParameters,
+      temperature: cfg.adapter.temperature,
+      maxSeqLen: cfg.maxSeqLen,
+      device,
+      precision: 'fp32',
+    };
+    log(`loaded ${spec.name}: ${spec.arch} ${cfg.llama.dim}x${cfg.llama.nLayers} (${cfg.llama.nHeads} heads, ${cfg.llama.nKvHeads} key/value heads)${spec.fileType ? `, ${spec.fileType}` : ''}, fresh adapters, no vision tower, on ${device}`);
+    return new LavinModel(info, runtime, tokenizer, undefined, file, adapters);
   }
 
   /** Whether the full checkpoint (backbones) is in host memory. */
@@ -146,8 +192,17 @@ export class LavinModel {
     return w;
   }
 
-  /** Prompt ids as the reference generator lays them out; `visualOffset` marks the placeholders. */
-  promptIds(prompt: string, withImage: boolean): { ids: number[]; visualOffset?: number } {
+  /** Whether images reach the model: a backbone without a trained vision adapter set answers them from the text path. */
+  get seesImages(): boolean {
+    return this.runtime.cfg.clip !== undefined;
+  }
+
+  /**
+   * Prompt ids as the reference generator lays them out; `visualOffset` marks the placeholders.
+   * `raw` (and every backbone prompt): the text alone, tokenised as llama.cpp tokenises a raw prompt.
+   */
+  promptIds(prompt: string, withImage: boolean, raw = false): { ids: number[]; visualOffset?: number } {
+    if (raw || !this.manifest) return { ids: this.tokenizer.encodeRaw ? this.tokenizer.encodeRaw(prompt) : this.tokenizer.encode(prompt, { bos: true }) };
     const n = this.runtime.cfg.adapter.nVisualTokens;
     if (withImage) {
       const prefix = this.tokenizer.encode(IMAGE_PREFIX, { bos: true });
@@ -158,15 +213,18 @@ export class LavinModel {
 
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     const t0 = performance.now();
-    const withImage = req.image !== undefined;
+    // Untrained visual tokens are never fed: without a vision adapter set the image is set aside, and the answer says so.
+    const withImage = req.image !== undefined && this.seesImages;
+    const visionNote = req.image !== undefined && !withImage ? this.info.visionNote ?? NO_VISION_NOTE : undefined;
     const visual = withImage ? await this.visualTokens(req.image!) : undefined;
     const visionMs = performance.now() - t0;
-    const { ids, visualOffset } = this.promptIds(req.prompt, withImage);
+    const { ids, visualOffset } = this.promptIds(req.prompt, withImage, req.raw);
     const room = this.runtime.cfg.maxSeqLen - ids.length;
     if (room <= 0) throw new Error(`prompt is ${ids.length} tokens; the context holds ${this.runtime.cfg.maxSeqLen}`);
     const decoder = this.tokenizer.createStreamDecoder();
     let text = '';
     const eos = this.tokenizer.eosId;
+    const stopIds = this.tokenizer.stopIds;
     const reuse = this.promptCache;
     this.promptCache = undefined; // taken over by this call (its rows get extended in place)
     const r = await generateIds(this.runtime, {
@@ -179,11 +237,14 @@ export class LavinModel {
       topP: req.topP ?? 0.75,
       seed: req.seed,
       eosId: eos,
+      stopIds,
       stopAtEos: req.stopAtEos ?? true,
-      positionMode: req.positionMode ?? this.manifest.positionMode ?? 'reference',
+      // A backbone's sequence has no modality token: positions from 0, each token at its own (as llama.cpp).
+      firstPosition: this.manifest ? 1 : 0,
+      positionMode: req.positionMode ?? (this.manifest ? this.manifest.positionMode ?? 'reference' : 'consistent'),
       signal: req.signal,
       onToken: (id, index) => {
-        const piece = id === eos ? '' : decoder.push(id);
+        const piece = id === eos || stopIds?.has(id) ? '' : decoder.push(id);
         text += piece;
         req.onToken?.({ id, text: piece, index });
       },
@@ -201,6 +262,7 @@ export class LavinModel {
       routerWeights,
       promptTokens: ids.length,
       reusedPromptTokens: r.reusedPromptTokens,
+      ...(visionNote ? { visionNote } : {}),
       timings: { visionMs, prefillMs: r.prefillMs, decodeMs: r.decodeMs, decodeTokensPerSecond: decoded > 0 ? (decoded * 1000) / r.decodeMs : 0 },
     };
   }
@@ -220,7 +282,7 @@ export class LavinModel {
   private async visualTokens(image: Uint8Array): Promise<Float32Array> {
     const digest = crypto.createHash('sha256').update(image).digest('hex');
     if (this.lastImage?.digest === digest) return this.lastImage.visualTokens;
-    const { visualTokens } = await this.runtime.encodeImage(await preprocessImage(image, { size: this.runtime.cfg.clip.resolution }));
+    const { visualTokens } = await this.runtime.encodeImage(await preprocessImage(image, { size: visionOf(this.runtime.cfg).resolution }));
     this.lastImage = { digest, visualTokens };
     return visualTokens;
   }

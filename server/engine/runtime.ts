@@ -206,6 +206,14 @@ export class LavinRuntime {
     for (const [name, t] of tensors) if (isAdapterParam(name)) this.adapterFeeds.set(name, f32(toFloat32(t), t.shape.slice()));
   }
 
+  /** The adapter set in use, as host tensors (checkpoint names). */
+  *adapterTensors(): IterableIterator<[string, HostTensor]> {
+    for (const [name, t] of this.adapterFeeds) {
+      const data = t.data as Float32Array;
+      yield [name, { dtype: 'float32', shape: t.dims.slice(), data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }];
+    }
+  }
+
   /** The adapter tensors the graphs take as inputs (fed on every run; swapped by setAdapters). */
   private readonly adapterFeeds = new Map<string, ort.Tensor>();
 

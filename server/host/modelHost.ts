@@ -322,7 +322,8 @@ function summary(m: LavinModel): ModelSummary {
   return {
     name: i.name, dir: i.dir, device: i.device, precision: i.precision,
     llama: { dim: i.llama.dim, layers: i.llama.layers, heads: i.llama.heads, vocab: i.llama.vocab },
-    clip: { width: i.clip.width, layers: i.clip.layers, heads: i.clip.heads, resolution: i.clip.resolution },
+    clip: i.clip && { width: i.clip.width, layers: i.clip.layers, heads: i.clip.heads, resolution: i.clip.resolution },
+    visionNote: i.visionNote,
     adapterParameters: i.adapterParameters, maxSeqLen: i.maxSeqLen,
   };
 }

@@ -34,6 +34,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         const matching = run.include ? ` matching ${run.include.join(', ')}` : '';
         throw badParams(`docs folder ${run.docsDir} has no usable sections (${summary.filesScanned} files${matching} scanned; Markdown, reStructuredText or text files with headed sections are used)`);
       }
+      if (!run.model.info.clip) throw badParams(`training adapters on ${run.model.info.name} (a GGUF / Hugging Face backbone) is not supported yet: only LaVIN model folders train`);
       const tok = run.model.tokenizer;
       const maxWords = Math.min(MAX_WORDS, run.model.info.maxSeqLen);
       const examples = await prepareExamples(samples, tok, { maxWords, imageSize: run.model.info.clip.resolution });
@@ -76,7 +77,8 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
     async adapterFile(name: string, model: LavinModel): Promise<string> {
       const dir = setDir(name);
       const set = await loadAdapterSet(dir, { optimizer: false });
-      const base = baseModelIdentity(model);
+      if (!model.manifest) throw badParams(`adapter sets are trained on LaVIN model folders; ${model.info.name} is a GGUF / Hugging Face backbone`);
+      const base = baseModelIdentity({ manifest: model.manifest, dir: model.dir });
       if (set.meta.baseModel.id !== base.id) {
         throw badParams(`adapter set ${name} was trained on ${set.meta.baseModel.name}, not on the loaded ${base.name}`);
       }

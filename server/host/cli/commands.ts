@@ -165,7 +165,7 @@ export async function convert(
     });
     ctx.out.endProgress();
     ctx.out.event({ event: 'saved', path: r.dir, manifest: r.manifestPath, model: r.model });
-    ctx.out.info(`model folder ${r.dir} is ready (${r.model.name}: LLaMA ${r.model.llama.dim}x${r.model.llama.layers}, CLIP ${r.model.clip.width}x${r.model.clip.layers}); use it with --model ${r.dir}`);
+    ctx.out.info(`model folder ${r.dir} is ready (${r.model.name}: LLaMA ${r.model.llama.dim}x${r.model.llama.layers}, CLIP ${r.model.clip ? `${r.model.clip.width}x${r.model.clip.layers}` : 'none'}); use it with --model ${r.dir}`);
   } finally {
     await host.dispose();
   }
