@@ -9,7 +9,7 @@ import { AdapterConfig, LavinConfig, LlamaConfig } from './lavin';
 import { QuantizedWeight } from './quant';
 import { EngineOptions, LavinRuntime } from './runtime';
 import { SessionConfig } from './session';
-import { HostTensor, fromFloat32 } from './tensor';
+import { HostTensor, fromFloat32, toFloat32 } from './tensor';
 
 /** What an answer says when it was given an image it could not use. */
 export const NO_VISION_NOTE = 'no vision adapter set is trained for this backbone yet, so the image was not used: this is the text-only answer';
@@ -77,7 +77,8 @@ export interface OpenedBackboneLike {
   tensors: Map<string, HostTensor>;
   quantized: Map<string, QuantizedWeight>;
   metadata: Map<string, unknown>;
-  embeddingRows?: (name: string, ids: readonly number[]) => Float32Array;
+  /** Token embedding rows as float32 [ids.length * dim], dequantised on demand. */
+  embeddingRows(ids: ArrayLike<number>): Float32Array;
   close(): void;
 }
 
@@ -86,14 +87,25 @@ export function backboneConfig(llama: LlamaConfig, contextLength: number, maxSeq
   return { llama, adapter: BACKBONE_ADAPTER, maxSeqLen: Math.min(contextLength, maxSeqLen) };
 }
 
-/** The runtime of an opened backbone with a fresh adapter set: quantised linears stay in their blocks. */
+/**
+ * The runtime of an opened backbone with a fresh adapter set: quantised linears stay in their
+ * blocks. The runtime owns `opened` from here on (embedding rows are read from the file): its
+ * dispose closes it, and so does a failure here.
+ */
 export async function backboneRuntime(opened: OpenedBackboneLike, session: SessionConfig, kernels: EngineOptions['kernels'], maxSeqLen?: number): Promise<LavinRuntime> {
-  const cfg = backboneConfig(opened.spec.llama, opened.spec.contextLength, maxSeqLen);
+  // A file's own RoPE divisors (GGUF rope_freqs.weight, Llama 3) are used as stored, not refitted.
+  const freqs = opened.tensors.get('rope_freqs.weight');
+  const llama: LlamaConfig = freqs ? { ...opened.spec.llama, ropeScaling: { type: 'frequencyFactors', factors: Array.from(toFloat32(freqs)) } } : opened.spec.llama;
+  const cfg = backboneConfig(llama, opened.spec.contextLength, maxSeqLen);
   const tensors = new Map(opened.tensors);
   for (const [k, t] of freshAdapterSet(cfg.llama)) tensors.set(k, t);
-  const embeddingRows = tensors.has('tok_embeddings.weight') ? undefined : opened.embeddingRows && ((ids: readonly number[]) => opened.embeddingRows!('tok_embeddings.weight', ids));
-  if (!tensors.has('tok_embeddings.weight') && !embeddingRows) throw new Error(`${opened.spec.source.path}: no token embedding table`);
-  return LavinRuntime.create(cfg, tensors, session, { weights: 'fp32', kernels }, { prequantized: opened.quantized, embeddingRows });
+  const embeddingRows = (ids: readonly number[]) => opened.embeddingRows(ids);
+  try {
+    return await LavinRuntime.create(cfg, tensors, session, { weights: 'fp32', kernels }, { prequantized: opened.quantized, embeddingRows, close: () => opened.close() });
+  } catch (e) {
+    opened.close();
+    throw e;
+  }
 }
 
 /** What LavinModel needs of a tokenizer (d-tokenizer's Tokenizer interface; LaVIN's SentencePiece model has all but encodeRaw/stopIds). */

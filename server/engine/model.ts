@@ -144,21 +144,24 @@ export class LavinModel {
     if (opts.precision && opts.precision !== 'fp32') log(`precision ${opts.precision} ignored: ${file} runs in its own tensor types`);
     log(`opening backbone ${file}`);
     const { opened, tokenizer } = await openBackboneFiles(file);
-    let runtime: LavinRuntime;
-    try {
-      const { spec } = opened;
-      if (device === 'cpu') {
-        // The estimate's weight format closest to the file's (its quantised blocks stay as they are).
-        const warning = checkCpuMemory(backboneConfig(spec.llama, spec.contextLength), /^Q[2-5]/.test(spec.fileType ?? '') ? 'int4' : /^Q/.test(spec.fileType ?? '') ? 'int8' : 'fp32', spec.name);
-        if (warning) log(`warning: ${warning}`);
-      }
-      runtime = await backboneRuntime(opened, { device, threads: opts.threads }, device === 'cpu' ? 'fused' : 'plain');
-    } finally {
-      opened.close();
-    }
     const { spec } = opened;
+    if (device === 'cpu') {
+      // The estimate's weight format closest to the file's (its quantised blocks stay as they are).
+      const format = /^Q[2-5]/.test(spec.fileType ?? '') ? 'int4' : /^Q/.test(spec.fileType ?? '') ? 'int8' : 'fp32';
+      try {
+        const warning = checkCpuMemory(backboneConfig(spec.llama, spec.contextLength), format, spec.name);
+        if (warning) log(`warning: ${warning}`);
+      } catch (e) {
+        opened.close();
+        throw e;
+      }
+    }
+    const runtime = await backboneRuntime(opened, { device, threads: opts.threads }, device === 'cpu' ? 'fused' : 'plain'); // owns `opened` now
     const cfg = runtime.cfg;
-    if (tokenizer.nWords > cfg.llama.vocab) throw new Error(`${file}: the tokenizer has ${tokenizer.nWords} tokens but the embedding table ${cfg.llama.vocab} rows`);
+    if (tokenizer.nWords > cfg.llama.vocab) {
+      await runtime.dispose();
+      throw new Error(`${file}: the tokenizer has ${tokenizer.nWords} tokens but the embedding table ${cfg.llama.vocab} rows`);
+    }
     const adapters = new Map([...runtime.adapterTensors()]);
     let adapterParameters = 0;
     for (const t of adapters.values()) adapterParameters += t.shape.reduce((a, d) => a * d, 1);

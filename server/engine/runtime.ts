@@ -52,6 +52,8 @@ export interface BackboneWeights {
   prequantized?: ReadonlyMap<string, QuantizedWeight>;
   /** Rows of the token embedding table [ids.length, D] when the table is not a float tensor in `tensors` (quantised). */
   embeddingRows?: (ids: readonly number[]) => Float32Array;
+  /** Releases what embeddingRows reads (the open file); called by dispose. */
+  close?: () => void;
 }
 export const MODALITY_INDEX: Record<Modality, number> = { text: 0, image: 1 };
 
@@ -198,6 +200,7 @@ export class LavinRuntime {
     /** The ONNX file the decoder session came from (undefined: built in memory). */
     readonly decoderFile?: string,
     private readonly embeddingRows?: (ids: readonly number[]) => Float32Array,
+    private readonly closeBackbone?: () => void,
   ) {
     this.openVision = typeof vision === 'function' ? vision : async () => vision;
     if (typeof vision !== 'function') this.vision = Promise.resolve(vision);
@@ -272,7 +275,7 @@ export class LavinRuntime {
     const vision = cfg.clip ? await createSession(buildVisionGraph(cfg, inferenceParams(tensors)), session) : () => Promise.reject(new Error('no vision tower'));
     const params = inferenceParams(tensors, llamaLinearPolicy(engine.weights ?? 'fp32'), backbone.prequantized);
     const decoder = await createSession(buildDecoderGraph(cfg, params, engine.kernels), session);
-    return new LavinRuntime(cfg, vision, decoder, tensors, undefined, backbone.embeddingRows);
+    return new LavinRuntime(cfg, vision, decoder, tensors, undefined, backbone.embeddingRows, backbone.close);
   }
 
   /**
@@ -396,6 +399,7 @@ export class LavinRuntime {
   async dispose(): Promise<void> {
     if (this.vision) await (await this.vision).release();
     await this.decoder.release();
+    this.closeBackbone?.();
   }
 
   /** CLIP features and visual tokens of one preprocessed image [3, R, R]. */
