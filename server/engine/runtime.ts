@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
 import * as path from 'path';
-import { HOST_TENSORS, readConverted } from './convert';
+import { HOST_TENSORS, readConverted } from './convertedCopy';
 import { LavinConfig } from './lavin';
 import { bitsOf, llamaLinearPolicy, WeightFormat } from './quant';
 import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';

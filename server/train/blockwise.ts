@@ -23,7 +23,7 @@ import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeight
 import { createSession } from '../engine/session';
 import { llamaLinearPolicy } from '../engine/quant';
 import { floatsToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
-import { trainingAttentionBias } from './graph';
+import { trainingAttentionBias } from './trainingGraph';
 import { LaidOutExample, labelledCount } from './sequence';
 import { StepOptions, StepResult, TrainingStepperOptions } from './step';
 
