@@ -12,7 +12,7 @@ import { loadAdapter } from './weights';
 import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
-import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convert';
+import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convertedCopy';
 import { LavinConfig, visionOf } from './lavin';
 import { checkCpuMemory } from './memory';
 import { Builder } from './graph/builder';
@@ -20,11 +20,11 @@ import { Graph } from './graph/graph';
 import { WEIGHT_FORMATS } from './quant';
 import { EngineOptions } from './runtime';
 import { createSession, ExecutionDevice, SessionConfig } from './session';
+import { inferenceSequence, InferenceSequence, LAVIN_FAMILY, Prompt, PromptFamily } from './sequence';
+
+const RAW_FAMILY: PromptFamily = { kind: 'raw' };
 import { LlamaTokenizer } from './tokenizer';
 import { backboneConfig, backboneRuntime, isBackbonePath, NO_VISION_NOTE, openBackboneFiles, TextTokenizer } from './backboneModel';
-
-export const IMAGE_PREFIX = 'Image: ';
-export const TEXT_PREFIX = 'Image: N/A';
 
 export class LavinModel {
   /** Every parameter, read on first use when the model runs from a converted copy (training needs it). */
@@ -37,7 +37,6 @@ export class LavinModel {
   private promptCache?: PromptCache;
   /** The last image's visual tokens, by a digest of its bytes (a follow-up about it skips the ViT). */
   private lastImage?: { digest: string; visualTokens: Float32Array };
-
   private constructor(
     readonly info: ModelInfo,
     readonly runtime: LavinRuntime,
@@ -48,6 +47,8 @@ export class LavinModel {
     readonly dir: string,
     adapters: Map<string, HostTensor>,
     weights?: LoadedWeights,
+    /** How requests become tokens (sequence.ts): LaVIN's layout, or a backbone's chat template / raw text. */
+    readonly family: PromptFamily = LAVIN_FAMILY,
   ) {
     this.adapters = adapters;
     this.baseAdapters = new Map(adapters);
@@ -201,17 +202,11 @@ export class LavinModel {
   }
 
   /**
-   * Prompt ids as the reference generator lays them out; `visualOffset` marks the placeholders.
-   * `raw` (and every backbone prompt): the text alone, tokenised as llama.cpp tokenises a raw prompt.
+   * Prompt ids in this model's prompt family (sequence.ts); `visual` marks the placeholders. `raw`:
+   * the text as given, tokenised as llama.cpp tokenises a raw prompt for this file.
    */
-  promptIds(prompt: string, withImage: boolean, raw = false): { ids: number[]; visualOffset?: number } {
-    if (raw || !this.manifest) return { ids: this.tokenizer.encodeRaw ? this.tokenizer.encodeRaw(prompt) : this.tokenizer.encode(prompt, { bos: true }) };
-    const n = this.runtime.cfg.adapter.nVisualTokens;
-    if (withImage) {
-      const prefix = this.tokenizer.encode(IMAGE_PREFIX, { bos: true });
-      return { ids: [...prefix, ...new Array<number>(n).fill(0), ...this.tokenizer.encode(prompt)], visualOffset: prefix.length };
-    }
-    return { ids: [...this.tokenizer.encode(TEXT_PREFIX, { bos: true }), ...this.tokenizer.encode(prompt)] };
+  promptIds(prompt: Prompt, withImage: boolean, raw = false): InferenceSequence {
+    return inferenceSequence(this.tokenizer, raw ? RAW_FAMILY : this.family, prompt, { image: withImage, nVisual: this.runtime.cfg.adapter.nVisualTokens });
   }
 
   async generate(req: GenerateRequest): Promise<GenerateResult> {
@@ -221,7 +216,7 @@ export class LavinModel {
     const visionNote = req.image !== undefined && !withImage ? this.info.visionNote ?? NO_VISION_NOTE : undefined;
     const visual = withImage ? await this.visualTokens(req.image!) : undefined;
     const visionMs = performance.now() - t0;
-    const { ids, visualOffset } = this.promptIds(req.prompt, withImage, req.raw);
+    const { ids, visual: slots, modality } = this.promptIds(req.prompt, withImage, req.raw);
     const room = this.runtime.cfg.maxSeqLen - ids.length;
     if (room <= 0) throw new Error(`prompt is ${ids.length} tokens; the context holds ${this.runtime.cfg.maxSeqLen}`);
     const decoder = this.tokenizer.createStreamDecoder();
@@ -233,8 +228,8 @@ export class LavinModel {
     const r = await generateIds(this.runtime, {
       reuse,
       promptIds: ids,
-      modality: withImage ? 'image' : 'text',
-      visual: visual && { tokens: visual, offset: visualOffset! },
+      modality: modality ?? 'text', // without a modality token in the sequence, blocks are routed by the text table
+      visual: visual && { tokens: visual, offset: slots!.offset },
       maxNewTokens: Math.min(req.maxNewTokens ?? 256, room),
       temperature: req.temperature ?? 0,
       topP: req.topP ?? 0.75,
@@ -242,9 +237,9 @@ export class LavinModel {
       eosId: eos,
       stopIds,
       stopAtEos: req.stopAtEos ?? true,
-      // A backbone's sequence has no modality token: positions from 0, each token at its own (as llama.cpp).
-      firstPosition: this.manifest ? 1 : 0,
-      positionMode: req.positionMode ?? (this.manifest ? this.manifest.positionMode ?? 'reference' : 'consistent'),
+      // Without a modality token (a backbone, a raw prompt) positions start at 0, each token at its own (as llama.cpp).
+      firstPosition: modality ? 1 : 0,
+      positionMode: req.positionMode ?? (modality ? this.manifest?.positionMode ?? 'reference' : 'consistent'),
       signal: req.signal,
       onToken: (id, index) => {
         const piece = id === eos || stopIds?.has(id) ? '' : decoder.push(id);
