@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import type { LlamaConfig } from '../lavin';
 import type { QuantizedWeight } from '../quant';
 import type { DType, HostTensor } from '../tensor';
-import { CheckpointError } from './errors';
+import { CheckpointError } from './weightErrors';
 import { backboneSpecOf, GgufFile, type GgufTensorInfo, type GgufValue } from './gguf';
 import { dequantize, dequantizeInto, GGUF_FLOAT_TYPES, GGUF_QUANT_TYPES, isReadableType, reblock, type GgufQuantType, type GgufReadableType } from './ggufQuants';
 import { expectedBackboneShapes } from './backboneShapes';

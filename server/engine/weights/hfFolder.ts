@@ -7,7 +7,7 @@ import * as path from 'path';
 import { BYTES_PER_ELEMENT, numel, toFloat32, type HostTensor } from '../tensor';
 import type { BackboneLlamaConfig, BackboneSpec, OpenedBackbone, RopeScaling } from './backbone';
 import { expectedBackboneShapes } from './backboneShapes';
-import { CheckpointError } from './errors';
+import { CheckpointError } from './weightErrors';
 import { SafetensorsFile } from './safetensors';
 
 const ARCHS: Record<string, BackboneSpec['arch']> = { LlamaForCausalLM: 'llama', MistralForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2' };

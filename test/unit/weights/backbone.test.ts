@@ -10,7 +10,7 @@ import { writeGgufFile, type RawTensor } from '../../../bench/ggufWriter';
 import { TYPE_INFO } from '../../../bench/ggufEncode';
 import { dequantizeWeight } from '../../../server/engine/quant';
 import { toFloat32 } from '../../../server/engine/tensor';
-import { CheckpointError } from '../../../server/engine/weights/errors';
+import { CheckpointError } from '../../../server/engine/weights/weightErrors';
 import { openBackbone } from '../../../server/engine/weights/backbone';
 import { scratchDir } from './helpers/fixture';
 

@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { toFloat32 } from '../../../server/engine/tensor';
-import { CheckpointError } from '../../../server/engine/weights/errors';
+import { CheckpointError } from '../../../server/engine/weights/weightErrors';
 import { openBackbone } from '../../../server/engine/weights/backbone';
 import { scratchDir } from './helpers/fixture';
 import { buildSafetensors, type StEntry } from './helpers/safetensorsWriter';
