@@ -1,0 +1,8 @@
+// Tokenizers: the Tokenizer interface, LaVIN's SentencePiece model (tokenizer.model), and llama.cpp's
+// SPM / byte-level BPE tokenizers over GGUF metadata or a Hugging Face tokenizer.json.
+
+export type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizerTypes';
+export { SentencePieceModelTokenizer, parseSentencePieceModel, type SentencePieceModelInfo } from './sentencePieceModel';
+export { SentencePieceModelTokenizer as LlamaTokenizer } from './sentencePieceModel';
+export { tokenizerFromGguf, vocabSpecFromGguf, type GgufMetadata } from './fromGguf';
+export { VocabTokenizer } from './vocabTokenizer';
