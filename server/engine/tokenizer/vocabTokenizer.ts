@@ -80,8 +80,9 @@ export class VocabTokenizer implements Tokenizer {
     return this.tokenize(text, true, true);
   }
 
+  /** llama_token_to_piece(id, special = true): what chat templates get as bos_token / eos_token. */
   tokenText(id: number): string {
-    return this.vocab.texts[id];
+    return Buffer.from(this.pieceBytes(id, true)).toString('utf8');
   }
 
   /** llama_detokenize(ids, remove_special = false, unparse_special = false) without clean-up of spaces. */
@@ -106,13 +107,13 @@ export class VocabTokenizer implements Tokenizer {
     return streamDecoderOf((ids) => this.decode(ids), this.nWords);
   }
 
-  /** llama_token_to_piece(id, special = false) as bytes. */
-  private pieceBytes(id: number): Uint8Array | number[] {
+  /** llama_token_to_piece(id, special) as bytes. */
+  private pieceBytes(id: number, special = false): Uint8Array | number[] {
     const v = this.vocab;
     const attr = v.attrs[id];
     const text = v.texts[id];
-    if (attr & (ATTR.CONTROL | ATTR.UNKNOWN)) return [];
-    if (attr & ATTR.USER_DEFINED) return Buffer.from(text, 'utf8');
+    if (!special && attr & (ATTR.CONTROL | ATTR.UNKNOWN)) return [];
+    if (attr & (ATTR.CONTROL | ATTR.UNKNOWN | ATTR.USER_DEFINED)) return Buffer.from(text, 'utf8');
     if (attr & ATTR.NORMAL) {
       if (v.escapeWhitespace) return Buffer.from(text.replaceAll('\u2581', ' '), 'utf8');
       const out: number[] = [];
