@@ -23,7 +23,7 @@ import { clipVisual, LavinConfig, lmHead, llamaDecoder, llamaLinearPolicy, ropeT
 import { createSession } from '../engine/session';
 import { floatsToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
 import { trainingAttentionBias } from './trainingGraph';
-import { LaidOutExample, labelledCount } from './sequence';
+import { LaidOutExample, labelledCount } from '../engine/sequence';
 import { StepOptions, StepResult, TrainingStepperOptions } from './step';
 
 /** Every parameter a graph needs is a graph input; frozen 2-D weights come pre-transposed. */
