@@ -46,21 +46,46 @@ export function chatTemplateRenderer(template: string, tokens: ChatTemplateToken
   };
 }
 
-/** The tokenizer's own template as a renderer, or undefined when the file has none. */
+/**
+ * The tokenizer's own template as a renderer whose text, encoded with special tokens parsed and no
+ * added BOS (engine/sequence.ts's chatTemplate family), gives the ids llama.cpp feeds for the chat:
+ * llama.cpp drops a leading BOS text and lets its raw-prompt rule add the BOS token, so a template
+ * that does not write BOS itself gets it here (likewise EOS for files that add one). Undefined when
+ * the file has no template.
+ */
 export function modelChatRenderer(tokenizer: Tokenizer, source: string): ChatRenderer | undefined {
   if (!tokenizer.chatTemplate) return undefined;
+  const { bosText, eosText, addsBos, addsEos } = specialTexts(tokenizer);
+  const render = chatTemplateRenderer(tokenizer.chatTemplate, { bosToken: bosText, eosToken: eosText }, source);
+  return (messages) => {
+    let text = render(messages);
+    if (addsBos && bosText && !text.startsWith(bosText)) text = bosText + text;
+    if (addsEos && eosText && !text.endsWith(eosText)) text += eosText;
+    return text;
+  };
+}
+
+function specialTexts(tokenizer: Tokenizer) {
   const text = (id: number | undefined) => (id === undefined || !tokenizer.tokenText ? undefined : tokenizer.tokenText(id));
-  return chatTemplateRenderer(tokenizer.chatTemplate, { bosToken: text(tokenizer.bosId), eosToken: text(tokenizer.eosId) }, source);
+  const empty = tokenizer.encodeRaw('');
+  return {
+    bosText: text(tokenizer.bosId),
+    eosText: text(tokenizer.eosId),
+    addsBos: tokenizer.bosId !== undefined && empty[0] === tokenizer.bosId,
+    addsEos: empty.length > 0 && empty[empty.length - 1] === tokenizer.eosId && !(empty.length === 1 && tokenizer.bosId === tokenizer.eosId),
+  };
 }
 
 /**
- * The ids llama.cpp feeds for a chat: the rendered template, without a leading BOS text that
- * encodeRaw's BOS rule adds as a token anyway (common_chat_templates_apply), tokenised as a raw prompt.
+ * The ids llama.cpp feeds for a chat (common_chat_templates_apply, then the completion tool's
+ * tokenisation): the rendered template less a leading BOS text (trailing EOS text) that the file's
+ * raw-prompt rule adds as a token anyway, tokenised as a raw prompt.
  */
-export function chatPromptIds(tokenizer: Tokenizer, render: ChatRenderer, messages: ChatMessage[]): number[] {
-  let prompt = render(messages);
-  const withBos = tokenizer.encodeRaw('');
-  const bosText = tokenizer.bosId !== undefined && tokenizer.tokenText ? tokenizer.tokenText(tokenizer.bosId) : '';
-  if (withBos[0] === tokenizer.bosId && bosText !== '' && prompt.startsWith(bosText)) prompt = prompt.slice(bosText.length);
+export function chatPromptIds(tokenizer: Tokenizer, messages: ChatMessage[], source: string): number[] {
+  if (!tokenizer.chatTemplate) throw new Error(`${source}: the model has no chat template`);
+  const { bosText, eosText, addsBos, addsEos } = specialTexts(tokenizer);
+  let prompt = chatTemplateRenderer(tokenizer.chatTemplate, { bosToken: bosText, eosToken: eosText }, source)(messages);
+  if (addsBos && bosText && prompt.startsWith(bosText)) prompt = prompt.slice(bosText.length);
+  if (addsEos && eosText && prompt.endsWith(eosText)) prompt = prompt.slice(0, prompt.length - eosText.length);
   return tokenizer.encodeRaw(prompt);
 }

@@ -1,5 +1,6 @@
 // A tokenizer from a GGUF file's metadata (tokenizer.ggml.*), read by weights/gguf.ts.
 
+import { GgufFile } from '../weights/gguf';
 import type { VocabSpec } from './vocab';
 import { VocabTokenizer } from './vocabTokenizer';
 
@@ -9,6 +10,16 @@ export type GgufMetadata = ReadonlyMap<string, unknown>;
 const UNSUPPORTED: Record<string, string> = {
   bert: 'WPM (BERT)', t5: 'UGM (T5)', rwkv: 'RWKV', plamo2: 'PLaMo-2', hybriddna: 'hybrid DNA', whitespace: 'whitespace', none: 'none', no_vocab: 'none',
 };
+
+/** The tokenizer of a GGUF file (only its metadata is read: a vocab-only file is enough). */
+export function tokenizerFromGgufFile(path: string): VocabTokenizer {
+  const file = GgufFile.open(path);
+  try {
+    return tokenizerFromGguf(file.metadata, path);
+  } finally {
+    file.close();
+  }
+}
 
 export function tokenizerFromGguf(metadata: GgufMetadata, source = '<gguf>'): VocabTokenizer {
   return new VocabTokenizer(vocabSpecFromGguf(metadata, source));
@@ -44,7 +55,7 @@ export function vocabSpecFromGguf(metadata: GgufMetadata, source: string): Vocab
   };
   const model = str('tokenizer.ggml.model');
   if (model === undefined) throw new Error(`${source}: no tokenizer in the file (tokenizer.ggml.model is missing)`);
-  if (model in UNSUPPORTED) throw new Error(`${source}: unsupported tokenizer type ${UNSUPPORTED[model]} (tokenizer.ggml.model = '${model}'; supported: llama, gpt2)`);
+  if (model in UNSUPPORTED) throw new Error(`${source}: unsupported tokenizer type ${UNSUPPORTED[model]} (tokenizer.ggml.model = '${model}'; supported: llama, gpt2, gemma4)`);
   const tokens = array<string>('tokenizer.ggml.tokens', (x) => typeof x === 'string', 'strings');
   if (!tokens) throw new Error(`${source}: no vocabulary (tokenizer.ggml.tokens is missing)`);
   const isNum = (x: unknown) => typeof x === 'number' || typeof x === 'bigint';

@@ -4,5 +4,6 @@
 export type { EncodeOptions, StreamDecoder, Tokenizer } from './tokenizerTypes';
 export { SentencePieceModelTokenizer, parseSentencePieceModel, type SentencePieceModelInfo } from './sentencePieceModel';
 export { SentencePieceModelTokenizer as LlamaTokenizer } from './sentencePieceModel';
-export { tokenizerFromGguf, vocabSpecFromGguf, type GgufMetadata } from './fromGguf';
+export { tokenizerFromGguf, tokenizerFromGgufFile, vocabSpecFromGguf, type GgufMetadata } from './fromGguf';
+export { chatPromptIds, chatTemplateRenderer, modelChatRenderer, type ChatMessage, type ChatRenderer } from './chatTemplate';
 export { VocabTokenizer } from './vocabTokenizer';
