@@ -8,6 +8,7 @@ import { disableNetwork } from './host/noNetwork';
 import { nodeTrainingPort } from './host/trainingPort';
 import { serveStdio } from './host/lsp/stdio';
 import { PrecisionName } from './protocol';
+import { runTokenize, TOKENIZE_HELP, TOKENIZE_OPTIONS } from './host/cli/tokenizeCommand';
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
 
@@ -145,6 +146,12 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
         );
         return finished(signal);
       }
+      case 'tokenize': {
+        const { values: v, positionals } = parse(rest, TOKENIZE_OPTIONS);
+        if (v.help) return process.stdout.write(TOKENIZE_HELP), 0;
+        await runTokenize({ model: v.model as string | undefined, raw: !!v.raw, text: onePositional(positionals, 'a TEXT', 'tokenize') }, out);
+        return 0;
+      }
       case 'serve': {
         const { values: v } = parse(rest, { stdio: { type: 'boolean', default: false } });
         if (!v.stdio) throw new UsageError('serve needs --stdio (the only transport)');
@@ -152,7 +159,7 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
         return await new Promise<number>(() => {});
       }
       default:
-        throw new UsageError(`unknown command "${command}" (commands: ask, explain, train, convert, eval, serve)`);
+        throw new UsageError(`unknown command "${command}" (commands: ask, explain, train, convert, eval, tokenize, serve)`);
     }
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

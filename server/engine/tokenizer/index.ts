@@ -7,3 +7,4 @@ export { SentencePieceModelTokenizer as LlamaTokenizer } from './sentencePieceMo
 export { tokenizerFromGguf, tokenizerFromGgufFile, vocabSpecFromGguf, type GgufMetadata } from './fromGguf';
 export { chatPromptIds, chatTemplateRenderer, modelChatRenderer, type ChatMessage, type ChatRenderer } from './chatTemplate';
 export { VocabTokenizer } from './vocabTokenizer';
+export { isSentencePieceStyle, tokenizerFromHfFolder, vocabSpecFromHfFolder } from './fromHfFolder';
