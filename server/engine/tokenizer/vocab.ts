@@ -111,7 +111,7 @@ export class Vocab {
         });
       }
     } else {
-      throw new Error(`${src}: unsupported tokenizer type '${spec.model}' (tokenizer.ggml.model; supported: llama, gpt2)`);
+      throw new Error(`${src}: unsupported tokenizer type '${spec.model}' (tokenizer.ggml.model; supported: llama, gpt2, gemma4)`);
     }
     if (spec.addSpacePrefix !== undefined) addSpacePrefix = spec.addSpacePrefix;
     this.escapeWhitespace = this.kind === 'spm' || escapeWhitespace;
