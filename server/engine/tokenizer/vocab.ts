@@ -45,8 +45,8 @@ export interface VocabSpec {
   source: string;
 }
 
-const EOT_NAMES = ['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|end_of_text|>', '<EOT>', '_<EOT>',
-  '[EOT]', '<\uFF5Cend\u2581of\u2581sentence\uFF5C>', '<end_of_utterance>'];
+const EOT_NAMES = new Set(['<|eot_id|>', '<|im_end|>', '<|end|>', '<end_of_turn>', '<|endoftext|>', '<|end_of_text|>', '<EOT>', '_<EOT>',
+  '[EOT]', '<\uFF5Cend\u2581of\u2581sentence\uFF5C>', '<end_of_utterance>']);
 const FIM_NAMES: Array<[SpecialName, string[]]> = [
   ['fimPre', ['<|fim_prefix|>', '<fim-prefix>', '<fim_prefix>', '<\uFF5Cfim\u2581begin\uFF5C>', '<PRE>', '\u2581<PRE>', '<|code_prefix|>', '<|prefix|>']],
   ['fimSuf', ['<|fim_suffix|>', '<fim-suffix>', '<fim_suffix>', '<\uFF5Cfim\u2581hole\uFF5C>', '<SUF>', '\u2581<SUF>', '<|code_suffix|>', '<|suffix|>']],
@@ -65,8 +65,8 @@ export class Vocab {
   readonly scores: Float32Array;
   readonly attrs: Uint16Array;
   readonly ids = new Map<string, number>();
-  /** merge rank by left piece, then right piece */
-  readonly ranks = new Map<string, Map<string, number>>();
+  /** merge rank by `left \u0000 right` (pieces never hold NUL) */
+  readonly ranks = new Map<string, number>();
   readonly pre?: PreTokenizer;
   readonly special: Partial<Record<SpecialName, number>> = {};
   readonly addBos: boolean;
@@ -104,10 +104,8 @@ export class Vocab {
       } else {
         spec.merges.forEach((merge, rank) => {
           const at = merge.indexOf(' ', 1);
-          const [left, right] = at >= 0 ? [merge.slice(0, at), merge.slice(at + 1)] : ['', ''];
-          let byLeft = this.ranks.get(left);
-          if (!byLeft) this.ranks.set(left, (byLeft = new Map()));
-          if (!byLeft.has(right)) byLeft.set(right, rank);
+          const key = at >= 0 ? `${merge.slice(0, at)}\u0000${merge.slice(at + 1)}` : '\u0000';
+          if (!this.ranks.has(key)) this.ranks.set(key, rank);
         });
       }
     } else {
@@ -157,7 +155,7 @@ export class Vocab {
   }
 
   rank(left: string, right: string): number {
-    return this.ranks.get(left)?.get(right) ?? -1;
+    return this.ranks.get(`${left}\u0000${right}`) ?? -1;
   }
 
   private markControl(id: number): void {
@@ -170,8 +168,9 @@ export class Vocab {
     // llama.cpp walks an unordered_map here; with several candidates the first by id wins
     for (let id = 0; id < this.texts.length; id++) {
       const text = this.texts[id];
-      if (s.eot === undefined && EOT_NAMES.includes(text)) { s.eot = id; this.markControl(id); }
+      if (s.eot === undefined && EOT_NAMES.has(text)) { s.eot = id; this.markControl(id); }
       if (s.eom === undefined && text === '<|eom_id|>') { s.eom = id; this.markControl(id); }
+      if (!text.startsWith('<') && !text.startsWith('\u2581<') && !text.startsWith('[')) continue;
       for (const [name, names] of FIM_NAMES) {
         if (s[name] === undefined && names.includes(text)) { s[name] = id; this.markControl(id); }
       }
