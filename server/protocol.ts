@@ -92,6 +92,11 @@ export interface StreamParams {
 export interface ChatParams extends SamplingParams, StreamParams {
   /** Oldest first; the last one must be a user message. */
   messages: ChatMessage[];
+  /**
+   * The last message's text is the whole prompt, tokenised exactly as llama.cpp tokenises a raw
+   * prompt for the model file: no chat template, no instruction wrapper, no image, no earlier turns.
+   */
+  raw?: boolean;
 }
 
 /** A 0-based, inclusive line range. */
@@ -127,6 +132,8 @@ export interface AnswerResult {
   timings: { visionMs: number; prefillMs: number; decodeMs: number; decodeTokensPerSecond: number; queuedMs: number };
   /** Things the user should know: turns dropped to fit the context, images ignored, ... */
   notices: string[];
+  /** Set when an image came with the question but the model could not use it (no vision adapter set for this backbone): the answer is the text path's. */
+  visionNote?: string;
   adapterSet: string | null;
 }
 

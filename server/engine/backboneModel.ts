@@ -6,10 +6,12 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AdapterConfig, LavinConfig, LlamaConfig } from './lavin';
-import { QuantizedWeight } from './quant';
 import { EngineOptions, LavinRuntime } from './runtime';
 import { SessionConfig } from './session';
+import { PromptFamily } from './sequence';
 import { HostTensor, fromFloat32, toFloat32 } from './tensor';
+import { isSentencePieceStyle, modelChatRenderer, SentencePieceModelTokenizer, Tokenizer, tokenizerFromGguf, tokenizerFromHfFolder } from './tokenizer';
+import { OpenedBackbone, openBackbone } from './weights/backbone';
 
 /** What an answer says when it was given an image it could not use. */
 export const NO_VISION_NOTE = 'no vision adapter set is trained for this backbone yet, so the image was not used: this is the text-only answer';
@@ -71,17 +73,6 @@ export function freshAdapterSet(llama: Pick<LlamaConfig, 'dim' | 'nLayers'>, a: 
   return out;
 }
 
-/** A backbone as b-gguf's weights/backbone.ts opens it (see COORDINATION.md). */
-export interface OpenedBackboneLike {
-  spec: { arch: string; name: string; llama: LlamaConfig; contextLength: number; fileType?: string; source: { kind: 'gguf' | 'hf'; path: string } };
-  tensors: Map<string, HostTensor>;
-  quantized: Map<string, QuantizedWeight>;
-  metadata: Map<string, unknown>;
-  /** Token embedding rows as float32 [ids.length * dim], dequantised on demand. */
-  embeddingRows(ids: ArrayLike<number>): Float32Array;
-  close(): void;
-}
-
 /** The LaVIN configuration of a backbone: its own LLaMA fields, no ViT, LaVIN's adapter shape. */
 export function backboneConfig(llama: LlamaConfig, contextLength: number, maxSeqLen = DEFAULT_BACKBONE_CONTEXT): LavinConfig {
   return { llama, adapter: BACKBONE_ADAPTER, maxSeqLen: Math.min(contextLength, maxSeqLen) };
@@ -92,7 +83,7 @@ export function backboneConfig(llama: LlamaConfig, contextLength: number, maxSeq
  * blocks. The runtime owns `opened` from here on (embedding rows are read from the file): its
  * dispose closes it, and so does a failure here.
  */
-export async function backboneRuntime(opened: OpenedBackboneLike, session: SessionConfig, kernels: EngineOptions['kernels'], maxSeqLen?: number): Promise<LavinRuntime> {
+export async function backboneRuntime(opened: OpenedBackbone, session: SessionConfig, kernels: EngineOptions['kernels'], maxSeqLen?: number): Promise<LavinRuntime> {
   // A file's own RoPE divisors (GGUF rope_freqs.weight, Llama 3) are used as stored, not refitted.
   const freqs = opened.tensors.get('rope_freqs.weight');
   const llama: LlamaConfig = freqs ? { ...opened.spec.llama, ropeScaling: { type: 'frequencyFactors', factors: Array.from(toFloat32(freqs)) } } : opened.spec.llama;
@@ -108,39 +99,29 @@ export async function backboneRuntime(opened: OpenedBackboneLike, session: Sessi
   }
 }
 
-/** What LavinModel needs of a tokenizer (d-tokenizer's Tokenizer interface; LaVIN's SentencePiece model has all but encodeRaw/stopIds). */
-export interface TextTokenizer {
-  readonly nWords: number;
-  readonly bosId?: number;
-  readonly eosId: number;
-  /** Ids that end generation besides eosId (eot, eom ...). */
-  readonly stopIds?: ReadonlySet<number>;
-  encode(text: string, opts?: { bos?: boolean; eos?: boolean }): number[];
-  /** Exactly llama.cpp's tokenisation of a raw prompt for this file (its BOS rule). */
-  encodeRaw?(text: string): number[];
-  decode(ids: number[]): string;
-  createStreamDecoder(): { push(id: number): string; flush(): string };
-}
-
-/** The weights reader and tokenizer factories this build has (b-gguf's backbone.ts, d-tokenizer's tokenizer/). */
-interface BackboneModules {
-  openBackbone?: (p: string) => Promise<OpenedBackboneLike>;
-  tokenizerFromGguf?: (metadata: Map<string, unknown>) => TextTokenizer;
-  tokenizerFromHfFolder?: (dir: string) => TextTokenizer | Promise<TextTokenizer>;
+/**
+ * The tokenizer of a backbone (llama.cpp's, from the GGUF metadata or the folder's tokenizer.json;
+ * a SentencePiece-style folder with tokenizer.model uses that model) and how its requests become
+ * text: its own chat template when it has one, else the text as given.
+ */
+export async function backboneTokenizer(p: string, opened: Pick<OpenedBackbone, 'spec' | 'metadata'>): Promise<{ tokenizer: Tokenizer; family: PromptFamily }> {
+  let tokenizer: Tokenizer;
+  if (opened.spec.source.kind === 'gguf') tokenizer = tokenizerFromGguf(opened.metadata, p);
+  else {
+    const json = path.join(p, 'tokenizer.json');
+    const spm = path.join(p, 'tokenizer.model');
+    const sentencePiece = fs.existsSync(spm) && (!fs.existsSync(json) || isSentencePieceStyle(JSON.parse(fs.readFileSync(json, 'utf8'))));
+    tokenizer = sentencePiece ? await SentencePieceModelTokenizer.fromFile(spm) : tokenizerFromHfFolder(p);
+  }
+  const render = modelChatRenderer(tokenizer, p);
+  return { tokenizer, family: render ? { kind: 'chatTemplate', render } : { kind: 'raw' } };
 }
 
 /** Open a GGUF file or Hugging Face folder and its tokenizer; closing `opened` is the caller's. */
-export async function openBackboneFiles(p: string): Promise<{ opened: OpenedBackboneLike; tokenizer: TextTokenizer }> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const m: BackboneModules = { ...require('./weights/backbone'), ...require('./tokenizer') };
-  if (!m.openBackbone) throw new Error(`${p}: this build cannot open GGUF / Hugging Face backbones (no weights/backbone openBackbone)`);
-  const opened = await m.openBackbone(p);
+export async function openBackboneFiles(p: string): Promise<{ opened: OpenedBackbone; tokenizer: Tokenizer; family: PromptFamily }> {
+  const opened = await openBackbone(p);
   try {
-    const hf = opened.spec.source.kind === 'hf';
-    const make = hf ? m.tokenizerFromHfFolder : m.tokenizerFromGguf;
-    if (!make) throw new Error(`${p}: this build has no tokenizer for ${hf ? 'Hugging Face tokenizer.json' : 'GGUF vocabularies'}`);
-    const tokenizer = await (hf ? m.tokenizerFromHfFolder!(p) : m.tokenizerFromGguf!(opened.metadata));
-    return { opened, tokenizer };
+    return { opened, ...(await backboneTokenizer(p, opened)) };
   } catch (e) {
     opened.close();
     throw e;

@@ -20,11 +20,11 @@ import { Graph } from './graph/graph';
 import { WEIGHT_FORMATS } from './quant';
 import { EngineOptions } from './runtime';
 import { createSession, ExecutionDevice, SessionConfig } from './session';
-import { inferenceSequence, InferenceSequence, LAVIN_FAMILY, Prompt, PromptFamily } from './sequence';
+import { inferenceSequence, InferenceSequence, LAVIN_FAMILY, Prompt, PromptFamily, promptText } from './sequence';
 
 const RAW_FAMILY: PromptFamily = { kind: 'raw' };
-import { LlamaTokenizer } from './tokenizer';
-import { backboneConfig, backboneRuntime, isBackbonePath, NO_VISION_NOTE, openBackboneFiles, TextTokenizer } from './backboneModel';
+import { LlamaTokenizer, Tokenizer } from './tokenizer';
+import { backboneConfig, backboneRuntime, isBackbonePath, NO_VISION_NOTE, openBackboneFiles } from './backboneModel';
 
 export class LavinModel {
   /** Every parameter, read on first use when the model runs from a converted copy (training needs it). */
@@ -40,7 +40,7 @@ export class LavinModel {
   private constructor(
     readonly info: ModelInfo,
     readonly runtime: LavinRuntime,
-    readonly tokenizer: TextTokenizer,
+    readonly tokenizer: Tokenizer,
     /** The model folder's manifest; absent for a backbone opened from a GGUF file or Hugging Face folder. */
     readonly manifest: ModelManifest | undefined,
     /** The model folder as given to load(). */
@@ -144,7 +144,7 @@ export class LavinModel {
     const log = opts.log ?? (() => {});
     if (opts.precision && opts.precision !== 'fp32') log(`precision ${opts.precision} ignored: ${file} runs in its own tensor types`);
     log(`opening backbone ${file}`);
-    const { opened, tokenizer } = await openBackboneFiles(file);
+    const { opened, tokenizer, family } = await openBackboneFiles(file);
     const { spec } = opened;
     if (device === 'cpu') {
       // The estimate's weight format closest to the file's (its quantised blocks stay as they are).
@@ -179,7 +179,7 @@ export class LavinModel {
       precision: 'fp32',
     };
     log(`loaded ${spec.name}: ${spec.arch} ${cfg.llama.dim}x${cfg.llama.nLayers} (${cfg.llama.nHeads} heads, ${cfg.llama.nKvHeads} key/value heads)${spec.fileType ? `, ${spec.fileType}` : ''}, fresh adapters, no vision tower, on ${device}`);
-    return new LavinModel(info, runtime, tokenizer, undefined, file, adapters);
+    return new LavinModel(info, runtime, tokenizer, undefined, file, adapters, undefined, family);
   }
 
   /** Whether the full checkpoint (backbones) is in host memory. */
@@ -206,7 +206,10 @@ export class LavinModel {
    * the text as given, tokenised as llama.cpp tokenises a raw prompt for this file.
    */
   promptIds(prompt: Prompt, withImage: boolean, raw = false): InferenceSequence {
-    return inferenceSequence(this.tokenizer, raw ? RAW_FAMILY : this.family, prompt, { image: withImage, nVisual: this.runtime.cfg.adapter.nVisualTokens });
+    const family = raw ? RAW_FAMILY : this.family;
+    // A backbone without a chat template takes a chat in LaVIN's instruction format, as plain text.
+    const body = family.kind === 'raw' && typeof prompt !== 'string' && prompt.kind !== 'text' ? promptText(LAVIN_FAMILY, prompt) : prompt;
+    return inferenceSequence(this.tokenizer, family, body, { image: withImage, nVisual: this.runtime.cfg.adapter.nVisualTokens });
   }
 
   async generate(req: GenerateRequest): Promise<GenerateResult> {

@@ -109,6 +109,11 @@ export class ModelHost {
   async chat(params: ChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
     const maxImageBytes = this.opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
     const picked = pickImage(params.messages, maxImageBytes);
+    if (params.raw) {
+      // The text as given: nothing to fit or drop (a prompt too long for the context is refused by the engine).
+      const text = params.messages[params.messages.length - 1].content;
+      return this.answer(params, picked.image, picked.notices, ctl, () => ({ body: { kind: 'text', text }, notices: [] }));
+    }
     return this.answer(params, picked.image, picked.notices, ctl, (count, budget) => fitChat(params.messages, count, budget));
   }
 
@@ -251,16 +256,18 @@ export class ModelHost {
       const maxNewTokens = params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
       // The prompt may use all but the answer's share; a long answer request cannot starve the prompt below half.
       const budget = ctx - Math.min(maxNewTokens, Math.floor(ctx / 2));
-      const count: TokenCounter = (body) => model.promptIds(body, image !== undefined).ids.length;
+      const raw = 'raw' in params && params.raw === true;
+      const count: TokenCounter = (body) => model.promptIds(body, image !== undefined && model.seesImages, raw).ids.length;
       const fitted = fit(count, budget);
       try {
         const r = await model.generate({
-          prompt: fitted.body, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
+          prompt: fitted.body, image, raw, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
           signal: ctl.signal, onToken: ctl.onToken,
         });
         return {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
-          promptTokens: r.promptTokens, reusedPromptTokens: r.reusedPromptTokens, timings: { ...r.timings, queuedMs }, notices: [...notices, ...fitted.notices], adapterSet: this.adapterSet,
+          promptTokens: r.promptTokens, reusedPromptTokens: r.reusedPromptTokens, timings: { ...r.timings, queuedMs },
+          notices: [...notices, ...fitted.notices, ...(r.visionNote ? [r.visionNote] : [])], ...(r.visionNote ? { visionNote: r.visionNote } : {}), adapterSet: this.adapterSet,
         };
       } catch (err) {
         throw classifyEngineError(err);

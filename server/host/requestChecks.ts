@@ -47,7 +47,9 @@ export function chatParams(value: unknown): ChatParams {
   const messages = array(o, 'messages').map(message);
   if (messages.length === 0) throw badParams('messages must not be empty');
   if (messages[messages.length - 1].role !== 'user') throw badParams('the last message must be a user message');
-  return { ...sampling(o), messages, streamId: optString(o, 'streamId') };
+  const raw = o.raw;
+  if (raw !== undefined && typeof raw !== 'boolean') throw badParams('raw must be true or false');
+  return { ...sampling(o), messages, streamId: optString(o, 'streamId'), ...(raw ? { raw: true } : {}) };
 }
 
 export function explainParams(value: unknown): ExplainParams {

@@ -90,7 +90,7 @@ export const DEVICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
 export type DeviceName = (typeof DEVICES)[number];
 
 export const MODEL_OPTION: Options = {
-  model: { type: 'string', value: 'DIR', help: 'model folder (with model.json) to run', default: 'the embedded tiny model, whose random weights answer gibberish' },
+  model: { type: 'string', value: 'DIR|FILE.gguf', help: 'model to run: a model folder (model.json), a GGUF file or a Hugging Face folder (config.json)', default: 'the embedded tiny model, whose random weights answer gibberish' },
 };
 export const DEVICE_OPTION: Options = {
   device: { type: 'string', value: 'auto|cpu|cuda|webgpu', help: 'where the model runs', default: 'auto: CUDA when available, else CPU' },

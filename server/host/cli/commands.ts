@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AnswerResult, DevicePreference, PrecisionName } from '../../protocol';
 import { LavinModel } from '../../engine/lavinModel';
+import { isBackbonePath } from '../../engine/backboneModel';
 import { evaluateScienceQa, formatTable1 } from '../../train';
 import { defaultModelDir } from '../defaults';
 import { ModelHost } from '../modelHost';
@@ -36,8 +37,10 @@ export interface CliContext {
 function makeHost(flags: CommonFlags, ctx: CliContext): ModelHost {
   if (flags.model !== undefined) {
     const dir = path.resolve(flags.model);
-    if (!fs.existsSync(dir)) throw new Error(`model folder ${dir} does not exist`);
-    if (!fs.existsSync(path.join(dir, 'model.json'))) throw new Error(`model folder ${dir} has no model.json (create one with "lavin convert")`);
+    if (!fs.existsSync(dir)) throw new Error(`model ${dir} does not exist`);
+    if (!isBackbonePath(dir) && !fs.existsSync(path.join(dir, 'model.json'))) {
+      throw new Error(fs.statSync(dir).isDirectory() ? `model folder ${dir} has no model.json or config.json (create one with "lavin convert")` : `${dir} is not a GGUF file`);
+    }
   }
   return new ModelHost({
     modelDir: flags.model && path.resolve(flags.model),
@@ -70,19 +73,19 @@ function finishAnswer(ctx: CliContext, r: AnswerResult): void {
   }
   ctx.out.event({
     event: 'done', text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
-    promptTokens: r.promptTokens, timings: r.timings,
+    promptTokens: r.promptTokens, timings: r.timings, ...(r.visionNote ? { visionNote: r.visionNote } : {}),
   });
   ctx.out.text('\n');
   const weights = r.routerWeights.map((w) => w.map((x) => x.toFixed(2)).join('/')).join(' ');
   ctx.out.info(`[${r.route} route; router weights per layer ${weights}; ${r.tokens.length} tokens, ${r.timings.decodeTokensPerSecond.toFixed(0)} tokens/s; ${r.stopReason}]`);
 }
 
-export async function ask(question: string, image: string | undefined, flags: CommonFlags & SamplingFlags, ctx: CliContext): Promise<void> {
-  if (!question.trim()) throw new UsageError('ask needs a question, e.g. lavin ask "what is in this picture?"');
+export async function ask(question: string, image: string | undefined, flags: CommonFlags & SamplingFlags & { raw?: boolean }, ctx: CliContext): Promise<void> {
+  if (!question.trim() && !flags.raw) throw new UsageError('ask needs a question, e.g. lavin ask "what is in this picture?"');
   const images = image === undefined ? undefined : [readInput(image, 'image').toString('base64')];
   const host = makeHost(flags, ctx);
   try {
-    const r = await host.chat({ messages: [{ role: 'user', content: question, images }], ...sampling(flags) }, streamAnswer(ctx));
+    const r = await host.chat({ messages: [{ role: 'user', content: question, images }], ...sampling(flags), ...(flags.raw ? { raw: true } : {}) }, streamAnswer(ctx));
     finishAnswer(ctx, r);
   } finally {
     await host.dispose();
