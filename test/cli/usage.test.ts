@@ -39,7 +39,7 @@ describe('bad command lines exit with 2 and say what is wrong', () => {
   it('--help prints usage and exits 0; no command prints usage and exits 2', async () => {
     const help = await lavin(['--help']);
     assert.equal(help.code, 0);
-    assert.match(help.stdout, /lavin ask \[--model DIR\]/);
+    assert.match(help.stdout, /lavin ask \[--model DIR\|FILE\.gguf\]/);
     assert.equal((await lavin([])).code, 2);
   });
 });

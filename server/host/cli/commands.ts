@@ -37,7 +37,7 @@ export interface CliContext {
 function makeHost(flags: CommonFlags, ctx: CliContext): ModelHost {
   if (flags.model !== undefined) {
     const dir = path.resolve(flags.model);
-    if (!fs.existsSync(dir)) throw new Error(`model ${dir} does not exist`);
+    if (!fs.existsSync(dir)) throw new Error(`${/\.gguf$/i.test(dir) ? 'GGUF file' : 'model folder'} ${dir} does not exist`);
     if (!isBackbonePath(dir) && !fs.existsSync(path.join(dir, 'model.json'))) {
       throw new Error(fs.statSync(dir).isDirectory() ? `model folder ${dir} has no model.json or config.json (create one with "lavin convert")` : `${dir} is not a GGUF file`);
     }
