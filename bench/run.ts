@@ -3,6 +3,11 @@
 //
 //   node out/bench/run.js [--shapes d512,1b] [--precisions fp32,fp16,int8,int4] [--threads 2]
 //                         [--prefill 512] [--decode N] [--no-image] [--out bench/results/latest.json]
+//                         [--same-file q4_0,q8_0,q4_k_m | --no-same-file] [--only-same-file]
+//
+// The "same file" section writes one GGUF file per type (Q4_0, Q8_0, a Q4_K_M-like mix: Q4_K with
+// Q6_K for attn_v, ffn_down and the head) and runs both engines on that very file: ours opens it as
+// `lavin ask --model FILE.gguf` does (quantised blocks re-blocked into MatMulNBits, no conversion).
 //
 // Models are prepared once under bench/results/tmp/models (converted ONNX folders and GGUF files;
 // re-runs reuse them, interrupted preparation resumes). Each measurement runs in a fresh process.
@@ -18,7 +23,7 @@ import { createSession, f32 } from '../server/engine/session';
 import { Kernels } from '../server/engine/programs';
 import { cpuBytesPerWeight, dequantizeWeight, QUANT_BLOCK, quantizeWeight, WeightFormat } from '../server/engine/quant';
 import { fromFloat32 } from '../server/engine/tensor';
-import { decodeTensor, encodeTensor, GgufType, writeLlamaGguf } from './gguf';
+import { decodeTensor, encodeTensor, GgufType, Q4_K_M_MIX, writeLlamaGguf } from './gguf';
 import { BenchShape, benchConfig, lazyRandomTensors, llamaParameters, randomValues, SEED, SHAPES, WEIGHTS_VERSION } from './shapes';
 import type { WorkerArgs, WorkerResult } from './worker';
 import { LavinRuntime, PREFILL_CHUNK } from '../server/engine/runtime';
@@ -57,11 +62,18 @@ interface Options {
   kernels: Kernels;
   /** Write the models (converted folders, GGUF files) and stop. */
   prepareOnly?: boolean;
+  /** GGUF types of the "same file" section (empty: none). */
+  sameFile: SameFileType[];
+  /** Only the "same file" section (no converted models, no training row). */
+  onlySameFile: boolean;
   out: string;
 }
 
+type SameFileType = 'q4_0' | 'q8_0' | 'q4_k_m';
+const SAME_FILE_TYPES: readonly SameFileType[] = ['q4_0', 'q8_0', 'q4_k_m'];
+
 function parseArgs(argv: string[]): Options {
-  const o: Options = { shapes: [SHAPES.d512, SHAPES['1b']], precisions: ['fp32', 'fp16', 'int8', 'int4'], threads: 2, prefill: 512, image: true, kernels: 'fused', paired: false, out: path.join(ROOT, 'bench/results/latest.json') };
+  const o: Options = { shapes: [SHAPES.d512, SHAPES['1b']], precisions: ['fp32', 'fp16', 'int8', 'int4'], threads: 2, prefill: 512, image: true, kernels: 'fused', paired: false, sameFile: [...SAME_FILE_TYPES], onlySameFile: false, out: path.join(ROOT, 'bench/results/latest.json') };
   for (let i = 0; i < argv.length; i++) {
     const next = () => {
       const v = argv[++i];
@@ -89,6 +101,12 @@ function parseArgs(argv: string[]): Options {
       o.kernels = k;
     }
     else if (a === '--prepare-only') o.prepareOnly = true;
+    else if (a === '--same-file') o.sameFile = next().split(',').map((t) => {
+      if (!(SAME_FILE_TYPES as readonly string[]).includes(t)) throw new Error(`bench: unknown same-file type "${t}" (${SAME_FILE_TYPES.join(', ')})`);
+      return t as SameFileType;
+    });
+    else if (a === '--no-same-file') o.sameFile = [];
+    else if (a === '--only-same-file') o.onlySameFile = true;
     else if (a === '--out') o.out = path.resolve(next());
     else throw new Error(`bench: unknown argument ${a}`);
   }
@@ -161,6 +179,23 @@ async function prepare(shape: BenchShape, precisions: WeightFormat[], kernels: K
     out.set(precision, { ours, gguf });
   }
   return out;
+}
+
+/** One GGUF file of the shape's weights in a "same file" type (written once, reused). */
+function prepareSameFile(shape: BenchShape, type: SameFileType): string {
+  const dir = path.join(MODELS, shape.name);
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `same-${type}.gguf`);
+  if (!fs.existsSync(file)) {
+    process.stderr.write(`prepare ${shape.name} same file ${type}: ${file}\n`);
+    writeLlamaGguf(file, {
+      name: `bench-${shape.name}-${type}`, dim: shape.dim, nLayers: shape.nLayers, nHeads: shape.nHeads, ffnHidden: shape.ffnHidden, vocab: shape.vocab,
+      normEps: 1e-6, contextLength: benchConfig(shape).maxSeqLen, type: type === 'q4_k_m' ? 'q4_k' : type, typeOf: type === 'q4_k_m' ? Q4_K_M_MIX : undefined,
+      fileType: type === 'q4_k_m' ? 15 : undefined,
+      values: (name, s) => randomValues(SEED, name, s),
+    }, progress('gguf'));
+  }
+  return file;
 }
 
 function runWorker<R = WorkerResult>(args: WorkerArgs): R {
@@ -269,7 +304,7 @@ async function main() {
   const agreement: string[] = [];
   let llamaCppInfo = '';
   process.stderr.write(`read bandwidth (${o.threads} threads): ${bandwidth.toFixed(1)} GB/s\n`);
-  for (const shape of o.shapes) {
+  for (const shape of o.onlySameFile ? [] : o.shapes) {
     const models = await prepare(shape, o.precisions, o.kernels);
     if (o.prepareOnly) continue;
     const decode = o.decode ?? shape.decodeTokens;
@@ -328,12 +363,45 @@ async function main() {
     }
   }
 
+  // The "same file" section: both engines on one GGUF file per type (ours through openBackbone).
+  const sameFileAgreement: string[] = [];
+  for (const shape of o.shapes) {
+    for (const [i, type] of o.sameFile.entries()) {
+      const file = prepareSameFile(shape, type);
+      if (o.prepareOnly) continue;
+      const decode = o.decode ?? shape.decodeTokens;
+      const base = { threads: o.threads, prefill: o.prefill, decode, decodeAfterPrompt: Math.min(decode, 16), prefillRepeats: shape.prefillRepeats, vocab: shape.vocab, image: false, model: file };
+      const order: ('ours' | 'llamacpp')[] = i % 2 === 0 ? ['ours', 'llamacpp'] : ['llamacpp', 'ours'];
+      const res: Partial<Record<'ours' | 'llamacpp', WorkerResult>> = {};
+      const rounds = o.rounds ?? shape.rounds;
+      for (let round = 0; round < rounds; round++) {
+        for (const engine of order) {
+          process.stderr.write(`run ${shape.name} same file ${type} ${engine} round ${round + 1}/${rounds}\n`);
+          const r = runWorker({ ...base, engine });
+          process.stderr.write(`  ${JSON.stringify(r)}\n`);
+          res[engine] = res[engine] ? bestOf(res[engine]!, r) : r;
+        }
+      }
+      const [a, b] = [res.ours!, res.llamacpp!];
+      const label = `${shape.name} ${type.toUpperCase()} file`;
+      const precision: WeightFormat = type === 'q8_0' ? 'int8' : 'int4';
+      push(label, precision, 'prefill_tok_s', a.prefillTokS, b.prefillTokS);
+      push(label, precision, 'decode_tok_s', a.decodeTokS, b.decodeTokS);
+      push(label, precision, 'decode_after_prompt_tok_s', a.decodeAfterPromptTokS ?? null, b.decodeAfterPromptTokS ?? null);
+      push(label, precision, 'load_ms', a.loadMs, b.loadMs);
+      push(label, precision, 'peak_rss_mb', a.peakRssMb, b.peakRssMb);
+      const same = leadingEqual(a.tokens, b.tokens);
+      push(label, precision, 'greedy_tokens_equal', same, Math.min(a.tokens.length, b.tokens.length));
+      sameFileAgreement.push(`${label}: ${same}/${Math.min(a.tokens.length, b.tokens.length)}`);
+    }
+  }
+
   if (o.prepareOnly) return;
   // Training (issue: fine-tune the adapters): one optimizer step through frozen LLaMA and CLIP, per
   // modality, in its own process (bench/trainingRow.ts). Ours only: llama.cpp does not train.
-  const training = spawnSync(process.execPath, [path.join(__dirname, 'trainingRow.js'), '--json', '--threads', String(o.threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (training.status !== 0) throw new Error(`training bench failed with status ${training.status}`);
-  for (const t of JSON.parse(training.stdout) as { modality: string; dim: number; layers: number; seqLen: number; stepMs: number; tokensPerSecond: number; peakRssMB: number }[]) {
+  const training = o.onlySameFile ? undefined : spawnSync(process.execPath, [path.join(__dirname, 'trainingRow.js'), '--json', '--threads', String(o.threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (training && training.status !== 0) throw new Error(`training bench failed with status ${training.status}`);
+  for (const t of training ? JSON.parse(training.stdout) : [] as { modality: string; dim: number; layers: number; seqLen: number; stepMs: number; tokensPerSecond: number; peakRssMB: number }[]) {
     const shape = `d${t.dim}x${t.layers} T${t.seqLen}`;
     push(shape, 'fp32', `train_${t.modality}_step_ms`, t.stepMs, null);
     push(shape, 'fp32', `train_${t.modality}_tokens_s`, t.tokensPerSecond, null);
@@ -360,6 +428,7 @@ async function main() {
   console.log(`load average (1/5/15 min) before: ${loadBefore}; after: ${loadAfter} (the 2 cores are shared with other processes).`);
   console.log('peak_rss_mb: the text path (ours before the ViT loads); peak_rss_with_vit_mb: ours with the CLIP ViT-L/14 session loaded.');
   console.log(`greedy_tokens_equal (ours = leading decode tokens identical to llama.cpp's, llama.cpp column = tokens compared): ${agreement.join('; ')}.`);
+  if (sameFileAgreement.length) console.log(`"<shape> <TYPE> file" rows: both engines load that one GGUF file (ours as lavin ask --model FILE.gguf does); greedy agreement ${sameFileAgreement.join('; ')}.`);
   console.log('ttft_image_ms: ours only (CLIP ViT-L/14 + 64-token prompt prefill + first token); node-llama-cpp has no image input.');
   fs.mkdirSync(path.dirname(o.out), { recursive: true });
   fs.writeFileSync(o.out, JSON.stringify(rows, null, 2) + '\n');

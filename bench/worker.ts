@@ -12,11 +12,13 @@ import * as fs from 'fs';
 import { KvCache, LavinRuntime } from '../server/engine/runtime';
 import { argmax } from '../server/engine/sampling';
 import { visionOf } from '../server/engine/lavin';
+import { backboneRuntime } from '../server/engine/backboneModel';
+import { openBackbone } from '../server/engine/weights/backbone';
 
 export interface WorkerArgs {
   /** 'paired': both engines in one process, alternating every prefill and every decode step. */
   engine: 'ours' | 'llamacpp' | 'paired';
-  /** Converted folder (ours, paired) or .gguf file (llama.cpp). */
+  /** Converted folder (ours, paired) or .gguf file (llama.cpp; ours too: the "same file" section opens it as the product does). */
   model: string;
   /** The .gguf file (paired). */
   gguf?: string;
@@ -73,7 +75,7 @@ interface Engine {
 }
 
 async function openOurs(dir: string, a: WorkerArgs): Promise<{ engine: Engine; rt: LavinRuntime }> {
-  const rt = await LavinRuntime.open(dir, { threads: a.threads });
+  const rt = dir.endsWith('.gguf') ? await backboneRuntime(await openBackbone(dir), { threads: a.threads }, 'fused') : await LavinRuntime.open(dir, { threads: a.threads });
   const router = await rt.routerTable('text');
   const run = (ids: number[], from: number, cache: KvCache) =>
     rt.step({ embeds: rt.embed(ids), positions: ids.map((_, i) => from + i), routerWeights: router, cache });
