@@ -155,7 +155,7 @@ export class GgufFile {
     const info = this.tensor(name);
     if (start < 0 || start + length > info.nBytes) throw new RangeError(`${name}: bytes ${start}..${start + length} are outside its ${info.nBytes}`);
     if (this.fd === null) throw new CheckpointError(this.path, 'file is closed', name);
-    const buf = new Uint8Array(length);
+    const buf = Buffer.allocUnsafeSlow(length); // every byte is read over: no zero-fill
     readFully(this.fd, this.path, buf, info.fileOffset + start, `tensor ${name}`);
     return buf;
   }

@@ -185,64 +185,14 @@ export function reblock(type: GgufQuantType, src: Uint8Array, n: number, k: numb
   const scales = new Float32Array(n * blocks);
   const offsets = hasOffsets ? new Float32Array(n * blocks) : undefined;
   const zeroPoints = new Uint8Array(n * zpRow).fill(bits === 8 ? zp : zp | (zp << 4));
-  const codes = new Uint8Array(block);
-  /** Block `b` (of the whole tensor) gets `codes`, its scale and offset. */
-  const put = (b: number, scale: number, offset: number) => {
-    scales[b] = scale;
-    if (offsets) offsets[b] = offset;
-    const out = b * blob;
-    if (bits === 8) packed.set(codes, out);
-    else for (let j = 0; j < blob; j++) packed[out + j] = codes[2 * j] | (codes[2 * j + 1] << 4);
-  };
   const nSrc = (n * k) / bs;
-  for (let i = 0; i < nSrc; i++) {
-    const p = i * bb;
-    const b0 = (i * bs) / block; // first target block of this source block
-    switch (type) {
-      case 'Q4_0':
-      case 'Q4_1': {
-        const qs = p + (type === 'Q4_1' ? 4 : 2);
-        for (let j = 0; j < 16; j++) { codes[j] = src[qs + j] & 15; codes[j + 16] = src[qs + j] >> 4; }
-        const d = half(src, p);
-        put(b0, d, type === 'Q4_1' ? f(8 * d + half(src, p + 2)) : 0);
-        break;
-      }
-      case 'Q8_0':
-        for (let j = 0; j < 32; j++) codes[j] = src[p + 2 + j] ^ 0x80; // int8 q -> q + 128
-        put(b0, half(src, p), 0);
-        break;
-      case 'Q4_K':
-      case 'Q5_K': {
-        const d = half(src, p);
-        const dmin = half(src, p + 2);
-        const five = type === 'Q5_K';
-        const qh = p + 16;
-        const ql = p + (five ? 48 : 16);
-        for (let s = 0; s < 8; s++) {
-          const [sc, m] = scaleMin(src, p + 4, s);
-          const shift = s & 1 ? 4 : 0;
-          const q = ql + 32 * (s >> 1);
-          for (let l = 0; l < 32; l++) codes[l] = ((src[q + l] >> shift) & 15) | (five && src[qh + l] & (1 << s) ? 16 : 0);
-          const scale = f(d * sc);
-          put(b0 + s, scale, f(zp * scale - f(dmin * m)));
-        }
-        break;
-      }
-      case 'Q6_K': {
-        const d = half(src, p + 208);
-        for (let s = 0; s < 16; s++) {
-          // 16-element sub-block s = 8h + 2t + (l >> 4): half h, quarter t (which nibble / qh bits).
-          const h = s >> 3, t = (s >> 1) & 3, l0 = (s & 1) * 16;
-          const ql = p + 64 * h + (t & 1 ? 32 : 0), qh = p + 128 + 32 * h;
-          for (let l = 0; l < 16; l++) {
-            const lo = t < 2 ? src[ql + l0 + l] & 15 : src[ql + l0 + l] >> 4;
-            codes[l] = lo | (((src[qh + l0 + l] >> (2 * t)) & 3) << 4); // q + 32, zp 32
-          }
-          put(b0 + s, f(d * ((src[p + 192 + s] << 24) >> 24)), 0);
-        }
-        break;
-      }
-    }
+  const out = { src, packed, scales, offsets };
+  switch (type) {
+    case 'Q4_0': case 'Q4_1': reblockQ4(out, nSrc, type === 'Q4_1'); break;
+    case 'Q8_0': reblockQ8_0(out, nSrc); break;
+    case 'Q4_K': reblockQ4K(out, nSrc); break;
+    case 'Q5_K': reblockQ5K(out, nSrc); break;
+    case 'Q6_K': reblockQ6K(out, nSrc); break;
   }
   const u8 = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   return {
@@ -252,4 +202,77 @@ export function reblock(type: GgufQuantType, src: Uint8Array, n: number, k: numb
     zeroPoints: { dtype: 'uint8', shape: [n * zpRow], data: zeroPoints },
     ...(offsets ? { offsets: { dtype: 'float32', shape: [n * blocks], data: u8(offsets) } as HostTensor } : {}),
   };
+}
+
+// One loop per source type, writing codes straight into MatMulNBits's blocks (a 7B file has ~7e9
+// weights: these loops are what opening a GGUF file costs).
+interface Reblocking { src: Uint8Array; packed: Uint8Array; scales: Float32Array; offsets?: Float32Array }
+
+/** Q4_0/Q4_1: ggml byte j holds elements j (low) and j + 16 (high); MatMulNBits byte t holds 2t and 2t + 1. */
+function reblockQ4({ src, packed, scales, offsets }: Reblocking, nSrc: number, q41: boolean): void {
+  const bb = q41 ? 20 : 18;
+  for (let i = 0; i < nSrc; i++) {
+    const p = i * bb, qs = p + (q41 ? 4 : 2), o = i * 16;
+    for (let t = 0; t < 8; t++) {
+      packed[o + t] = (src[qs + 2 * t] & 15) | ((src[qs + 2 * t + 1] & 15) << 4);
+      packed[o + 8 + t] = (src[qs + 2 * t] >> 4) | (src[qs + 2 * t + 1] & 0xf0);
+    }
+    const d = half(src, p);
+    scales[i] = d;
+    if (q41) offsets![i] = f(8 * d + half(src, p + 2));
+  }
+}
+
+function reblockQ8_0({ src, packed, scales }: Reblocking, nSrc: number): void {
+  for (let i = 0; i < nSrc; i++) {
+    const p = i * 34;
+    packed.set(src.subarray(p + 2, p + 34), i * 32);
+    scales[i] = half(src, p);
+  }
+  const words = new Uint32Array(packed.buffer, packed.byteOffset, packed.byteLength / 4);
+  for (let w = 0; w < words.length; w++) words[w] ^= 0x80808080; // int8 q -> uint8 q + 128
+}
+
+/** Q4_K: sub-block s of 32 takes the low (even s) or high (odd s) nibbles of bytes 32*(s>>1) .. +31. */
+function reblockQ4K({ src, packed, scales, offsets }: Reblocking, nSrc: number): void {
+  for (let i = 0; i < nSrc; i++) {
+    const p = i * 144, d = half(src, p), dmin = half(src, p + 2);
+    for (let s = 0; s < 8; s++) {
+      const b = i * 8 + s, q = p + 16 + 32 * (s >> 1), o = b * 16;
+      if (s & 1) for (let t = 0; t < 16; t++) packed[o + t] = (src[q + 2 * t] >> 4) | (src[q + 2 * t + 1] & 0xf0);
+      else for (let t = 0; t < 16; t++) packed[o + t] = (src[q + 2 * t] & 15) | ((src[q + 2 * t + 1] & 15) << 4);
+      const [sc, m] = scaleMin(src, p + 4, s);
+      const scale = f(d * sc);
+      scales[b] = scale;
+      offsets![b] = f(8 * scale - f(dmin * m));
+    }
+  }
+}
+
+/** Q5_K: as Q4_K plus bit s of qh[l] as the fifth bit; 8-bit codes 0..31, zero point 16. */
+function reblockQ5K({ src, packed, scales, offsets }: Reblocking, nSrc: number): void {
+  for (let i = 0; i < nSrc; i++) {
+    const p = i * 176, d = half(src, p), dmin = half(src, p + 2);
+    for (let s = 0; s < 8; s++) {
+      const b = i * 8 + s, q = p + 48 + 32 * (s >> 1), qh = p + 16, o = b * 32, shift = s & 1 ? 4 : 0;
+      for (let l = 0; l < 32; l++) packed[o + l] = ((src[q + l] >> shift) & 15) | (((src[qh + l] >> s) & 1) << 4);
+      const [sc, m] = scaleMin(src, p + 4, s);
+      const scale = f(d * sc);
+      scales[b] = scale;
+      offsets![b] = f(16 * scale - f(dmin * m));
+    }
+  }
+}
+
+/** Q6_K: 16-element sub-block s = 8h + 2t + (l >> 4): half h, quarter t (which nibble, which qh bits). */
+function reblockQ6K({ src, packed, scales }: Reblocking, nSrc: number): void {
+  for (let i = 0; i < nSrc; i++) {
+    const p = i * 210, d = half(src, p + 208);
+    for (let s = 0; s < 16; s++) {
+      const h = s >> 3, t = (s >> 1) & 3, l0 = (s & 1) * 16, b = i * 16 + s, o = b * 16;
+      const ql = p + 64 * h + (t & 1 ? 32 : 0) + l0, qh = p + 128 + 32 * h + l0, shift = t < 2 ? 0 : 4;
+      for (let l = 0; l < 16; l++) packed[o + l] = ((src[ql + l] >> shift) & 15) | (((src[qh + l] >> (2 * t)) & 3) << 4); // q + 32, zp 32
+      scales[b] = f(d * ((src[p + 192 + s] << 24) >> 24));
+    }
+  }
 }
