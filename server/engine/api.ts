@@ -1,4 +1,6 @@
-// The engine's public surface: what the backend host, the CLI, benchmarks and tests use.
+// Types of the engine's text-level API (LavinModel in lavinModel.ts): load options, generation
+// requests and results, model info. The host imports the engine modules it uses directly
+// (lavinModel, modelDir, convertedCopy, sequence, weights); this file holds only the shared types.
 // Nothing here knows about LSP, VS Code or a terminal.
 
 import type { Prompt } from './sequence';

@@ -9,14 +9,14 @@ import { LavinModel } from '../engine/lavinModel';
 import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
-  AdapterSetInfo, AnswerResult, ChatParams, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
+  AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
   LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
 import { badParams, classifyEngineError, HostError } from './errors';
-import { pickImage } from './imageInput';
+import { HostChatParams, pickImage } from './imageInput';
 import { fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
@@ -106,7 +106,8 @@ export class ModelHost {
     return this.status();
   }
 
-  async chat(params: ChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
+  /** A chat request: the protocol's, or from the same process with image bytes (HostChatParams). */
+  async chat(params: HostChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
     const maxImageBytes = this.opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
     const picked = pickImage(params.messages, maxImageBytes);
     return this.answer(params, picked.image, picked.notices, ctl, (count, budget) => fitChat(params.messages, count, budget));
@@ -237,7 +238,7 @@ export class ModelHost {
   // -------------------------------------------------------------------------------------------
 
   private async answer(
-    params: ChatParams | ExplainParams,
+    params: HostChatParams | ExplainParams,
     image: Uint8Array | undefined,
     notices: string[],
     ctl: GenerateControl,

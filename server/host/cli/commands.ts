@@ -79,7 +79,7 @@ function finishAnswer(ctx: CliContext, r: AnswerResult): void {
 
 export async function ask(question: string, image: string | undefined, flags: CommonFlags & SamplingFlags, ctx: CliContext): Promise<void> {
   if (!question.trim()) throw new UsageError('ask needs a question, e.g. lavin ask "what is in this picture?"');
-  const images = image === undefined ? undefined : [readInput(image, 'image').toString('base64')];
+  const images = image === undefined ? undefined : [readInput(image, 'image')]; // bytes: the host is in this process
   const host = makeHost(flags, ctx);
   try {
     const r = await host.chat({ messages: [{ role: 'user', content: question, images }], ...sampling(flags) }, streamAnswer(ctx));
