@@ -363,6 +363,12 @@ describe('LaVIN Code in VS Code', function () {
     } finally {
       sub.dispose();
     }
+    // A second run under the same name never silently replaces the saved set.
+    await assert.rejects(
+      Promise.resolve(vscode.commands.executeCommand('lavin.fineTune', { docs, name: 'test-docs', steps: 1, skipPreview: true })),
+      /adapter set test-docs already exists/,
+    );
+    await vscode.commands.executeCommand('notifications.clearAll');
     // the new set is listed; pick it, then roll back from the notice
     void vscode.commands.executeCommand('lavin.selectAdapterSet');
     await waitFor('test-docs in the adapter set picker', () =>
