@@ -57,6 +57,8 @@ export interface GenerateRequest {
   positionMode?: PositionMode;
   signal?: AbortSignal;
   onToken?: (event: TokenEvent) => void;
+  /** Diagnostics: the logits each generated token was picked from (index as in TokenEvent), after the answer. */
+  onLogits?: (logits: Float32Array, index: number) => void;
 }
 
 export type StopReason = 'eos' | 'max-tokens' | 'aborted' | 'context-full';

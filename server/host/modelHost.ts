@@ -42,6 +42,8 @@ export interface HostOptions {
 export interface GenerateControl {
   signal?: AbortSignal;
   onToken?: (event: TokenEvent) => void;
+  /** Diagnostics (lavin ask --top-logits): the logits each answer token was picked from. */
+  onLogits?: (logits: Float32Array, index: number) => void;
 }
 
 export interface TrainControl {
@@ -149,7 +151,7 @@ export class ModelHost {
       let firstStep = 0;
       try {
         const outcome = await training.train({
-          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, learningRate: params.learningRate, signal,
+          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, signal,
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {
@@ -257,7 +259,7 @@ export class ModelHost {
       try {
         const r = await model.generate({
           prompt: fitted.body, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
-          signal: ctl.signal, onToken: ctl.onToken,
+          signal: ctl.signal, onToken: ctl.onToken, onLogits: ctl.onLogits,
         });
         return {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,

@@ -8,6 +8,7 @@ import { trainCommand } from './trainCommand';
 import { convertCommand } from './convertCommand';
 import { evalCommand } from './evalCommand';
 import { serveCommand } from './serveCommand';
+import { adaptersCommand } from './adaptersCommand';
 
 export const COMMANDS: readonly CliCommand[] = [
   askCommand,
@@ -15,5 +16,6 @@ export const COMMANDS: readonly CliCommand[] = [
   trainCommand,
   convertCommand,
   evalCommand,
+  adaptersCommand,
   serveCommand,
 ];
