@@ -65,7 +65,7 @@ export class LavinModel {
     if (precision === 'fp16' && device === 'cpu') {
       log('fp16 on the CPU: onnxruntime widens the weights to float32 when the model opens, so it runs at fp32 speed and memory with a slower start (bench, 1B: 8.6 s vs 1.2 s); int8 or int4 are faster here');
     }
-    const session: SessionConfig = { device, threads: opts.threads };
+    const session: SessionConfig = { device, threads: opts.threads, log };
     const converted = convertedDirFor(dir, engine.weights, engine.kernels);
     let runtime: LavinRuntime;
     let weights: LoadedWeights | undefined;

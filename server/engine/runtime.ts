@@ -8,7 +8,7 @@ import { HOST_TENSORS, readConverted } from './convert';
 import { LavinConfig } from './lavin';
 import { bitsOf, llamaLinearPolicy, WeightFormat } from './quant';
 import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';
-import { createSession, createSessionFromFile, f32, i64, SessionConfig } from './session';
+import { createSession, createSessionFromFile, ExecutionDevice, f32, i64, SessionConfig } from './session';
 import { parseLaidOutName, layOutHost } from './graph/layouts';
 import { HostTensor, toFloat32 } from './tensor';
 import { openTensorFile } from './weights';
@@ -124,7 +124,8 @@ export class KvCache {
     this.filled = rows; // rows past `filled` are masked by every step, so they need no clearing
   }
 
-  private reserve(rows: number): void {
+  /** Room for `rows` tokens (unfilled slots are masked). */
+  reserve(rows: number): void {
     if (rows <= this.capacity) return;
     // Grow in small steps: every step attends over all slots (the unfilled ones masked), so slack
     // costs time on each token; regrowing copies the cache once per 64+ tokens.
@@ -188,6 +189,7 @@ export class LavinRuntime {
     tensors: ReadonlyMap<string, HostTensor>,
     /** The ONNX file the decoder session came from (undefined: built in memory). */
     readonly decoderFile?: string,
+    private readonly device: ExecutionDevice = 'cpu',
   ) {
     this.openVision = typeof vision === 'function' ? vision : async () => vision;
     if (typeof vision !== 'function') this.vision = Promise.resolve(vision);
@@ -252,7 +254,7 @@ export class LavinRuntime {
     }
     const vision = await createSession(buildVisionGraph(cfg, inferenceParams(tensors)), session);
     const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, llamaLinearPolicy(engine.weights ?? 'fp32')), engine.kernels), session);
-    return new LavinRuntime(cfg, vision, decoder, tensors);
+    return new LavinRuntime(cfg, vision, decoder, tensors, undefined, session.device);
   }
 
   /**
@@ -271,7 +273,7 @@ export class LavinRuntime {
       await file.close();
     }
     const vision = () => createSessionFromFile(path.join(dir, m.files.vision), session);
-    const make = (decoder: ort.InferenceSession, from: string) => new LavinRuntime(m.cfg, vision, decoder, host, from);
+    const make = (decoder: ort.InferenceSession, from: string) => new LavinRuntime(m.cfg, vision, decoder, host, from, session.device);
     const source = path.join(dir, m.files.decoder);
     const fromSource = async () => make(await createSessionFromFile(source, session), source);
     const cpu = (session.device ?? 'cpu') === 'cpu';
@@ -456,6 +458,9 @@ export class LavinRuntime {
     const { dim, nLayers } = this.cfg.llama;
     const T = input.positions.length;
     if (input.embeds.length !== T * dim) throw new Error(`step: ${input.embeds.length} embedding values for ${T} tokens of dim ${dim}`);
+    // onnxruntime 1.30's WebGPU provider crashes (SIGSEGV) on zero-sized inputs: a GPU step never
+    // gets an empty past, but masked slots (the CPU keeps the exact empty shapes it was verified with).
+    if (input.cache.slots === 0 && this.device !== 'cpu') input.cache.reserve(1);
     const P = input.cache.length;
     const C = input.cache.slots; // the buffers fed below (appending may grow them afterwards)
     // Columns: the cache's C slots (filled: 0..P-1), then this step's T tokens; `masked` speaks of

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { AUTO_ORDER, chooseDevice, defaultProbe, DeviceProbe, describeChoice, probeFailure } from '../../server/engine/device';
+import { describePlacement, summarizePlacement } from '../../server/engine/placement';
 
 /** A probe with fixed verdicts that records what it was asked. */
 function fakeProbe(verdicts: Record<string, string | undefined>): { probe: DeviceProbe; asked: string[] } {
@@ -68,5 +69,28 @@ describe('probe output', () => {
       const verdict = await defaultProbe(device, device);
       if (verdict !== undefined) assert.match(verdict, /^[^\n]+$/);
     }
+  });
+});
+
+describe('node placement from the profile', () => {
+  const node = (name: string, op: string, provider: string, out: Record<string, number[]>[]) => ({ cat: 'Node', name: `${name}_kernel_time`, args: { op_name: op, provider, output_type_shape: out } });
+
+  test('CPU nodes are listed by op with the reason; shape arithmetic is told apart', () => {
+    const events = [
+      { cat: 'Session', name: 'model_loading_array' },
+      node('mm', 'MatMulNBits', 'WebGpuExecutionProvider', [{ float: [1, 64] }]),
+      node('shape', 'Shape', 'CPUExecutionProvider', [{ int64: [3] }]),
+      node('gather', 'Gather', 'CPUExecutionProvider', [{ int64: [1] }]),
+      node('rope', 'RotaryEmbedding', 'CPUExecutionProvider', [{ float: [1, 2, 64] }]),
+      node('rope', 'RotaryEmbedding', 'CPUExecutionProvider', [{ float: [1, 2, 64] }]),
+      { cat: 'Node', name: 'mm_fence_before', args: { op_name: 'MatMulNBits' } },
+    ];
+    const p = summarizePlacement(events);
+    assert.deepEqual(p.byProvider, { WebGpuExecutionProvider: 1, CPUExecutionProvider: 3 });
+    assert.deepEqual(p.onCpu.map((g) => [g.op, g.count]), [['Shape', 1], ['Gather', 1], ['RotaryEmbedding', 1]]);
+    assert.match(p.onCpu[0].reason, /shape arithmetic/);
+    assert.match(p.onCpu[2].reason, /no kernel/);
+    assert.match(describePlacement('decoder', p), /^decoder: 1 on WebGpu, 3 on CPU; on the CPU: .*RotaryEmbedding x1 \(the GPU provider has no kernel/);
+    assert.match(describePlacement('vision', summarizePlacement([node('a', 'Add', 'WebGpuExecutionProvider', [])])), /every node on the GPU provider \(1 on WebGpu\)/);
   });
 });
