@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import * as path from 'path';
 import { HOST_TENSORS, readConverted } from './convert';
 import { LavinConfig } from './lavin';
-import { bitsOf, llamaLinearPolicy, WeightFormat } from './quant';
+import { bitsOf, llamaLinearPolicy, QuantizedWeight, WeightFormat } from './quant';
 import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';
 import { createSession, createSessionFromFile, ExecutionDevice, f32, i64, SessionConfig } from './session';
 import { parseLaidOutName, layOutHost } from './graph/layouts';
@@ -248,12 +248,19 @@ export class LavinRuntime {
    * is the format of the LLaMA linear layers (the ViT, adapters and norms stay float32);
    * `engine.kernels` picks plain ops or onnxruntime's fused attention and norms for the decoder.
    */
-  static async create(cfg: LavinConfig, tensors: ReadonlyMap<string, HostTensor>, session: SessionConfig = {}, engine: EngineOptions = {}): Promise<LavinRuntime> {
+  static async create(
+    cfg: LavinConfig,
+    tensors: ReadonlyMap<string, HostTensor>,
+    session: SessionConfig = {},
+    engine: EngineOptions = {},
+    /** LLaMA linears already in MatMulNBits form, by name (bench/checkGpu.ts: random codes, no quantising). */
+    prequantized?: ReadonlyMap<string, QuantizedWeight>,
+  ): Promise<LavinRuntime> {
     for (const name of ['tok_embeddings.weight', 'adapter_modality_embedding.weight']) {
       if (!tensors.has(name)) throw new Error(`missing parameter ${name}`);
     }
     const vision = await createSession(buildVisionGraph(cfg, inferenceParams(tensors)), session);
-    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, llamaLinearPolicy(engine.weights ?? 'fp32')), engine.kernels), session);
+    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, llamaLinearPolicy(engine.weights ?? 'fp32'), prequantized), engine.kernels), session);
     return new LavinRuntime(cfg, vision, decoder, tensors, undefined, session.device);
   }
 
