@@ -260,7 +260,8 @@ export class LavinRuntime {
       if (!tensors.has(name)) throw new Error(`missing parameter ${name}`);
     }
     const vision = await createSession(buildVisionGraph(cfg, inferenceParams(tensors)), session);
-    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, llamaLinearPolicy(engine.weights ?? 'fp32'), prequantized), engine.kernels), session);
+    // GPU providers multiply the quantised/fp16 linears in float16 (graph/params.ts halfActivations).
+    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, { ...llamaLinearPolicy(engine.weights ?? 'fp32'), halfActivations: (session.device ?? 'cpu') !== 'cpu' }, prequantized), engine.kernels), session);
     return new LavinRuntime(cfg, vision, decoder, tensors, undefined, session.device);
   }
 
