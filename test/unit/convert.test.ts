@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { describe, test } from 'node:test';
-import { convertModel, convertModelDir, ConvertProgress, GRAPH_VERSION, PART_VERSIONS, readConverted, sourceFingerprint } from '../../server/engine/convert';
+import { convertModel, convertModelDir, ConvertProgress, GRAPH_VERSION, PART_VERSIONS, readConverted, sourceFingerprint } from '../../server/engine/convertedCopy';
 import { chooseDevice } from '../../server/engine/device';
 import { loadModelDir, openModelDir } from '../../server/engine/modelDir';
 import { KvCache, LavinRuntime } from '../../server/engine/runtime';
