@@ -264,6 +264,7 @@ export class ModelHost {
         return {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
           promptTokens: r.promptTokens, reusedPromptTokens: r.reusedPromptTokens, timings: { ...r.timings, queuedMs }, notices: [...notices, ...fitted.notices], adapterSet: this.adapterSet,
+          device: model.info.device, deviceNote: model.info.deviceNote,
         };
       } catch (err) {
         throw classifyEngineError(err);
@@ -323,7 +324,7 @@ export class ModelHost {
 function summary(m: LavinModel): ModelSummary {
   const i = m.info;
   return {
-    name: i.name, dir: i.dir, device: i.device, precision: i.precision,
+    name: i.name, dir: i.dir, device: i.device, deviceNote: i.deviceNote, precision: i.precision,
     llama: { dim: i.llama.dim, layers: i.llama.layers, heads: i.llama.heads, vocab: i.llama.vocab },
     clip: { width: i.clip.width, layers: i.clip.layers, heads: i.clip.heads, resolution: i.clip.resolution },
     adapterParameters: i.adapterParameters, maxSeqLen: i.maxSeqLen,
