@@ -7,6 +7,7 @@ import { USAGE, UsageError } from './host/cli/usage';
 import { disableNetwork } from './host/noNetwork';
 import { nodeTrainingPort } from './host/trainingPort';
 import { serveStdio } from './host/lsp/stdio';
+import { modelsCommand, modelsHelp } from './host/cli/modelsCommand';
 import { PrecisionName } from './protocol';
 
 type Options = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
@@ -145,6 +146,15 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
         );
         return finished(signal);
       }
+      case 'models': {
+        const { values: v, positionals } = parse(rest, { json: { type: 'boolean', default: false }, verbose: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false }, ollama: { type: 'string', multiple: true }, lmstudio: { type: 'string', multiple: true }, 'hf-cache': { type: 'string', multiple: true } });
+        if (v.help) {
+          process.stdout.write(modelsHelp());
+          return 0;
+        }
+        await modelsCommand.run({ values: v, positionals }, ctx);
+        return 0;
+      }
       case 'serve': {
         const { values: v } = parse(rest, { stdio: { type: 'boolean', default: false } });
         if (!v.stdio) throw new UsageError('serve needs --stdio (the only transport)');
@@ -152,7 +162,7 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
         return await new Promise<number>(() => {});
       }
       default:
-        throw new UsageError(`unknown command "${command}" (commands: ask, explain, train, convert, eval, serve)`);
+        throw new UsageError(`unknown command "${command}" (commands: ask, explain, train, convert, eval, models, serve)`);
     }
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
