@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { TokenEvent } from '../engine/api';
-import { LavinModel } from '../engine/model';
+import { LavinModel } from '../engine/lavinModel';
 import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
@@ -13,10 +13,10 @@ import {
   ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
-import { ConvertProgress, checkPrecision, setupModelFolder } from './convert';
+import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
 import { badParams, classifyEngineError, HostError } from './errors';
-import { pickImage } from './images';
+import { pickImage } from './imageInput';
 import { fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';

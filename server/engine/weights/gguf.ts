@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import { basename } from 'path';
 import type { BackboneLlamaConfig, BackboneSpec, RopeScaling } from './backbone';
-import { CheckpointError } from './errors';
+import { CheckpointError } from './weightErrors';
 import { GGML_TYPES, HeaderCursor, readFully, readValue, type GgufValue } from './ggufHeader';
 
 export { ggmlTypeName, type GgufValue } from './ggufHeader';

@@ -1,7 +1,7 @@
 // The GGUF header's building blocks: the ggml tensor type table, and a cursor that reads the header's
 // values sequentially through a sliding window, naming what was cut off when the file ends early.
 import * as fs from 'fs';
-import { CheckpointError } from './errors';
+import { CheckpointError } from './weightErrors';
 
 /** A metadata value: numbers (u64/i64 beyond 2^53 stay bigint), strings, booleans, arrays. */
 export type GgufValue =

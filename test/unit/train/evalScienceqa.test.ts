@@ -8,9 +8,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { describe, test } from 'node:test';
 import { GenerateRequest } from '../../../server/engine/api';
-import { LavinModel } from '../../../server/engine/model';
+import { LavinModel } from '../../../server/engine/lavinModel';
 import { scienceQaPrompt } from '../../../server/train/data/scienceqa';
-import { evaluateScienceQa, parseAnswer, readScienceQaSplit, ScienceQaGenerator } from '../../../server/train/eval/scienceqa';
+import { evaluateScienceQa, parseAnswer, readScienceQaSplit, ScienceQaGenerator } from '../../../server/train/eval/scienceQaEval';
 import { computeTable1, formatTable1, Table1Column, table1Buckets, TABLE1_COLUMNS } from '../../../server/train/eval/table1';
 
 const REPO = path.resolve(__dirname, '../../../..');

@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { GGML_TYPE_ID, ggufHeaderBytes, writeGgufFile, type MetaValue, type RawTensor } from '../../../bench/ggufWriter';
-import { CheckpointError } from '../../../server/engine/weights/errors';
+import { CheckpointError } from '../../../server/engine/weights/weightErrors';
 import { GgufFile, llama3RopeFactors, readBackboneSpec } from '../../../server/engine/weights/gguf';
 import { scratchDir } from './helpers/fixture';
 

@@ -12,7 +12,7 @@ import { loadAdapter } from './weights';
 import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
-import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convert';
+import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convertedCopy';
 import { LavinConfig } from './lavin';
 import { checkCpuMemory } from './memory';
 import { Builder } from './graph/builder';
