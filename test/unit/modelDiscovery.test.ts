@@ -12,6 +12,7 @@ import { hfCacheRoots, lmStudioRoots, ollamaRoots } from '../../server/host/mode
 import { ScanBudget } from '../../server/host/models/walk';
 import type { DiscoveredModel, ListModelsResult } from '../../server/protocol';
 import { fixtureModelDir } from '../golden/fixture';
+import { buildSafetensors } from './weights/helpers/safetensorsWriter';
 import { ggufWithArchitecture, HF_CONFIG, hfRepo, OllamaStore, safetensors, tempDir, TINY, TINY_PARAMETERS, tinyGguf, truncated, write } from '../helpers/modelStores';
 
 const GiB = 2 ** 30;
@@ -106,6 +107,9 @@ describe('LM Studio models folder', () => {
     write(path.join(root, 'someone', 'Cut-GGUF', 'Cut.gguf'), truncated(tinyGguf()));
     write(path.join(root, 'someone', 'Alien-GGUF', 'Alien.gguf'), ggufWithArchitecture('phi_3'));
     write(path.join(root, 'someone', 'Notes', 'README.md'), 'not a model');
+    // An MLX (Transformers-style) folder: 4-bit weights packed into U32, which this build cannot read.
+    write(path.join(root, 'mlx-community', 'Tiny-4bit', 'config.json'), JSON.stringify({ ...HF_CONFIG, quantization: { group_size: 64, bits: 4 } }));
+    write(path.join(root, 'mlx-community', 'Tiny-4bit', 'model.safetensors'), buildSafetensors([['w', { dtype: 'U32', shape: [2], data: new Uint8Array(8) }]]));
     // Deeper than publisher/repo: not LM Studio's layout, not looked at.
     write(path.join(root, 'a', 'b', 'c', 'Deep.gguf'), tinyGguf());
     result = await run({ lmStudio: [root] });
@@ -126,7 +130,8 @@ describe('LM Studio models folder', () => {
     assertProblem(byName(result, 'someone/Big-GGUF/Big-00001-of-00002.gguf'), /missing shard Big-00002-of-00002\.gguf of the split GGUF Big \(2 parts\)/);
     assertProblem(byName(result, 'someone/Cut-GGUF/Cut.gguf'), /Cut\.gguf.*truncated/);
     assertProblem(byName(result, 'someone/Alien-GGUF/Alien.gguf'), /unsupported architecture phi_3/);
-    assert.equal(result.models.length, 4, result.models.map((m) => m.name).join(', '));
+    assertProblem(byName(result, 'mlx-community/Tiny-4bit'), /unsupported dtype U32/);
+    assert.equal(result.models.length, 5, result.models.map((m) => m.name).join(', '));
   });
 
   test('an unreadable folder is a note on the search, the rest is still listed', (t) => {
@@ -149,7 +154,7 @@ describe('LM Studio models folder', () => {
       assert.equal(child.status, 0, child.stderr);
       const r = JSON.parse(child.stdout) as ListModelsResult;
       assert.match(r.searched[0].note ?? '', /locked cannot be read \(permission denied\)/);
-      assert.equal(r.models.length, 4);
+      assert.equal(r.models.length, 5);
     } finally {
       fs.chmodSync(locked, 0o755);
     }
@@ -161,6 +166,8 @@ describe('LM Studio models folder', () => {
       for (let i = 0; i < 200; i++) fs.mkdirSync(path.join(wide, `publisher-${i}`));
       const r = await run({ lmStudio: [wide], budget: new ScanBudget(50) });
       assert.match(r.searched[0].note ?? '', /stopped after 50 folder entries/);
+      const late = await run({ lmStudio: [wide], budget: new ScanBudget(1e6, 0) });
+      assert.match(late.searched[0].note ?? '', /stopped after 0 s/);
     } finally {
       fs.rmSync(wide, { recursive: true, force: true });
     }

@@ -1,11 +1,11 @@
 // GGUF files in ordinary folders: LM Studio's models folder (<publisher>/<repo>/*.gguf), a folder the
-// user picks, a GGUF repository in the Hugging Face cache. In each folder an mmproj-*.gguf is the
+// user picks, a GGUF repository in the Hugging Face cache (and Transformers folders met on the way). In each folder an mmproj-*.gguf is the
 // vision tower (a LLaVA projector + CLIP) of the models beside it, not a model, and the parts of a
 // split GGUF (name-00001-of-00003.gguf) are one model.
 
 import * as path from 'path';
 import type { DiscoveredModel, ModelSourceKind } from '../../protocol';
-import { describeGguf, DescribeContext } from './describe';
+import { describeGguf, describeHfFolder, DescribeContext } from './describe';
 import { Entry, fileSize, listDir } from './walk';
 
 const SPLIT = /^(.*)-(\d{5})-of-(\d{5})\.gguf$/i;
@@ -36,6 +36,11 @@ export async function scanGgufFolders(
       return;
     }
     scan.models.push(...(await modelsInFolder(root, entries, source, ctx, opts.nameOf)));
+    // A Transformers folder in the tree (LM Studio keeps MLX models so): config.json + safetensors.
+    if (depth > 0 && entries.some((e) => e.name === 'config.json') && entries.some((e) => e.name.endsWith('.safetensors') || e.name === 'model.safetensors.index.json')) {
+      const relative = path.relative(root, dir).split(path.sep).join('/');
+      scan.models.push(await describeHfFolder(dir, { name: (opts.nameOf ?? ((r: string) => r))(relative), source }, ctx));
+    }
     if (depth >= opts.maxDepth) return;
     for (const e of entries) if (e.kind === 'dir' && !e.name.startsWith('.')) await visit(e.full, depth + 1);
   };
@@ -59,6 +64,7 @@ export async function modelsInFolder(root: string, entries: Entry[], source: Mod
       splits.set(key, group);
       continue;
     }
+    if (!ctx.budget.take(1)) break; // each file's header read counts, so a folder of thousands stops in time
     models.push(await one(e, [e]));
   }
   for (const [key, group] of splits) {

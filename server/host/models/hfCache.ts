@@ -28,7 +28,7 @@ export async function scanHfCache(root: string, ctx: DescribeContext): Promise<C
   }
   for (const e of entries) {
     if (e.kind !== 'dir' || !e.name.startsWith('models--')) continue;
-    if (ctx.budget.stopped) break;
+    if (!ctx.budget.take(1)) break;
     scan.models.push(...(await describeRepo(e.full, repoName(e.name), ctx)));
   }
   return scan;

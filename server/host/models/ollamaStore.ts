@@ -41,7 +41,7 @@ export async function scanOllamaStore(root: string, ctx: DescribeContext): Promi
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       if (parts.length < 3 && e.kind === 'dir') await walk(e.full, [...parts, e.name]);
-      else if (parts.length === 3 && e.kind === 'file') scan.models.push(await describeManifest(root, e.full, [...parts, e.name] as Tag, ctx));
+      else if (parts.length === 3 && e.kind === 'file' && ctx.budget.take(1)) scan.models.push(await describeManifest(root, e.full, [...parts, e.name] as Tag, ctx));
     }
   };
   await walk(manifests, []);
