@@ -59,8 +59,15 @@ export async function discoverModels(o: DiscoveryOptions = {}): Promise<ListMode
   // A picked file that a store already lists is listed once, as its store names it. (Two Ollama tags
   // of one blob stay two entries, as `ollama list` shows them.)
   const inStores = new Set(result.models.filter((m) => m.source !== 'picked').map((m) => m.path));
-  result.models = result.models.filter((m) => m.source !== 'picked' || !inStores.has(m.path));
+  result.models = result.models.filter((m) => m.source !== 'picked' || !inStores.has(m.path)).map(inProtocolOrder);
   return result;
+}
+
+/** The fields in the order the protocol declares them (JSON output reads top to bottom). */
+function inProtocolOrder(m: DiscoveredModel): DiscoveredModel {
+  const { name, source, format, path: p, architecture, parameters, quantization, sizeBytes, contextLength, visionTower, storeTemplate, memory, problem, notes } = m;
+  const ordered = { name, source, format, path: p, architecture, parameters, quantization, sizeBytes, contextLength, visionTower, storeTemplate, memory, problem, notes };
+  return Object.fromEntries(Object.entries(ordered).filter(([, v]) => v !== undefined)) as unknown as DiscoveredModel;
 }
 
 /** A path the user picked: a GGUF file, a LaVIN model folder, a Hugging Face folder, or a folder of GGUF files. */
