@@ -38,7 +38,7 @@ export function estimateCpuMemory(cfg: LavinConfig, format: WeightFormat): Memor
   return { decoderBytes, visionBytes, kvCacheBytes, totalBytes: decoderBytes + visionBytes + kvCacheBytes };
 }
 
-export const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`; // GiB, as the OS reports memory
+const gb = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GB`; // GiB, as the OS reports memory
 
 /**
  * Refuses a model whose estimate exceeds the machine's physical memory, naming the precisions that

@@ -4,7 +4,7 @@
 
 import * as os from 'os';
 import { LavinConfig, LlamaConfig } from '../../engine/lavin';
-import { estimateCpuMemory, gb } from '../../engine/memory';
+import { estimateCpuMemory } from '../../engine/memory';
 import { WeightFormat } from '../../engine/quant';
 import type { DiscoveredModel } from '../../protocol';
 
@@ -12,6 +12,9 @@ export interface Machine {
   total: number;
   available: number;
 }
+
+/** GiB as the OS reports memory (as engine/memory.ts words it); MiB below one. */
+const gb = (bytes: number) => (bytes >= 2 ** 30 ? `${(bytes / 2 ** 30).toFixed(1)} GB` : `${Math.max(1, Math.round(bytes / 2 ** 20))} MB`);
 
 export const thisMachine = (): Machine => ({ total: os.totalmem(), available: os.freemem() });
 
