@@ -29,17 +29,7 @@ export async function selectModel(backend: Backend, config: LavinConfig, options
     { label: '$(folder-opened) Model folder…', description: 'a folder with model.json (converted before)', id: 'folder' },
     { label: '$(wand) Convert LLaMA + CLIP + LaVIN adapter…', description: 'point at the original checkpoints; converts once', id: 'convert' },
   ];
-  // The list shows while discovery runs; a failed discovery leaves the fixed entries usable.
-  const items: Promise<(Pick | vscode.QuickPickItem)[]> = backend.request(ListModelsRequest, storeRoots()).then(
-    (r) => {
-      const found: Pick[] = modelPickItems(r.models).map((i) => ({ ...i, id: 'found' as const }));
-      const header = { label: 'On this machine', kind: vscode.QuickPickItemKind.Separator };
-      const none: Pick = { label: '$(info) No models found in Ollama, LM Studio or the Hugging Face cache', id: 'none', description: r.searched.filter((s) => s.exists).map((s) => s.root).join(', ') };
-      return [...fixed, header, ...(found.length ? found : [none])];
-    },
-    (err) => [...fixed, { label: `$(warning) Could not list the models on disk: ${errorMessage(err)}`, id: 'none' as const }],
-  );
-  const pick = (await vscode.window.showQuickPick(items, { title: 'LaVIN: Select Model', matchOnDescription: true, matchOnDetail: true })) as Pick | undefined;
+  const pick = await pickWithDiscovery(backend, fixed);
   if (!pick || pick.id === 'none') return undefined;
   try {
     switch (pick.id) {
@@ -62,6 +52,47 @@ export async function selectModel(backend: Backend, config: LavinConfig, options
   } catch (err) {
     void vscode.window.showErrorMessage(`LaVIN: ${errorMessage(err)}`);
     return undefined;
+  }
+}
+
+/**
+ * The fixed entries show at once; the models discovery finds join them when lavin/listModels answers
+ * (a failed discovery leaves the fixed entries usable and says why).
+ */
+async function pickWithDiscovery(backend: Backend, fixed: FixedPick[]): Promise<Pick | undefined> {
+  const qp = vscode.window.createQuickPick<vscode.QuickPickItem>();
+  qp.title = 'LaVIN: Select Model';
+  qp.placeholder = 'a model on this machine, a GGUF file or folder, the embedded model, or a conversion';
+  qp.items = fixed;
+  qp.busy = true;
+  let open = true;
+  const show = (more: vscode.QuickPickItem[]) => {
+    if (!open) return;
+    const active = qp.activeItems[0];
+    qp.items = [...fixed, { label: 'On this machine', kind: vscode.QuickPickItemKind.Separator }, ...more];
+    if (active && fixed.includes(active as FixedPick)) qp.activeItems = [active];
+    qp.busy = false;
+  };
+  backend.request(ListModelsRequest, storeRoots()).then(
+    (r) => {
+      const found: Pick[] = modelPickItems(r.models).map((i) => ({ ...i, id: 'found' as const }));
+      const where = r.searched.filter((s) => s.exists).map((s) => s.root).join(', ');
+      show(found.length ? found : [{ label: '$(info) No models found in Ollama, LM Studio or the Hugging Face cache', description: where, id: 'none' } as Pick]);
+    },
+    (err) => show([{ label: `$(warning) Could not list the models on disk: ${errorMessage(err)}`, id: 'none' } as Pick]),
+  );
+  try {
+    return await new Promise<Pick | undefined>((resolve) => {
+      qp.onDidAccept(() => {
+        resolve(qp.selectedItems[0] as Pick | undefined);
+        qp.hide();
+      });
+      qp.onDidHide(() => resolve(undefined));
+      qp.show();
+    });
+  } finally {
+    open = false;
+    qp.dispose();
   }
 }
 
