@@ -14,7 +14,8 @@ import { HostTensor, toFloat32 } from './tensor';
 import { openTensorFile } from './weights';
 import { commitPacked, discardPacked, freeBytes, newPackedWrite, packedIdentity, packedPaths, packedState } from './packedWeights';
 
-export type Modality = 'text' | 'image';
+import type { Modality } from './sequence';
+export type { Modality };
 
 /** How the decoder is built: weight format of the LLaMA linears and plain or fused kernels. */
 export interface OpenOptions {

@@ -257,11 +257,11 @@ export class ModelHost {
       const maxNewTokens = params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
       // The prompt may use all but the answer's share; a long answer request cannot starve the prompt below half.
       const budget = ctx - Math.min(maxNewTokens, Math.floor(ctx / 2));
-      const count: TokenCounter = (prompt) => model.promptIds(prompt, image !== undefined).ids.length;
+      const count: TokenCounter = (body) => model.promptIds(body, image !== undefined).ids.length;
       const fitted = fit(count, budget);
       try {
         const r = await model.generate({
-          prompt: fitted.prompt, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
+          prompt: fitted.body, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
           signal: ctl.signal, onToken: ctl.onToken,
         });
         return {

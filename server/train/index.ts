@@ -8,7 +8,7 @@ export { initAdapterTensors } from './init';
 export { AdamW, learningRate, peakLr, decays, GradientAccumulator, LAVIN_ADAMW, LAVIN_BASE_LR } from './optim';
 export { buildTrainingGraph, TRAIN_IO, type TrainingGraph, type TrainingGraphOptions } from './trainingGraph';
 export { TrainingStepper, type StepResult } from './step';
-export { layoutExample, type TokenizedExample, type LaidOutExample, type Modality } from './sequence';
+export { layoutExample, type TokenizedExample, type LaidOutExample, type Modality } from '../engine/sequence';
 export { Rng } from './rng';
 export { buildDocsDataset, type DocsDatasetOptions, type DocsSummary } from './data/docs';
 export { loadChatFile } from './data/chat';

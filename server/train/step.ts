@@ -6,7 +6,7 @@ import { LavinConfig } from '../engine/lavin';
 import { createSession, SessionConfig } from '../engine/session';
 import { HostTensor, numel, toFloat32 } from '../engine/tensor';
 import { buildTrainingGraph, DropoutSpec, TRAIN_IO, TrainingGraph } from './trainingGraph';
-import { LaidOutExample, labelledCount, Modality } from './sequence';
+import { LaidOutExample, labelledCount, Modality } from '../engine/sequence';
 
 export interface StepResult {
   loss: number;

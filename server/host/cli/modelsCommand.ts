@@ -1,31 +1,29 @@
 // `lavin models [--json] [PATH...]`: the models already on disk (Ollama's store, LM Studio's models
 // folder, the Hugging Face hub cache, and any GGUF file or folder named on the command line), with
 // architecture, parameters, quantisation, size, whether they fit in memory, and why one cannot be used.
-// Shaped as a CliCommand (options with help lines, examples, run) for the command registry.
 
 import { discoverModels } from '../models';
 import type { DiscoveredModel, ListModelsResult } from '../../protocol';
-import type { CliContext } from './commands';
+import { CliCommand, Values } from './command';
 
-type Values = Record<string, string | boolean | string[] | undefined>;
+const paths = (values: Values, key: string) => (Array.isArray(values[key]) ? (values[key] as string[]) : undefined);
 
-export const modelsCommand = {
+export const modelsCommand: CliCommand = {
   name: 'models',
-  summary: 'list the models already on disk (Ollama, LM Studio, Hugging Face cache, paths you name); downloads nothing',
+  summary: 'list the models already on disk (Ollama, LM Studio, Hugging Face cache); downloads nothing',
   synopsis: '[--json] [--ollama DIR]... [--lmstudio DIR]... [--hf-cache DIR]... [PATH...]',
   options: {
-    json: { type: 'boolean' as const, help: 'print one line {"event":"models","models":[...],"searched":[...]}: every model with name, source, format, path, architecture, parameters, quantization, sizeBytes, memory {fits, needBytes, message}, problem when it cannot be used' },
-    ollama: { type: 'string' as const, multiple: true, value: 'DIR', help: 'an Ollama store to scan instead of the default', default: '$OLLAMA_MODELS, else ~/.ollama/models and /usr/share/ollama/.ollama/models' },
-    lmstudio: { type: 'string' as const, multiple: true, value: 'DIR', help: 'an LM Studio models folder to scan instead of the default', default: '$LAVIN_LMSTUDIO_MODELS, else LM Studio\'s downloadsFolder, ~/.lmstudio/models, ~/.cache/lm-studio/models' },
-    'hf-cache': { type: 'string' as const, multiple: true, value: 'DIR', help: 'a Hugging Face hub cache to scan instead of the default', default: '$HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub' },
-    verbose: { type: 'boolean' as const, help: 'also list every place searched, and what stopped a scan short' },
+    json: { type: 'boolean', help: 'print one line {"event":"models","models":[...],"searched":[...]}: every model with name, source, format, path, architecture, parameters, quantization, sizeBytes, contextLength, visionTower, memory {fits: yes|tight|no|unknown, needBytes, message}, and problem (one line) when it cannot be used' },
+    ollama: { type: 'string', multiple: true, value: 'DIR', help: 'an Ollama store to scan instead of the default', default: '$OLLAMA_MODELS, else ~/.ollama/models and /usr/share/ollama/.ollama/models' },
+    lmstudio: { type: 'string', multiple: true, value: 'DIR', help: 'an LM Studio models folder to scan instead of the default', default: '$LAVIN_LMSTUDIO_MODELS, else LM Studio\'s downloadsFolder, ~/.lmstudio/models, ~/.cache/lm-studio/models' },
+    'hf-cache': { type: 'string', multiple: true, value: 'DIR', help: 'a Hugging Face hub cache to scan instead of the default', default: '$HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub' },
+    verbose: { type: 'boolean', help: 'also list the places searched that do not exist' },
   },
-  positionals: [['PATH', 'a GGUF file, a Hugging Face folder, a model folder (model.json), or a folder of GGUF files']] as [string, string][],
-  examples: ['lavin models', 'lavin models --json ~/Downloads/qwen2.5-0.5b-instruct-q8_0.gguf'],
-  notes: ['Pass a listed PATH to --model (or set lavin.modelFolder to it). Models that cannot be used are listed with the reason.'],
-  async run({ values, positionals }: { values: Values; positionals: string[] }, ctx: CliContext): Promise<void> {
-    const list = (key: string) => (Array.isArray(values[key]) ? (values[key] as string[]) : undefined);
-    const result = await discoverModels({ ollama: list('ollama'), lmStudio: list('lmstudio'), huggingFace: list('hf-cache'), paths: positionals });
+  positionals: [['PATH', 'a GGUF file, a Hugging Face folder, a model folder (model.json), or a folder of GGUF files']],
+  examples: ['lavin models', 'lavin models --json ~/Downloads/qwen2.5-0.5b-instruct-q8_0.gguf', 'lavin models --ollama /srv/ollama/models --lmstudio /data/lmstudio'],
+  notes: ['The PATH column is what --model (and the lavin.modelFolder setting) takes. Models that cannot be used are listed after the table, each with its reason.'],
+  async run({ values, positionals }, ctx) {
+    const result = await discoverModels({ ollama: paths(values, 'ollama'), lmStudio: paths(values, 'lmstudio'), huggingFace: paths(values, 'hf-cache'), paths: positionals });
     if (ctx.out.json) {
       ctx.out.event({ event: 'models', models: result.models, searched: result.searched });
       return;
@@ -76,21 +74,4 @@ export function formatModels(result: ListModelsResult, verbose = false): string 
     for (const s of searched) lines.push(`  ${s.source} ${s.root}${s.exists ? '' : ' (not there)'}${s.note ? `: ${s.note}` : ''}`);
   }
   return lines.join('\n') + '\n';
-}
-
-/** `lavin models --help`. */
-export function modelsHelp(): string {
-  const rows = Object.entries(modelsCommand.options).map(([k, o]) => {
-    const flag = `--${k}${o.type === 'string' ? ` ${(o as { value?: string }).value}` : ''}${(o as { multiple?: boolean }).multiple ? ' (repeatable)' : ''}`;
-    const d = (o as { default?: string }).default;
-    return `  ${flag.padEnd(30)}${o.help}${d ? ` (default: ${d})` : ''}`;
-  });
-  return [
-    `lavin models: ${modelsCommand.summary}`,
-    `usage: lavin models ${modelsCommand.synopsis}`,
-    `arguments:\n${modelsCommand.positionals.map(([p, h]) => `  ${p.padEnd(30)}${h}`).join('\n')}`,
-    `options:\n${rows.join('\n')}`,
-    ...modelsCommand.notes,
-    `examples:\n${modelsCommand.examples.map((e) => `  ${e}`).join('\n')}`,
-  ].join('\n\n') + '\n';
 }

@@ -54,8 +54,8 @@ class StubGenerator implements ScienceQaGenerator {
   constructor(private readonly byPrompt: Map<string, string>) {}
   async generate(req: GenerateRequest): Promise<{ text: string }> {
     this.requests.push(req);
-    const text = this.byPrompt.get(req.prompt);
-    if (text === undefined) throw new Error(`stub: unexpected prompt ${req.prompt}`);
+    const text = typeof req.prompt === 'string' ? this.byPrompt.get(req.prompt) : undefined;
+    if (text === undefined) throw new Error(`stub: unexpected prompt ${JSON.stringify(req.prompt)}`);
     return { text };
   }
 }
