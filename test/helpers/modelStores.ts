@@ -96,7 +96,7 @@ export function safetensors(names: Record<string, number[]>): Uint8Array {
   return buildSafetensors(Object.entries(names).map(([name, shape]) => [name, { dtype: 'F32', shape, data: new Uint8Array(4 * shape.reduce((a, b) => a * b, 1)) }]));
 }
 
-export const HF_CONFIG = { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 128, vocab_size: 300, torch_dtype: 'bfloat16', max_position_embeddings: 2048 };
+export const HF_CONFIG = { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 128, vocab_size: 300, rms_norm_eps: 1e-5, rope_theta: 10000, torch_dtype: 'bfloat16', max_position_embeddings: 2048 };
 
 /**
  * A Hugging Face cache repository: files go to blobs/ and the snapshot holds relative symlinks to

@@ -216,7 +216,8 @@ describe('Hugging Face hub cache', () => {
 
   test('missing shard, unsupported architecture, broken config.json, unfinished download: one line each; datasets skipped', () => {
     assertProblem(byName(result, 'org/sharded'), /missing shard model-00002-of-00002\.safetensors in .* \(named by model\.safetensors\.index\.json\)/);
-    assertProblem(byName(result, 'org/bert'), /architecture bert is not supported/);
+    assertProblem(byName(result, 'org/bert'), /config\.json: unknown architecture BertModel \(supported: LlamaForCausalLM/);
+    assert.equal(byName(result, 'org/bert').architecture, 'bert', 'the architecture is still shown');
     assertProblem(byName(result, 'org/badjson'), /config\.json is not valid JSON/);
     assertProblem(byName(result, 'org/unfinished'), /has no snapshot \(the download never finished\)/);
     assert.equal(result.models.length, 7);

@@ -1,11 +1,13 @@
 // One discovered model from the files themselves: a GGUF file (through the engine's GGUF reader), a
-// Hugging Face folder (config.json + safetensors headers) or a LaVIN model folder (model.json).
+// Hugging Face folder (config.json through the engine's hfFolder.ts, safetensors headers) or a LaVIN
+// model folder (model.json).
 // Anything wrong becomes the model's one-line `problem`; nothing here throws.
 
 import * as path from 'path';
 import { ModelDirError, readManifest, resolveIn } from '../../engine/modelDir';
 import { WeightFormat } from '../../engine/quant';
 import { openLlama, openTensorFile } from '../../engine/weights';
+import { hfSpecOf } from '../../engine/weights/hfFolder';
 import type { DiscoveredModel } from '../../protocol';
 import { decoderParameters, DecoderShape, ESTIMATE_CONTEXT, Machine, memoryFit, weightFormatOf } from './memoryFit';
 import { fileSize, firstLine, listDir, readSmallText, ScanBudget } from './walk';
@@ -68,13 +70,9 @@ export async function describeGguf(file: string, base: Base, ctx: DescribeContex
   };
 }
 
-/** Hugging Face model types whose decoder is the engine's LLaMA-family definition. */
-export const HF_MODEL_TYPES = ['llama', 'mistral', 'qwen2'];
-
+/** The config.json fields shown even when the model cannot be used (the rest is hfSpecOf's). */
 interface HfConfig {
-  model_type?: unknown; architectures?: unknown; torch_dtype?: unknown; dtype?: unknown; hidden_size?: unknown; num_hidden_layers?: unknown;
-  num_attention_heads?: unknown; num_key_value_heads?: unknown; head_dim?: unknown; intermediate_size?: unknown; vocab_size?: unknown;
-  max_position_embeddings?: unknown; tie_word_embeddings?: unknown;
+  model_type?: unknown; architectures?: unknown; torch_dtype?: unknown; dtype?: unknown; max_position_embeddings?: unknown;
 }
 
 const int = (v: unknown): number | undefined => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : undefined);
@@ -119,17 +117,17 @@ export async function describeHfFolder(dir: string, base: Base, ctx: DescribeCon
     }
   }
   model.parameters = parameters;
-  if (!modelType || !HF_MODEL_TYPES.includes(modelType)) {
-    return fail(`${configFile}: architecture ${modelType ?? 'unknown (no model_type)'} is not supported (this build runs ${HF_MODEL_TYPES.join(', ')})`);
+  // The loader's own reading of config.json (engine/weights/hfFolder.ts) decides what is supported.
+  let spec: ReturnType<typeof hfSpecOf>;
+  try {
+    spec = hfSpecOf(dir, cfg as Record<string, unknown>);
+  } catch (e) {
+    return fail(firstLine(e));
   }
-  const dim = int(cfg.hidden_size), nLayers = int(cfg.num_hidden_layers), nHeads = int(cfg.num_attention_heads);
-  const ffnHidden = int(cfg.intermediate_size), vocab = int(cfg.vocab_size);
-  if (!dim || !nLayers || !nHeads || !ffnHidden || !vocab) {
-    return fail(`${configFile} lacks one of hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, vocab_size`);
-  }
-  const shape: DecoderShape = { dim, nLayers, nHeads, headDim: int(cfg.head_dim) ?? dim / nHeads, ffnHidden, vocab, nKvHeads: int(cfg.num_key_value_heads) ?? nHeads };
-  const context = Math.min(model.contextLength ?? ESTIMATE_CONTEXT, ESTIMATE_CONTEXT);
-  model.memory = memoryFit(shape, weightFormatOf(model.quantization), context, { machine: ctx.machine, visionBytes: 0 });
+  model.architecture = modelType ?? spec.arch; // mistral stays mistral in the listing, though it runs as llama
+  model.contextLength = spec.contextLength;
+  const context = Math.min(spec.contextLength, ESTIMATE_CONTEXT);
+  model.memory = memoryFit(spec.llama, weightFormatOf(model.quantization), context, { machine: ctx.machine, visionBytes: 0 });
   return model;
 }
 
