@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { writeLlamaGguf } from '../../bench/gguf';
+import { GGML_TYPE_ID, writeGgufFile } from '../../bench/ggufWriter';
 import { buildSafetensors } from '../unit/weights/helpers/safetensorsWriter';
 
 /** The tiny GGUF's geometry (64 wide, 2 layers, 300 words, Q8_0 linears). */
@@ -33,14 +34,30 @@ export function tinyGguf(): Buffer {
   return tinyCache;
 }
 
-/** The same file claiming another architecture (general.architecture's value rewritten in place). */
+/** A GGUF file of an architecture the engine does not run (one small F32 tensor, Q4_K_M file type). */
 export function ggufWithArchitecture(arch: string): Buffer {
-  if (arch.length !== 'llama'.length) throw new Error('the rewrite keeps the length: use a 5-letter name');
-  const b = Buffer.from(tinyGguf());
-  const key = b.indexOf('general.architecture');
-  const at = b.indexOf('llama', key + 'general.architecture'.length);
-  b.write(arch, at, 'latin1');
-  return b;
+  const dir = tempDir('lavin-gguf-');
+  const file = path.join(dir, 'other.gguf');
+  writeGgufFile(file, {
+    metadata: [['general.architecture', { str: arch }], ['general.name', { str: arch }], ['general.file_type', { u32: 15 }], [`${arch}.block_count`, { u32: 1 }]],
+    tensors: [{ name: 'token_embd.weight', shape: [4, 8], type: GGML_TYPE_ID.F32, byteLength: 128, data: () => new Uint8Array(128) }],
+  });
+  const bytes = fs.readFileSync(file);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return bytes;
+}
+
+/** A qwen2 GGUF (q/k/v biases, 2 KV heads, tied embeddings) and its parameter count. */
+export function qwen2Gguf(): { bytes: Buffer; parameters: number } {
+  const dir = tempDir('lavin-gguf-');
+  const file = path.join(dir, 'qwen2.gguf');
+  writeLlamaGguf(file, { name: 'tiny-qwen2', arch: 'qwen2', ...TINY, nKvHeads: 2, tiedEmbeddings: true, normEps: 1e-6, contextLength: 512, type: 'q8_0', values: (_n, shape) => new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+  const bytes = fs.readFileSync(file);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const { dim, nLayers, vocab, ffnHidden } = TINY;
+  const kv = 2 * (dim / TINY.nHeads);
+  const block = dim * dim + dim + 2 * (dim * kv + kv) + dim * dim + 3 * dim * ffnHidden + 2 * dim;
+  return { bytes, parameters: vocab * dim + nLayers * block + dim };
 }
 
 export const truncated = (b: Buffer) => b.subarray(0, Math.floor(b.length / 2));

@@ -13,7 +13,7 @@ import { ScanBudget } from '../../server/host/models/walk';
 import type { DiscoveredModel, ListModelsResult } from '../../server/protocol';
 import { fixtureModelDir } from '../golden/fixture';
 import { buildSafetensors } from './weights/helpers/safetensorsWriter';
-import { ggufWithArchitecture, HF_CONFIG, hfRepo, OllamaStore, safetensors, tempDir, TINY, TINY_PARAMETERS, tinyGguf, truncated, write } from '../helpers/modelStores';
+import { ggufWithArchitecture, HF_CONFIG, qwen2Gguf, hfRepo, OllamaStore, safetensors, tempDir, TINY, TINY_PARAMETERS, tinyGguf, truncated, write } from '../helpers/modelStores';
 
 const GiB = 2 ** 30;
 const BIG_MACHINE = { total: 64 * GiB, available: 32 * GiB };
@@ -47,7 +47,7 @@ describe('Ollama store', () => {
     const gone = store.model('gone:7b', Buffer.concat([tinyGguf(), Buffer.from('other bytes')]));
     fs.rmSync(gone.model);
     store.model('short:latest', truncated(tinyGguf()));
-    store.model('alien:latest', ggufWithArchitecture('gemma'));
+    store.model('alien:latest', ggufWithArchitecture('gemma3'));
     const partial = store.model('partial:latest', Buffer.from('x'));
     fs.appendFileSync(partial.model, 'more bytes than the manifest says');
     write(path.join(root, 'manifests', 'registry.ollama.ai', 'library', 'broken', 'latest'), '{"schemaVersion": 2, "layers": [');
@@ -81,8 +81,8 @@ describe('Ollama store', () => {
     assertProblem(byName(result, 'gone:7b'), /model blob sha256-[0-9a-f]{64} is missing from .*blobs/);
     assertProblem(byName(result, 'short:latest'), /truncated/);
     const alien = byName(result, 'alien:latest');
-    assertProblem(alien, /unsupported architecture gemma/);
-    assert.equal(alien.architecture, 'gemma', 'the architecture is still shown');
+    assertProblem(alien, /unsupported architecture gemma3 \(this engine runs llama and qwen2\)/);
+    assert.equal(alien.architecture, 'gemma3', 'the architecture is still shown');
     assertProblem(byName(result, 'partial:latest'), /is \d+ bytes but the manifest says 1 \(incomplete or damaged\)/);
     assertProblem(byName(result, 'broken:latest'), /manifest .*broken.latest is not valid JSON/);
     assertProblem(byName(result, 'cloud:latest'), /has no model layer/);
@@ -105,7 +105,8 @@ describe('LM Studio models folder', () => {
     write(path.join(root, 'lmstudio-community', 'Tiny-GGUF', 'mmproj-Tiny-F16.gguf'), tinyGguf());
     write(path.join(root, 'someone', 'Big-GGUF', 'Big-00001-of-00002.gguf'), tinyGguf());
     write(path.join(root, 'someone', 'Cut-GGUF', 'Cut.gguf'), truncated(tinyGguf()));
-    write(path.join(root, 'someone', 'Alien-GGUF', 'Alien.gguf'), ggufWithArchitecture('phi_3'));
+    write(path.join(root, 'someone', 'Alien-GGUF', 'Alien.gguf'), ggufWithArchitecture('phi3'));
+    write(path.join(root, 'Qwen', 'Tiny-Qwen2-GGUF', 'tiny-qwen2-q8_0.gguf'), qwen2Gguf().bytes);
     write(path.join(root, 'someone', 'Notes', 'README.md'), 'not a model');
     // An MLX (Transformers-style) folder: 4-bit weights packed into U32, which this build cannot read.
     write(path.join(root, 'mlx-community', 'Tiny-4bit', 'config.json'), JSON.stringify({ ...HF_CONFIG, quantization: { group_size: 64, bits: 4 } }));
@@ -126,12 +127,20 @@ describe('LM Studio models folder', () => {
     assert.ok(!result.models.some((x) => /mmproj/.test(x.name)));
   });
 
+  test('a qwen2 model (biases, grouped-query attention, tied embeddings): parameters from the file equal the shape\'s count', () => {
+    const m = byName(result, 'Qwen/Tiny-Qwen2-GGUF/tiny-qwen2-q8_0.gguf');
+    assert.equal(m.problem, undefined, m.problem);
+    assert.equal(m.architecture, 'qwen2');
+    assert.equal(m.parameters, qwen2Gguf().parameters);
+    assert.equal(decoderParameters({ ...TINY, headDim: TINY.dim / TINY.nHeads, nKvHeads: 2, qkvBias: true, tiedEmbeddings: true }), qwen2Gguf().parameters);
+  });
+
   test('missing shard of a split GGUF, truncated GGUF, unknown architecture; nothing deeper than publisher/repo', () => {
     assertProblem(byName(result, 'someone/Big-GGUF/Big-00001-of-00002.gguf'), /missing shard Big-00002-of-00002\.gguf of the split GGUF Big \(2 parts\)/);
     assertProblem(byName(result, 'someone/Cut-GGUF/Cut.gguf'), /Cut\.gguf.*truncated/);
-    assertProblem(byName(result, 'someone/Alien-GGUF/Alien.gguf'), /unsupported architecture phi_3/);
+    assertProblem(byName(result, 'someone/Alien-GGUF/Alien.gguf'), /unsupported architecture phi3/);
     assertProblem(byName(result, 'mlx-community/Tiny-4bit'), /unsupported dtype U32/);
-    assert.equal(result.models.length, 5, result.models.map((m) => m.name).join(', '));
+    assert.equal(result.models.length, 6, result.models.map((m) => m.name).join(', '));
   });
 
   test('an unreadable folder is a note on the search, the rest is still listed', (t) => {
@@ -154,7 +163,7 @@ describe('LM Studio models folder', () => {
       assert.equal(child.status, 0, child.stderr);
       const r = JSON.parse(child.stdout) as ListModelsResult;
       assert.match(r.searched[0].note ?? '', /locked cannot be read \(permission denied\)/);
-      assert.equal(r.models.length, 5);
+      assert.equal(r.models.length, 6);
     } finally {
       fs.chmodSync(locked, 0o755);
     }
