@@ -29,15 +29,17 @@ export interface DiscoveryOptions extends ListModelsParams {
 const PICKED_DEPTH = 3;
 
 export async function discoverModels(o: DiscoveryOptions = {}): Promise<ListModelsResult> {
-  const ctx: DescribeContext = { readGguf: o.readGguf ?? readGgufFacts, machine: o.machine, budget: o.budget ?? new ScanBudget() };
+  // Each place searched gets its own budget (a huge LM Studio folder does not starve the HF cache).
+  const context = (): DescribeContext => ({ readGguf: o.readGguf ?? readGgufFacts, machine: o.machine, budget: o.budget ?? new ScanBudget() });
   const result: ListModelsResult = { models: [], searched: [] };
-  const look = async (source: ModelSourceKind, root: string, scan: () => Promise<{ models: DiscoveredModel[]; unreadable: string[] }>) => {
+  const look = async (source: ModelSourceKind, root: string, scan: (ctx: DescribeContext) => Promise<{ models: DiscoveredModel[]; unreadable: string[] }>) => {
+    const ctx = context();
     const exists = await isDir(root);
     const entry: ListModelsResult['searched'][number] = { source, root, exists };
     result.searched.push(entry);
     if (!exists || ctx.budget.stopped) return;
     try {
-      const found = await scan();
+      const found = await scan(ctx);
       result.models.push(...found.models);
       const notes = [...found.unreadable, ...(ctx.budget.stopped ? [ctx.budget.stopped] : [])];
       if (notes.length) entry.note = notes.slice(0, 3).join('; ') + (notes.length > 3 ? ` (and ${notes.length - 3} more)` : '');
@@ -45,15 +47,17 @@ export async function discoverModels(o: DiscoveryOptions = {}): Promise<ListMode
       entry.note = `scan failed: ${firstLine(e)}`;
     }
   };
-  for (const root of o.ollama ?? ollamaRoots(o.env, o.home)) await look('ollama', root, () => scanOllamaStore(root, ctx));
+  for (const root of o.ollama ?? ollamaRoots(o.env, o.home)) await look('ollama', root, (ctx) => scanOllamaStore(root, ctx));
   for (const root of o.lmStudio ?? lmStudioRoots(o.env, o.home)) {
-    await look('lmstudio', root, () => scanGgufFolders(root, 'lmstudio', ctx, { maxDepth: 2 }));
+    await look('lmstudio', root, (ctx) => scanGgufFolders(root, 'lmstudio', ctx, { maxDepth: 2 }));
   }
-  for (const root of o.huggingFace ?? hfCacheRoots(o.env, o.home)) await look('huggingface', root, () => scanHfCache(root, ctx));
+  for (const root of o.huggingFace ?? hfCacheRoots(o.env, o.home)) await look('huggingface', root, (ctx) => scanHfCache(root, ctx));
   for (const picked of o.paths ?? []) {
     const p = path.resolve(picked);
+    const ctx = context();
     const models = await describePicked(p, ctx);
-    result.searched.push({ source: 'picked', root: p, exists: models.length > 0 || (await fileSize(p)) !== undefined || (await isDir(p)) });
+    const exists = models.some((m) => !m.problem) || (await fileSize(p)) !== undefined || (await isDir(p));
+    result.searched.push({ source: 'picked', root: p, exists, ...(ctx.budget.stopped ? { note: ctx.budget.stopped } : {}) });
     result.models.push(...models);
   }
   // A picked file that a store already lists is listed once, as its store names it. (Two Ollama tags
@@ -72,7 +76,7 @@ function inProtocolOrder(m: DiscoveredModel): DiscoveredModel {
 
 /** A path the user picked: a GGUF file, a LaVIN model folder, a Hugging Face folder, or a folder of GGUF files. */
 export async function describePicked(p: string, ctx: DescribeContext): Promise<DiscoveredModel[]> {
-  const name = path.basename(p);
+  const name = path.basename(p) || p;
   const fail = (problem: string): DiscoveredModel[] => [{ name, source: 'picked', format: 'gguf', path: p, sizeBytes: 0, memory: { fits: 'unknown' }, problem }];
   if (!(await isDir(p))) {
     if ((await fileSize(p)) === undefined) return fail(`${p} does not exist`);
@@ -86,7 +90,8 @@ export async function describePicked(p: string, ctx: DescribeContext): Promise<D
   if (typeof entries === 'string') return fail(entries);
   if (entries.some((e) => e.name === 'model.json')) return [await describeLavinFolder(p, { name, source: 'picked' }, ctx)];
   if (entries.some((e) => e.name === 'config.json')) return [await describeHfFolder(p, { name, source: 'picked' }, ctx)];
-  const scan = await scanGgufFolders(p, 'picked', ctx, { maxDepth: PICKED_DEPTH, nameOf: (rel) => `${name}/${rel}` });
+  const scan = await scanGgufFolders(p, 'picked', ctx, { maxDepth: PICKED_DEPTH, nameOf: (rel) => `${name.replace(/[\\/]$/, '')}/${rel}` });
   if (scan.models.length) return scan.models;
-  return fail(`${p} has no GGUF files (within ${PICKED_DEPTH} folders), no config.json and no model.json`);
+  const searched = ctx.budget.stopped ? `in what could be searched (${ctx.budget.stopped})` : `within ${PICKED_DEPTH} folders`;
+  return fail(`${p} has no GGUF files (${searched}), no config.json and no model.json`);
 }
