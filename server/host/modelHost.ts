@@ -10,7 +10,7 @@ import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
   AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
-  LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
+  ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
@@ -21,6 +21,7 @@ import { fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
 import { languageIdFor } from './languages';
+import { discoverModels } from './models';
 import { Workspace } from './workspace';
 
 export interface HostOptions {
@@ -176,6 +177,11 @@ export class ModelHost {
   /** The samples `train` would build from these params; reads the docs only, needs no model and does not queue. */
   previewTraining(params: PreviewTrainingParams): PreviewTrainingResult {
     return this.trainingPort().previewDocs(this.docsFolder(params.docs), params.include);
+  }
+
+  /** Models already on disk (Ollama, LM Studio, Hugging Face cache, picked paths): metadata only, no queue. */
+  listModels(params: ListModelsParams): Promise<ListModelsResult> {
+    return discoverModels(params);
   }
 
   async listAdapterSets(): Promise<ListAdapterSetsResult> {
