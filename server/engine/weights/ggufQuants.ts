@@ -9,8 +9,11 @@
 //                                        zp 128, scale d
 //   Q6_K  (d*sc)*(q-32), 16 per sc       8-bit, block 16, zp 32,         bit-exact
 //                                        scale d*sc
+//   Q5_0  d*(q-16), q 5-bit              8-bit, block 32, zp 16, scale d bit-exact
 //   Q4_1  d*q + m                        4-bit, block 32, zp 8, scale d, see below
 //                                        block offset 8d + m
+//   Q5_1  d*q + m, q 5-bit               8-bit, block 32, zp 16, scale d, see below
+//                                        block offset 16d + m
 //   Q4_K  (d*sc)*q - dmin*m, 32 per sc   4-bit, block 32, zp 8,          see below
 //                                        scale d*sc, offset 8*d*sc - dmin*m
 //   Q5_K  as Q4_K with 5-bit q           8-bit, block 32, zp 16,         see below
@@ -34,7 +37,7 @@ import type { QuantizedWeight } from '../quant';
 
 /** The ggml types this engine reads. */
 export const GGUF_FLOAT_TYPES = ['F32', 'F16', 'BF16'] as const;
-export const GGUF_QUANT_TYPES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
+export const GGUF_QUANT_TYPES = ['Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q4_K', 'Q5_K', 'Q6_K'] as const;
 export type GgufQuantType = (typeof GGUF_QUANT_TYPES)[number];
 export type GgufReadableType = (typeof GGUF_FLOAT_TYPES)[number] | GgufQuantType;
 
@@ -44,7 +47,7 @@ export function isReadableType(type: string): type is GgufReadableType {
 
 /** Elements per block and bytes per block. */
 const LAYOUT: Record<GgufReadableType, [number, number]> = {
-  F32: [1, 4], F16: [1, 2], BF16: [1, 2], Q8_0: [32, 34], Q4_0: [32, 18], Q4_1: [32, 20], Q4_K: [256, 144], Q5_K: [256, 176], Q6_K: [256, 210],
+  F32: [1, 4], F16: [1, 2], BF16: [1, 2], Q8_0: [32, 34], Q4_0: [32, 18], Q4_1: [32, 20], Q5_0: [32, 22], Q5_1: [32, 24], Q4_K: [256, 144], Q5_K: [256, 176], Q6_K: [256, 210],
 };
 
 export function typeLayout(type: GgufReadableType): { blockSize: number; blockBytes: number } {
@@ -109,6 +112,30 @@ export function dequantizeInto(type: GgufReadableType, src: Uint8Array, at: numb
         }
       }
       return;
+    case 'Q5_0':
+    case 'Q5_1':
+      for (let i = 0; i < nb; i++) {
+        const p = at + i * bb;
+        const d = half(src, p);
+        const one = type === 'Q5_1';
+        const m = one ? half(src, p + 2) : 0;
+        const h = p + (one ? 4 : 2);
+        const qh = (src[h] | (src[h + 1] << 8) | (src[h + 2] << 16) | (src[h + 3] << 24)) >>> 0;
+        const qs = h + 4;
+        const y = o + i * 32;
+        for (let j = 0; j < 16; j++) {
+          const x0 = (src[qs + j] & 15) | (((qh >>> j) & 1) << 4);
+          const x1 = (src[qs + j] >> 4) | (((qh >>> (j + 16)) & 1) << 4);
+          if (one) {
+            out[y + j] = f(f(x0 * d) + m);
+            out[y + j + 16] = f(f(x1 * d) + m);
+          } else {
+            out[y + j] = f((x0 - 16) * d);
+            out[y + j + 16] = f((x1 - 16) * d);
+          }
+        }
+      }
+      return;
     case 'Q4_K':
     case 'Q5_K':
       for (let i = 0; i < nb; i++) {
@@ -165,6 +192,8 @@ const TARGET: Record<GgufQuantType, { bits: 4 | 8; block: number; zp: number; of
   Q8_0: { bits: 8, block: 32, zp: 128, offsets: false },
   Q6_K: { bits: 8, block: 16, zp: 32, offsets: false },
   Q4_1: { bits: 4, block: 32, zp: 8, offsets: true },
+  Q5_0: { bits: 8, block: 32, zp: 16, offsets: false },
+  Q5_1: { bits: 8, block: 32, zp: 16, offsets: true },
   Q4_K: { bits: 4, block: 32, zp: 8, offsets: true },
   Q5_K: { bits: 8, block: 32, zp: 16, offsets: true },
 };
@@ -190,6 +219,7 @@ export function reblock(type: GgufQuantType, src: Uint8Array, n: number, k: numb
   switch (type) {
     case 'Q4_0': case 'Q4_1': reblockQ4(out, nSrc, type === 'Q4_1'); break;
     case 'Q8_0': reblockQ8_0(out, nSrc); break;
+    case 'Q5_0': case 'Q5_1': reblockQ5(out, nSrc, type === 'Q5_1'); break;
     case 'Q4_K': reblockQ4K(out, nSrc); break;
     case 'Q5_K': reblockQ5K(out, nSrc); break;
     case 'Q6_K': reblockQ6K(out, nSrc); break;
@@ -231,6 +261,22 @@ function reblockQ8_0({ src, packed, scales }: Reblocking, nSrc: number): void {
   }
   const words = new Uint32Array(packed.buffer, packed.byteOffset, packed.byteLength / 4);
   for (let w = 0; w < words.length; w++) words[w] ^= 0x80808080; // int8 q -> uint8 q + 128
+}
+
+/** Q5_0/Q5_1: as Q4_0/Q4_1 plus bit e of the u32 qh as element e's fifth bit; 8-bit codes 0..31, zero point 16. */
+function reblockQ5({ src, packed, scales, offsets }: Reblocking, nSrc: number, q51: boolean): void {
+  const bb = q51 ? 24 : 22;
+  for (let i = 0; i < nSrc; i++) {
+    const p = i * bb, h = p + (q51 ? 4 : 2), qs = h + 4, o = i * 32;
+    const qh = (src[h] | (src[h + 1] << 8) | (src[h + 2] << 16) | (src[h + 3] << 24)) >>> 0;
+    for (let j = 0; j < 16; j++) {
+      packed[o + j] = (src[qs + j] & 15) | (((qh >>> j) & 1) << 4);
+      packed[o + j + 16] = (src[qs + j] >> 4) | (((qh >>> (j + 16)) & 1) << 4);
+    }
+    const d = half(src, p);
+    scales[i] = d;
+    if (q51) offsets![i] = f(16 * d + half(src, p + 2));
+  }
 }
 
 /** Q4_K: sub-block s of 32 takes the low (even s) or high (odd s) nibbles of bytes 32*(s>>1) .. +31. */
