@@ -1,5 +1,9 @@
-// The engine's public surface: what the backend host, the CLI, benchmarks and tests use.
+// Types of the engine's text-level API (LavinModel in lavinModel.ts): load options, generation
+// requests and results, model info. The host imports the engine modules it uses directly
+// (lavinModel, modelDir, convertedCopy, sequence, weights); this file holds only the shared types.
 // Nothing here knows about LSP, VS Code or a terminal.
+
+import type { Prompt } from './sequence';
 
 export type Device = 'auto' | 'cpu' | 'cuda' | 'webgpu';
 export type Precision = 'fp32' | 'fp16' | 'int8' | 'int4';
@@ -36,8 +40,11 @@ export interface TokenEvent {
 }
 
 export interface GenerateRequest {
-  /** Prompt text after the "Image: ..." prefix, e.g. "Instruction: what is this?\nResponse:". */
-  prompt: string;
+  /**
+   * What to ask (sequence.ts): a chat ({ kind: 'chat', turns, context? }), a ScienceQA problem, or
+   * text already in the model's prompt format (a string), which follows the image prefix as is.
+   */
+  prompt: Prompt;
   /** Encoded PNG/JPEG/WebP bytes; absent for the text-only path. */
   image?: Uint8Array;
   maxNewTokens?: number;
@@ -78,6 +85,9 @@ export interface ModelInfo {
   adapterParameters: number;
   temperature: number;
   maxSeqLen: number;
+  /** The execution provider the model runs on: 'cpu', 'cuda' or 'webgpu'. */
   device: string;
+  /** The provider and why the ones 'auto' tried before it were passed over (device.ts describeChoice). */
+  deviceNote?: string;
   precision: Precision;
 }

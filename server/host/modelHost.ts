@@ -5,22 +5,23 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { TokenEvent } from '../engine/api';
-import { LavinModel } from '../engine/model';
+import { LavinModel } from '../engine/lavinModel';
 import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
-  AdapterSetInfo, AnswerResult, ChatParams, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
-  LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
+  AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
+  ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
-import { ConvertProgress, checkPrecision, setupModelFolder } from './convert';
+import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
 import { badParams, classifyEngineError, HostError } from './errors';
-import { pickImage } from './images';
+import { HostChatParams, pickImage } from './imageInput';
 import { fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
 import { languageIdFor } from './languages';
+import { discoverModels } from './models';
 import { Workspace } from './workspace';
 
 export interface HostOptions {
@@ -108,7 +109,8 @@ export class ModelHost {
     return this.status();
   }
 
-  async chat(params: ChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
+  /** A chat request: the protocol's, or from the same process with image bytes (HostChatParams). */
+  async chat(params: HostChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
     const maxImageBytes = this.opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
     const picked = pickImage(params.messages, maxImageBytes);
     return this.answer(params, picked.image, picked.notices, ctl, (count, budget) => fitChat(params.messages, count, budget));
@@ -177,6 +179,11 @@ export class ModelHost {
     return this.trainingPort().previewDocs(this.docsFolder(params.docs), params.include);
   }
 
+  /** Models already on disk (Ollama, LM Studio, Hugging Face cache, picked paths): metadata only, no queue. */
+  listModels(params: ListModelsParams): Promise<ListModelsResult> {
+    return discoverModels(params);
+  }
+
   async listAdapterSets(): Promise<ListAdapterSetsResult> {
     const sets: AdapterSetInfo[] = this.opts.training ? await this.opts.training.listAdapterSets() : [];
     return { sets, active: this.adapterSet };
@@ -239,7 +246,7 @@ export class ModelHost {
   // -------------------------------------------------------------------------------------------
 
   private async answer(
-    params: ChatParams | ExplainParams,
+    params: HostChatParams | ExplainParams,
     image: Uint8Array | undefined,
     notices: string[],
     ctl: GenerateControl,
@@ -253,16 +260,17 @@ export class ModelHost {
       const maxNewTokens = params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
       // The prompt may use all but the answer's share; a long answer request cannot starve the prompt below half.
       const budget = ctx - Math.min(maxNewTokens, Math.floor(ctx / 2));
-      const count: TokenCounter = (prompt) => model.promptIds(prompt, image !== undefined).ids.length;
+      const count: TokenCounter = (body) => model.promptIds(body, image !== undefined).ids.length;
       const fitted = fit(count, budget);
       try {
         const r = await model.generate({
-          prompt: fitted.prompt, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
+          prompt: fitted.body, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
           signal: ctl.signal, onToken: ctl.onToken, onLogits: ctl.onLogits,
         });
         return {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
           promptTokens: r.promptTokens, reusedPromptTokens: r.reusedPromptTokens, timings: { ...r.timings, queuedMs }, notices: [...notices, ...fitted.notices], adapterSet: this.adapterSet,
+          device: model.info.device, deviceNote: model.info.deviceNote,
         };
       } catch (err) {
         throw classifyEngineError(err);
@@ -322,7 +330,7 @@ export class ModelHost {
 function summary(m: LavinModel): ModelSummary {
   const i = m.info;
   return {
-    name: i.name, dir: i.dir, device: i.device, precision: i.precision,
+    name: i.name, dir: i.dir, device: i.device, deviceNote: i.deviceNote, precision: i.precision,
     llama: { dim: i.llama.dim, layers: i.llama.layers, heads: i.llama.heads, vocab: i.llama.vocab },
     clip: { width: i.clip.width, layers: i.clip.layers, heads: i.clip.heads, resolution: i.clip.resolution },
     adapterParameters: i.adapterParameters, maxSeqLen: i.maxSeqLen,

@@ -19,12 +19,11 @@ import { Graph, Value } from '../engine/graph/graph';
 import { linear } from '../engine/graph/nn';
 import { layOutGraph, ParamLayout, TRANSPOSE } from '../engine/graph/layouts';
 import { HostParams, ParamSource, transpose2d } from '../engine/graph/params';
-import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
+import { clipVisual, LavinConfig, lmHead, llamaDecoder, llamaLinearPolicy, nextTokenLoss, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
 import { createSession } from '../engine/session';
-import { llamaLinearPolicy } from '../engine/quant';
 import { floatsToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
-import { trainingAttentionBias } from './graph';
-import { LaidOutExample, labelledCount } from './sequence';
+import { trainingAttentionBias } from './trainingGraph';
+import { LaidOutExample, labelledCount } from '../engine/sequence';
 import { StepOptions, StepResult, TrainingStepperOptions } from './step';
 
 /** Every parameter a graph needs is a graph input; frozen 2-D weights come pre-transposed. */
@@ -220,11 +219,8 @@ export class BlockwiseTrainingStepper {
       const b = new Builder(g);
       const params = new HostParams(this.tensors, new Set(), this.options.frozenFormat === 'fp16' ? llamaLinearPolicy('fp16') : undefined);
       const h = b.input('h', 'float32', [1, T, dim]);
-      const logp = b.logSoftmax(b.reshape(lmHead(b, params, this.cfg, b.slice(h, [0], [T - 1], [1])), [T - 1, vocab]), -1);
-      const labels = b.input('labels', 'int64', [T - 1, 1]);
-      const weights = b.input('label_weights', 'float32', [T - 1, 1]);
-      const picked = b.op('GatherElements', [logp, labels], [{ dtype: 'float32', shape: [T - 1, 1] }], { axis: { i: 1 } })[0];
-      const loss = b.neg(b.reduceSum(b.mul(picked, weights), [0, 1], false));
+      const logits = lmHead(b, params, this.cfg, b.slice(h, [0], [T - 1], [1]));
+      const loss = nextTokenLoss(b, logits, vocab, b.input('labels', 'int64', [T - 1, 1]), b.input('label_weights', 'float32', [T - 1, 1]));
       b.output(loss, 'loss');
       const grads = new Map<string, string>();
       grads.set('h', b.output(gradients(b, loss, [h]).get('h')!, 'grad.h').name);

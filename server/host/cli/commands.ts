@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AnswerResult, DevicePreference, LavinErrorCodes, PrecisionName } from '../../protocol';
-import { LavinModel } from '../../engine/model';
+import { LavinModel } from '../../engine/lavinModel';
 import { evaluateScienceQa, formatTable1 } from '../../train';
 import { defaultModelDir } from '../defaults';
 import { HostError } from '../errors';
@@ -118,10 +118,10 @@ function finishAnswer(ctx: CliContext, r: AnswerResult): void {
   }
   ctx.out.event({
     event: 'done', text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
-    promptTokens: r.promptTokens, timings: r.timings, adapterSet: r.adapterSet,
+    promptTokens: r.promptTokens, timings: r.timings, adapterSet: r.adapterSet, device: r.device, deviceNote: r.deviceNote,
   });
   const weights = r.routerWeights.map((w) => w.map((x) => x.toFixed(2)).join('/')).join(' ');
-  ctx.out.info(`[${r.adapterSet ? `adapter set ${r.adapterSet}; ` : ''}${r.route} route; router weights per layer ${weights}; ${r.tokens.length} tokens, ${r.timings.decodeTokensPerSecond.toFixed(0)} tokens/s; ${r.stopReason}]`);
+  ctx.out.info(`[${r.adapterSet ? `adapter set ${r.adapterSet}; ` : ''}${r.route} route; router weights per layer ${weights}; ${r.tokens.length} tokens, ${r.timings.decodeTokensPerSecond.toFixed(0)} tokens/s on ${r.device ?? 'cpu'}; ${r.stopReason}]`);
 }
 
 export async function ask(question: string, image: string | undefined, flags: AnswerFlags, ctx: CliContext): Promise<void> {
@@ -133,10 +133,11 @@ export async function ask(question: string, image: string | undefined, flags: An
     }));
 }
 
-function readImage(file: string): string {
+/** The image's bytes: the host is in this process, so nothing is encoded. */
+function readImage(file: string): Uint8Array {
   const bytes = readInput(file, 'image');
   if (bytes.length === 0) throw new Error(`image ${file} is empty (0 bytes)`);
-  return bytes.toString('base64');
+  return bytes;
 }
 
 /** The host speaks of "messages[0].images[0]"; on the command line the image is a file. */
