@@ -156,6 +156,8 @@ export interface TrainParams {
   out?: string;
   /** Continue from the named set's last checkpoint instead of starting fresh. */
   resume?: boolean;
+  /** Replace an existing set of that name; without it (and without resume) an existing set is refused, never replaced. */
+  overwrite?: boolean;
   learningRate?: number;
   /** LSP work-done progress token; progress also goes out as `lavin/trainProgress`. */
   workDoneToken?: ProgressToken;
@@ -226,6 +228,8 @@ export interface AdapterSetInfo {
   updated: string;
   /** Model folder it was trained on top of. */
   baseModel?: string;
+  /** Training loss at the last saved step, when recorded. */
+  loss?: number;
 }
 
 export interface ListAdapterSetsResult {

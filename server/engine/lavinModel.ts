@@ -178,6 +178,7 @@ export class LavinModel {
       stopAtEos: req.stopAtEos ?? true,
       positionMode: req.positionMode ?? this.manifest.positionMode ?? 'reference',
       signal: req.signal,
+      keepLogits: req.onLogits !== undefined,
       onToken: (id, index) => {
         const piece = id === eos ? '' : decoder.push(id);
         text += piece;
@@ -185,6 +186,7 @@ export class LavinModel {
       },
     });
     this.promptCache = r.promptCache;
+    r.stepLogits.forEach((logits, index) => req.onLogits?.(logits, index));
     text += decoder.flush();
     const L = this.runtime.cfg.llama.nLayers;
     const routerWeights = Array.from({ length: L }, (_, l) => [r.routerWeights[2 * l], r.routerWeights[2 * l + 1]]);

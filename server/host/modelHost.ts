@@ -9,14 +9,14 @@ import { LavinModel } from '../engine/lavinModel';
 import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
-  AdapterSetInfo, AnswerResult, ChatParams, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
+  AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
   LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
 import { badParams, classifyEngineError, HostError } from './errors';
-import { pickImage } from './imageInput';
+import { HostChatParams, pickImage } from './imageInput';
 import { fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
@@ -42,6 +42,8 @@ export interface HostOptions {
 export interface GenerateControl {
   signal?: AbortSignal;
   onToken?: (event: TokenEvent) => void;
+  /** Diagnostics (lavin ask --top-logits): the logits each answer token was picked from. */
+  onLogits?: (logits: Float32Array, index: number) => void;
 }
 
 export interface TrainControl {
@@ -106,7 +108,8 @@ export class ModelHost {
     return this.status();
   }
 
-  async chat(params: ChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
+  /** A chat request: the protocol's, or from the same process with image bytes (HostChatParams). */
+  async chat(params: HostChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
     const maxImageBytes = this.opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
     const picked = pickImage(params.messages, maxImageBytes);
     return this.answer(params, picked.image, picked.notices, ctl, (count, budget) => fitChat(params.messages, count, budget));
@@ -148,7 +151,7 @@ export class ModelHost {
       let firstStep = 0;
       try {
         const outcome = await training.train({
-          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, learningRate: params.learningRate, signal,
+          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, signal,
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {
@@ -237,7 +240,7 @@ export class ModelHost {
   // -------------------------------------------------------------------------------------------
 
   private async answer(
-    params: ChatParams | ExplainParams,
+    params: HostChatParams | ExplainParams,
     image: Uint8Array | undefined,
     notices: string[],
     ctl: GenerateControl,
@@ -256,7 +259,7 @@ export class ModelHost {
       try {
         const r = await model.generate({
           prompt: fitted.body, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
-          signal: ctl.signal, onToken: ctl.onToken,
+          signal: ctl.signal, onToken: ctl.onToken, onLogits: ctl.onLogits,
         });
         return {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,

@@ -10,7 +10,7 @@ import { describe as describeStatus } from '../../extension/statusBar';
 import { toChatMessages } from '../../extension/languageModel';
 import { sniffImageType } from '../../extension/imagePicker';
 import { ChatHistory } from '../../extension/chat/history';
-import { formatEta } from '../../extension/commands/fineTune';
+import { formatEta, freeName } from '../../extension/commands/fineTune';
 import { checkLlamaFolder, findTokenizer } from '../../extension/commands/selectModel';
 import type { StatusResult } from '../../server/protocol';
 
@@ -94,6 +94,11 @@ describe('extension units', function () {
     assert.strictEqual(reloaded.toMessages()[0].images, undefined, 'image bytes do not survive a reload');
     reloaded.clear();
     assert.deepStrictEqual(memento.get('lavin.chat.history'), []);
+  });
+
+  it('a fine-tune under a taken name is offered the next free one', function () {
+    assert.strictEqual(freeName('docs', [{ name: 'docs' }]), 'docs-2');
+    assert.strictEqual(freeName('docs-2', [{ name: 'docs' }, { name: 'docs-2' }, { name: 'docs-3' }]), 'docs-4');
   });
 
   it('ETA and LLaMA folder checks say what is wrong', function () {

@@ -155,6 +155,7 @@ export class HostParams implements ParamSource {
       zeroPoints = b.initializer(`${name}.q${bits}.zero_points`, q.zeroPoints);
       this.made.set(`${key}.scales`, scales);
       this.made.set(`${key}.zero_points`, zeroPoints);
+      if (q.offsets) this.made.set(`${key}.offsets`, b.initializer(`${name}.q${bits}.offsets`, blockOffsetsT(q)));
       this.quantShapes.set(name, [q.n, q.k]);
     }
     const [n, k] = this.quantShapes.get(name)!;
@@ -163,7 +164,22 @@ export class HostParams implements ParamSource {
       K: { i: k }, N: { i: n }, bits: { i: bits }, block_size: { i: packed.dim(2) * 8 / bits },
       accuracy_level: { i: this.policy.accuracyLevel ?? CPU_ACCURACY_LEVEL },
     };
-    const y = b.op('MatMulNBits', [x, packed, scales, zeroPoints], [{ dtype: 'float32', shape }], attrs, 'com.microsoft')[0];
+    let y = b.op('MatMulNBits', [x, packed, scales, zeroPoints], [{ dtype: 'float32', shape }], attrs, 'com.microsoft')[0];
+    const offsets = this.made.get(`${key}.offsets`);
+    if (offsets) y = b.add(y, b.matmul(blockSums(b, x, k, attrs.block_size.i), offsets));
     return bias ? b.add(y, bias) : y;
   }
+}
+
+/** Per-block sums of x [..., K] -> [..., K / block]: what a weight's per-block offsets multiply. */
+function blockSums(b: Builder, x: Value, k: number, block: number): Value {
+  if (!x.shape) throw new Error('MatMulNBits with block offsets needs an input of known rank');
+  const lead = x.shape.slice(0, -1).map(() => 0);
+  return b.reduceSum(b.reshape(x, [...lead, k / block, block]), [-1], false);
+}
+
+/** A weight's block offsets [N * blocks] as [blocks, N], for blockSums(x) @ offsets. */
+function blockOffsetsT(q: QuantizedWeight): HostTensor {
+  const blocks = Math.ceil(q.k / q.blockSize);
+  return transpose2d({ dtype: 'float32', shape: [q.n, blocks], data: q.offsets!.data }, 'offsets');
 }
