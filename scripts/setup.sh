@@ -25,6 +25,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# Mesa's software Vulkan in .cache/, for the WebGPU numerics test on machines without a GPU.
+bash scripts/install-lavapipe.sh || echo "setup: lavapipe not installed; test/golden/webgpu.test.ts will say so"
+
 if [ -x scripts/install-code-server.sh ] || [ -f scripts/install-code-server.sh ]; then
   bash scripts/install-code-server.sh
 fi

@@ -85,6 +85,9 @@ export interface ModelInfo {
   adapterParameters: number;
   temperature: number;
   maxSeqLen: number;
+  /** The execution provider the model runs on: 'cpu', 'cuda' or 'webgpu'. */
   device: string;
+  /** The provider and why the ones 'auto' tried before it were passed over (device.ts describeChoice). */
+  deviceNote?: string;
   precision: Precision;
 }

@@ -45,9 +45,9 @@ describe('extension units', function () {
     assert.match(describeStatus('crashed', undefined, 0, undefined).text, /backend stopped/);
     assert.strictEqual(describeStatus('crashed', undefined, 0, undefined).warn, true);
     assert.match(describeStatus('running', status('idle', false), 0, undefined).text, /LaVIN: idle/);
-    assert.match(describeStatus('running', status('idle'), 0, undefined).text, /LaVIN: ready/);
+    assert.match(describeStatus('running', status('idle'), 0, undefined).text, /LaVIN: ready · cpu/, 'the provider that runs the model is in the text');
     assert.match(describeStatus('running', status('loading'), 0, undefined).text, /loading/);
-    assert.match(describeStatus('running', status('generating'), 12.34, undefined).text, /generating 12\.3 tok\/s/);
+    assert.match(describeStatus('running', status('generating'), 12.34, undefined).text, /generating 12\.3 tok\/s · cpu/);
     const train = { runId: 'r', step: 3, totalSteps: 10, loss: 1, tokensPerSecond: 1, etaSeconds: 5 };
     assert.match(describeStatus('running', status('training'), 0, train).text, /training step 3\/10/);
   });

@@ -118,10 +118,10 @@ function finishAnswer(ctx: CliContext, r: AnswerResult): void {
   }
   ctx.out.event({
     event: 'done', text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
-    promptTokens: r.promptTokens, timings: r.timings, adapterSet: r.adapterSet,
+    promptTokens: r.promptTokens, timings: r.timings, adapterSet: r.adapterSet, device: r.device, deviceNote: r.deviceNote,
   });
   const weights = r.routerWeights.map((w) => w.map((x) => x.toFixed(2)).join('/')).join(' ');
-  ctx.out.info(`[${r.adapterSet ? `adapter set ${r.adapterSet}; ` : ''}${r.route} route; router weights per layer ${weights}; ${r.tokens.length} tokens, ${r.timings.decodeTokensPerSecond.toFixed(0)} tokens/s; ${r.stopReason}]`);
+  ctx.out.info(`[${r.adapterSet ? `adapter set ${r.adapterSet}; ` : ''}${r.route} route; router weights per layer ${weights}; ${r.tokens.length} tokens, ${r.timings.decodeTokensPerSecond.toFixed(0)} tokens/s on ${r.device ?? 'cpu'}; ${r.stopReason}]`);
 }
 
 export async function ask(question: string, image: string | undefined, flags: AnswerFlags, ctx: CliContext): Promise<void> {

@@ -11,6 +11,7 @@ export type CliEvent =
   | { event: 'progress'; message: string; percentage: number }
   | { event: 'preview'; samples: number; [extra: string]: unknown }
   | { event: 'adapters'; store: string; active: string | null; sets: unknown[] }
+  | { event: 'models'; models: unknown[]; [extra: string]: unknown }
   | { event: 'tokens'; ids: number[] }
   | { event: 'error'; message: string };
 

@@ -7,6 +7,7 @@ import { explainCommand } from './explainCommand';
 import { trainCommand } from './trainCommand';
 import { convertCommand } from './convertCommand';
 import { evalCommand } from './evalCommand';
+import { modelsCommand } from './modelsCommand';
 import { serveCommand } from './serveCommand';
 import { adaptersCommand } from './adaptersCommand';
 import { tokenizeCommand } from './tokenizeCommand';
@@ -18,6 +19,7 @@ export const COMMANDS: readonly CliCommand[] = [
   convertCommand,
   evalCommand,
   adaptersCommand,
+  modelsCommand,
   tokenizeCommand,
   serveCommand,
 ];
