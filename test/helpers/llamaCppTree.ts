@@ -26,7 +26,36 @@ export async function llamaCppModelsDir(): Promise<string> {
   return path.join(await llamaCppTree(), 'models');
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Test files run in parallel processes: one of them installs and clones, the others wait for it. */
 async function checkout(): Promise<string> {
+  const lock = `${TREE}.lock`;
+  for (const deadline = Date.now() + 15 * 60_000; Date.now() < deadline;) {
+    if (fs.existsSync(path.join(TREE, '.complete'))) return TREE;
+    try {
+      fs.mkdirSync(path.dirname(lock), { recursive: true });
+      fs.mkdirSync(lock);
+    } catch {
+      // held by another process; a lock left by a killed one goes stale after 10 minutes
+      try {
+        if (Date.now() - fs.statSync(lock).mtimeMs > 10 * 60_000) fs.rmSync(lock, { recursive: true, force: true });
+      } catch {
+        // gone meanwhile
+      }
+      await sleep(500);
+      continue;
+    }
+    try {
+      return await checkoutLocked();
+    } finally {
+      fs.rmSync(lock, { recursive: true, force: true });
+    }
+  }
+  throw new Error(`timed out waiting for ${lock} (another test process checking out llama.cpp)`);
+}
+
+async function checkoutLocked(): Promise<string> {
   if (fs.existsSync(path.join(TREE, '.complete'))) return TREE;
   // installs node-llama-cpp (and with it the bundle) into .cache/bench-deps on first use
   if (!fs.existsSync(BUNDLE)) await loadNodeLlamaCpp();
@@ -38,13 +67,8 @@ async function checkout(): Promise<string> {
     git(['clone', '--quiet', '--no-checkout', BUNDLE, tmp]);
     git(['-c', 'advice.detachedHead=false', 'checkout', '--quiet', 'HEAD', '--', ...PATHS], tmp);
     fs.writeFileSync(path.join(tmp, '.complete'), `${NODE_LLAMA_CPP_VERSION}\n`);
-    try {
-      fs.renameSync(tmp, TREE);
-    } catch (err) {
-      // another test process finished first
-      if (!fs.existsSync(path.join(TREE, '.complete'))) throw err;
-      fs.rmSync(tmp, { recursive: true, force: true });
-    }
+    fs.rmSync(TREE, { recursive: true, force: true }); // an unfinished earlier checkout
+    fs.renameSync(tmp, TREE);
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw new Error(`cannot check out llama.cpp from ${BUNDLE}: ${(err as Error).message}`);

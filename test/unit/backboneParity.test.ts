@@ -8,9 +8,9 @@
 // Tolerance, derived rather than guessed (the numbers each case uses are printed as diagnostics):
 // both engines compute in float32 with the same weights; they differ where they round activations.
 // llama.cpp rounds each matmul's input to its weight type's vec_dot type: q8_0 blocks of 32 for
-// Q4_0/Q4_1/Q8_0, q8_K blocks of 256 for the K-quants, fp16 for F16, bf16 for BF16, nothing for F32.
+// Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, q8_K blocks of 256 for the K-quants, fp16 for F16, bf16 for BF16, nothing for F32.
 // Ours (MatMulNBits, accuracy_level 4) rounds the input of each quantised matmul to int8 per block
-// of the re-blocked weight (32 for Q4_0/Q4_1/Q8_0/Q4_K/Q5_K, 16 for Q6_K), float weights not at all.
+// of the re-blocked weight (32 for Q4_0/Q4_1/Q5_0/Q5_1/Q8_0/Q4_K/Q5_K, 16 for Q6_K), float weights not at all.
 // Let eps_s be a scheme's RMS relative activation error (measured here on Gaussian vectors). To
 // first order a logit moves by S * eps for a scheme of relative error eps, where S is the model's
 // sensitivity; S is measured on each architecture's Q8_0 file as
@@ -40,7 +40,7 @@ import { fromFloat32, HostTensor } from '../../server/engine/tensor';
 import { openBackbone } from '../../server/engine/weights/backbone';
 import { floatToHalf, halfToFloat } from '../../server/engine/tensor';
 
-const TYPES: GgufType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q4_k', 'q5_k', 'q6_k'];
+const TYPES: GgufType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k'];
 const STEPS = 8;
 const PROMPT = [1, 300, 301, 17, 290, 311, 5];
 
@@ -139,8 +139,8 @@ const EPS = {
   f16: roundingError(G, (v) => halfToFloat(floatToHalf(v))),
   bf16: roundingError(G, bf16),
 };
-const LLAMA_EPS: Record<GgufType, number> = { f32: 0, f16: EPS.f16, bf16: EPS.bf16, q8_0: EPS.int8x32, q4_0: EPS.int8x32, q4_1: EPS.int8x32, q4_k: EPS.q8K, q5_k: EPS.q8K, q6_k: EPS.q8K };
-const OUR_EPS: Record<GgufType, number> = { f32: 0, f16: 0, bf16: 0, q8_0: EPS.int8x32, q4_0: EPS.int8x32, q4_1: EPS.int8x32, q4_k: EPS.int8x32, q5_k: EPS.int8x32, q6_k: EPS.int8x16 };
+const LLAMA_EPS: Record<GgufType, number> = { f32: 0, f16: EPS.f16, bf16: EPS.bf16, q8_0: EPS.int8x32, q4_0: EPS.int8x32, q4_1: EPS.int8x32, q5_0: EPS.int8x32, q5_1: EPS.int8x32, q4_k: EPS.q8K, q5_k: EPS.q8K, q6_k: EPS.q8K };
+const OUR_EPS: Record<GgufType, number> = { f32: 0, f16: 0, bf16: 0, q8_0: EPS.int8x32, q4_0: EPS.int8x32, q4_1: EPS.int8x32, q5_0: EPS.int8x32, q5_1: EPS.int8x32, q4_k: EPS.int8x32, q5_k: EPS.int8x32, q6_k: EPS.int8x16 };
 
 // ---- llama.cpp --------------------------------------------------------------------------------------
 interface Reference {

@@ -7,7 +7,10 @@ import { explainCommand } from './explainCommand';
 import { trainCommand } from './trainCommand';
 import { convertCommand } from './convertCommand';
 import { evalCommand } from './evalCommand';
+import { modelsCommand } from './modelsCommand';
 import { serveCommand } from './serveCommand';
+import { adaptersCommand } from './adaptersCommand';
+import { tokenizeCommand } from './tokenizeCommand';
 
 export const COMMANDS: readonly CliCommand[] = [
   askCommand,
@@ -15,5 +18,8 @@ export const COMMANDS: readonly CliCommand[] = [
   trainCommand,
   convertCommand,
   evalCommand,
+  adaptersCommand,
+  modelsCommand,
+  tokenizeCommand,
   serveCommand,
 ];

@@ -12,28 +12,28 @@ import { readManifest, resolveIn } from '../../engine/modelDir';
 import { inferenceSequence, LAVIN_FAMILY, type PromptFamily } from '../../engine/sequence';
 import { isSentencePieceStyle, modelChatRenderer, SentencePieceModelTokenizer, tokenizerFromGgufFile, tokenizerFromHfFolder, type Tokenizer } from '../../engine/tokenizer';
 import { defaultModelDir } from '../defaults';
+import { onePositional, stringOption, type CliCommand } from './command';
 import type { CliOutput } from './output';
 import { UsageError } from './usage';
 
-export const TOKENIZE_USAGE = 'lavin tokenize [--model FILE.gguf|DIR] [--raw] [--json] "TEXT"';
-
-export const TOKENIZE_OPTIONS = {
-  model: { type: 'string' },
-  raw: { type: 'boolean', default: false },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
-
-export const TOKENIZE_HELP = `${TOKENIZE_USAGE}
-
-Prints the token ids of TEXT for a model: {"event":"tokens","ids":[...]} with --json, else the ids
-separated by spaces. --model is a GGUF file (vocab-only is enough), a Hugging Face folder with
-tokenizer.json, or a LaVIN model folder (default: the embedded model).
-  --raw   the ids \`lavin ask --raw\` feeds the model: llama.cpp's tokenisation of a raw prompt for
-          that file (BOS/EOS as its metadata says; text spelling a control token is that token)
-  (none)  the ids of the prompt \`lavin ask\` builds: the model's chat template (raw when it has
-          none), or LaVIN's instruction format for a LaVIN model folder
-`;
+export const tokenizeCommand: CliCommand = {
+  name: 'tokenize',
+  summary: 'print the token ids a prompt becomes for a model (GGUF file, Hugging Face folder or model folder)',
+  synopsis: '[--model FILE.gguf|DIR] [--raw] [--json] "TEXT"',
+  options: {
+    model: { type: 'string', value: 'FILE.gguf|DIR', help: 'a GGUF file (vocab-only is enough), a Hugging Face folder with tokenizer.json, or a model folder with model.json', default: 'the embedded tiny model' },
+    raw: { type: 'boolean', help: "the ids `lavin ask --raw` feeds the model: llama.cpp's tokenisation of a raw prompt for that file (BOS/EOS as its metadata says; text spelling a control token is that token)" },
+    json: { type: 'boolean', help: 'print {"event":"tokens","ids":[...]} instead of the ids separated by spaces' },
+  },
+  positionals: [['"TEXT"', 'the prompt (quote it)']],
+  notes: [
+    "Without --raw: the ids of the prompt `lavin ask` builds for TEXT: the model's own chat template (the raw ids when the file has none), or LaVIN's instruction format for a LaVIN model folder.",
+  ],
+  examples: ['lavin tokenize --model qwen2.5-0.5b-instruct-q4_k_m.gguf --raw --json "Hello world"', 'lavin tokenize --model ~/lavin-7b "What is in this picture?"'],
+  async run({ values, positionals }, ctx) {
+    await runTokenize({ model: stringOption(values, 'model'), raw: !!values.raw, text: onePositional(positionals, 'a TEXT', 'tokenize') }, ctx.out);
+  },
+};
 
 export interface TokenizeArgs {
   model?: string;

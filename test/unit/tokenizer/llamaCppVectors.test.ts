@@ -1,11 +1,11 @@
 // Our ids against llama.cpp's own tokenizer test vectors: every ggml-vocab-*.gguf with .inp/.out in
 // the llama.cpp tree that node-llama-cpp 3.21.1 bundles, tokenised as tests/test-tokenizer-0.cpp does
-// (add_special = false, parse_special = false). Vocabulary types we do not support must be refused
-// with a clear error naming the type.
+// (add_special = false, parse_special = false); decoding those ids (whole and streamed) gives the
+// input back. Vocabulary types we do not support must be refused with a clear error naming the type.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tokenizerFromGgufFile } from '../../../server/engine/tokenizer';
+import { tokenizerFromGgufFile, type VocabTokenizer } from '../../../server/engine/tokenizer';
 import { readVocabTestVectors, vocabFilesWithVectors } from '../../helpers/llamaCppTree';
 
 const UNSUPPORTED = /unsupported tokenizer type (WPM|UGM|RWKV)/;
@@ -17,7 +17,7 @@ test('llama.cpp tokenizer test vectors: ids equal for every SPM and BPE vocabula
   for (const gguf of files) {
     const vectors = readVocabTestVectors(gguf);
     await t.test(vectors.name, () => {
-      let tok;
+      let tok: VocabTokenizer;
       try {
         tok = tokenizerFromGgufFile(gguf);
       } catch (err) {
@@ -33,6 +33,14 @@ test('llama.cpp tokenizer test vectors: ids equal for every SPM and BPE vocabula
         [],
         `${failures.length} of ${vectors.cases.length} inputs differ`,
       );
+      // decoding llama.cpp's ids gives the input back, and streaming them gives the same text piece by piece
+      for (const c of vectors.cases) {
+        assert.equal(tok.decode(c.ids), c.input, `${vectors.name}: decode ${JSON.stringify(c.input)}`);
+        const stream = tok.createStreamDecoder();
+        const pieces = c.ids.map((id) => stream.push(id));
+        assert.equal(pieces.join('') + stream.flush(), c.input);
+        assert.ok(c.input.includes('\uFFFD') || !pieces.some((p) => p.includes('\uFFFD')), `${vectors.name}: no half characters streamed`);
+      }
     });
   }
   for (const name of ['llama-spm', 'llama-bpe', 'phi-3', 'qwen2', 'gpt-2', 'starcoder', 'falcon', 'deepseek-coder', 'deepseek-llm', 'mpt', 'command-r', 'refact']) {
