@@ -13,6 +13,7 @@ import { KvCache, LavinRuntime } from '../../server/engine/runtime';
 import { fromFloat32, HostTensor, toFloat32 } from '../../server/engine/tensor';
 import { openBackbone } from '../../server/engine/weights/backbone';
 import { LavinModel } from '../../server/engine/lavinModel';
+import { writeSafetensors } from '../../server/engine/convertedCopy';
 
 function randn(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
@@ -85,6 +86,83 @@ describe('GGUF backbone with LaVIN adapters', () => {
       assert.equal(r.visionNote, undefined);
     } finally {
       await model.dispose();
+    }
+  });
+});
+
+// The same weights as a Hugging Face folder (q/k in rotate-half order, Llama 3 scaling as config.json
+// parameters) and as a GGUF file (q/k permuted to Meta's pairs, the scaling as rope_freqs.weight):
+// the NeoX and interleaved RoPE paths, GQA, and both RoPE-scaling sources must give the same logits.
+describe('Hugging Face folder and GGUF file of the same llama weights', () => {
+  const S = { dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 512, vocab: 320 };
+  const hd = S.dim / S.nHeads;
+  const kv = S.nKvHeads * hd;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-hf-gguf-'));
+  const values = (name: string, shape: number[]) => {
+    let h = 2166136261;
+    for (const c of name) h = Math.imul(h ^ c.charCodeAt(0), 16777619);
+    const r = randn(shape.reduce((a, d) => a * d, 1), h >>> 0);
+    return name.endsWith('norm.weight') ? r.map((v) => 1 + 0.1 * v) : r.map((v) => v * (name === 'tok_embeddings.weight' || name === 'output.weight' ? 0.5 : 0.8 / Math.sqrt(shape[1])));
+  };
+  /** Meta's adjacent-pair rows of each head -> Hugging Face's halves (the inverse of llama.cpp's permute). */
+  const toHf = (w: Float32Array, heads: number) => {
+    const out = new Float32Array(w.length);
+    const half = hd / 2;
+    for (let h = 0; h < heads; h++) for (let i = 0; i < half; i++) for (let j = 0; j < 2; j++) out.set(w.subarray(((h * half + i) * 2 + j) * S.dim, ((h * half + i) * 2 + j + 1) * S.dim), ((h * 2 + j) * half + i) * S.dim);
+    return out;
+  };
+  before(() => {
+    writeLlamaGguf(path.join(dir, 'm.gguf'), { name: 'm', ...S, normEps: 1e-6, contextLength: 256, type: 'f32', ropeTheta: 500000, ropeScaling: { type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalContext: 64 }, values });
+    const names: string[] = [];
+    const tensors: HostTensor[] = [];
+    const put = (n: string, v: Float32Array, shape: number[]) => { names.push(n); tensors.push(fromFloat32(v, shape)); };
+    put('model.embed_tokens.weight', values('tok_embeddings.weight', [S.vocab, S.dim]), [S.vocab, S.dim]);
+    put('model.norm.weight', values('norm.weight', [S.dim]), [S.dim]);
+    put('lm_head.weight', values('output.weight', [S.vocab, S.dim]), [S.vocab, S.dim]);
+    for (let l = 0; l < S.nLayers; l++) {
+      const [L, H] = [`layers.${l}`, `model.layers.${l}`];
+      put(`${H}.input_layernorm.weight`, values(`${L}.attention_norm.weight`, [S.dim]), [S.dim]);
+      put(`${H}.post_attention_layernorm.weight`, values(`${L}.ffn_norm.weight`, [S.dim]), [S.dim]);
+      put(`${H}.self_attn.q_proj.weight`, toHf(values(`${L}.attention.wq.weight`, [S.dim, S.dim]), S.nHeads), [S.dim, S.dim]);
+      put(`${H}.self_attn.k_proj.weight`, toHf(values(`${L}.attention.wk.weight`, [kv, S.dim]), S.nKvHeads), [kv, S.dim]);
+      put(`${H}.self_attn.v_proj.weight`, values(`${L}.attention.wv.weight`, [kv, S.dim]), [kv, S.dim]);
+      put(`${H}.self_attn.o_proj.weight`, values(`${L}.attention.wo.weight`, [S.dim, S.dim]), [S.dim, S.dim]);
+      put(`${H}.mlp.gate_proj.weight`, values(`${L}.feed_forward.w1.weight`, [S.ffnHidden, S.dim]), [S.ffnHidden, S.dim]);
+      put(`${H}.mlp.down_proj.weight`, values(`${L}.feed_forward.w2.weight`, [S.dim, S.ffnHidden]), [S.dim, S.ffnHidden]);
+      put(`${H}.mlp.up_proj.weight`, values(`${L}.feed_forward.w3.weight`, [S.ffnHidden, S.dim]), [S.ffnHidden, S.dim]);
+    }
+    fs.mkdirSync(path.join(dir, 'hf'));
+    writeSafetensors(path.join(dir, 'hf', 'model.safetensors'), names, tensors);
+    fs.writeFileSync(path.join(dir, 'hf', 'config.json'), JSON.stringify({
+      architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: S.dim, num_hidden_layers: S.nLayers, num_attention_heads: S.nHeads, num_key_value_heads: S.nKvHeads,
+      intermediate_size: S.ffnHidden, vocab_size: S.vocab, rms_norm_eps: 1e-6, rope_theta: 500000, max_position_embeddings: 256, tie_word_embeddings: false, torch_dtype: 'float32',
+      rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 },
+    }));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test('same logits at 10 positions from either file, fused and plain kernels (float32 rounding apart)', async () => {
+    const ids = [1, 300, 301, 17, 290, 311, 5, 9, 12, 40];
+    const runs: { label: string; style: string; logits: Float32Array }[] = [];
+    for (const p of ['m.gguf', 'hf']) {
+      for (const kernels of ['fused', 'plain'] as const) {
+        const rt = await backboneRuntime(await openBackbone(path.join(dir, p)), { threads: 1 }, kernels, 64);
+        try {
+          const r = await rt.step({ embeds: rt.embed(ids), positions: ids.map((_, i) => i), routerWeights: new Float32Array(4).fill(0.5), cache: KvCache.empty(rt.cfg), logitRows: ids.map((_, i) => i) });
+          runs.push({ label: `${p} ${kernels}`, style: rt.cfg.llama.ropeStyle, logits: r.logits.slice() });
+        } finally {
+          await rt.dispose();
+        }
+      }
+    }
+    assert.deepEqual(runs.map((r) => r.style), ['interleaved', 'interleaved', 'neox', 'neox']);
+    const ref = runs[0].logits;
+    let scale = 0;
+    for (const v of ref) scale = Math.max(scale, Math.abs(v));
+    for (const r of runs.slice(1)) {
+      let d = 0;
+      for (let i = 0; i < ref.length; i++) d = Math.max(d, Math.abs(r.logits[i] - ref[i]));
+      assert.ok(d <= 1e-5 * scale + 1e-5, `${r.label}: max |logit difference| ${d} vs the GGUF file's fused run (max |logit| ${scale})`);
     }
   });
 });
