@@ -5,9 +5,9 @@
 import * as ort from 'onnxruntime-node';
 import { openConvertedSessions, OpenOptions } from './convertedSessions';
 import { LavinConfig, llamaLinearPolicy } from './lavin';
-import { WeightFormat } from './quant';
+import { QuantizedWeight, WeightFormat } from './quant';
 import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';
-import { createSession, f32, i64, SessionConfig } from './session';
+import { createSession, ExecutionDevice, f32, i64, SessionConfig } from './session';
 import { parseLaidOutName, layOutHost } from './graph/layouts';
 import { HostTensor, toFloat32 } from './tensor';
 import type { Modality } from './sequence';
@@ -97,7 +97,8 @@ export class KvCache {
     this.filled = rows; // rows past `filled` are masked by every step, so they need no clearing
   }
 
-  private reserve(rows: number): void {
+  /** Room for `rows` tokens (unfilled slots are masked). */
+  reserve(rows: number): void {
     if (rows <= this.capacity) return;
     // Grow in small steps: every step attends over all slots (the unfilled ones masked), so slack
     // costs time on each token; regrowing copies the cache once per 64+ tokens.
@@ -161,6 +162,7 @@ export class LavinRuntime {
     tensors: ReadonlyMap<string, HostTensor>,
     /** The ONNX file the decoder session came from (undefined: built in memory). */
     readonly decoderFile?: string,
+    private readonly device: ExecutionDevice = 'cpu',
   ) {
     this.openVision = typeof vision === 'function' ? vision : async () => vision;
     if (typeof vision !== 'function') this.vision = Promise.resolve(vision);
@@ -219,13 +221,21 @@ export class LavinRuntime {
    * is the format of the LLaMA linear layers (the ViT, adapters and norms stay float32);
    * `engine.kernels` picks plain ops or onnxruntime's fused attention and norms for the decoder.
    */
-  static async create(cfg: LavinConfig, tensors: ReadonlyMap<string, HostTensor>, session: SessionConfig = {}, engine: EngineOptions = {}): Promise<LavinRuntime> {
+  static async create(
+    cfg: LavinConfig,
+    tensors: ReadonlyMap<string, HostTensor>,
+    session: SessionConfig = {},
+    engine: EngineOptions = {},
+    /** LLaMA linears already in MatMulNBits form, by name (bench/checkGpu.ts: random codes, no quantising). */
+    prequantized?: ReadonlyMap<string, QuantizedWeight>,
+  ): Promise<LavinRuntime> {
     for (const name of ['tok_embeddings.weight', 'adapter_modality_embedding.weight']) {
       if (!tensors.has(name)) throw new Error(`missing parameter ${name}`);
     }
     const vision = await createSession(buildVisionGraph(cfg, inferenceParams(tensors)), session);
-    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, llamaLinearPolicy(engine.weights ?? 'fp32')), engine.kernels), session);
-    return new LavinRuntime(cfg, vision, decoder, tensors);
+    // GPU providers multiply the quantised/fp16 linears in float16 (graph/params.ts halfActivations).
+    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, { ...llamaLinearPolicy(engine.weights ?? 'fp32'), halfActivations: (session.device ?? 'cpu') !== 'cpu' }, prequantized), engine.kernels), session);
+    return new LavinRuntime(cfg, vision, decoder, tensors, undefined, session.device);
   }
 
   /**
@@ -234,7 +244,7 @@ export class LavinRuntime {
    * checked packed copy).
    */
   static async open(dir: string, session: SessionConfig = {}, opts: OpenOptions = {}): Promise<LavinRuntime> {
-    return openConvertedSessions(dir, session, opts, (cfg, vision, decoder, host, from) => new LavinRuntime(cfg, vision, decoder, host, from));
+    return openConvertedSessions(dir, session, opts, (cfg, vision, decoder, host, from) => new LavinRuntime(cfg, vision, decoder, host, from, session.device));
   }
 
   /**
@@ -336,6 +346,9 @@ export class LavinRuntime {
     const { dim, nLayers } = this.cfg.llama;
     const T = input.positions.length;
     if (input.embeds.length !== T * dim) throw new Error(`step: ${input.embeds.length} embedding values for ${T} tokens of dim ${dim}`);
+    // onnxruntime 1.30's WebGPU provider crashes (SIGSEGV) on zero-sized inputs: a GPU step never
+    // gets an empty past, but masked slots (the CPU keeps the exact empty shapes it was verified with).
+    if (input.cache.slots === 0 && this.device !== 'cpu') input.cache.reserve(1);
     const P = input.cache.length;
     const C = input.cache.slots; // the buffers fed below (appending may grow them afterwards)
     // Columns: the cache's C slots (filled: 0..P-1), then this step's T tokens; `masked` speaks of

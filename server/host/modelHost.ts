@@ -10,7 +10,7 @@ import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
   AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
-  LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
+  ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
@@ -21,6 +21,7 @@ import { fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
 import { languageIdFor } from './languages';
+import { discoverModels } from './models';
 import { Workspace } from './workspace';
 
 export interface HostOptions {
@@ -42,6 +43,8 @@ export interface HostOptions {
 export interface GenerateControl {
   signal?: AbortSignal;
   onToken?: (event: TokenEvent) => void;
+  /** Diagnostics (lavin ask --top-logits): the logits each answer token was picked from. */
+  onLogits?: (logits: Float32Array, index: number) => void;
 }
 
 export interface TrainControl {
@@ -149,7 +152,7 @@ export class ModelHost {
       let firstStep = 0;
       try {
         const outcome = await training.train({
-          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, learningRate: params.learningRate, signal,
+          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, signal,
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {
@@ -174,6 +177,11 @@ export class ModelHost {
   /** The samples `train` would build from these params; reads the docs only, needs no model and does not queue. */
   previewTraining(params: PreviewTrainingParams): PreviewTrainingResult {
     return this.trainingPort().previewDocs(this.docsFolder(params.docs), params.include);
+  }
+
+  /** Models already on disk (Ollama, LM Studio, Hugging Face cache, picked paths): metadata only, no queue. */
+  listModels(params: ListModelsParams): Promise<ListModelsResult> {
+    return discoverModels(params);
   }
 
   async listAdapterSets(): Promise<ListAdapterSetsResult> {
@@ -257,11 +265,12 @@ export class ModelHost {
       try {
         const r = await model.generate({
           prompt: fitted.body, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
-          signal: ctl.signal, onToken: ctl.onToken,
+          signal: ctl.signal, onToken: ctl.onToken, onLogits: ctl.onLogits,
         });
         return {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
           promptTokens: r.promptTokens, reusedPromptTokens: r.reusedPromptTokens, timings: { ...r.timings, queuedMs }, notices: [...notices, ...fitted.notices], adapterSet: this.adapterSet,
+          device: model.info.device, deviceNote: model.info.deviceNote,
         };
       } catch (err) {
         throw classifyEngineError(err);
@@ -321,7 +330,7 @@ export class ModelHost {
 function summary(m: LavinModel): ModelSummary {
   const i = m.info;
   return {
-    name: i.name, dir: i.dir, device: i.device, precision: i.precision,
+    name: i.name, dir: i.dir, device: i.device, deviceNote: i.deviceNote, precision: i.precision,
     llama: { dim: i.llama.dim, layers: i.llama.layers, heads: i.llama.heads, vocab: i.llama.vocab },
     clip: { width: i.clip.width, layers: i.clip.layers, heads: i.clip.heads, resolution: i.clip.resolution },
     adapterParameters: i.adapterParameters, maxSeqLen: i.maxSeqLen,
