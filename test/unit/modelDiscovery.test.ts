@@ -314,6 +314,11 @@ describe('memory fit', () => {
     assert.match(fit(4, 4).message!, /needs at least \d+\.\d GB \(at int4, 4096 tokens of context\); this machine has 4\.0 GB/);
     const mha = memoryFit({ ...shape, nKvHeads: 32 }, 'int4', 4096, { machine: { total: 64 * GiB, available: 64 * GiB } });
     // 2 (k, v) x 32 layers x 4096 tokens x (32 - 8) heads x 128 x 4 bytes more without GQA.
+    // A GGUF backbone, text only: the linears (output head included) at int4 and the KV cache; its embedding table stays in the file.
+    const linears = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336) + 128256 * 4096;
+    const gguf = memoryFit(shape, 'int4', 4096, { machine: BIG_MACHINE, visionBytes: 0, embeddingsFromFile: true });
+    assert.ok(Math.abs(gguf.needBytes! - (linears * (0.5 + 4.5 / 128) + 2 * 32 * 4096 * 1024 * 4)) < 1);
+    assert.match(gguf.message!, /^needs at least 4\.\d GB \(at int4, 4096 tokens of context, text only\)$/);
     const extra = 2 * 32 * 4096 * 24 * 128 * 4 + 2 * 32 * 4096 * 24 * 128 * (0.5 + 4.5 / 128);
     assert.ok(Math.abs(mha.needBytes! - fit(64, 32).needBytes! - extra) < 1, `${mha.needBytes! - fit(64, 32).needBytes!} vs ${extra}`);
   });

@@ -57,16 +57,14 @@ export async function describeGguf(file: string, base: Base, ctx: DescribeContex
     return { ...model, architecture: partial.arch ?? model.architecture, quantization: partial.fileType ?? model.quantization, parameters: partial.parameters, problem: firstLine(e) };
   }
   const context = Math.min(facts.contextLength || ESTIMATE_CONTEXT, ESTIMATE_CONTEXT);
-  // A backbone's vision comes from its own tower (an mmproj, usually F16: float32 in memory is about
-  // twice the file); without one it answers text only.
-  const towerBytes = model.visionTower ? await fileSize(model.visionTower) : undefined;
   return {
     ...model,
     architecture: facts.arch,
     quantization: facts.fileType ?? model.quantization,
     contextLength: facts.contextLength,
     parameters: facts.parameters ?? (facts.llama ? decoderParameters(facts.llama) : undefined),
-    memory: facts.llama ? memoryFit(facts.llama, weightFormatOf(facts.fileType), context, { machine: ctx.machine, visionBytes: 2 * (towerBytes ?? 0) }) : unknownMemory,
+    // Text only: a GGUF backbone runs without a ViT in this build (engine/backboneModel.ts), its vision tower unused.
+    memory: facts.llama ? memoryFit(facts.llama, weightFormatOf(facts.fileType), context, { machine: ctx.machine, visionBytes: 0, embeddingsFromFile: true }) : unknownMemory,
   };
 }
 

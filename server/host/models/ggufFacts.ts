@@ -6,6 +6,9 @@ import { backboneSpecOf, GgufFile } from '../../engine/weights/gguf';
 import { SpecReader, UnusableFileError } from './describe';
 
 export const readGgufFacts: SpecReader = async (file) => {
+  // The reader is synchronous (a 128k-word vocabulary is a few hundred ms): let the server's other
+  // work (a streaming answer) run between files.
+  await new Promise((resolve) => setImmediate(resolve));
   const f = GgufFile.open(file);
   try {
     const arch = f.metadata.get('general.architecture');
