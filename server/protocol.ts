@@ -22,7 +22,10 @@ export interface ModelSummary {
   name: string;
   /** Absolute model folder (the one with model.json). */
   dir: string;
+  /** The execution provider that runs the model: cpu, cuda or webgpu. */
   device: string;
+  /** That provider, and why the GPU providers tried before it were not used (when any were). */
+  deviceNote?: string;
   precision: PrecisionName;
   llama: { dim: number; layers: number; heads: number; vocab: number };
   clip: { width: number; layers: number; heads: number; resolution: number };
@@ -125,6 +128,9 @@ export interface AnswerResult {
   /** Things the user should know: turns dropped to fit the context, images ignored, ... */
   notices: string[];
   adapterSet: string | null;
+  /** The execution provider that computed the answer (cpu, cuda, webgpu) and why others were passed over. */
+  device?: string;
+  deviceNote?: string;
 }
 
 export interface TokenNotificationParams {
@@ -156,6 +162,8 @@ export interface TrainParams {
   out?: string;
   /** Continue from the named set's last checkpoint instead of starting fresh. */
   resume?: boolean;
+  /** Replace an existing set of that name; without it (and without resume) an existing set is refused, never replaced. */
+  overwrite?: boolean;
   learningRate?: number;
   /** LSP work-done progress token; progress also goes out as `lavin/trainProgress`. */
   workDoneToken?: ProgressToken;
@@ -226,6 +234,8 @@ export interface AdapterSetInfo {
   updated: string;
   /** Model folder it was trained on top of. */
   baseModel?: string;
+  /** Training loss at the last saved step, when recorded. */
+  loss?: number;
 }
 
 export interface ListAdapterSetsResult {

@@ -9,14 +9,14 @@ import { LavinModel } from '../engine/lavinModel';
 import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
-  AdapterSetInfo, AnswerResult, ChatParams, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
+  AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
   ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
 import { badParams, classifyEngineError, HostError } from './errors';
-import { pickImage } from './imageInput';
+import { HostChatParams, pickImage } from './imageInput';
 import { fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
@@ -43,6 +43,8 @@ export interface HostOptions {
 export interface GenerateControl {
   signal?: AbortSignal;
   onToken?: (event: TokenEvent) => void;
+  /** Diagnostics (lavin ask --top-logits): the logits each answer token was picked from. */
+  onLogits?: (logits: Float32Array, index: number) => void;
 }
 
 export interface TrainControl {
@@ -107,7 +109,8 @@ export class ModelHost {
     return this.status();
   }
 
-  async chat(params: ChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
+  /** A chat request: the protocol's, or from the same process with image bytes (HostChatParams). */
+  async chat(params: HostChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
     const maxImageBytes = this.opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
     const picked = pickImage(params.messages, maxImageBytes);
     return this.answer(params, picked.image, picked.notices, ctl, (count, budget) => fitChat(params.messages, count, budget));
@@ -149,7 +152,7 @@ export class ModelHost {
       let firstStep = 0;
       try {
         const outcome = await training.train({
-          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, learningRate: params.learningRate, signal,
+          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, signal,
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {
@@ -243,7 +246,7 @@ export class ModelHost {
   // -------------------------------------------------------------------------------------------
 
   private async answer(
-    params: ChatParams | ExplainParams,
+    params: HostChatParams | ExplainParams,
     image: Uint8Array | undefined,
     notices: string[],
     ctl: GenerateControl,
@@ -262,11 +265,12 @@ export class ModelHost {
       try {
         const r = await model.generate({
           prompt: fitted.body, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
-          signal: ctl.signal, onToken: ctl.onToken,
+          signal: ctl.signal, onToken: ctl.onToken, onLogits: ctl.onLogits,
         });
         return {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
           promptTokens: r.promptTokens, reusedPromptTokens: r.reusedPromptTokens, timings: { ...r.timings, queuedMs }, notices: [...notices, ...fitted.notices], adapterSet: this.adapterSet,
+          device: model.info.device, deviceNote: model.info.deviceNote,
         };
       } catch (err) {
         throw classifyEngineError(err);
@@ -326,7 +330,7 @@ export class ModelHost {
 function summary(m: LavinModel): ModelSummary {
   const i = m.info;
   return {
-    name: i.name, dir: i.dir, device: i.device, precision: i.precision,
+    name: i.name, dir: i.dir, device: i.device, deviceNote: i.deviceNote, precision: i.precision,
     llama: { dim: i.llama.dim, layers: i.llama.layers, heads: i.llama.heads, vocab: i.llama.vocab },
     clip: { width: i.clip.width, layers: i.clip.layers, heads: i.clip.heads, resolution: i.clip.resolution },
     adapterParameters: i.adapterParameters, maxSeqLen: i.maxSeqLen,

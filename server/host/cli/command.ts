@@ -132,6 +132,16 @@ export function samplingOptions(values: Values) {
   };
 }
 
+/** ask and explain: the adapter set for this run, and diagnostics. */
+export const ANSWER_OPTIONS: Options = {
+  adapters: { type: 'string', value: 'NAME|DIR', help: 'adapter set for this run only: a name from "lavin adapters", a set\'s folder, or none for the model\'s own adapters', default: 'the active set ("lavin adapters --activate"), else the model\'s own adapters' },
+  'top-logits': { type: 'string', value: 'N', help: 'diagnostics: print the N highest logits (token id = value) the first answer token was picked from (--json: a "logits" event)' },
+};
+
+export function answerOptions(values: Values) {
+  return { adapters: stringOption(values, 'adapters'), topLogits: numberOption(values, 'top-logits', { min: 1, max: 1000, integer: true }) };
+}
+
 /** --model, --device, --json, --verbose as CommonFlags. */
 export function commonFlags(values: Values) {
   return { model: stringOption(values, 'model'), device: deviceOption(values), json: !!values.json, verbose: !!values.verbose };

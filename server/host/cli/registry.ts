@@ -9,6 +9,7 @@ import { convertCommand } from './convertCommand';
 import { evalCommand } from './evalCommand';
 import { modelsCommand } from './modelsCommand';
 import { serveCommand } from './serveCommand';
+import { adaptersCommand } from './adaptersCommand';
 
 export const COMMANDS: readonly CliCommand[] = [
   askCommand,
@@ -16,6 +17,7 @@ export const COMMANDS: readonly CliCommand[] = [
   trainCommand,
   convertCommand,
   evalCommand,
+  adaptersCommand,
   modelsCommand,
   serveCommand,
 ];
