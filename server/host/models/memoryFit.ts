@@ -53,7 +53,8 @@ export function memoryFit(
   if (!format) return { fits: 'unknown', message: 'the weight format is not known, so neither is the memory it needs' };
   const machine = opts.machine ?? thisMachine();
   const cfg: LavinConfig = {
-    llama: { normEps: 1e-5, ropeTheta: 10000, ...shape },
+    // Fields that do not size anything get neutral values (cast: LlamaConfig gains backbone fields).
+    llama: { normEps: 1e-5, ropeTheta: 10000, ropeStyle: 'interleaved', qkvBias: false, tiedEmbeddings: false, ...shape, nKvHeads: shape.nKvHeads ?? shape.nHeads } as LavinConfig['llama'],
     clip: LAVIN_CLIP,
     adapter: { hidden: 8, groups: 2, scale: 1, temperature: 10, nVisualTokens: 6 },
     maxSeqLen: contextTokens,
