@@ -47,6 +47,23 @@ export function ggufWithArchitecture(arch: string): Buffer {
   return bytes;
 }
 
+/**
+ * A Q4_0 LLaMA GGUF whose blk.0.attn_q.weight claims IQ4_NL (ggml type 20, the same 18 bytes per 32
+ * weights), a type the engine does not read: the file stays well-formed.
+ */
+export function ggufWithIq4nlTensor(): Buffer {
+  const dir = tempDir('lavin-gguf-');
+  const file = path.join(dir, 'iq4nl.gguf');
+  writeLlamaGguf(file, { name: 'iq4nl', ...TINY, normEps: 1e-5, contextLength: 64, type: 'q4_0', values: (_n, shape) => new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+  const b = fs.readFileSync(file);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const name = Buffer.from('blk.0.attn_q.weight');
+  const at = b.indexOf(name) + name.length; // then u32 n_dims = 2, u64 ne[2], u32 type
+  if (b.readUInt32LE(at) !== 2 || b.readUInt32LE(at + 20) !== 2) throw new Error('unexpected tensor info layout');
+  b.writeUInt32LE(20, at + 20);
+  return b;
+}
+
 /** A qwen2 GGUF (q/k/v biases, 2 KV heads, tied embeddings) and its parameter count. */
 export function qwen2Gguf(): { bytes: Buffer; parameters: number } {
   const dir = tempDir('lavin-gguf-');

@@ -11,13 +11,17 @@ import { decoderParameters, memoryFit, weightFormatOf } from '../../server/host/
 import { hfCacheRoots, lmStudioRoots, ollamaRoots } from '../../server/host/models/roots';
 import { ScanBudget } from '../../server/host/models/walk';
 import type { DiscoveredModel, ListModelsResult } from '../../server/protocol';
+import { writeLlamaGguf } from '../../bench/gguf';
+import { openBackbone } from '../../server/engine/weights/backbone';
+import { readGgufFacts } from '../../server/host/models/ggufFacts';
 import { fixtureModelDir } from '../golden/fixture';
 import { buildSafetensors } from './weights/helpers/safetensorsWriter';
-import { ggufWithArchitecture, HF_CONFIG, qwen2Gguf, hfRepo, OllamaStore, safetensors, tempDir, TINY, TINY_PARAMETERS, tinyGguf, truncated, write } from '../helpers/modelStores';
+import { ggufWithArchitecture, ggufWithIq4nlTensor, HF_CONFIG, qwen2Gguf, hfRepo, OllamaStore, safetensors, tempDir, TINY, TINY_PARAMETERS, tinyGguf, truncated, write } from '../helpers/modelStores';
 
 const GiB = 2 ** 30;
 const BIG_MACHINE = { total: 64 * GiB, available: 32 * GiB };
 const NO_STORES = { ollama: [], lmStudio: [], huggingFace: [] };
+const zeros = (_name: string, shape: number[]) => new Float32Array(shape.reduce((a, b) => a * b, 1));
 
 function byName(r: ListModelsResult, name: string): DiscoveredModel {
   const m = r.models.find((x) => x.name === name);
@@ -106,6 +110,7 @@ describe('LM Studio models folder', () => {
     write(path.join(root, 'someone', 'Big-GGUF', 'Big-00001-of-00002.gguf'), tinyGguf());
     write(path.join(root, 'someone', 'Cut-GGUF', 'Cut.gguf'), truncated(tinyGguf()));
     write(path.join(root, 'someone', 'Alien-GGUF', 'Alien.gguf'), ggufWithArchitecture('phi3'));
+    write(path.join(root, 'someone', 'Odd-GGUF', 'Odd-IQ4_NL.gguf'), ggufWithIq4nlTensor());
     write(path.join(root, 'Qwen', 'Tiny-Qwen2-GGUF', 'tiny-qwen2-q8_0.gguf'), qwen2Gguf().bytes);
     write(path.join(root, 'someone', 'Notes', 'README.md'), 'not a model');
     // An MLX (Transformers-style) folder: 4-bit weights packed into U32, which this build cannot read.
@@ -135,12 +140,13 @@ describe('LM Studio models folder', () => {
     assert.equal(decoderParameters({ ...TINY, headDim: TINY.dim / TINY.nHeads, nKvHeads: 2, qkvBias: true, tiedEmbeddings: true }), qwen2Gguf().parameters);
   });
 
-  test('missing shard of a split GGUF, truncated GGUF, unknown architecture; nothing deeper than publisher/repo', () => {
+  test('missing shard of a split GGUF, truncated GGUF, unknown architecture, unsupported tensor type; nothing deeper than publisher/repo', () => {
     assertProblem(byName(result, 'someone/Big-GGUF/Big-00001-of-00002.gguf'), /missing shard Big-00002-of-00002\.gguf of the split GGUF Big \(2 parts\)/);
     assertProblem(byName(result, 'someone/Cut-GGUF/Cut.gguf'), /Cut\.gguf.*truncated/);
     assertProblem(byName(result, 'someone/Alien-GGUF/Alien.gguf'), /unsupported architecture phi3/);
     assertProblem(byName(result, 'mlx-community/Tiny-4bit'), /unsupported dtype U32/);
-    assert.equal(result.models.length, 6, result.models.map((m) => m.name).join(', '));
+    assertProblem(byName(result, 'someone/Odd-GGUF/Odd-IQ4_NL.gguf'), /tensor blk\.0\.attn_q\.weight: type IQ4_NL is not supported \(supported: F32, F16, BF16, Q8_0/);
+    assert.equal(result.models.length, 7, result.models.map((m) => m.name).join(', '));
   });
 
   test('an unreadable folder is a note on the search, the rest is still listed', (t) => {
@@ -163,7 +169,7 @@ describe('LM Studio models folder', () => {
       assert.equal(child.status, 0, child.stderr);
       const r = JSON.parse(child.stdout) as ListModelsResult;
       assert.match(r.searched[0].note ?? '', /locked cannot be read \(permission denied\)/);
-      assert.equal(r.models.length, 6);
+      assert.equal(r.models.length, 7);
     } finally {
       fs.chmodSync(locked, 0o755);
     }
@@ -287,6 +293,32 @@ describe('default roots', () => {
   });
 });
 
+describe('a GGUF file\'s weights in memory', () => {
+  test('counted from the tensor infos exactly as openBackbone holds them (Q4_K/Q6_K mix, Q8_0, tied Q4_0 head)', async () => {
+    const dir = tempDir('lavin-held-');
+    try {
+      const cases: [string, Parameters<typeof writeLlamaGguf>[1]][] = [
+        ['mix', { name: 'mix', ...TINY, dim: 256, ffnHidden: 512, normEps: 1e-5, contextLength: 64, type: 'q4_k', typeOf: (n) => (/attn_v|ffn_down/.test(n) ? 'q6_k' : undefined), values: zeros }],
+        ['q8', { name: 'q8', ...TINY, normEps: 1e-5, contextLength: 64, type: 'q8_0', values: zeros }],
+        ['tied', { name: 'tied', ...TINY, tiedEmbeddings: true, normEps: 1e-5, contextLength: 64, type: 'q4_0', values: zeros }],
+      ];
+      for (const [name, spec] of cases) {
+        const file = path.join(dir, `${name}.gguf`);
+        writeLlamaGguf(file, spec);
+        const facts = await readGgufFacts(file);
+        const opened = await openBackbone(file);
+        let held = 0;
+        for (const t of opened.tensors.values()) held += t.data.byteLength;
+        for (const q of opened.quantized.values()) held += q.packed.data.byteLength + q.scales.data.byteLength + q.zeroPoints.data.byteLength + (q.offsets?.data.byteLength ?? 0);
+        opened.close();
+        assert.equal(facts.weightBytes, held, name);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('memory fit', () => {
   const shape = { dim: 4096, nLayers: 32, nHeads: 32, headDim: 128, nKvHeads: 8, ffnHidden: 14336, vocab: 128256 };
 
@@ -314,11 +346,10 @@ describe('memory fit', () => {
     assert.match(fit(4, 4).message!, /needs at least \d+\.\d GB \(at int4, 4096 tokens of context\); this machine has 4\.0 GB/);
     const mha = memoryFit({ ...shape, nKvHeads: 32 }, 'int4', 4096, { machine: { total: 64 * GiB, available: 64 * GiB } });
     // 2 (k, v) x 32 layers x 4096 tokens x (32 - 8) heads x 128 x 4 bytes more without GQA.
-    // A GGUF backbone, text only: the linears (output head included) at int4 and the KV cache; its embedding table stays in the file.
-    const linears = 32 * (2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336) + 128256 * 4096;
-    const gguf = memoryFit(shape, 'int4', 4096, { machine: BIG_MACHINE, visionBytes: 0, embeddingsFromFile: true });
-    assert.ok(Math.abs(gguf.needBytes! - (linears * (0.5 + 4.5 / 128) + 2 * 32 * 4096 * 1024 * 4)) < 1);
-    assert.match(gguf.message!, /^needs at least 4\.\d GB \(at int4, 4096 tokens of context, text only\)$/);
+    // A GGUF backbone, text only: the weights as counted from the file, and the KV cache.
+    const gguf = memoryFit(shape, 'int4', 4096, { machine: BIG_MACHINE, visionBytes: 0, weightBytes: 5 * GiB });
+    assert.equal(gguf.needBytes, 5 * GiB + 2 * 32 * 4096 * 1024 * 4);
+    assert.match(gguf.message!, /^needs at least 6\.0 GB \(at int4, 4096 tokens of context, text only\)$/);
     const extra = 2 * 32 * 4096 * 24 * 128 * 4 + 2 * 32 * 4096 * 24 * 128 * (0.5 + 4.5 / 128);
     assert.ok(Math.abs(mha.needBytes! - fit(64, 32).needBytes! - extra) < 1, `${mha.needBytes! - fit(64, 32).needBytes!} vs ${extra}`);
   });

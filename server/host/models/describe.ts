@@ -22,6 +22,8 @@ export interface BackboneFacts {
   llama?: DecoderShape & { qkvBias?: boolean; tiedEmbeddings?: boolean };
   /** Elements of every tensor in the file, when the reader counted them. */
   parameters?: number;
+  /** Bytes the engine holds for the weights once the file is opened (counted tensor by tensor). */
+  weightBytes?: number;
 }
 
 /** A reader's error for a file it cannot use, carrying what it did read (architecture ...) for the listing. */
@@ -64,7 +66,8 @@ export async function describeGguf(file: string, base: Base, ctx: DescribeContex
     contextLength: facts.contextLength,
     parameters: facts.parameters ?? (facts.llama ? decoderParameters(facts.llama) : undefined),
     // Text only: a GGUF backbone runs without a ViT in this build (engine/backboneModel.ts), its vision tower unused.
-    memory: facts.llama ? memoryFit(facts.llama, weightFormatOf(facts.fileType), context, { machine: ctx.machine, visionBytes: 0, embeddingsFromFile: true }) : unknownMemory,
+    // Without the weights' own count (a test reader), the format's estimate, embedding table included.
+    memory: facts.llama ? memoryFit(facts.llama, weightFormatOf(facts.fileType), context, { machine: ctx.machine, visionBytes: 0, weightBytes: facts.weightBytes }) : unknownMemory,
   };
 }
 

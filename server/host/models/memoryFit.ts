@@ -41,14 +41,14 @@ export function weightFormatOf(quantization: string | undefined): WeightFormat |
 
 /**
  * `visionBytes`: the vision tower's float32 weights (default: LaVIN's ViT-L/14, as a model folder
- * loads it with the first image); 0 for a backbone without one. `embeddingsFromFile`: the embedding
- * table stays on disk (GGUF), so it is not counted.
+ * loads it with the first image); 0 for a backbone without one. `weightBytes`: the decoder's weights
+ * as counted from the file (a GGUF's tensors as openBackbone holds them) instead of the format's estimate.
  */
 export function memoryFit(
   shape: DecoderShape,
   format: WeightFormat | undefined,
   contextTokens: number,
-  opts: { visionBytes?: number; machine?: Machine; embeddingsFromFile?: boolean } = {},
+  opts: { visionBytes?: number; machine?: Machine; weightBytes?: number } = {},
 ): DiscoveredModel['memory'] {
   if (!format) return { fits: 'unknown', message: 'the weight format is not known, so neither is the memory it needs' };
   const machine = opts.machine ?? thisMachine();
@@ -60,9 +60,7 @@ export function memoryFit(
     maxSeqLen: contextTokens,
   };
   const e = estimateCpuMemory(cfg, format);
-  // A GGUF's embedding table is read row by row from the file, not held (weights/backbone.ts).
-  const embeddings = opts.embeddingsFromFile ? shape.vocab * shape.dim * 2 : 0;
-  const need = e.decoderBytes - embeddings + e.kvCacheBytes + (opts.visionBytes ?? e.visionBytes);
+  const need = (opts.weightBytes ?? e.decoderBytes) + e.kvCacheBytes + (opts.visionBytes ?? e.visionBytes);
   const at = `at ${format}, ${contextTokens} tokens of context${opts.visionBytes === 0 ? ', text only' : ''}`;
   if (need > machine.total) return { fits: 'no', needBytes: need, message: `needs at least ${gb(need)} (${at}); this machine has ${gb(machine.total)}` };
   if (need > machine.available) return { fits: 'tight', needBytes: need, message: `needs at least ${gb(need)} (${at}); ${gb(machine.available)} is free now` };
