@@ -132,6 +132,22 @@ export function safetensors(names: Record<string, number[]>): Uint8Array {
 
 export const HF_CONFIG = { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 128, vocab_size: 300, rms_norm_eps: 1e-5, rope_theta: 10000, torch_dtype: 'bfloat16', max_position_embeddings: 2048 };
 
+/** Every tensor of HF_CONFIG's model under its Hugging Face name (tied head: no lm_head). */
+export function hfLlamaShapes(): Record<string, number[]> {
+  const { hidden_size: d, num_hidden_layers: layers, num_attention_heads: heads, num_key_value_heads: kvHeads, intermediate_size: ffn, vocab_size: vocab } = HF_CONFIG;
+  const kv = (d / heads) * kvHeads;
+  const shapes: Record<string, number[]> = { 'model.embed_tokens.weight': [vocab, d], 'model.norm.weight': [d] };
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}.`;
+    Object.assign(shapes, {
+      [`${p}self_attn.q_proj.weight`]: [d, d], [`${p}self_attn.k_proj.weight`]: [kv, d], [`${p}self_attn.v_proj.weight`]: [kv, d], [`${p}self_attn.o_proj.weight`]: [d, d],
+      [`${p}mlp.gate_proj.weight`]: [ffn, d], [`${p}mlp.up_proj.weight`]: [ffn, d], [`${p}mlp.down_proj.weight`]: [d, ffn],
+      [`${p}input_layernorm.weight`]: [d], [`${p}post_attention_layernorm.weight`]: [d],
+    });
+  }
+  return shapes;
+}
+
 /**
  * A Hugging Face cache repository: files go to blobs/ and the snapshot holds relative symlinks to
  * them, as huggingface_hub lays it out; `missing` names files whose blob is absent (dangling link).

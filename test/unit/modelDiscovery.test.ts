@@ -16,7 +16,7 @@ import { openBackbone } from '../../server/engine/weights/backbone';
 import { readGgufFacts } from '../../server/host/models/ggufFacts';
 import { fixtureModelDir } from '../golden/fixture';
 import { buildSafetensors } from './weights/helpers/safetensorsWriter';
-import { ggufWithArchitecture, ggufWithIq4nlTensor, HF_CONFIG, qwen2Gguf, hfRepo, OllamaStore, safetensors, tempDir, TINY, TINY_PARAMETERS, tinyGguf, truncated, write } from '../helpers/modelStores';
+import { ggufWithArchitecture, ggufWithIq4nlTensor, HF_CONFIG, hfLlamaShapes, qwen2Gguf, hfRepo, OllamaStore, safetensors, tempDir, TINY, TINY_PARAMETERS, tinyGguf, truncated, write } from '../helpers/modelStores';
 
 const GiB = 2 ** 30;
 const BIG_MACHINE = { total: 64 * GiB, available: 32 * GiB };
@@ -192,12 +192,16 @@ describe('LM Studio models folder', () => {
 describe('Hugging Face hub cache', () => {
   let cache: string;
   let result: ListModelsResult;
-  const weights = { 'model.embed_tokens.weight': [300, 64], 'model.norm.weight': [64] };
+  const weights = hfLlamaShapes();
+  const weightCount = Object.values(weights).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
   before(async () => {
     cache = tempDir('lavin-hf-');
     hfRepo(cache, 'org/tiny-llama', { 'config.json': JSON.stringify(HF_CONFIG), 'model.safetensors': safetensors(weights) });
-    const index = { metadata: {}, weight_map: { 'model.embed_tokens.weight': 'model-00001-of-00002.safetensors', 'model.norm.weight': 'model-00002-of-00002.safetensors' } };
+    const index = { metadata: {}, weight_map: Object.fromEntries(Object.keys(weights).map((n, i) => [n, `model-0000${i % 2 + 1}-of-00002.safetensors`])) };
     hfRepo(cache, 'org/sharded', { 'config.json': JSON.stringify(HF_CONFIG), 'model.safetensors.index.json': JSON.stringify(index), 'model-00001-of-00002.safetensors': safetensors({ a: [4] }) }, { missing: ['model-00002-of-00002.safetensors'] });
+    const { ['model.layers.1.mlp.up_proj.weight']: _dropped, ...incomplete } = weights;
+    hfRepo(cache, 'org/incomplete', { 'config.json': JSON.stringify(HF_CONFIG), 'model.safetensors': safetensors(incomplete) });
+    hfRepo(cache, 'org/wide', { 'config.json': JSON.stringify({ ...HF_CONFIG, intermediate_size: 256 }), 'model.safetensors': safetensors(weights) });
     hfRepo(cache, 'org/bert', { 'config.json': JSON.stringify({ ...HF_CONFIG, model_type: 'bert', architectures: ['BertModel'] }), 'model.safetensors': safetensors({ w: [2, 2] }) });
     hfRepo(cache, 'org/badjson', { 'config.json': '{"model_type": "llama",', 'model.safetensors': safetensors({ w: [2] }) });
     hfRepo(cache, 'org/Tiny-GGUF', { 'tiny-q8_0.gguf': tinyGguf() });
@@ -215,7 +219,8 @@ describe('Hugging Face hub cache', () => {
     assert.match(m.path, /models--org--tiny-llama.snapshots.[0-9a-f]{40}$/);
     assert.equal(m.architecture, 'llama');
     assert.equal(m.quantization, 'BF16');
-    assert.equal(m.parameters, 300 * 64 + 64);
+    assert.equal(m.parameters, weightCount);
+    assert.equal(m.parameters, decoderParameters({ ...TINY, headDim: 16, nKvHeads: 2, tiedEmbeddings: true }));
     assert.equal(m.contextLength, 2048);
     assert.equal(m.memory.fits, 'yes');
     assert.match(m.memory.message ?? '', /at fp16/);
@@ -235,7 +240,9 @@ describe('Hugging Face hub cache', () => {
     assert.equal(byName(result, 'org/bert').architecture, 'bert', 'the architecture is still shown');
     assertProblem(byName(result, 'org/badjson'), /config\.json is not valid JSON/);
     assertProblem(byName(result, 'org/unfinished'), /has no snapshot \(the download never finished\)/);
-    assert.equal(result.models.length, 7);
+    assertProblem(byName(result, 'org/incomplete'), /the model's tensor layers\.1\.feed_forward\.w3\.weight is in none of its safetensors files/);
+    assertProblem(byName(result, 'org/wide'), /model\.safetensors: layers\.0\.feed_forward\.w1\.weight is \[128,64\], config\.json says \[256,64\]/);
+    assert.equal(result.models.length, 9);
   });
 });
 

@@ -7,7 +7,8 @@ import * as path from 'path';
 import { ModelDirError, readManifest, resolveIn } from '../../engine/modelDir';
 import { WeightFormat } from '../../engine/quant';
 import { openLlama, openTensorFile } from '../../engine/weights';
-import { hfSpecOf } from '../../engine/weights/hfFolder';
+import { expectedBackboneShapes } from '../../engine/weights/backbone';
+import { engineNameOfHf, hfSpecOf } from '../../engine/weights/hfFolder';
 import type { DiscoveredModel } from '../../protocol';
 import { decoderParameters, DecoderShape, ESTIMATE_CONTEXT, Machine, memoryFit, weightFormatOf } from './memoryFit';
 import { fileSize, firstLine, listDir, readSmallText, ScanBudget } from './walk';
@@ -67,7 +68,7 @@ export async function describeGguf(file: string, base: Base, ctx: DescribeContex
     parameters: facts.parameters ?? (facts.llama ? decoderParameters(facts.llama) : undefined),
     // Text only: a GGUF backbone runs without a ViT in this build (engine/backboneModel.ts), its vision tower unused.
     // Without the weights' own count (a test reader), the format's estimate, embedding table included.
-    memory: facts.llama ? memoryFit(facts.llama, weightFormatOf(facts.fileType), context, { machine: ctx.machine, visionBytes: 0, weightBytes: facts.weightBytes }) : unknownMemory,
+    memory: facts.llama ? memoryFit(facts.llama, weightFormatOf(facts.fileType), context, { machine: ctx.machine, visionBytes: 0, weightBytes: facts.weightBytes, label: facts.fileType }) : unknownMemory,
   };
 }
 
@@ -102,6 +103,7 @@ export async function describeHfFolder(dir: string, base: Base, ctx: DescribeCon
   const shards = await hfShards(dir, ctx.budget);
   if ('problem' in shards) return fail(shards.problem);
   let parameters = 0;
+  const tensors = new Map<string, { shape: number[]; dtype: string; file: string }>();
   for (const shard of shards.files) {
     const size = await fileSize(shard);
     if (size === undefined) return fail(`missing shard ${path.basename(shard)} in ${dir}${shards.index ? ` (named by ${path.basename(shards.index)})` : ''}`);
@@ -109,7 +111,12 @@ export async function describeHfFolder(dir: string, base: Base, ctx: DescribeCon
     try {
       const f = await openTensorFile(shard);
       try {
-        for (const name of f.names()) parameters += f.info(name).shape.reduce((a, d) => a * d, 1);
+        for (const name of f.names()) {
+          const info = f.info(name);
+          parameters += info.shape.reduce((a, d) => a * d, 1);
+          const engineName = engineNameOfHf(name);
+          if (engineName) tensors.set(engineName, { ...info, file: shard });
+        }
       } finally {
         await f.close();
       }
@@ -126,6 +133,15 @@ export async function describeHfFolder(dir: string, base: Base, ctx: DescribeCon
     return fail(firstLine(e));
   }
   model.architecture = modelType ?? spec.arch; // mistral stays mistral in the listing, though it runs as llama
+  // What openHfFolder checks before reading: every tensor there, its shape, a float dtype. (Like it,
+  // a config without tie_word_embeddings and a folder without lm_head means a tied head.)
+  if ((cfg as { tie_word_embeddings?: unknown }).tie_word_embeddings === undefined && !tensors.has('output.weight')) spec.llama = { ...spec.llama, tiedEmbeddings: true };
+  for (const [name, shape] of expectedBackboneShapes({ ...spec, nParams: parameters })) {
+    const t = tensors.get(name);
+    if (!t) return fail(`${dir}: the model's tensor ${name} is in none of its safetensors files`);
+    if (t.shape.join(',') !== shape.join(',')) return fail(`${t.file}: ${name} is [${t.shape}], config.json says [${shape}]`);
+    if (!['float32', 'float16', 'bfloat16'].includes(t.dtype)) return fail(`${t.file}: ${name} is ${t.dtype} (bf16, fp16 and fp32 are read)`);
+  }
   model.contextLength = spec.contextLength;
   const context = Math.min(spec.contextLength, ESTIMATE_CONTEXT);
   model.memory = memoryFit(spec.llama, weightFormatOf(model.quantization), context, { machine: ctx.machine, visionBytes: 0 });

@@ -19,10 +19,17 @@ export const readGgufFacts: SpecReader = async (file) => {
     try {
       const spec = backboneSpecOf(f);
       const expected = expectedBackboneShapes(spec);
-      let weightBytes = 0;
+      const byEngine = new Map<string, GgufTensorInfo>();
       for (const info of f.tensors.values()) {
         const name = engineNameOfGguf(info.name);
-        if (!name || !expected.has(name)) continue;
+        if (name && expected.has(name)) byEngine.set(name, info);
+      }
+      // What openBackbone checks before reading a byte: every tensor there, its shape, a type it reads.
+      let weightBytes = 0;
+      for (const [name, shape] of expected) {
+        const info = byEngine.get(name);
+        if (!info) throw new Error(`${file}: the model's tensor ${name} is missing from the file`);
+        if (info.shape.join(',') !== shape.join(',')) throw new Error(`${file}: tensor ${info.name} is [${info.shape}], the metadata says [${shape}]`);
         if (!isReadableType(info.typeName)) {
           throw new Error(`${file}: tensor ${info.name}: type ${info.typeName} is not supported (supported: ${[...GGUF_FLOAT_TYPES, ...GGUF_QUANT_TYPES].join(', ')})`);
         }
