@@ -23,7 +23,7 @@ export { encodeTensor, ggufBytes, GGUF_TYPES, type GgufType } from './ggufEncode
 export type { MetaValue } from './ggufWriter';
 
 /** general.file_type (llama_ftype) of a file whose 2-D weights are mostly of this type. */
-const FILE_TYPE: Record<GgufType, number> = { f32: 0, f16: 1, q4_0: 2, q4_1: 3, q8_0: 7, q4_k: 15, q5_k: 17, q6_k: 18, bf16: 32 };
+const FILE_TYPE: Record<GgufType, number> = { f32: 0, f16: 1, q4_0: 2, q4_1: 3, q8_0: 7, q5_0: 8, q5_1: 9, q4_k: 15, q5_k: 17, q6_k: 18, bf16: 32 };
 const ALIGN = 32;
 
 /** The float values an encoded tensor stands for (exactly ggml's dequantize_row_*). */

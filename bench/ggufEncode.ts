@@ -7,13 +7,14 @@
 
 import { floatToHalf, halfToFloat } from '../server/engine/tensor';
 
-export type GgufType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'q4_k' | 'q5_k' | 'q6_k';
-export const GGUF_TYPES: readonly GgufType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q4_k', 'q5_k', 'q6_k'];
+export type GgufType = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q4_k' | 'q5_k' | 'q6_k';
+export const GGUF_TYPES: readonly GgufType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k'];
 
 /** ggml type id, elements per block, bytes per block, and the ggml name. */
-export const TYPE_INFO: Record<GgufType, { id: number; block: number; bytes: number; ggml: 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q4_K' | 'Q5_K' | 'Q6_K' }> = {
+export const TYPE_INFO: Record<GgufType, { id: number; block: number; bytes: number; ggml: 'F32' | 'F16' | 'BF16' | 'Q8_0' | 'Q4_0' | 'Q4_1' | 'Q5_0' | 'Q5_1' | 'Q4_K' | 'Q5_K' | 'Q6_K' }> = {
   f32: { id: 0, block: 1, bytes: 4, ggml: 'F32' }, f16: { id: 1, block: 1, bytes: 2, ggml: 'F16' }, bf16: { id: 30, block: 1, bytes: 2, ggml: 'BF16' },
   q8_0: { id: 8, block: 32, bytes: 34, ggml: 'Q8_0' }, q4_0: { id: 2, block: 32, bytes: 18, ggml: 'Q4_0' }, q4_1: { id: 3, block: 32, bytes: 20, ggml: 'Q4_1' },
+  q5_0: { id: 6, block: 32, bytes: 22, ggml: 'Q5_0' }, q5_1: { id: 7, block: 32, bytes: 24, ggml: 'Q5_1' },
   q4_k: { id: 12, block: 256, bytes: 144, ggml: 'Q4_K' }, q5_k: { id: 13, block: 256, bytes: 176, ggml: 'Q5_K' }, q6_k: { id: 14, block: 256, bytes: 210, ggml: 'Q6_K' },
 };
 
@@ -41,6 +42,7 @@ export function encodeTensor(type: GgufType, x: Float32Array): Buffer {
     case 'q8_0': for (let b = 0; b < nb; b++) q8_0(x, b * 32, out, b * bb); break;
     case 'q4_0': for (let b = 0; b < nb; b++) q4_0(x, b * 32, out, b * bb); break;
     case 'q4_1': for (let b = 0; b < nb; b++) q4_1(x, b * 32, out, b * bb); break;
+    case 'q5_0': case 'q5_1': for (let b = 0; b < nb; b++) q5(x, b * 32, out, b * bb, type === 'q5_1'); break;
     case 'q4_k': case 'q5_k': for (let b = 0; b < nb; b++) qK(x, b * 256, out, b * bb, type === 'q5_k'); break;
     case 'q6_k': for (let b = 0; b < nb; b++) q6_k(x, b * 256, out, b * bb); break;
   }
@@ -85,6 +87,25 @@ function q4_1(x: Float32Array, at: number, out: Buffer, o: number): void {
   out.writeUInt16LE(floatToHalf(m), o + 2);
   const q = (v: number) => (d ? clamp(Math.round((v - m) / d), 0, 15) : 0);
   for (let j = 0; j < 16; j++) out[o + 4 + j] = q(x[at + j]) | (q(x[at + 16 + j]) << 4);
+}
+
+/** Q5_0: x ~ d*(q - 16) symmetric over max|x|; Q5_1: x ~ d*q + m over [min, max]. Bit e of qh is element e's fifth bit. */
+function q5(x: Float32Array, at: number, out: Buffer, o: number, one: boolean): void {
+  let lo = Infinity, hi = -Infinity, amax = 0;
+  for (let j = 0; j < 32; j++) { lo = Math.min(lo, x[at + j]); hi = Math.max(hi, x[at + j]); amax = Math.max(amax, Math.abs(x[at + j])); }
+  const d = h(one ? (hi - lo) / 31 : amax / 15);
+  const m = h(lo);
+  out.writeUInt16LE(floatToHalf(d), o);
+  if (one) out.writeUInt16LE(floatToHalf(m), o + 2);
+  const q = (v: number) => (d ? clamp(Math.round(one ? (v - m) / d : v / d + 16), 0, 31) : one ? 0 : 16);
+  let qh = 0;
+  const qs = o + (one ? 8 : 6);
+  for (let j = 0; j < 16; j++) {
+    const a = q(x[at + j]), b = q(x[at + 16 + j]);
+    out[qs + j] = (a & 15) | ((b & 15) << 4);
+    qh |= ((a >> 4) << j) | ((b >> 4) << (j + 16));
+  }
+  out.writeUInt32LE(qh >>> 0, o + (one ? 4 : 2));
 }
 
 /** Q4_K / Q5_K: 8 sub-blocks of 32, x ~ d*sc*q - dmin*m with 6-bit sc, m (sub-block minimum clipped to <= 0). */

@@ -18,6 +18,7 @@ command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 dpkg -s fonts-noto-core >/dev/null 2>&1 || need_apt+=(fonts-noto-core)
 dpkg -s fonts-noto-color-emoji >/dev/null 2>&1 || need_apt+=(fonts-noto-color-emoji)
 dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || need_apt+=(fonts-wqy-microhei)
+dpkg -s fonts-vlgothic >/dev/null 2>&1 || need_apt+=(fonts-vlgothic)  # Japanese punctuation (〜) WenQuanYi lacks
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   echo "setup: installing Debian packages: ${need_apt[*]}"

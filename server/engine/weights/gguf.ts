@@ -52,7 +52,11 @@ export class GgufFile {
     this.fd = fd;
   }
 
-  static open(path: string): GgufFile {
+  /**
+   * Reads the header. `arrays: false` steps over array-valued metadata (the tokenizer's vocabulary,
+   * scores and merges), leaving those keys out: for callers that need the hyper-parameters only.
+   */
+  static open(path: string, opts: { arrays?: boolean } = {}): GgufFile {
     let fd: number;
     try {
       fd = fs.openSync(path, 'r');
@@ -63,14 +67,14 @@ export class GgufFile {
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new CheckpointError(path, 'not a regular file');
-      return GgufFile.parse(path, fd, st.size);
+      return GgufFile.parse(path, fd, st.size, opts.arrays ?? true);
     } catch (e) {
       fs.closeSync(fd);
       throw e;
     }
   }
 
-  private static parse(path: string, fd: number, size: number): GgufFile {
+  private static parse(path: string, fd: number, size: number, arrays: boolean): GgufFile {
     const c = new HeaderCursor(fd, path, size);
     if (size < 4) throw new CheckpointError(path, size === 0 ? 'file is empty: not a GGUF file' : 'not a GGUF file (too short)');
     const magic = c.bytes(4);
@@ -84,12 +88,15 @@ export class GgufFile {
     c.fits(nKv, 12);
 
     const metadata = new Map<string, GgufValue>();
+    const keys = new Set<string>();
     for (let i = 0; i < nKv; i++) {
       c.what = `metadata entry ${i}`;
       const key = c.str();
       c.what = `metadata key ${key}`;
-      if (metadata.has(key)) throw new CheckpointError(path, `duplicate metadata key ${key}`);
-      metadata.set(key, readValue(c, c.u32(), path));
+      if (keys.has(key)) throw new CheckpointError(path, `duplicate metadata key ${key}`);
+      keys.add(key);
+      const value = readValue(c, c.u32(), path, arrays);
+      if (value !== undefined) metadata.set(key, value);
     }
 
     const alignValue = metadata.get('general.alignment') ?? DEFAULT_ALIGNMENT;
@@ -155,7 +162,8 @@ export class GgufFile {
     const info = this.tensor(name);
     if (start < 0 || start + length > info.nBytes) throw new RangeError(`${name}: bytes ${start}..${start + length} are outside its ${info.nBytes}`);
     if (this.fd === null) throw new CheckpointError(this.path, 'file is closed', name);
-    const buf = new Uint8Array(length);
+    const raw = Buffer.allocUnsafeSlow(length); // every byte is read over: no zero-fill
+    const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
     readFully(this.fd, this.path, buf, info.fileOffset + start, `tensor ${name}`);
     return buf;
   }
@@ -210,7 +218,7 @@ const FILE_TYPES: Readonly<Record<number, string>> = {
 
 /** The BackboneSpec of a GGUF file, from its metadata and tensor infos (no tensor data except rope_freqs). */
 export function readBackboneSpec(path: string): BackboneSpec {
-  const f = GgufFile.open(path);
+  const f = GgufFile.open(path, { arrays: false });
   try {
     return backboneSpecOf(f);
   } finally {

@@ -59,6 +59,12 @@ export class HeaderCursor {
   }
 
   /** `n` items of `size` bytes fit in what is left of the file (checked before allocating for them). */
+  /** Steps over `n` bytes (they are not read). */
+  skip(n: number): void {
+    if (this.pos + n > this.size) throw new CheckpointError(this.path, `file is truncated: ${this.what} is cut off (needs byte ${this.pos + n}, the file has ${this.size})`);
+    this.pos += n;
+  }
+
   fits(n: number, size: number): void {
     if (n * size > this.size - this.pos) throw new CheckpointError(this.path, `file is truncated: ${this.what} declares ${n} items, more than the ${this.size - this.pos} bytes left`);
   }
@@ -112,7 +118,8 @@ const NUMERIC_ARRAY: Record<number, [number, (b: ArrayBuffer) => GgufValue]> = {
   10: [8, (b) => new BigUint64Array(b)], 11: [8, (b) => new BigInt64Array(b)], 12: [8, (b) => new Float64Array(b)],
 };
 
-export function readValue(c: HeaderCursor, type: number, path: string): GgufValue {
+/** A metadata value; with `arrays` false an array is stepped over and comes back as undefined. */
+export function readValue(c: HeaderCursor, type: number, path: string, arrays = true): GgufValue | undefined {
   switch (type) {
     case 0: return c.u8();
     case 1: return c.i8();
@@ -123,7 +130,7 @@ export function readValue(c: HeaderCursor, type: number, path: string): GgufValu
     case 6: return c.f32();
     case 7: return c.u8() !== 0;
     case 8: return c.str();
-    case 9: return readArray(c, path);
+    case 9: return readArray(c, path, arrays);
     case 10: { const v = c.u64big(); return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v; }
     case 11: { const v = c.i64big(); return Number.isSafeInteger(Number(v)) ? Number(v) : v; }
     case 12: return c.f64();
@@ -131,29 +138,35 @@ export function readValue(c: HeaderCursor, type: number, path: string): GgufValu
   }
 }
 
-function readArray(c: HeaderCursor, path: string): GgufValue {
+function readArray(c: HeaderCursor, path: string, keep = true): GgufValue | undefined {
   const type = c.u32();
   const n = c.u64();
   const numeric = NUMERIC_ARRAY[type];
   if (numeric) {
     c.fits(n, numeric[0]);
+    if (!keep) { c.skip(n * numeric[0]); return undefined; }
     return numeric[1](c.bytes(n * numeric[0]).buffer as ArrayBuffer);
   }
   if (type === 8) {
     c.fits(n, 8);
+    if (!keep) {
+      for (let i = 0; i < n; i++) c.skip(c.u64());
+      return undefined;
+    }
     const out: string[] = new Array(n);
     for (let i = 0; i < n; i++) out[i] = c.str();
     return out;
   }
   if (type === 7) {
     c.fits(n, 1);
+    if (!keep) { c.skip(n); return undefined; }
     return Array.from(c.bytes(n), (b) => b !== 0);
   }
   if (type === 9) {
     c.fits(n, 12);
     const out: GgufValue[] = [];
-    for (let i = 0; i < n; i++) out.push(readArray(c, path));
-    return out;
+    for (let i = 0; i < n; i++) out.push(readArray(c, path, keep)!);
+    return keep ? out : undefined;
   }
   throw new CheckpointError(path, `${c.what} is an array of unknown GGUF value type ${type}`);
 }

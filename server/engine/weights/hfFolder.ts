@@ -122,7 +122,8 @@ function shardMap(dir: string): Map<string, string[]> {
 }
 
 export async function openHfFolder(dir: string): Promise<OpenedBackbone> {
-  const partial = hfSpecOf(dir, readJson(path.join(dir, 'config.json'), 'config.json'));
+  const config = readJson(path.join(dir, 'config.json'), 'config.json');
+  const partial = hfSpecOf(dir, config);
   const files: SafetensorsFile[] = [];
   try {
     const where = new Map<string, { file: SafetensorsFile; hfName: string }>();
@@ -141,7 +142,9 @@ export async function openHfFolder(dir: string): Promise<OpenedBackbone> {
       }
     }
     const spec: BackboneSpec = { ...partial, nParams };
-    if (!spec.llama.tiedEmbeddings && !where.has('output.weight')) throw new CheckpointError(dir, 'lm_head.weight is missing and tie_word_embeddings is not set');
+    // transformers' own default ties the head when config.json does not say (no lm_head then).
+    if (config.tie_word_embeddings === undefined && !where.has('output.weight')) spec.llama = { ...spec.llama, tiedEmbeddings: true };
+    if (!spec.llama.tiedEmbeddings && !where.has('output.weight')) throw new CheckpointError(dir, 'lm_head.weight is missing and tie_word_embeddings is false');
     const tensors = new Map<string, HostTensor>();
     for (const [name, shape] of expectedBackboneShapes(spec)) {
       const at = where.get(name);

@@ -12,6 +12,7 @@ export type CliEvent =
   | { event: 'preview'; samples: number; [extra: string]: unknown }
   | { event: 'adapters'; store: string; active: string | null; sets: unknown[] }
   | { event: 'models'; models: unknown[]; [extra: string]: unknown }
+  | { event: 'tokens'; ids: number[] }
   | { event: 'error'; message: string };
 
 export class CliOutput {

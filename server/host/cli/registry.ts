@@ -10,6 +10,7 @@ import { evalCommand } from './evalCommand';
 import { modelsCommand } from './modelsCommand';
 import { serveCommand } from './serveCommand';
 import { adaptersCommand } from './adaptersCommand';
+import { tokenizeCommand } from './tokenizeCommand';
 
 export const COMMANDS: readonly CliCommand[] = [
   askCommand,
@@ -19,5 +20,6 @@ export const COMMANDS: readonly CliCommand[] = [
   evalCommand,
   adaptersCommand,
   modelsCommand,
+  tokenizeCommand,
   serveCommand,
 ];

@@ -117,9 +117,9 @@ test('files the engine cannot run fail with the tensor and the reason named', as
     const bytes = () => encodeTensor(t.type, t.values());
     return { name: t.name, shape: t.shape, type: TYPE_INFO[t.type].id, byteLength: bytes().length, data: bytes };
   });
-  const q50 = fresh('q5_0.gguf');
-  writeGgufFile(q50, { metadata: llamaMetadata(spec), tensors: tensors().map((t) => (t.name === 'blk.0.ffn_up.weight' ? { ...t, type: 6, byteLength: (512 * 256 / 32) * 22, data: () => new Uint8Array((512 * 256 / 32) * 22) } : t)) });
-  await throwsCheckpoint(openBackbone(q50), /q5_0\.gguf: tensor blk\.0\.ffn_up\.weight: tensor type Q5_0 is not supported \(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K\)$/);
+  const q2k = fresh('q2_k.gguf');
+  writeGgufFile(q2k, { metadata: llamaMetadata(spec), tensors: tensors().map((t) => (t.name === 'blk.0.ffn_up.weight' ? { ...t, type: 10, byteLength: (512 * 256 / 256) * 84, data: () => new Uint8Array((512 * 256 / 256) * 84) } : t)) });
+  await throwsCheckpoint(openBackbone(q2k), /q2_k\.gguf: tensor blk\.0\.ffn_up\.weight: tensor type Q2_K is not supported \(supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K\)$/);
   const missing = fresh('missing.gguf');
   writeGgufFile(missing, { metadata: llamaMetadata(spec), tensors: tensors().filter((t) => t.name !== 'blk.0.attn_k.weight') });
   await throwsCheckpoint(openBackbone(missing), /missing\.gguf: tensor blk\.0\.attn_k\.weight: missing from the GGUF file$/);

@@ -105,6 +105,26 @@ test('a 150k-entry vocabulary array reads back entry for entry', () => {
   }
 });
 
+test('arrays: false steps over array metadata (what readBackboneSpec reads) but still checks it is all there', () => {
+  const tokens = Array.from({ length: 5000 }, (_, i) => `t${i}`);
+  const file = fresh('arrays.gguf');
+  writeGgufFile(file, { metadata: [['a', { u32: 1 }], ['tokenizer.ggml.tokens', { strs: tokens }], ['s', { f32s: Float32Array.of(1, 2) }], ['nested', { arrs: [{ strs: ['x'] }] }], ['b', { str: 'after' }]], tensors: [f32Tensor('x', [2])] });
+  const g = GgufFile.open(file, { arrays: false });
+  try {
+    assert.deepEqual([...g.metadata.entries()], [['a', 1], ['b', 'after']]);
+    assert.deepEqual(g.readTensor('x'), f32Tensor('x', [2]).data());
+  } finally {
+    g.close();
+  }
+  const bytes = fs.readFileSync(file);
+  const cut = fresh('arrays-cut.gguf');
+  fs.writeFileSync(cut, bytes.subarray(0, bytes.indexOf(Buffer.from('t4000'))));
+  throwsCheckpoint(() => GgufFile.open(cut, { arrays: false }), /arrays-cut\.gguf: file is truncated: metadata key tokenizer\.ggml\.tokens is cut off/);
+  const dup = fresh('arrays-dup.gguf');
+  writeGgufFile(dup, { metadata: [['v', { strs: ['a'] }], ['v', { strs: ['b'] }]], tensors: [] });
+  throwsCheckpoint(() => GgufFile.open(dup, { arrays: false }), /duplicate metadata key v$/);
+});
+
 test('broken files: one-line errors naming the file and the reason', () => {
   const good = { metadata: [['general.architecture', { str: 'llama' }], ['tokenizer.ggml.tokens', { strs: ['a', 'b', 'c'] }]] as Array<[string, MetaValue]>, tensors: [f32Tensor('w', [4, 8]), f32Tensor('v', [8])] };
   const write = (name: string, bytes: Buffer) => { const p = fresh(name); fs.writeFileSync(p, bytes); return p; };

@@ -27,7 +27,8 @@ function randomBlocks(type: GgufReadableType, nElements: number, seed: number): 
     const scale = () => (r() < 0.05 ? 0 : (r() - 0.2) * 0.05); // a few zero scales, some negative
     switch (type) {
       case 'Q8_0': case 'Q4_0': setHalf(p, scale()); break;
-      case 'Q4_1': setHalf(p, scale()); setHalf(p + 2, (r() - 0.5) * 0.5); break;
+      case 'Q4_1': case 'Q5_1': setHalf(p, scale()); setHalf(p + 2, (r() - 0.5) * 0.5); break;
+      case 'Q5_0': setHalf(p, scale()); break;
       case 'Q4_K': case 'Q5_K': setHalf(p, Math.abs(scale()) / 8); setHalf(p + 2, Math.abs(scale()) / 8); break;
       case 'Q6_K': setHalf(p + 208, scale() / 64); break;
       case 'F16': case 'BF16': case 'F32': break;
@@ -55,6 +56,12 @@ function ggmlElement(type: GgufReadableType, x: Uint8Array, e: number): number {
     case 'Q8_0': return fr(i8(x[2 + e]) * h16(x, 0));
     case 'Q4_0': return fr(((e < 16 ? x[2 + e] & 0x0f : x[2 + e - 16] >> 4) - 8) * h16(x, 0));
     case 'Q4_1': return fr(fr((e < 16 ? x[4 + e] & 0x0f : x[4 + e - 16] >> 4) * h16(x, 0)) + h16(x, 2));
+    case 'Q5_0': case 'Q5_1': {
+      const one = type === 'Q5_1', qh = x[one ? 4 : 2] + 256 * x[one ? 5 : 3] + 65536 * x[one ? 6 : 4] + 16777216 * x[one ? 7 : 5];
+      const qs = one ? 8 : 6;
+      const q = (e < 16 ? x[qs + e] & 0x0f : x[qs + e - 16] >> 4) + 16 * (Math.floor(qh / 2 ** e) % 2);
+      return one ? fr(fr(q * h16(x, 0)) + h16(x, 2)) : fr((q - 16) * h16(x, 0));
+    }
     case 'Q4_K': case 'Q5_K': {
       const chunk = Math.floor(e / 64), high = (e % 64) >= 32, l = e % 32, sub = 2 * chunk + (high ? 1 : 0);
       const [sc, m] = kScaleMin(x.subarray(4, 16), sub);
@@ -81,7 +88,7 @@ function ggmlReference(type: GgufReadableType, bytes: Uint8Array, n: number): Fl
 
 const ALL: GgufReadableType[] = ['F32', 'F16', 'BF16', ...GGUF_QUANT_TYPES];
 /** Types whose re-blocked weight reproduces ggml's float32 values bit for bit. */
-const BIT_EXACT: GgufQuantType[] = ['Q4_0', 'Q8_0', 'Q6_K'];
+const BIT_EXACT: GgufQuantType[] = ['Q4_0', 'Q8_0', 'Q5_0', 'Q6_K'];
 
 describe('dequantisation equals ggml dequantize_row_* bit for bit', () => {
   for (const type of ALL) {

@@ -20,7 +20,7 @@ function randn(n: number, seed: number): Float32Array {
 }
 
 /** Relative RMS error each quantiser may reach on Gaussian values (its step over the block's range). */
-const MAX_REL_RMS: Record<GgufType, number> = { f32: 0, f16: 1e-3, bf16: 5e-3, q8_0: 0.01, q6_k: 0.04, q5_k: 0.08, q4_0: 0.15, q4_1: 0.15, q4_k: 0.15 };
+const MAX_REL_RMS: Record<GgufType, number> = { f32: 0, f16: 1e-3, bf16: 5e-3, q8_0: 0.01, q6_k: 0.04, q5_0: 0.08, q5_1: 0.08, q5_k: 0.08, q4_0: 0.15, q4_1: 0.15, q4_k: 0.15 };
 
 test('each encoder reproduces its input within the type\'s step', (t) => {
   const x = randn(4096, 11);

@@ -93,6 +93,9 @@ test('qwen2 (biases, tied) and mistral folders', async () => {
   assert.equal(q.spec.arch, 'qwen2');
   assert.ok(q.spec.llama.qkvBias && q.spec.llama.tiedEmbeddings && !q.tensors.has('output.weight'));
   assert.deepEqual(q.tensors.get('layers.0.attention.wv.bias')!.shape, [16]);
+  const untold = await openBackbone(writeFolder({ ...llama, tied: true, extra: { tie_word_embeddings: undefined } }));
+  assert.ok(untold.spec.llama.tiedEmbeddings, 'no lm_head and no tie_word_embeddings: tied, as transformers defaults');
+  await rejectsWith(writeFolder({ ...llama, tied: true, extra: { tie_word_embeddings: false } }), /lm_head\.weight is missing and tie_word_embeddings is false$/);
   const m = await openBackbone(writeFolder({ ...llama, arch: 'MistralForCausalLM', extra: { head_dim: 8, rope_scaling: { type: 'linear', factor: 2 } } }));
   assert.equal(m.spec.arch, 'llama');
   assert.deepEqual(m.spec.llama.ropeScaling, { type: 'linear', factor: 2 });
