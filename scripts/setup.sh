@@ -31,5 +31,7 @@ bash scripts/install-lavapipe.sh || echo "setup: lavapipe not installed; test/go
 
 if [ -x scripts/install-code-server.sh ] || [ -f scripts/install-code-server.sh ]; then
   bash scripts/install-code-server.sh
+  # the language model API suite (npm run test:vscode:latest) needs VS Code 1.104+: code-server 4.139.1 (Node 24 from npm)
+  CODE_SERVER_VERSION=4.139.1 CODE_SERVER_DIR=.cache/code-server-4.139.1 bash scripts/install-code-server.sh
 fi
 echo "setup: done"

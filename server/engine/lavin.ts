@@ -4,6 +4,9 @@
 //
 // Shapes are read from the weights. Names are the official ones: Meta LLaMA names, OpenAI CLIP names
 // under `backbone.visual.`, and LaVIN adapter names with `module.` stripped.
+//
+// One file even past 400 lines, on purpose: the definition reads top to bottom in one place, like
+// nanoGPT's model.py (the house rule's exception, stated here).
 
 import { Builder } from './graph/builder';
 import { Value } from './graph/graph';

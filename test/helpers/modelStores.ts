@@ -47,6 +47,23 @@ export function ggufWithArchitecture(arch: string): Buffer {
   return bytes;
 }
 
+/**
+ * A Q4_0 LLaMA GGUF whose blk.0.attn_q.weight claims IQ4_NL (ggml type 20, the same 18 bytes per 32
+ * weights), a type the engine does not read: the file stays well-formed.
+ */
+export function ggufWithIq4nlTensor(): Buffer {
+  const dir = tempDir('lavin-gguf-');
+  const file = path.join(dir, 'iq4nl.gguf');
+  writeLlamaGguf(file, { name: 'iq4nl', ...TINY, normEps: 1e-5, contextLength: 64, type: 'q4_0', values: (_n, shape) => new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+  const b = fs.readFileSync(file);
+  fs.rmSync(dir, { recursive: true, force: true });
+  const name = Buffer.from('blk.0.attn_q.weight');
+  const at = b.indexOf(name) + name.length; // then u32 n_dims = 2, u64 ne[2], u32 type
+  if (b.readUInt32LE(at) !== 2 || b.readUInt32LE(at + 20) !== 2) throw new Error('unexpected tensor info layout');
+  b.writeUInt32LE(20, at + 20);
+  return b;
+}
+
 /** A qwen2 GGUF (q/k/v biases, 2 KV heads, tied embeddings) and its parameter count. */
 export function qwen2Gguf(): { bytes: Buffer; parameters: number } {
   const dir = tempDir('lavin-gguf-');
@@ -114,6 +131,22 @@ export function safetensors(names: Record<string, number[]>): Uint8Array {
 }
 
 export const HF_CONFIG = { model_type: 'llama', architectures: ['LlamaForCausalLM'], hidden_size: 64, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 128, vocab_size: 300, rms_norm_eps: 1e-5, rope_theta: 10000, torch_dtype: 'bfloat16', max_position_embeddings: 2048 };
+
+/** Every tensor of HF_CONFIG's model under its Hugging Face name (tied head: no lm_head). */
+export function hfLlamaShapes(): Record<string, number[]> {
+  const { hidden_size: d, num_hidden_layers: layers, num_attention_heads: heads, num_key_value_heads: kvHeads, intermediate_size: ffn, vocab_size: vocab } = HF_CONFIG;
+  const kv = (d / heads) * kvHeads;
+  const shapes: Record<string, number[]> = { 'model.embed_tokens.weight': [vocab, d], 'model.norm.weight': [d] };
+  for (let l = 0; l < layers; l++) {
+    const p = `model.layers.${l}.`;
+    Object.assign(shapes, {
+      [`${p}self_attn.q_proj.weight`]: [d, d], [`${p}self_attn.k_proj.weight`]: [kv, d], [`${p}self_attn.v_proj.weight`]: [kv, d], [`${p}self_attn.o_proj.weight`]: [d, d],
+      [`${p}mlp.gate_proj.weight`]: [ffn, d], [`${p}mlp.up_proj.weight`]: [ffn, d], [`${p}mlp.down_proj.weight`]: [d, ffn],
+      [`${p}input_layernorm.weight`]: [d], [`${p}post_attention_layernorm.weight`]: [d],
+    });
+  }
+  return shapes;
+}
 
 /**
  * A Hugging Face cache repository: files go to blobs/ and the snapshot holds relative symlinks to

@@ -11,13 +11,17 @@ import { decoderParameters, memoryFit, weightFormatOf } from '../../server/host/
 import { hfCacheRoots, lmStudioRoots, ollamaRoots } from '../../server/host/models/roots';
 import { ScanBudget } from '../../server/host/models/walk';
 import type { DiscoveredModel, ListModelsResult } from '../../server/protocol';
+import { writeLlamaGguf } from '../../bench/gguf';
+import { openBackbone } from '../../server/engine/weights/backbone';
+import { readGgufFacts } from '../../server/host/models/ggufFacts';
 import { fixtureModelDir } from '../golden/fixture';
 import { buildSafetensors } from './weights/helpers/safetensorsWriter';
-import { ggufWithArchitecture, HF_CONFIG, qwen2Gguf, hfRepo, OllamaStore, safetensors, tempDir, TINY, TINY_PARAMETERS, tinyGguf, truncated, write } from '../helpers/modelStores';
+import { ggufWithArchitecture, ggufWithIq4nlTensor, HF_CONFIG, hfLlamaShapes, qwen2Gguf, hfRepo, OllamaStore, safetensors, tempDir, TINY, TINY_PARAMETERS, tinyGguf, truncated, write } from '../helpers/modelStores';
 
 const GiB = 2 ** 30;
 const BIG_MACHINE = { total: 64 * GiB, available: 32 * GiB };
 const NO_STORES = { ollama: [], lmStudio: [], huggingFace: [] };
+const zeros = (_name: string, shape: number[]) => new Float32Array(shape.reduce((a, b) => a * b, 1));
 
 function byName(r: ListModelsResult, name: string): DiscoveredModel {
   const m = r.models.find((x) => x.name === name);
@@ -106,6 +110,7 @@ describe('LM Studio models folder', () => {
     write(path.join(root, 'someone', 'Big-GGUF', 'Big-00001-of-00002.gguf'), tinyGguf());
     write(path.join(root, 'someone', 'Cut-GGUF', 'Cut.gguf'), truncated(tinyGguf()));
     write(path.join(root, 'someone', 'Alien-GGUF', 'Alien.gguf'), ggufWithArchitecture('phi3'));
+    write(path.join(root, 'someone', 'Odd-GGUF', 'Odd-IQ4_NL.gguf'), ggufWithIq4nlTensor());
     write(path.join(root, 'Qwen', 'Tiny-Qwen2-GGUF', 'tiny-qwen2-q8_0.gguf'), qwen2Gguf().bytes);
     write(path.join(root, 'someone', 'Notes', 'README.md'), 'not a model');
     // An MLX (Transformers-style) folder: 4-bit weights packed into U32, which this build cannot read.
@@ -135,12 +140,13 @@ describe('LM Studio models folder', () => {
     assert.equal(decoderParameters({ ...TINY, headDim: TINY.dim / TINY.nHeads, nKvHeads: 2, qkvBias: true, tiedEmbeddings: true }), qwen2Gguf().parameters);
   });
 
-  test('missing shard of a split GGUF, truncated GGUF, unknown architecture; nothing deeper than publisher/repo', () => {
+  test('missing shard of a split GGUF, truncated GGUF, unknown architecture, unsupported tensor type; nothing deeper than publisher/repo', () => {
     assertProblem(byName(result, 'someone/Big-GGUF/Big-00001-of-00002.gguf'), /missing shard Big-00002-of-00002\.gguf of the split GGUF Big \(2 parts\)/);
     assertProblem(byName(result, 'someone/Cut-GGUF/Cut.gguf'), /Cut\.gguf.*truncated/);
     assertProblem(byName(result, 'someone/Alien-GGUF/Alien.gguf'), /unsupported architecture phi3/);
     assertProblem(byName(result, 'mlx-community/Tiny-4bit'), /unsupported dtype U32/);
-    assert.equal(result.models.length, 6, result.models.map((m) => m.name).join(', '));
+    assertProblem(byName(result, 'someone/Odd-GGUF/Odd-IQ4_NL.gguf'), /tensor blk\.0\.attn_q\.weight: type IQ4_NL is not supported \(supported: F32, F16, BF16, Q8_0/);
+    assert.equal(result.models.length, 7, result.models.map((m) => m.name).join(', '));
   });
 
   test('an unreadable folder is a note on the search, the rest is still listed', (t) => {
@@ -163,7 +169,7 @@ describe('LM Studio models folder', () => {
       assert.equal(child.status, 0, child.stderr);
       const r = JSON.parse(child.stdout) as ListModelsResult;
       assert.match(r.searched[0].note ?? '', /locked cannot be read \(permission denied\)/);
-      assert.equal(r.models.length, 6);
+      assert.equal(r.models.length, 7);
     } finally {
       fs.chmodSync(locked, 0o755);
     }
@@ -186,12 +192,16 @@ describe('LM Studio models folder', () => {
 describe('Hugging Face hub cache', () => {
   let cache: string;
   let result: ListModelsResult;
-  const weights = { 'model.embed_tokens.weight': [300, 64], 'model.norm.weight': [64] };
+  const weights = hfLlamaShapes();
+  const weightCount = Object.values(weights).reduce((a, s) => a + s.reduce((x, y) => x * y, 1), 0);
   before(async () => {
     cache = tempDir('lavin-hf-');
     hfRepo(cache, 'org/tiny-llama', { 'config.json': JSON.stringify(HF_CONFIG), 'model.safetensors': safetensors(weights) });
-    const index = { metadata: {}, weight_map: { 'model.embed_tokens.weight': 'model-00001-of-00002.safetensors', 'model.norm.weight': 'model-00002-of-00002.safetensors' } };
+    const index = { metadata: {}, weight_map: Object.fromEntries(Object.keys(weights).map((n, i) => [n, `model-0000${i % 2 + 1}-of-00002.safetensors`])) };
     hfRepo(cache, 'org/sharded', { 'config.json': JSON.stringify(HF_CONFIG), 'model.safetensors.index.json': JSON.stringify(index), 'model-00001-of-00002.safetensors': safetensors({ a: [4] }) }, { missing: ['model-00002-of-00002.safetensors'] });
+    const { ['model.layers.1.mlp.up_proj.weight']: _dropped, ...incomplete } = weights;
+    hfRepo(cache, 'org/incomplete', { 'config.json': JSON.stringify(HF_CONFIG), 'model.safetensors': safetensors(incomplete) });
+    hfRepo(cache, 'org/wide', { 'config.json': JSON.stringify({ ...HF_CONFIG, intermediate_size: 256 }), 'model.safetensors': safetensors(weights) });
     hfRepo(cache, 'org/bert', { 'config.json': JSON.stringify({ ...HF_CONFIG, model_type: 'bert', architectures: ['BertModel'] }), 'model.safetensors': safetensors({ w: [2, 2] }) });
     hfRepo(cache, 'org/badjson', { 'config.json': '{"model_type": "llama",', 'model.safetensors': safetensors({ w: [2] }) });
     hfRepo(cache, 'org/Tiny-GGUF', { 'tiny-q8_0.gguf': tinyGguf() });
@@ -209,7 +219,8 @@ describe('Hugging Face hub cache', () => {
     assert.match(m.path, /models--org--tiny-llama.snapshots.[0-9a-f]{40}$/);
     assert.equal(m.architecture, 'llama');
     assert.equal(m.quantization, 'BF16');
-    assert.equal(m.parameters, 300 * 64 + 64);
+    assert.equal(m.parameters, weightCount);
+    assert.equal(m.parameters, decoderParameters({ ...TINY, headDim: 16, nKvHeads: 2, tiedEmbeddings: true }));
     assert.equal(m.contextLength, 2048);
     assert.equal(m.memory.fits, 'yes');
     assert.match(m.memory.message ?? '', /at fp16/);
@@ -229,7 +240,9 @@ describe('Hugging Face hub cache', () => {
     assert.equal(byName(result, 'org/bert').architecture, 'bert', 'the architecture is still shown');
     assertProblem(byName(result, 'org/badjson'), /config\.json is not valid JSON/);
     assertProblem(byName(result, 'org/unfinished'), /has no snapshot \(the download never finished\)/);
-    assert.equal(result.models.length, 7);
+    assertProblem(byName(result, 'org/incomplete'), /the model's tensor layers\.1\.feed_forward\.w3\.weight is in none of its safetensors files/);
+    assertProblem(byName(result, 'org/wide'), /model\.safetensors: layers\.0\.feed_forward\.w1\.weight is \[128,64\], config\.json says \[256,64\]/);
+    assert.equal(result.models.length, 9);
   });
 });
 
@@ -287,6 +300,32 @@ describe('default roots', () => {
   });
 });
 
+describe('a GGUF file\'s weights in memory', () => {
+  test('counted from the tensor infos exactly as openBackbone holds them (Q4_K/Q6_K mix, Q8_0, tied Q4_0 head)', async () => {
+    const dir = tempDir('lavin-held-');
+    try {
+      const cases: [string, Parameters<typeof writeLlamaGguf>[1]][] = [
+        ['mix', { name: 'mix', ...TINY, dim: 256, ffnHidden: 512, normEps: 1e-5, contextLength: 64, type: 'q4_k', typeOf: (n) => (/attn_v|ffn_down/.test(n) ? 'q6_k' : undefined), values: zeros }],
+        ['q8', { name: 'q8', ...TINY, normEps: 1e-5, contextLength: 64, type: 'q8_0', values: zeros }],
+        ['tied', { name: 'tied', ...TINY, tiedEmbeddings: true, normEps: 1e-5, contextLength: 64, type: 'q4_0', values: zeros }],
+      ];
+      for (const [name, spec] of cases) {
+        const file = path.join(dir, `${name}.gguf`);
+        writeLlamaGguf(file, spec);
+        const facts = await readGgufFacts(file);
+        const opened = await openBackbone(file);
+        let held = 0;
+        for (const t of opened.tensors.values()) held += t.data.byteLength;
+        for (const q of opened.quantized.values()) held += q.packed.data.byteLength + q.scales.data.byteLength + q.zeroPoints.data.byteLength + (q.offsets?.data.byteLength ?? 0);
+        opened.close();
+        assert.equal(facts.weightBytes, held, name);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('memory fit', () => {
   const shape = { dim: 4096, nLayers: 32, nHeads: 32, headDim: 128, nKvHeads: 8, ffnHidden: 14336, vocab: 128256 };
 
@@ -314,6 +353,10 @@ describe('memory fit', () => {
     assert.match(fit(4, 4).message!, /needs at least \d+\.\d GB \(at int4, 4096 tokens of context\); this machine has 4\.0 GB/);
     const mha = memoryFit({ ...shape, nKvHeads: 32 }, 'int4', 4096, { machine: { total: 64 * GiB, available: 64 * GiB } });
     // 2 (k, v) x 32 layers x 4096 tokens x (32 - 8) heads x 128 x 4 bytes more without GQA.
+    // A GGUF backbone, text only: the weights as counted from the file, and the KV cache.
+    const gguf = memoryFit(shape, 'int4', 4096, { machine: BIG_MACHINE, visionBytes: 0, weightBytes: 5 * GiB });
+    assert.equal(gguf.needBytes, 5 * GiB + 2 * 32 * 4096 * 1024 * 4);
+    assert.match(gguf.message!, /^needs at least 6\.0 GB \(at int4, 4096 tokens of context, text only\)$/);
     const extra = 2 * 32 * 4096 * 24 * 128 * 4 + 2 * 32 * 4096 * 24 * 128 * (0.5 + 4.5 / 128);
     assert.ok(Math.abs(mha.needBytes! - fit(64, 32).needBytes! - extra) < 1, `${mha.needBytes! - fit(64, 32).needBytes!} vs ${extra}`);
   });

@@ -1,9 +1,9 @@
 // A language-model backbone from the files users have (a GGUF file, a Hugging Face folder): its
 // hyper-parameters (BackboneSpec) and, once opened, its tensors under the engine's (Meta) names.
 import * as fs from 'fs';
-import type { LlamaConfig } from '../lavin';
 import type { QuantizedWeight } from '../quant';
 import type { DType, HostTensor } from '../tensor';
+import type { BackboneSpec, OpenedBackbone } from './backboneSpec';
 import { CheckpointError } from './weightErrors';
 import { backboneSpecOf, GgufFile, type GgufTensorInfo, type GgufValue } from './gguf';
 import { dequantize, dequantizeInto, GGUF_FLOAT_TYPES, GGUF_QUANT_TYPES, isReadableType, reblock, type GgufQuantType, type GgufReadableType } from './ggufQuants';
@@ -12,65 +12,7 @@ import { openHfFolder } from './hfFolder';
 
 export { expectedBackboneShapes };
 
-export type RopeScaling =
-  | { type: 'linear'; factor: number }
-  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number };
-
-/**
- * LlamaConfig with the backbone fields agreed in COORDINATION.md. Once lavin.ts's LlamaConfig has
- * them this is the same type.
- */
-export interface BackboneLlamaConfig extends LlamaConfig {
-  /** = nHeads without grouped-query attention. */
-  nKvHeads: number;
-  /** Meta adjacent pairs (LLaMA GGUF, Meta checkpoints) vs rotate-half (qwen2, HF llama layout). */
-  ropeStyle: 'interleaved' | 'neox';
-  ropeScaling?: RopeScaling;
-  /** q/k/v projections have biases (qwen2). */
-  qkvBias: boolean;
-  /** No output.weight: the head is tok_embeddings.weight. */
-  tiedEmbeddings: boolean;
-}
-
-export interface BackboneSpec {
-  arch: 'llama' | 'qwen2';
-  name: string;
-  llama: BackboneLlamaConfig;
-  /** The context length the model was trained for. */
-  contextLength: number;
-  /** The file's quantisation as llama.cpp names it (Q4_K_M, Q8_0, F16 ...); absent for HF folders. */
-  fileType?: string;
-  /** Parameters (elements of every tensor in the file or folder). */
-  nParams: number;
-  source: { kind: 'gguf' | 'hf'; path: string };
-}
-
-/** A backbone opened for running: its spec and tensors under the engine's (Meta) names. */
-export interface OpenedBackbone {
-  spec: BackboneSpec;
-  /**
-   * Float tensors by engine name, in their stored dtype (float32/float16/bfloat16; never widened
-   * here): norms, biases, linear weights stored as floats, `rope_freqs.weight` (Llama 3's exact
-   * per-frequency RoPE divisors, when the file has them), and tok_embeddings.weight when it is the
-   * (tied) head and stored as floats.
-   */
-  tensors: Map<string, HostTensor>;
-  /**
-   * Quantised linear weights by engine name in MatMulNBits's format (exact re-blocking, see
-   * ggufQuants.ts); with tied embeddings and a quantised table this includes tok_embeddings.weight.
-   */
-  quantized: Map<string, QuantizedWeight>;
-  /** GGUF metadata (tokenizer, chat template); empty for Hugging Face folders. */
-  metadata: Map<string, GgufValue>;
-  /** Tensors in the file that the engine does not use. */
-  ignored: string[];
-  /**
-   * Rows of the token embedding as float32 [ids.length * dim], dequantised on demand (the table is
-   * never held whole in float32; for GGUF the rows are read from the file, exactly ggml's values).
-   */
-  embeddingRows(ids: ArrayLike<number>): Float32Array;
-  close(): void;
-}
+export type { BackboneLlamaConfig, BackboneSpec, OpenedBackbone, RopeScaling } from './backboneSpec';
 
 /** A GGUF file or a Hugging Face folder (config.json + safetensors). */
 export async function openBackbone(path: string): Promise<OpenedBackbone> {

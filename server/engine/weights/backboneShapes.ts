@@ -1,5 +1,5 @@
 // The tensors a backbone needs, with their shapes, for a spec (every file format checks against it).
-import type { BackboneSpec } from './backbone';
+import type { BackboneSpec } from './backboneSpec';
 
 /** Every tensor the engine needs for this spec, with its shape ([out, in] for linears). */
 export function expectedBackboneShapes(spec: BackboneSpec): Map<string, number[]> {

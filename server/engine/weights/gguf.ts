@@ -7,7 +7,7 @@
 //   padding to general.alignment (default 32), then the data section.
 import * as fs from 'fs';
 import { basename } from 'path';
-import type { BackboneLlamaConfig, BackboneSpec, RopeScaling } from './backbone';
+import type { BackboneLlamaConfig, BackboneSpec, RopeScaling } from './backboneSpec';
 import { CheckpointError } from './weightErrors';
 import { GGML_TYPES, HeaderCursor, readFully, readValue, type GgufValue } from './ggufHeader';
 

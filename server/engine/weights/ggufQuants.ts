@@ -187,7 +187,7 @@ export function dequantize(type: GgufReadableType, src: Uint8Array, n: number): 
 }
 
 /** MatMulNBits geometry per source type: bits, block, integer zero point, and whether blocks carry an offset. */
-const TARGET: Record<GgufQuantType, { bits: 4 | 8; block: number; zp: number; offsets: boolean }> = {
+export const TARGET: Record<GgufQuantType, { bits: 4 | 8; block: number; zp: number; offsets: boolean }> = {
   Q4_0: { bits: 4, block: 32, zp: 8, offsets: false },
   Q8_0: { bits: 8, block: 32, zp: 128, offsets: false },
   Q6_K: { bits: 8, block: 16, zp: 32, offsets: false },

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { BYTES_PER_ELEMENT, numel, toFloat32, type HostTensor } from '../tensor';
-import type { BackboneLlamaConfig, BackboneSpec, OpenedBackbone, RopeScaling } from './backbone';
+import type { BackboneLlamaConfig, BackboneSpec, OpenedBackbone, RopeScaling } from './backboneSpec';
 import { expectedBackboneShapes } from './backboneShapes';
 import { CheckpointError } from './weightErrors';
 import { SafetensorsFile } from './safetensors';

@@ -1,6 +1,7 @@
 // The global usage text (built from the registered subcommands) and the error for bad command lines (exit code 2).
 
-import type { CliCommand } from './command';
+/** What the usage text shows of a command: CliCommand's fields, named here (importing command.ts would close the loop command -> commands -> usage). */
+type CommandLine = { name: string; summary: string; synopsis: string };
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -9,7 +10,7 @@ export class UsageError extends Error {
   }
 }
 
-export function usage(commands: readonly CliCommand[]): string {
+export function usage(commands: readonly CommandLine[]): string {
   const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return `lavin: local LaVIN (LLaMA + CLIP with mixture-of-modality adapters), offline.
 

@@ -7,7 +7,8 @@ import * as path from 'path';
 import { ModelDirError, readManifest, resolveIn } from '../../engine/modelDir';
 import { WeightFormat } from '../../engine/quant';
 import { openLlama, openTensorFile } from '../../engine/weights';
-import { hfSpecOf } from '../../engine/weights/hfFolder';
+import { expectedBackboneShapes } from '../../engine/weights/backbone';
+import { engineNameOfHf, hfSpecOf } from '../../engine/weights/hfFolder';
 import type { DiscoveredModel } from '../../protocol';
 import { decoderParameters, DecoderShape, ESTIMATE_CONTEXT, Machine, memoryFit, weightFormatOf } from './memoryFit';
 import { fileSize, firstLine, listDir, readSmallText, ScanBudget } from './walk';
@@ -22,6 +23,8 @@ export interface BackboneFacts {
   llama?: DecoderShape & { qkvBias?: boolean; tiedEmbeddings?: boolean };
   /** Elements of every tensor in the file, when the reader counted them. */
   parameters?: number;
+  /** Bytes the engine holds for the weights once the file is opened (counted tensor by tensor). */
+  weightBytes?: number;
 }
 
 /** A reader's error for a file it cannot use, carrying what it did read (architecture ...) for the listing. */
@@ -57,16 +60,15 @@ export async function describeGguf(file: string, base: Base, ctx: DescribeContex
     return { ...model, architecture: partial.arch ?? model.architecture, quantization: partial.fileType ?? model.quantization, parameters: partial.parameters, problem: firstLine(e) };
   }
   const context = Math.min(facts.contextLength || ESTIMATE_CONTEXT, ESTIMATE_CONTEXT);
-  // A backbone's vision comes from its own tower (an mmproj, usually F16: float32 in memory is about
-  // twice the file); without one it answers text only.
-  const towerBytes = model.visionTower ? await fileSize(model.visionTower) : undefined;
   return {
     ...model,
     architecture: facts.arch,
     quantization: facts.fileType ?? model.quantization,
     contextLength: facts.contextLength,
     parameters: facts.parameters ?? (facts.llama ? decoderParameters(facts.llama) : undefined),
-    memory: facts.llama ? memoryFit(facts.llama, weightFormatOf(facts.fileType), context, { machine: ctx.machine, visionBytes: 2 * (towerBytes ?? 0) }) : unknownMemory,
+    // Text only: a GGUF backbone runs without a ViT in this build (engine/backboneModel.ts), its vision tower unused.
+    // Without the weights' own count (a test reader), the format's estimate, embedding table included.
+    memory: facts.llama ? memoryFit(facts.llama, weightFormatOf(facts.fileType), context, { machine: ctx.machine, visionBytes: 0, weightBytes: facts.weightBytes, label: facts.fileType }) : unknownMemory,
   };
 }
 
@@ -101,6 +103,7 @@ export async function describeHfFolder(dir: string, base: Base, ctx: DescribeCon
   const shards = await hfShards(dir, ctx.budget);
   if ('problem' in shards) return fail(shards.problem);
   let parameters = 0;
+  const tensors = new Map<string, { shape: number[]; dtype: string; file: string }>();
   for (const shard of shards.files) {
     const size = await fileSize(shard);
     if (size === undefined) return fail(`missing shard ${path.basename(shard)} in ${dir}${shards.index ? ` (named by ${path.basename(shards.index)})` : ''}`);
@@ -108,7 +111,12 @@ export async function describeHfFolder(dir: string, base: Base, ctx: DescribeCon
     try {
       const f = await openTensorFile(shard);
       try {
-        for (const name of f.names()) parameters += f.info(name).shape.reduce((a, d) => a * d, 1);
+        for (const name of f.names()) {
+          const info = f.info(name);
+          parameters += info.shape.reduce((a, d) => a * d, 1);
+          const engineName = engineNameOfHf(name);
+          if (engineName) tensors.set(engineName, { ...info, file: shard });
+        }
       } finally {
         await f.close();
       }
@@ -125,6 +133,15 @@ export async function describeHfFolder(dir: string, base: Base, ctx: DescribeCon
     return fail(firstLine(e));
   }
   model.architecture = modelType ?? spec.arch; // mistral stays mistral in the listing, though it runs as llama
+  // What openHfFolder checks before reading: every tensor there, its shape, a float dtype. (Like it,
+  // a config without tie_word_embeddings and a folder without lm_head means a tied head.)
+  if ((cfg as { tie_word_embeddings?: unknown }).tie_word_embeddings === undefined && !tensors.has('output.weight')) spec.llama = { ...spec.llama, tiedEmbeddings: true };
+  for (const [name, shape] of expectedBackboneShapes({ ...spec, nParams: parameters })) {
+    const t = tensors.get(name);
+    if (!t) return fail(`${dir}: the model's tensor ${name} is in none of its safetensors files`);
+    if (t.shape.join(',') !== shape.join(',')) return fail(`${t.file}: ${name} is [${t.shape}], config.json says [${shape}]`);
+    if (!['float32', 'float16', 'bfloat16'].includes(t.dtype)) return fail(`${t.file}: ${name} is ${t.dtype} (bf16, fp16 and fp32 are read)`);
+  }
   model.contextLength = spec.contextLength;
   const context = Math.min(spec.contextLength, ESTIMATE_CONTEXT);
   model.memory = memoryFit(spec.llama, weightFormatOf(model.quantization), context, { machine: ctx.machine, visionBytes: 0 });

@@ -41,15 +41,16 @@ export function weightFormatOf(quantization: string | undefined): WeightFormat |
 
 /**
  * `visionBytes`: the vision tower's float32 weights (default: LaVIN's ViT-L/14, as a model folder
- * loads it with the first image); 0 for a backbone without one.
+ * loads it with the first image); 0 for a backbone without one. `weightBytes`: the decoder's weights
+ * as counted from the file (a GGUF's tensors as openBackbone holds them) instead of the format's estimate.
  */
 export function memoryFit(
   shape: DecoderShape,
   format: WeightFormat | undefined,
   contextTokens: number,
-  opts: { visionBytes?: number; machine?: Machine } = {},
+  opts: { visionBytes?: number; machine?: Machine; weightBytes?: number; label?: string } = {},
 ): DiscoveredModel['memory'] {
-  if (!format) return { fits: 'unknown', message: 'the weight format is not known, so neither is the memory it needs' };
+  if (!format && opts.weightBytes === undefined) return { fits: 'unknown', message: 'the weight format is not known, so neither is the memory it needs' };
   const machine = opts.machine ?? thisMachine();
   const cfg: LavinConfig = {
     llama: { normEps: 1e-5, ropeTheta: 10000, ...llama1Backbone(shape.nHeads), ...shape, nKvHeads: shape.nKvHeads ?? shape.nHeads },
@@ -57,9 +58,9 @@ export function memoryFit(
     adapter: { hidden: 8, groups: 2, scale: 1, temperature: 10, nVisualTokens: 6 },
     maxSeqLen: contextTokens,
   };
-  const e = estimateCpuMemory(cfg, format);
-  const need = e.decoderBytes + e.kvCacheBytes + (opts.visionBytes ?? e.visionBytes);
-  const at = `at ${format}, ${contextTokens} tokens of context${opts.visionBytes === 0 ? ', text only' : ''}`;
+  const e = estimateCpuMemory(cfg, format ?? 'fp32'); // with weightBytes given, only its KV cache and vision parts are used
+  const need = (opts.weightBytes ?? e.decoderBytes) + e.kvCacheBytes + (opts.visionBytes ?? e.visionBytes);
+  const at = `at ${opts.label ?? format}, ${contextTokens} tokens of context${opts.visionBytes === 0 ? ', text only' : ''}`;
   if (need > machine.total) return { fits: 'no', needBytes: need, message: `needs at least ${gb(need)} (${at}); this machine has ${gb(machine.total)}` };
   if (need > machine.available) return { fits: 'tight', needBytes: need, message: `needs at least ${gb(need)} (${at}); ${gb(machine.available)} is free now` };
   return { fits: 'yes', needBytes: need, message: `needs at least ${gb(need)} (${at})` };

@@ -11,7 +11,7 @@ export class ScanBudget {
   /** Why the scan stopped short, once it has. */
   stopped: string | undefined;
 
-  constructor(readonly maxEntries = 50_000, readonly maxMs = 10_000) {
+  constructor(readonly maxEntries = 50_000, readonly maxMs = 30_000) {
     this.deadline = Date.now() + maxMs;
   }
 
