@@ -128,7 +128,11 @@ export class HostParams implements ParamSource {
   linear(b: Builder, x: Value, name: string, bias?: Value): Value {
     // A weight that arrived quantised (a GGUF file's blocks) is multiplied in its own bits, whatever the policy.
     const ready = this.trainable.has(name) ? undefined : this.options.prequantized?.get(name);
-    if (ready && !this.tensors.has(name)) return this.matMulNBits(b, x, name, ready.bits, bias);
+    if (ready && !this.tensors.has(name)) {
+      // (block offsets are float32 initializers: their weights keep float32 activations)
+      if (this.policy.halfActivations && !ready.offsets) return this.inHalf(b, x, bias, (xh) => this.matMulNBits(b, xh, name, ready.bits));
+      return this.matMulNBits(b, x, name, ready.bits, bias);
+    }
     const format = this.trainable.has(name) || (this.policy.applies && !this.policy.applies(name)) ? 'fp32' : this.policy.format;
     if (format === 'fp32') return linear(b, x, this.paramT(b, name), bias);
     if (format === 'fp16' && this.policy.halfActivations) return this.inHalf(b, x, bias, (xh) => b.matmul(xh, this.half(b, name)));
