@@ -20,7 +20,7 @@ export const NO_VISION_NOTE = 'no vision adapter set is trained for this backbon
 export const BACKBONE_ADAPTER: AdapterConfig = { hidden: 8, groups: 2, scale: 1, temperature: 10, nVisualTokens: 6 };
 
 /**
- * Longest context a backbone is opened with unless asked for more: the RoPE tables cover twice
+ * Longest context a backbone is opened with (its own when shorter): the RoPE tables cover twice
  * it, and a 128k-token model would spend 128 MB on them for prompts that are rarely that long.
  */
 export const DEFAULT_BACKBONE_CONTEXT = 4096;
