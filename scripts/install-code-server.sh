@@ -85,7 +85,9 @@ echo "Installing code-server@$version into $dir (a few minutes)"
 cat > "$dir/package.json" <<JSON
 { "name": "lavin-code-server-cache", "private": true, "version": "0.0.0" }
 JSON
-(cd "$dir" && npm install --no-save --unsafe-perm "code-server@$version")
+# code-server's postinstall reads the Node major from npm_config_user_agent: an outer `npm run setup`
+# (on the system Node) would hand down its own, so let this npm state the Node it runs on.
+(cd "$dir" && unset npm_config_user_agent && npm install --no-save --unsafe-perm "code-server@$version")
 test -f "$dir/node_modules/code-server/out/node/entry.js"
 if [[ -n "$rg_versions" ]]; then test -e "$dir/node_modules/code-server/lib/vscode/node_modules/@vscode/ripgrep/bin/rg"; fi
 rm -rf "$work"
