@@ -3,6 +3,7 @@
 import { parseArgs } from 'util';
 import * as C from './host/cli/commands';
 import { CliOutput } from './host/cli/output';
+import { OCR_OPTIONS, OCR_USAGE, runOcr } from './host/cli/ocrCommand';
 import { USAGE, UsageError } from './host/cli/usage';
 import { disableNetwork } from './host/noNetwork';
 import { nodeTrainingPort } from './host/trainingPort';
@@ -145,6 +146,12 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
         );
         return finished(signal);
       }
+      case 'ocr': {
+        const { values: v, positionals } = parse(rest, OCR_OPTIONS);
+        if (v.help) return process.stdout.write(OCR_USAGE), 0;
+        await runOcr(onePositional(positionals, 'an image FILE', 'ocr'), ctx);
+        return finished(signal);
+      }
       case 'serve': {
         const { values: v } = parse(rest, { stdio: { type: 'boolean', default: false } });
         if (!v.stdio) throw new UsageError('serve needs --stdio (the only transport)');
@@ -152,7 +159,7 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
         return await new Promise<number>(() => {});
       }
       default:
-        throw new UsageError(`unknown command "${command}" (commands: ask, explain, train, convert, eval, serve)`);
+        throw new UsageError(`unknown command "${command}" (commands: ask, explain, train, convert, eval, ocr, serve)`);
     }
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

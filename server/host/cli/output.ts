@@ -9,6 +9,7 @@ export type CliEvent =
   | { event: 'saved'; path: string; [extra: string]: unknown }
   | { event: 'progress'; message: string; percentage: number }
   | { event: 'preview'; samples: number; [extra: string]: unknown }
+  | { event: 'lines'; lines: unknown[] }
   | { event: 'error'; message: string };
 
 export class CliOutput {

@@ -16,6 +16,7 @@ usage:
   lavin convert --llama DIR --clip FILE --adapter FILE [--tokenizer FILE] [--clip-heads N]
                 [--precision fp32|fp16|int8|int4] [--copy] [--name NAME] --out DIR [--json]
   lavin eval --scienceqa DIR [--split test] [--limit N] [--greedy] [--unparsed wrong|random] [--model DIR] [sampling flags] [--json]
+  lavin ocr FILE [--json]
   lavin serve --stdio
 
 --device auto|cpu|cuda|webgpu (ask, explain, train) picks the execution provider (default auto).
