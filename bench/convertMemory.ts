@@ -9,7 +9,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { convertModel, convertModelDir, writeSafetensors } from '../server/engine/convert';
+import { convertModel, convertModelDir, writeSafetensors } from '../server/engine/convertedCopy';
 import { loadModelDir, MANIFEST_FILE } from '../server/engine/modelDir';
 import { isAdapterParam } from '../server/engine/programs';
 import { WEIGHT_FORMATS, WeightFormat } from '../server/engine/quant';

@@ -11,7 +11,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { convertModel } from '../server/engine/convert';
+import { convertModel } from '../server/engine/convertedCopy';
 import { Builder } from '../server/engine/graph/builder';
 import { Graph } from '../server/engine/graph/graph';
 import { createSession, f32 } from '../server/engine/session';

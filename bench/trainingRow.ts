@@ -11,7 +11,7 @@ import { LavinConfig } from '../server/engine/lavin';
 import { HostTensor, numel } from '../server/engine/tensor';
 import { AdamW } from '../server/train/optim';
 import { Rng } from '../server/train/rng';
-import { layoutExample, Modality, TokenizedExample } from '../server/train/sequence';
+import { layoutExample, Modality, TokenizedExample } from '../server/engine/sequence';
 import { TrainingStepper } from '../server/train/step';
 import { parameterShapes, randomValues, SEED } from './shapes';
 

@@ -174,6 +174,8 @@ export interface PreviewTrainingParams {
 export interface TrainingSampleExample {
   /** The prompt the model is given, chat template included (prompt and answer cut to about 300 characters). */
   prompt: string;
+  /** The question inside the prompt, without the prompt format (cut like the prompt). */
+  instruction?: string;
   answer: string;
   /** Image file of an image sample, relative to the docs folder. */
   image?: string;

@@ -18,7 +18,7 @@ import { LavinConfig, samplingFrom } from '../config';
 import { chatHtml, makeNonce } from './html';
 import { ChatHistory, StoredTurn } from './history';
 import type { ChatImage, FromWebview, RawImage, ToWebview } from './messages';
-import { pickImageFiles } from '../images';
+import { pickImageFiles } from '../imagePicker';
 
 export const CHAT_VIEW_ID = 'lavin.chatView';
 

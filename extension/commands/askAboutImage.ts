@@ -3,7 +3,7 @@
 import * as vscode from 'vscode';
 import type { ChatViewProvider } from '../chat/chatViewProvider';
 import type { RawImage } from '../chat/messages';
-import { pickImageFiles, readImage } from '../images';
+import { pickImageFiles, readImage } from '../imagePicker';
 
 export const DEFAULT_QUESTION = 'What is in this image?';
 

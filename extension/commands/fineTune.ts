@@ -164,7 +164,7 @@ export function previewDetail(p: PreviewTrainingResult): string {
     lines.push('For example:');
     for (const e of examples) {
       const image = e.image ? ` [${e.image}]` : '';
-      lines.push(`• ${instructionOf(e.prompt)}${image} → ${oneLine(e.answer, 90)}`);
+      lines.push(`• ${oneLine(e.instruction ?? e.prompt, 90)}${image} → ${oneLine(e.answer, 90)}`);
     }
     lines.push('');
   }
@@ -175,12 +175,6 @@ export function previewDetail(p: PreviewTrainingResult): string {
   }
   lines.push('Training runs locally and can be cancelled; the last checkpoint is kept.');
   return lines.join('\n');
-}
-
-/** The instruction inside the training prompt template ("Instruction: ...\nResponse:"). */
-function instructionOf(prompt: string): string {
-  const m = /^Instruction: ([\s\S]*?)\s*(?:Response:)?$/.exec(prompt.trim());
-  return oneLine(m ? m[1] : prompt, 90);
 }
 
 function oneLine(text: string, max: number): string {

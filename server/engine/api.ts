@@ -1,6 +1,8 @@
 // The engine's public surface: what the backend host, the CLI, benchmarks and tests use.
 // Nothing here knows about LSP, VS Code or a terminal.
 
+import type { Prompt } from './sequence';
+
 export type Device = 'auto' | 'cpu' | 'cuda' | 'webgpu';
 export type Precision = 'fp32' | 'fp16' | 'int8' | 'int4';
 
@@ -36,8 +38,11 @@ export interface TokenEvent {
 }
 
 export interface GenerateRequest {
-  /** Prompt text after the "Image: ..." prefix, e.g. "Instruction: what is this?\nResponse:". */
-  prompt: string;
+  /**
+   * What to ask (sequence.ts): a chat ({ kind: 'chat', turns, context? }), a ScienceQA problem, or
+   * text already in the model's prompt format (a string), which follows the image prefix as is.
+   */
+  prompt: Prompt;
   /** Encoded PNG/JPEG/WebP bytes; absent for the text-only path. */
   image?: Uint8Array;
   maxNewTokens?: number;

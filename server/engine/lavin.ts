@@ -9,7 +9,8 @@ import { Builder } from './graph/builder';
 import { Value } from './graph/graph';
 import { layerNorm, linear, quickGelu, rmsNorm, silu } from './graph/nn';
 import { ParamLayout } from './graph/layouts';
-import { ParamSource } from './graph/params';
+import { LinearPolicy, ParamSource } from './graph/params';
+import { WeightFormat } from './quant';
 
 export interface LlamaConfig {
   dim: number;
@@ -52,6 +53,15 @@ export interface LavinConfig {
 }
 
 export const VISUAL_PREFIX = 'backbone.visual.';
+
+/**
+ * Which weights a storage format (fp16, int8, int4) applies to: LLaMA's linear layers only, never
+ * CLIP's or the adapters'. The model names its parameters, so the policy lives here and is handed
+ * to the graph layer (graph/params.ts knows no parameter names).
+ */
+export function llamaLinearPolicy(format: WeightFormat): LinearPolicy {
+  return { format, applies: (name) => !name.startsWith(VISUAL_PREFIX) && !name.includes('adapter') };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Mixture-of-modality adapter: y = x + s * (w0 * (B u + b) + w1 * (D u + d)),  u = A x + a.

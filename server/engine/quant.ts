@@ -14,8 +14,6 @@
 // per weight are 4.28 bits (int4: 4 + 32-bit scale and 4-bit zero point per 128) against q4_0's 4.5;
 // the weight error is reported beside llama.cpp's by `npm run bench` and test/unit/quant.test.ts.
 
-import type { LinearPolicy } from './graph/params';
-import { VISUAL_PREFIX } from './lavin';
 import { HostTensor, toFloat32 } from './tensor';
 
 export type WeightFormat = 'fp32' | 'fp16' | 'int8' | 'int4';
@@ -55,11 +53,6 @@ export function blockSizeFor(k: number, requested = QUANT_BLOCK): number {
   let fit = MIN_BLOCK;
   while (fit < k && fit < requested) fit *= 2;
   return fit;
-}
-
-/** The weight format applied to LLaMA's linear layers only (never CLIP's or the adapters'). */
-export function llamaLinearPolicy(format: WeightFormat): LinearPolicy {
-  return { format, applies: (name) => !name.startsWith(VISUAL_PREFIX) && !name.includes('adapter') };
 }
 
 /**

@@ -4,9 +4,9 @@
 import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
 import * as path from 'path';
-import { HOST_TENSORS, readConverted } from './convert';
-import { LavinConfig } from './lavin';
-import { bitsOf, llamaLinearPolicy, WeightFormat } from './quant';
+import { HOST_TENSORS, readConverted } from './convertedCopy';
+import { LavinConfig, llamaLinearPolicy } from './lavin';
+import { bitsOf, WeightFormat } from './quant';
 import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';
 import { createSession, createSessionFromFile, f32, i64, SessionConfig } from './session';
 import { parseLaidOutName, layOutHost } from './graph/layouts';
@@ -14,7 +14,8 @@ import { HostTensor, toFloat32 } from './tensor';
 import { openTensorFile } from './weights';
 import { commitPacked, discardPacked, freeBytes, newPackedWrite, packedIdentity, packedPaths, packedState } from './packedWeights';
 
-export type Modality = 'text' | 'image';
+import type { Modality } from './sequence';
+export type { Modality };
 
 /** How the decoder is built: weight format of the LLaMA linears and plain or fused kernels. */
 export interface OpenOptions {

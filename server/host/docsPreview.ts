@@ -2,6 +2,7 @@
 // reduced to counts, the skipped list and a few shortened examples for a confirmation dialog.
 
 import * as path from 'path';
+import { LAVIN_FAMILY, promptText } from '../engine/sequence';
 import { PreviewTrainingResult, TrainingSampleExample } from '../protocol';
 import { DocsDataset } from '../train/data/docs';
 
@@ -11,7 +12,8 @@ const MAX_EXAMPLE_CHARS = 300;
 
 export function summarizeDocsDataset({ samples, summary }: DocsDataset): PreviewTrainingResult {
   const examples: TrainingSampleExample[] = samples.slice(0, MAX_EXAMPLES).map((s) => ({
-    prompt: shorten(s.prompt),
+    prompt: shorten(promptText(LAVIN_FAMILY, s.prompt)),
+    ...(s.instruction !== undefined ? { instruction: shorten(s.instruction) } : {}),
     answer: shorten(s.answer),
     ...(s.imagePath ? { image: path.relative(summary.root, s.imagePath).split(path.sep).join('/') } : {}),
   }));

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { TokenEvent } from '../engine/api';
-import { LavinModel } from '../engine/model';
+import { LavinModel } from '../engine/lavinModel';
 import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
@@ -13,10 +13,10 @@ import {
   LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
-import { ConvertProgress, checkPrecision, setupModelFolder } from './convert';
+import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
 import { badParams, classifyEngineError, HostError } from './errors';
-import { pickImage } from './images';
+import { pickImage } from './imageInput';
 import { fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
@@ -251,11 +251,11 @@ export class ModelHost {
       const maxNewTokens = params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
       // The prompt may use all but the answer's share; a long answer request cannot starve the prompt below half.
       const budget = ctx - Math.min(maxNewTokens, Math.floor(ctx / 2));
-      const count: TokenCounter = (prompt) => model.promptIds(prompt, image !== undefined).ids.length;
+      const count: TokenCounter = (body) => model.promptIds(body, image !== undefined).ids.length;
       const fitted = fit(count, budget);
       try {
         const r = await model.generate({
-          prompt: fitted.prompt, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
+          prompt: fitted.body, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
           signal: ctl.signal, onToken: ctl.onToken,
         });
         return {

@@ -1,7 +1,7 @@
 // The host's training port: what the host needs from server/train, kept as an interface so the
 // host (and its tests) do not depend on how training is implemented.
 
-import { LavinModel } from '../engine/model';
+import { LavinModel } from '../engine/lavinModel';
 import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
 
 export interface TrainStep {

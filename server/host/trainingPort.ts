@@ -4,7 +4,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { LavinModel } from '../engine/model';
+import { LavinModel } from '../engine/lavinModel';
 import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
 import { ADAPTER_META_FILE, baseModelIdentity, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
 import { lavinHome } from './defaults';

@@ -19,12 +19,11 @@ import { Graph, Value } from '../engine/graph/graph';
 import { linear } from '../engine/graph/nn';
 import { layOutGraph, ParamLayout, TRANSPOSE } from '../engine/graph/layouts';
 import { HostParams, ParamSource, transpose2d } from '../engine/graph/params';
-import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
+import { clipVisual, LavinConfig, lmHead, llamaDecoder, llamaLinearPolicy, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
 import { createSession } from '../engine/session';
-import { llamaLinearPolicy } from '../engine/quant';
 import { floatsToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
-import { trainingAttentionBias } from './graph';
-import { LaidOutExample, labelledCount } from './sequence';
+import { trainingAttentionBias } from './trainingGraph';
+import { LaidOutExample, labelledCount } from '../engine/sequence';
 import { StepOptions, StepResult, TrainingStepperOptions } from './step';
 
 /** Every parameter a graph needs is a graph input; frozen 2-D weights come pre-transposed. */

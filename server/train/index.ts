@@ -6,9 +6,9 @@ export {
 } from './adapterStore';
 export { initAdapterTensors } from './init';
 export { AdamW, learningRate, peakLr, decays, GradientAccumulator, LAVIN_ADAMW, LAVIN_BASE_LR } from './optim';
-export { buildTrainingGraph, TRAIN_IO, type TrainingGraph, type TrainingGraphOptions } from './graph';
+export { buildTrainingGraph, TRAIN_IO, type TrainingGraph, type TrainingGraphOptions } from './trainingGraph';
 export { TrainingStepper, type StepResult } from './step';
-export { layoutExample, type TokenizedExample, type LaidOutExample, type Modality } from './sequence';
+export { layoutExample, type TokenizedExample, type LaidOutExample, type Modality } from '../engine/sequence';
 export { Rng } from './rng';
 export { buildDocsDataset, type DocsDatasetOptions, type DocsSummary } from './data/docs';
 export { loadChatFile } from './data/chat';
@@ -18,5 +18,5 @@ export { prepareExamples, layoutPrefixes } from './data/prepare';
 export {
   evaluateScienceQa, readScienceQaSplit, parseAnswer, ANSWER_PATTERN, SCIENCEQA_EVAL_DEFAULTS,
   type ScienceQaGenerator, type ScienceQaEvalOptions, type ScienceQaEvalResult, type ScienceQaRow, type ScienceQaItem,
-} from './eval/scienceqa';
+} from './eval/scienceQaEval';
 export { formatTable1, computeTable1, table1Buckets, TABLE1_COLUMNS, type Table1, type Table1Counts, type Table1Column } from './eval/table1';

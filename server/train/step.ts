@@ -5,8 +5,8 @@ import * as ort from 'onnxruntime-node';
 import { LavinConfig } from '../engine/lavin';
 import { createSession, SessionConfig } from '../engine/session';
 import { HostTensor, numel, toFloat32 } from '../engine/tensor';
-import { buildTrainingGraph, DropoutSpec, TRAIN_IO, TrainingGraph } from './graph';
-import { LaidOutExample, labelledCount, Modality } from './sequence';
+import { buildTrainingGraph, DropoutSpec, TRAIN_IO, TrainingGraph } from './trainingGraph';
+import { LaidOutExample, labelledCount, Modality } from '../engine/sequence';
 
 export interface StepResult {
   loss: number;

@@ -16,7 +16,7 @@ import { AdapterSet, AdapterSetMeta, baseModelIdentity, lavinArgs, loadAdapterSe
 import { initAdapterTensors } from './init';
 import { AdamW, GradientAccumulator, learningRate, ScheduleOptions } from './optim';
 import { Rng } from './rng';
-import { LaidOutExample, labelledCount, layoutExample, TokenizedExample } from './sequence';
+import { LaidOutExample, labelledCount, layoutExample, TokenizedExample } from '../engine/sequence';
 import { TrainingStepper } from './step';
 import { BlockwiseTrainingStepper } from './blockwise';
 import * as path from 'path';
@@ -35,7 +35,7 @@ export interface TrainOptions {
   weights: LoadedWeights;
   /** Tokenised examples (see data/tokenize.ts); all are laid out to `seqLen`. */
   samples: TokenizedExample[];
-  /** Token ids of "Image: " and "Image: N/A" (tokenizer.encode(..., bos=False)). */
+  /** Token ids of the image and no-image prefixes (lavinPrefixes in engine/sequence.ts). */
   prefixImage: number[];
   prefixText: number[];
   /** Optimizer steps to run in total (counting steps of a resumed run). Default: epochs worth. */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { loadModelDir } from '../../server/engine/modelDir';
 import { toFloat32 } from '../../server/engine/tensor';
-import { layoutExample } from '../../server/train/sequence';
+import { layoutExample } from '../../server/engine/sequence';
 import { TrainingStepper } from '../../server/train/step';
 import { BlockwiseTrainingStepper } from '../../server/train/blockwise';
 import { FIXTURE_DIR, fixtureModelDir, GoldenJson, GoldenTensor, prefixIds, readGoldenJson, readGoldenTensors } from './fixture';

@@ -4,7 +4,7 @@
 // against altered goldens cheaply.
 
 import { StepResult } from '../../server/train/step';
-import { LaidOutExample } from '../../server/train/sequence';
+import { LaidOutExample } from '../../server/engine/sequence';
 import { assertClose, closeness, GoldenJson, GoldenTensor } from './fixture';
 
 export const MODULE_PREFIX = 'module.';

@@ -74,6 +74,7 @@ describe('lavin/previewTraining', () => {
 
     assert.equal(r.examples.length, 3);
     assert.equal(r.examples[0].prompt, 'Instruction: Explain "Endpoints" from api/reference.md.\nResponse:');
+    assert.equal(r.examples[0].instruction, 'Explain "Endpoints" from api/reference.md.', 'the question without the prompt format, for the confirmation dialog');
     assert.ok(LONG_BODY.length > 300);
     assert.equal(r.examples[0].answer.length, 300);
     assert.ok(r.examples[0].answer.endsWith('…') && LONG_BODY.startsWith(r.examples[0].answer.slice(0, -1)));
@@ -88,7 +89,7 @@ describe('lavin/previewTraining', () => {
   it('include globs narrow the documents, and image samples follow their document', async () => {
     const guide = await preview({ docs: 'docs', include: ['guide.md'] });
     assert.deepEqual([guide.documents, guide.textSamples, guide.imageSamples, guide.samples], [1, 2, 1, 3]);
-    assert.deepEqual(guide.examples[2], { prompt: 'Instruction: Describe this image.\nResponse:', answer: 'Settings screen. The settings panel', image: 'img/shot.png' });
+    assert.deepEqual(guide.examples[2], { prompt: 'Instruction: Describe this image.\nResponse:', instruction: 'Describe this image.', answer: 'Settings screen. The settings panel', image: 'img/shot.png' });
 
     const markdown = await preview({ docs: 'docs', include: ['**/*.md'] });
     assert.deepEqual([markdown.documents, markdown.textSamples, markdown.imageSamples], [3, 3, 1]);

@@ -6,8 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { CONVERTED_FILE, convertModelDir, GRAPH_VERSION, readConverted } from '../../server/engine/convert';
-import { LavinModel } from '../../server/engine/model';
+import { CONVERTED_FILE, convertModelDir, GRAPH_VERSION, readConverted } from '../../server/engine/convertedCopy';
+import { LavinModel } from '../../server/engine/lavinModel';
 
 const EMBEDDED = path.resolve(__dirname, '../../../models/lavin-tiny');
 

@@ -9,8 +9,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { benchConfig, lazyRandomTensors } from '../../bench/shapes';
-import { convertModel, convertModelDir, readConverted } from '../../server/engine/convert';
-import { LavinModel } from '../../server/engine/model';
+import { convertModel, convertModelDir, readConverted } from '../../server/engine/convertedCopy';
+import { LavinModel } from '../../server/engine/lavinModel';
 import { packedPaths, readPackedStamp } from '../../server/engine/packedWeights';
 import { KvCache, LavinRuntime, OpenOptions } from '../../server/engine/runtime';
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateIds, IdGenerateRequest, IdGenerateResult, reusableRows } from '../../server/engine/generate';
-import { LavinModel } from '../../server/engine/model';
+import { LavinModel } from '../../server/engine/lavinModel';
 import { loadModelDir } from '../../server/engine/modelDir';
 import { LavinRuntime } from '../../server/engine/runtime';
 import { closeness, FIXTURE_DIR, fixtureModelDir, readGoldenJson } from '../golden/fixture';

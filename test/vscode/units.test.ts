@@ -8,7 +8,7 @@ import * as path from 'path';
 import type * as vscode from 'vscode';
 import { describe as describeStatus } from '../../extension/statusBar';
 import { toChatMessages } from '../../extension/languageModel';
-import { sniffImageType } from '../../extension/images';
+import { sniffImageType } from '../../extension/imagePicker';
 import { ChatHistory } from '../../extension/chat/history';
 import { formatEta } from '../../extension/commands/fineTune';
 import { checkLlamaFolder, findTokenizer } from '../../extension/commands/selectModel';

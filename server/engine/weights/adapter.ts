@@ -2,7 +2,7 @@
 // 'args': argparse.Namespace}` (spec section 5), or a bare state dict. The router temperature and other
 // hyper-parameters no tensor stores come from `args`.
 import type { HostTensor } from '../tensor';
-import { CheckpointError } from './errors';
+import { CheckpointError } from './weightErrors';
 import { FLOAT_DTYPES } from './ops';
 import { describe, PyObject } from './pickle';
 import { PthFile } from './pth';

@@ -1,6 +1,6 @@
 // Checkpoint readers: PyTorch .pth (zip + safe unpickler), TorchScript archives, safetensors, and the
 // LLaMA / CLIP / LaVIN-adapter loaders built on them. No Python anywhere.
-export { CheckpointError, displayName } from './errors';
+export { CheckpointError, displayName } from './weightErrors';
 export type { TensorFile, TensorInfo } from './types';
 export { openTensorFile, sniffFormat, type CheckpointFormat } from './tensorFile';
 export { PthFile } from './pth';

@@ -1,6 +1,6 @@
 // File reads that fail with a CheckpointError (naming file and tensor) instead of a bare errno or short read.
 import * as fs from 'fs/promises';
-import { CheckpointError } from './errors';
+import { CheckpointError } from './weightErrors';
 
 /** Node refuses single reads above 2 GiB; stay well under it. */
 const READ_CHUNK = 1 << 30;

@@ -5,7 +5,7 @@
 import * as fs from 'fs/promises';
 import * as path from 'path';
 import type { DType, HostTensor } from '../tensor';
-import { CheckpointError, formatShape } from './errors';
+import { CheckpointError, formatShape } from './weightErrors';
 import { ConcatBuilder, FLOAT_DTYPES, sameBytes } from './ops';
 import { openTensorFile } from './tensorFile';
 import type { TensorFile, TensorInfo } from './types';

@@ -5,7 +5,7 @@
 // Python values map to: None -> null, bool -> boolean, int -> number (bigint past 2^53), float -> number,
 // str -> string, bytes -> Uint8Array, list -> array, tuple -> frozen array, dict -> Map, set -> Set,
 // instances -> PyObject.
-import { CheckpointError } from './errors';
+import { CheckpointError } from './weightErrors';
 
 /** A global the resolver allows: what REDUCE (`call`) or NEWOBJ (`construct`) may do with it. */
 export interface SafeCallable {

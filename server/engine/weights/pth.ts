@@ -2,7 +2,7 @@
 // each tensor's bytes are read from its storage member only when asked for.
 import * as fs from 'fs/promises';
 import { BYTES_PER_ELEMENT, numel, type HostTensor } from '../tensor';
-import { CheckpointError } from './errors';
+import { CheckpointError } from './weightErrors';
 import { PyObject, unpickle } from './pickle';
 import { makeStorageLoader, resolveTorchGlobal, TensorRef } from './torchPickle';
 import type { TensorFile, TensorInfo } from './types';

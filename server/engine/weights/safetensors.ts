@@ -2,7 +2,7 @@
 // checked in full at open; tensors are read one at a time on demand.
 import type { FileHandle } from 'fs/promises';
 import { BYTES_PER_ELEMENT, numel, type DType, type HostTensor } from '../tensor';
-import { CheckpointError, formatShape } from './errors';
+import { CheckpointError, formatShape } from './weightErrors';
 import type { TensorFile, TensorInfo } from './types';
 import { openOrThrow, readExactly } from './io';
 

@@ -1,5 +1,5 @@
 // Opens any supported checkpoint file, choosing the reader by the file's first bytes, not its name.
-import { CheckpointError } from './errors';
+import { CheckpointError } from './weightErrors';
 import { openOrThrow } from './io';
 import { PthFile } from './pth';
 import { MAX_HEADER_BYTES, SafetensorsFile } from './safetensors';

@@ -3,7 +3,7 @@
 // the local headers are read; the archive itself never comes into memory. ZIP64 is handled because
 // real LLaMA-13B shards are larger than 4 GB.
 import type { FileHandle } from 'fs/promises';
-import { CheckpointError } from './errors';
+import { CheckpointError } from './weightErrors';
 import { readExactly } from './io';
 
 export interface ZipEntry {

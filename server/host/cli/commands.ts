@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AnswerResult, DevicePreference, PrecisionName } from '../../protocol';
-import { LavinModel } from '../../engine/model';
+import { LavinModel } from '../../engine/lavinModel';
 import { evaluateScienceQa, formatTable1 } from '../../train';
 import { defaultModelDir } from '../defaults';
 import { ModelHost } from '../modelHost';

@@ -11,7 +11,7 @@ import {
 } from '../../protocol';
 import { HostError } from '../errors';
 import { GenerateControl, ModelHost } from '../modelHost';
-import * as P from '../params';
+import * as P from '../requestChecks';
 import { TrainingPort } from '../training';
 import { Workspace } from '../workspace';
 import { TolerantMessageReader } from './reader';

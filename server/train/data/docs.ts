@@ -104,7 +104,8 @@ export function buildDocsDataset(root: string, opts: DocsDatasetOptions = {}): D
         const body = s.body.trim();
         if (body.length < minSection) continue;
         const answer = body.length > maxAnswer ? body.slice(0, maxAnswer) : body;
-        samples.push({ prompt: chatPrompt(`Explain "${s.heading}" from ${rel.split(path.sep).join('/')}.`), answer, source: `${rel}#${s.heading}` });
+        const instruction = `Explain "${s.heading}" from ${rel.split(path.sep).join('/')}.`;
+        samples.push({ prompt: chatPrompt(instruction), instruction, answer, source: `${rel}#${s.heading}` });
         summary.textSamples++;
         summary.characters += answer.length;
         used = true;
@@ -127,7 +128,8 @@ export function buildDocsDataset(root: string, opts: DocsDatasetOptions = {}): D
           summary.skipped.push({ path: `${rel} -> ${img.target}`, reason: `image larger than ${maxImage} bytes` });
           continue;
         }
-        samples.push({ prompt: chatPrompt('Describe this image.'), answer: description, imagePath, source: `${rel} -> ${img.target}` });
+        const instruction = 'Describe this image.';
+        samples.push({ prompt: chatPrompt(instruction), instruction, answer: description, imagePath, source: `${rel} -> ${img.target}` });
         summary.imageSamples++;
         summary.characters += description.length;
         used = true;

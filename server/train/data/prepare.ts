@@ -3,8 +3,8 @@
 
 import * as fs from 'fs';
 import { preprocessImage } from '../../engine/image';
-import { TokenizedExample } from '../sequence';
-import { TextSample, TextTokenizer, tokenizeExample } from './tokenize';
+import { lavinPrefixes, tokenizeExample, TokenizedExample } from '../../engine/sequence';
+import { TextSample, TextTokenizer } from './tokenize';
 
 export interface PrepareOptions {
   maxWords: number;
@@ -35,7 +35,7 @@ export async function prepareExamples(samples: TextSample[], tok: TextTokenizer,
   return out;
 }
 
-/** The two prefixes of the training layout, tokenised on their own (spec section 2). */
+/** The two prefixes of the training layout, tokenised on their own (engine/sequence.ts). */
 export function layoutPrefixes(tok: TextTokenizer): { prefixImage: number[]; prefixText: number[] } {
-  return { prefixImage: tok.encode('Image: ', { bos: false }), prefixText: tok.encode('Image: N/A', { bos: false }) };
+  return lavinPrefixes(tok);
 }

@@ -4,6 +4,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
+import { LAVIN_FAMILY, promptText } from '../../engine/sequence';
 import { TextSample } from './tokenize';
 
 export interface ScienceQaProblem {
@@ -19,11 +20,9 @@ export interface ScienceQaProblem {
 
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
-/** QCM-ALE: question, context, options -> "The answer is X. BECAUSE: lecture solution". */
+/** QCM-ALE: question, context, options (engine/sequence.ts) -> "The answer is X. BECAUSE: lecture solution". */
 export function scienceQaPrompt(p: ScienceQaProblem): { prompt: string; answer: string } {
-  const context = (p.hint ?? '').trim() || 'N/A';
-  const options = p.choices.map((c, i) => `(${LETTERS[i]}) ${c}`).join(' ');
-  const prompt = `Question: ${p.question}\nContext: ${context}\nOptions: ${options}\nResponse:`.replace(/  /g, ' ');
+  const prompt = promptText(LAVIN_FAMILY, { kind: 'scienceqa', question: p.question, hint: p.hint, choices: p.choices });
   const lecture = (p.lecture ?? '').replace(/\n/g, '\\n');
   const solution = (p.solution ?? '').replace(/\n/g, '\\n');
   let answer = `The answer is ${LETTERS[p.answer]}. BECAUSE: ${lecture} ${solution}`.replace(/  /g, ' ').trim();

@@ -1,42 +1,27 @@
-// Text samples -> token-level training examples, as LaVIN's ScienceQADataSet.tokenize does:
-// prompt and prompt+answer are encoded separately (BOS; EOS on the full example), the example is
-// padded with -1 or truncated to max_words, the prompt positions of the labels are masked, and
-// every negative id becomes 0 (labels 0 are ignored by the loss).
+// Text samples, the unit every training data source produces. How a sample becomes tokens and
+// labels (ScienceQADataSet.tokenize) and what its prompt text looks like live in
+// engine/sequence.ts, the one home of the request-to-sequence mapping.
 
-import { Modality, TokenizedExample } from '../sequence';
+import { instructionBody, LAVIN_FAMILY, Prompt, promptText, SequenceTokenizer } from '../../engine/sequence';
 
-export interface TextTokenizer {
-  encode(text: string, opts?: { bos?: boolean; eos?: boolean }): number[];
-}
+export { tokenizeExample } from '../../engine/sequence';
+
+export type TextTokenizer = SequenceTokenizer;
 
 /** A training sample before tokenisation. */
 export interface TextSample {
-  prompt: string;
+  /** The request: a prompt body, or text already in LaVIN's format (chatPrompt, scienceQaPrompt). */
+  prompt: Prompt;
   answer: string;
+  /** The question alone, without the prompt format (shown in previews). */
+  instruction?: string;
   /** Image file for image samples (absolute path). */
   imagePath?: string;
   /** Where it came from, for summaries and errors. */
   source: string;
 }
 
-export function tokenizeExample(tok: TextTokenizer, prompt: string, answer: string, maxWords: number, modality: Modality = 'text', pixels?: Float32Array, source?: string): TokenizedExample {
-  if (!Number.isInteger(maxWords) || maxWords < 2) throw new Error(`max_words must be an integer >= 2, got ${maxWords}`);
-  const promptIds = tok.encode(prompt, { bos: true, eos: false });
-  let example = tok.encode(prompt + answer, { bos: true, eos: true });
-  if (example.length < maxWords) example = example.concat(new Array(maxWords - example.length).fill(-1));
-  else example = example.slice(0, maxWords);
-  const labels = example.map((id, i) => (i < promptIds.length ? -1 : id));
-  return {
-    modality,
-    inputIds: example.map((id) => (id < 0 ? 0 : id)),
-    labels: labels.map((id) => (id < 0 ? 0 : id)),
-    pixels,
-    source,
-  };
-}
-
-/** Prompts of the reference (spec section 2). */
+/** LaVIN's instruction prompt for one instruction (and an optional alpaca-style input). */
 export function chatPrompt(instruction: string, input?: string): string {
-  const text = input && input.trim() ? `${instruction}\n${input}` : instruction;
-  return `Instruction: ${text}\nResponse:`;
+  return promptText(LAVIN_FAMILY, instructionBody(instruction, input));
 }

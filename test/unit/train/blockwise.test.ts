@@ -7,9 +7,9 @@ import { loadModelDir } from '../../../server/engine/modelDir';
 import { numel, toFloat32 } from '../../../server/engine/tensor';
 import { BlockwiseTrainingStepper } from '../../../server/train/blockwise';
 import { Rng } from '../../../server/train/rng';
-import { layoutExample, TokenizedExample } from '../../../server/train/sequence';
+import { layoutExample, TokenizedExample } from '../../../server/engine/sequence';
 import { TrainingStepper } from '../../../server/train/step';
-import { buildTrainingGraph } from '../../../server/train/graph';
+import { buildTrainingGraph } from '../../../server/train/trainingGraph';
 import { fixtureModelDir } from '../../golden/fixture';
 
 test('blockwise and whole-graph steps agree (image example, dropout on)', async (t) => {

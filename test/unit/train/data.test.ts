@@ -11,7 +11,7 @@ import { loadChatFile } from '../../../server/train/data/chat';
 import { buildDocsDataset } from '../../../server/train/data/docs';
 import { loadScienceQa, scienceQaPrompt } from '../../../server/train/data/scienceqa';
 import { chatPrompt, TextTokenizer, tokenizeExample } from '../../../server/train/data/tokenize';
-import { layoutExample } from '../../../server/train/sequence';
+import { layoutExample } from '../../../server/engine/sequence';
 
 /** One id per character (code + 3), BOS 1 / EOS 2: enough to check positions exactly. */
 const charTok: TextTokenizer = {

@@ -8,9 +8,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { describe, test } from 'node:test';
 import { GenerateRequest } from '../../../server/engine/api';
-import { LavinModel } from '../../../server/engine/model';
+import { LavinModel } from '../../../server/engine/lavinModel';
 import { scienceQaPrompt } from '../../../server/train/data/scienceqa';
-import { evaluateScienceQa, parseAnswer, readScienceQaSplit, ScienceQaGenerator } from '../../../server/train/eval/scienceqa';
+import { evaluateScienceQa, parseAnswer, readScienceQaSplit, ScienceQaGenerator } from '../../../server/train/eval/scienceQaEval';
 import { computeTable1, formatTable1, Table1Column, table1Buckets, TABLE1_COLUMNS } from '../../../server/train/eval/table1';
 
 const REPO = path.resolve(__dirname, '../../../..');
@@ -54,8 +54,8 @@ class StubGenerator implements ScienceQaGenerator {
   constructor(private readonly byPrompt: Map<string, string>) {}
   async generate(req: GenerateRequest): Promise<{ text: string }> {
     this.requests.push(req);
-    const text = this.byPrompt.get(req.prompt);
-    if (text === undefined) throw new Error(`stub: unexpected prompt ${req.prompt}`);
+    const text = typeof req.prompt === 'string' ? this.byPrompt.get(req.prompt) : undefined;
+    if (text === undefined) throw new Error(`stub: unexpected prompt ${JSON.stringify(req.prompt)}`);
     return { text };
   }
 }

@@ -14,7 +14,7 @@ import { LlamaTokenizer } from '../../../server/engine/tokenizer';
 import { loadAdapterSet } from '../../../server/train/adapterStore';
 import { buildDocsDataset } from '../../../server/train/data/docs';
 import { layoutPrefixes, prepareExamples } from '../../../server/train/data/prepare';
-import { TokenizedExample } from '../../../server/train/sequence';
+import { TokenizedExample } from '../../../server/engine/sequence';
 import { train, TrainProgress } from '../../../server/train/trainer';
 import { Rng } from '../../../server/train/rng';
 import { fixtureModelDir } from '../../golden/fixture';

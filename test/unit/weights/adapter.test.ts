@@ -3,7 +3,7 @@ import { test, after, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { numel, type HostTensor } from '../../../server/engine/tensor';
 import { loadAdapter } from '../../../server/engine/weights/adapter';
-import { CheckpointError } from '../../../server/engine/weights/errors';
+import { CheckpointError } from '../../../server/engine/weights/weightErrors';
 import { fixture, readGolden, scratchDir, writeFile } from './helpers/fixture';
 import { Call, Float, Global, NewObj, type PyValue } from './helpers/pickleWriter';
 import { buildPth, storage, view, type Storage } from './helpers/pthWriter';

@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'path';
 import { toFloat32, type HostTensor } from '../../../server/engine/tensor';
 import { loadClip, type LoadedClip } from '../../../server/engine/weights/clip';
-import { CheckpointError } from '../../../server/engine/weights/errors';
+import { CheckpointError } from '../../../server/engine/weights/weightErrors';
 import { SafetensorsFile } from '../../../server/engine/weights/safetensors';
 import { fixture, readGolden, scratchDir, writeFile } from './helpers/fixture';
 import { Global, NewObj, type PyValue } from './helpers/pickleWriter';

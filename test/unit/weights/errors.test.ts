@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadAdapter } from '../../../server/engine/weights/adapter';
 import { loadClip } from '../../../server/engine/weights/clip';
-import { CheckpointError } from '../../../server/engine/weights/errors';
+import { CheckpointError } from '../../../server/engine/weights/weightErrors';
 import { loadLlama } from '../../../server/engine/weights/llama';
 import { openTensorFile, sniffFormat } from '../../../server/engine/weights/tensorFile';
 import { fixture, scratchDir, writeFile } from './helpers/fixture';

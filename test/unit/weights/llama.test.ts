@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { HostTensor } from '../../../server/engine/tensor';
-import { CheckpointError } from '../../../server/engine/weights/errors';
+import { CheckpointError } from '../../../server/engine/weights/weightErrors';
 import { llamaShardRule, loadLlama } from '../../../server/engine/weights/llama';
 import { fixture, readGolden, scratchDir, writeFile } from './helpers/fixture';
 import type { PyValue } from './helpers/pickleWriter';

@@ -2,7 +2,7 @@
 // and malformed ones.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { CheckpointError } from '../../../server/engine/weights/errors';
+import { CheckpointError } from '../../../server/engine/weights/weightErrors';
 import { PyObject, unpickle } from '../../../server/engine/weights/pickle';
 import { collectTensors } from '../../../server/engine/weights/pth';
 import { resolveTorchGlobal, StorageType, TorchDType } from '../../../server/engine/weights/torchPickle';

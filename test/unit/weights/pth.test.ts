@@ -3,7 +3,7 @@ import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import { numel } from '../../../server/engine/tensor';
-import { CheckpointError } from '../../../server/engine/weights/errors';
+import { CheckpointError } from '../../../server/engine/weights/weightErrors';
 import { PthFile } from '../../../server/engine/weights/pth';
 import { openTensorFile } from '../../../server/engine/weights/tensorFile';
 import { TensorRef } from '../../../server/engine/weights/torchPickle';

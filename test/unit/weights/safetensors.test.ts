@@ -1,7 +1,7 @@
 // safetensors: the fixture CLIP file, dtype coverage, and header validation.
 import { test, after } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { CheckpointError } from '../../../server/engine/weights/errors';
+import { CheckpointError } from '../../../server/engine/weights/weightErrors';
 import { SafetensorsFile } from '../../../server/engine/weights/safetensors';
 import { openTensorFile } from '../../../server/engine/weights/tensorFile';
 import { fixture, readGolden, scratchDir, writeFile } from './helpers/fixture';

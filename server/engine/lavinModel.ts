@@ -12,7 +12,7 @@ import { loadAdapter } from './weights';
 import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
-import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convert';
+import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convertedCopy';
 import { LavinConfig } from './lavin';
 import { checkCpuMemory } from './memory';
 import { Builder } from './graph/builder';
@@ -20,10 +20,8 @@ import { Graph } from './graph/graph';
 import { WEIGHT_FORMATS } from './quant';
 import { EngineOptions } from './runtime';
 import { createSession, ExecutionDevice, SessionConfig } from './session';
+import { inferenceSequence, InferenceSequence, LAVIN_FAMILY, Prompt, PromptFamily } from './sequence';
 import { LlamaTokenizer } from './tokenizer';
-
-export const IMAGE_PREFIX = 'Image: ';
-export const TEXT_PREFIX = 'Image: N/A';
 
 export class LavinModel {
   /** Every parameter, read on first use when the model runs from a converted copy (training needs it). */
@@ -36,6 +34,8 @@ export class LavinModel {
   private promptCache?: PromptCache;
   /** The last image's visual tokens, by a digest of its bytes (a follow-up about it skips the ViT). */
   private lastImage?: { digest: string; visualTokens: Float32Array };
+  /** How requests become tokens (sequence.ts): LaVIN's layout. */
+  readonly family: PromptFamily = LAVIN_FAMILY;
 
   private constructor(
     readonly info: ModelInfo,
@@ -146,14 +146,9 @@ export class LavinModel {
     return w;
   }
 
-  /** Prompt ids as the reference generator lays them out; `visualOffset` marks the placeholders. */
-  promptIds(prompt: string, withImage: boolean): { ids: number[]; visualOffset?: number } {
-    const n = this.runtime.cfg.adapter.nVisualTokens;
-    if (withImage) {
-      const prefix = this.tokenizer.encode(IMAGE_PREFIX, { bos: true });
-      return { ids: [...prefix, ...new Array<number>(n).fill(0), ...this.tokenizer.encode(prompt)], visualOffset: prefix.length };
-    }
-    return { ids: [...this.tokenizer.encode(TEXT_PREFIX, { bos: true }), ...this.tokenizer.encode(prompt)] };
+  /** Prompt ids as the reference generator lays them out (sequence.ts); `visual` marks the placeholders. */
+  promptIds(prompt: Prompt, withImage: boolean): InferenceSequence {
+    return inferenceSequence(this.tokenizer, this.family, prompt, { image: withImage, nVisual: this.runtime.cfg.adapter.nVisualTokens });
   }
 
   async generate(req: GenerateRequest): Promise<GenerateResult> {
@@ -161,7 +156,8 @@ export class LavinModel {
     const withImage = req.image !== undefined;
     const visual = withImage ? await this.visualTokens(req.image!) : undefined;
     const visionMs = performance.now() - t0;
-    const { ids, visualOffset } = this.promptIds(req.prompt, withImage);
+    const { ids, visual: slots, modality } = this.promptIds(req.prompt, withImage);
+    if (!modality) throw new Error(`${this.info.name}: this runtime needs LaVIN's modality token (prompt family ${this.family.kind})`);
     const room = this.runtime.cfg.maxSeqLen - ids.length;
     if (room <= 0) throw new Error(`prompt is ${ids.length} tokens; the context holds ${this.runtime.cfg.maxSeqLen}`);
     const decoder = this.tokenizer.createStreamDecoder();
@@ -172,8 +168,8 @@ export class LavinModel {
     const r = await generateIds(this.runtime, {
       reuse,
       promptIds: ids,
-      modality: withImage ? 'image' : 'text',
-      visual: visual && { tokens: visual, offset: visualOffset! },
+      modality,
+      visual: visual && { tokens: visual, offset: slots!.offset },
       maxNewTokens: Math.min(req.maxNewTokens ?? 256, room),
       temperature: req.temperature ?? 0,
       topP: req.topP ?? 0.75,

@@ -3,10 +3,10 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { convertModelDir } from '../engine/convert';
+import { convertModelDir } from '../engine/convertedCopy';
 import { LoadOptions } from '../engine/api';
 import { bitsOf } from '../engine/quant';
-import { LavinModel } from '../engine/model';
+import { LavinModel } from '../engine/lavinModel';
 import { MANIFEST_FILE, ModelManifest } from '../engine/modelDir';
 import { LavinErrorCodes, PrecisionName, SetupModelParams } from '../protocol';
 import { cancelled, HostError } from './errors';

@@ -13,8 +13,7 @@ import { addGradientOutputs } from '../engine/graph/autodiff';
 import { Builder } from '../engine/graph/builder';
 import { Graph, Value } from '../engine/graph/graph';
 import { HostParams } from '../engine/graph/params';
-import { clipVisual, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
-import { llamaLinearPolicy } from '../engine/quant';
+import { clipVisual, LavinConfig, lmHead, llamaDecoder, llamaLinearPolicy, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
 import { HostTensor } from '../engine/tensor';
 
 export const TRAIN_IO = {
