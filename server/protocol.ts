@@ -89,6 +89,15 @@ export interface StreamParams {
 export interface ChatParams extends SamplingParams, StreamParams {
   /** Oldest first; the last one must be a user message. */
   messages: ChatMessage[];
+  /** Read the text on the question's image (OCR) and give it to the model as context (default true; setting lavin.readImageText). */
+  readImageText?: boolean;
+}
+
+/** A line of text read from an image: box [x0, y0, x1, y1] in the image's pixels. */
+export interface ImageTextLine {
+  text: string;
+  box: [number, number, number, number];
+  confidence: number;
 }
 
 /** A 0-based, inclusive line range. */
@@ -125,6 +134,12 @@ export interface AnswerResult {
   /** Things the user should know: turns dropped to fit the context, images ignored, ... */
   notices: string[];
   adapterSet: string | null;
+  /** Image questions with readImageText: every line read from the image, in reading order. */
+  imageLines?: ImageTextLine[];
+  /** The read text as the model was given it (after the token budget; '' when nothing was read). */
+  imageText?: string;
+  /** Milliseconds spent reading the image's text. */
+  imageTextMs?: number;
 }
 
 export interface TokenNotificationParams {

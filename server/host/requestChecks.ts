@@ -47,7 +47,8 @@ export function chatParams(value: unknown): ChatParams {
   const messages = array(o, 'messages').map(message);
   if (messages.length === 0) throw badParams('messages must not be empty');
   if (messages[messages.length - 1].role !== 'user') throw badParams('the last message must be a user message');
-  return { ...sampling(o), messages, streamId: optString(o, 'streamId') };
+  const readImageText = optBoolean(o, 'readImageText');
+  return { ...sampling(o), messages, streamId: optString(o, 'streamId'), ...(readImageText === undefined ? {} : { readImageText }) };
 }
 
 export function explainParams(value: unknown): ExplainParams {

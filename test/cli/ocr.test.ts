@@ -39,6 +39,23 @@ describe('lavin ocr', () => {
     assert.deepEqual(r.events, [{ event: 'lines', lines: [] }]);
   });
 
+  it('ask --image gives the read text to the model and reports it as imageText', async () => {
+    const r = await lavin(['ask', '--json', '--max-new-tokens', '2', '--image', EXAMPLE, 'What does this dialog say is wrong?']);
+    assert.equal(r.code, 0, r.stderr);
+    const done = r.events.at(-1)!;
+    assert.equal(done.event, 'done');
+    assert.equal(done.route, 'image', 'the image still goes through CLIP and the router');
+    const imageText = String(done.imageText);
+    assert.ok(imageText.split('\n').includes('Token expired 3 days ago. Generate a new one.'), imageText);
+    const ocr = await lavin(['ocr', '--json', EXAMPLE]);
+    assert.equal(imageText, (ocr.events[0].lines as Array<{ text: string }>).map((l) => l.text).join('\n'), 'the same lines as lavin ocr, all within the budget');
+    const human = await lavin(['ask', '--max-new-tokens', '2', '--image', EXAMPLE, 'What does this dialog say is wrong?']);
+    assert.equal(human.code, 0, human.stderr);
+    assert.match(human.stdout, /^read from the image \(\d+ lines\):\n {2}.*\n[\s\S]*  Token expired 3 days ago\. Generate a new one\.\n/);
+    const textOnly = await lavin(['ask', '--json', '--max-new-tokens', '2', 'hello']);
+    assert.equal(textOnly.events.at(-1)!.imageText, undefined);
+  });
+
   it('names the file in bad-image errors', async () => {
     const dir = tempDir('lavin-ocr-');
     const broken = path.join(dir, 'broken.png');

@@ -7,7 +7,7 @@ import { readFileSync } from 'fs';
 import path from 'path';
 import sharp from 'sharp';
 import { TextReader } from '../../server/engine/ocr/textReader';
-import { ctcGreedy } from '../../server/engine/ocr/textRecognition';
+import { ctcGreedy } from '../../server/engine/ocr/ctcDecoding';
 import { boxesFromProbability, DETECTION_DEFAULTS } from '../../server/engine/ocr/textDetection';
 import { inReadingOrder, normaliseText, OcrLine } from '../../server/engine/ocr/readingOrder';
 
@@ -26,6 +26,26 @@ test('CTC greedy decoding collapses repeats, drops blanks, keeps a repeat split 
   assert.equal(r.text, 'aab ');
   assert.ok(Math.abs(r.confidence - 0.7) < 1e-6);
   assert.deepEqual(ctcGreedy(new Float32Array([0.9, 0.1, 0, 0]), 1, 4, dict), { text: '', confidence: 0 });
+});
+
+test('CTC decoding resolves near-ties by context only: 1/l beside digits, case before a digit, the opening quote kind', () => {
+  const dict = ['', '2', '0', '-', '1', 'l', '.', 'T', 's', 'S', "'", '"', 'a', 'U', 'u'];
+  /** one step per character: [best, runner-up, runner-up probability] */
+  const decode = (steps: Array<[string, string, number]>) => {
+    const probs = new Float32Array(steps.length * dict.length);
+    steps.forEach(([best, alt, altP], t) => {
+      probs[t * dict.length + dict.indexOf(best)] = 1 - altP;
+      probs[t * dict.length + dict.indexOf(alt)] = altP;
+    });
+    return ctcGreedy(probs, steps.length, dict.length, dict).text;
+  };
+  const sure = (c: string): [string, string, number] => [c, '', 0];
+  assert.equal(decode([sure('2'), sure('-'), sure('1'), ['l', '1', 0.39], sure('.')]), '2-11.');
+  assert.equal(decode([sure('T'), ['s', 'S', 0.27], sure('2')]), 'TS2');
+  assert.equal(decode([sure("'"), sure('a'), ['"', "'", 0.39]]), "'a'");
+  // confident characters and camelCase are left alone
+  assert.equal(decode([sure('2'), sure('-'), sure('1'), ['l', '1', 0.05], sure('.')]), '2-1l.');
+  assert.equal(decode([sure('a'), ['U', 'u', 0.39], sure('s')]), 'aUs');
 });
 
 test('DB post-processing: one box per blob, grown by area * ratio / perimeter, weak blobs dropped', () => {

@@ -66,7 +66,11 @@ function joinText(a: string, b: string): string {
   return CJK.test(a.slice(-1)) && CJK.test(b.slice(0, 1)) ? a + b : `${a} ${b}`;
 }
 
-/** NFKC (full-width ASCII and parentheses to their ASCII forms) and runs of whitespace to one space. */
+/**
+ * NFKC (full-width ASCII and parentheses to their ASCII forms), typographic quotes to ASCII ones (the
+ * recogniser writes ‘ and “ for the straight quotes of code and paths far more often than screens
+ * show curly ones) and runs of whitespace to one space.
+ */
 export function normaliseText(text: string): string {
-  return text.normalize('NFKC').replace(/\s+/g, ' ').trim();
+  return text.normalize('NFKC').replace(/[‘’‚‛′]/g, "'").replace(/[“”„‟″]/g, '"').replace(/\s+/g, ' ').trim();
 }

@@ -17,9 +17,19 @@ export interface TextReaderOptions {
   /** intra-op threads per session (default: onnxruntime's, all cores). */
   threads?: number;
   detection?: Partial<DetectionOptions>;
+  /** Margin added around each detected box before recognition, as a fraction of its height. */
+  cropPadding?: number;
   /** Lines whose recognition confidence is below this are dropped (PaddleOCR's drop_score). */
   minConfidence?: number;
 }
+
+/**
+ * Background margin around each box before recognition, as a fraction of the box height. Measured on
+ * the whole rendered test set (test/ocr, 720 strings): 0 finds 85.4 %, 0.12 85.1 %, 0.25 80.1 %. A
+ * margin helps monospace terminal text (0.25: 120 of 192 strings against 112) but costs more on small
+ * proportional text, so none by default.
+ */
+const CROP_PADDING = 0;
 
 export class TextReader {
   private constructor(
@@ -28,6 +38,7 @@ export class TextReader {
     private readonly dictionary: string[],
     private readonly detection: DetectionOptions,
     private readonly minConfidence: number,
+    private readonly cropPadding: number,
   ) {}
 
   static async open(opts: TextReaderOptions = {}): Promise<TextReader> {
@@ -36,7 +47,7 @@ export class TextReader {
     if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
     const detector = await ort.InferenceSession.create(files.detection, options);
     const recogniser = await ort.InferenceSession.create(files.recognition, options);
-    return new TextReader(detector, recogniser, readDictionary(files.dictionary), { ...DETECTION_DEFAULTS, ...opts.detection }, opts.minConfidence ?? 0.5);
+    return new TextReader(detector, recogniser, readDictionary(files.dictionary), { ...DETECTION_DEFAULTS, ...opts.detection }, opts.minConfidence ?? 0.5, opts.cropPadding ?? CROP_PADDING);
   }
 
   /** Encoded PNG/JPEG/WebP/GIF bytes -> lines; the image errors are decodeRgb's. */
@@ -48,7 +59,7 @@ export class TextReader {
     const boxes = await detectText(this.detector, image, this.detection);
     const parts: OcrLine[] = [];
     for (const { box } of boxes) {
-      const r = await recognise(this.recogniser, cropRgb(image, box), this.dictionary);
+      const r = await recognise(this.recogniser, cropRgb(image, box, Math.round((box[3] - box[1]) * this.cropPadding)), this.dictionary);
       const text = normaliseText(r.text);
       if (text && r.confidence >= this.minConfidence) parts.push({ text, box, confidence: r.confidence });
     }

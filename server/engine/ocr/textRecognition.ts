@@ -4,24 +4,53 @@
 
 import * as ort from 'onnxruntime-node';
 import type { RgbImage } from '../image';
+import { ctcGreedy, Recognised } from './ctcDecoding';
 import { Box, resizeRgb } from './textDetection';
 
 export const REC_HEIGHT = 48;
 /** Training width of the recognition model: narrower crops are padded to it, as PaddleOCR does. */
 const REC_MIN_WIDTH = 320;
 
-export interface Recognised {
-  text: string;
-  confidence: number;
+export type { Recognised } from './ctcDecoding';
+
+/**
+ * The box's pixels with a margin of `pad` pixels on every side filled with the box's background colour
+ * (the commonest colour on its edge). A margin taken from the image instead would bring in the ink of
+ * the lines above and below; none at all (DB's boxes hug the glyphs) makes the recogniser misread 1 as
+ * l and drop spaces.
+ */
+export function cropRgb(img: RgbImage, box: Box, pad = 0): RgbImage {
+  const [x0, y0, x1, y1] = box;
+  const width = x1 - x0 + 2 * pad;
+  const height = y1 - y0 + 2 * pad;
+  const data = new Uint8Array(width * height * 3);
+  if (pad > 0) {
+    const bg = edgeColour(img, box);
+    for (let i = 0; i < width * height; i++) data.set(bg, i * 3);
+  }
+  for (let y = y0; y < y1; y++) data.set(img.data.subarray((y * img.width + x0) * 3, (y * img.width + x1) * 3), ((y - y0 + pad) * width + pad) * 3);
+  return { width, height, data };
 }
 
-export function cropRgb(img: RgbImage, box: Box): RgbImage {
-  const [x0, y0, x1, y1] = box;
-  const width = x1 - x0;
-  const height = y1 - y0;
-  const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) data.set(img.data.subarray(((y0 + y) * img.width + x0) * 3, ((y0 + y) * img.width + x1) * 3), y * width * 3);
-  return { width, height, data };
+function edgeColour(img: RgbImage, [x0, y0, x1, y1]: Box): [number, number, number] {
+  const counts = new Map<number, number>();
+  const add = (x: number, y: number) => {
+    const i = (y * img.width + x) * 3;
+    const key = (img.data[i] << 16) | (img.data[i + 1] << 8) | img.data[i + 2];
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  };
+  for (let x = x0; x < x1; x++) {
+    add(x, y0);
+    add(x, y1 - 1);
+  }
+  for (let y = y0; y < y1; y++) {
+    add(x0, y);
+    add(x1 - 1, y);
+  }
+  let key = 0;
+  let most = -1;
+  for (const [k, n] of counts) if (n > most) [key, most] = [k, n];
+  return [key >> 16, (key >> 8) & 255, key & 255];
 }
 
 export async function recognise(session: ort.InferenceSession, crop: RgbImage, dictionary: string[]): Promise<Recognised> {
@@ -46,27 +75,4 @@ function toRecognitionInput(img: RgbImage, width: number): Float32Array {
     }
   }
   return out;
-}
-
-/**
- * Best class per step, repeats collapsed, blanks (class 0) dropped. Confidence is the mean of the kept
- * steps' probabilities (PaddleOCR's), 0 for an empty line. Exported for tests.
- */
-export function ctcGreedy(probs: Float32Array, steps: number, classes: number, dictionary: string[]): Recognised {
-  let text = '';
-  let sum = 0;
-  let kept = 0;
-  let previous = -1;
-  for (let t = 0; t < steps; t++) {
-    const row = t * classes;
-    let best = 0;
-    for (let k = 1; k < classes; k++) if (probs[row + k] > probs[row + best]) best = k;
-    if (best !== 0 && best !== previous) {
-      text += dictionary[best] ?? '';
-      sum += probs[row + best];
-      kept++;
-    }
-    previous = best;
-  }
-  return { text, confidence: kept ? sum / kept : 0 };
 }

@@ -2,7 +2,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { AnswerResult, DevicePreference, PrecisionName } from '../../protocol';
+import { AnswerResult, DevicePreference, ImageTextLine, PrecisionName } from '../../protocol';
 import { LavinModel } from '../../engine/lavinModel';
 import { evaluateScienceQa, formatTable1 } from '../../train';
 import { defaultModelDir } from '../defaults';
@@ -70,7 +70,7 @@ function finishAnswer(ctx: CliContext, r: AnswerResult): void {
   }
   ctx.out.event({
     event: 'done', text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
-    promptTokens: r.promptTokens, timings: r.timings,
+    promptTokens: r.promptTokens, timings: r.timings, ...(r.imageText === undefined ? {} : { imageText: r.imageText }),
   });
   ctx.out.text('\n');
   const weights = r.routerWeights.map((w) => w.map((x) => x.toFixed(2)).join('/')).join(' ');
@@ -82,11 +82,17 @@ export async function ask(question: string, image: string | undefined, flags: Co
   const images = image === undefined ? undefined : [readInput(image, 'image').toString('base64')];
   const host = makeHost(flags, ctx);
   try {
-    const r = await host.chat({ messages: [{ role: 'user', content: question, images }], ...sampling(flags) }, streamAnswer(ctx));
+    const r = await host.chat({ messages: [{ role: 'user', content: question, images }], ...sampling(flags) }, { ...streamAnswer(ctx), onImageText: (lines) => printImageText(lines, ctx) });
     finishAnswer(ctx, r);
   } finally {
     await host.dispose();
   }
+}
+
+/** Human mode: what the model is given from the image, before its answer. */
+function printImageText(lines: ImageTextLine[], ctx: CliContext): void {
+  if (lines.length === 0) return ctx.out.info('read from the image: no text');
+  ctx.out.text(`read from the image (${lines.length} line${lines.length === 1 ? '' : 's'}):\n${lines.map((l) => `  ${l.text}\n`).join('')}\n`);
 }
 
 /** FILE, FILE:N or FILE:START-END (1-based, inclusive). */
