@@ -140,6 +140,8 @@ export interface AnswerResult {
   imageText?: string;
   /** Milliseconds spent reading the image's text. */
   imageTextMs?: number;
+  /** Image route: how many visual tokens the image took in the prompt. */
+  visualTokens?: number;
 }
 
 export interface TokenNotificationParams {

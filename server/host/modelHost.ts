@@ -297,6 +297,7 @@ export class ModelHost {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
           promptTokens: r.promptTokens, reusedPromptTokens: r.reusedPromptTokens, timings: { ...r.timings, queuedMs }, notices: [...notices, ...fitted.notices], adapterSet: this.adapterSet,
           promptBody: fitted.body,
+          ...(image ? { visualTokens: model.promptIds(fitted.body, true).visual?.count } : {}),
         };
       } catch (err) {
         throw classifyEngineError(err);
