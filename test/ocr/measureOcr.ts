@@ -20,12 +20,12 @@ export interface OcrAccuracy {
   readSeconds: number;
 }
 
-export async function measureOcrAccuracy(opts: { keepDir?: boolean; threads?: number; renderedDir?: string; cropPadding?: number } = {}): Promise<OcrAccuracy & { dir: string }> {
+export async function measureOcrAccuracy(opts: { keepDir?: boolean; threads?: number; renderedDir?: string; cropPadding?: number; gapSpaces?: boolean; only?: RegExp } = {}): Promise<OcrAccuracy & { dir: string }> {
   const dir = opts.renderedDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-ocr-set-'));
   let t = Date.now();
-  const screens: RenderedScreen[] = opts.renderedDir ? screenPlan(dir) : await renderScreens(dir);
+  const screens: RenderedScreen[] = (opts.renderedDir ? screenPlan(dir) : await renderScreens(dir)).filter((s) => !opts.only || opts.only.test(path.basename(s.file)));
   const renderSeconds = (Date.now() - t) / 1000;
-  const reader = await TextReader.open({ threads: opts.threads ?? 2, cropPadding: opts.cropPadding });
+  const reader = await TextReader.open({ threads: opts.threads ?? 2, cropPadding: opts.cropPadding, gapSpaces: opts.gapSpaces });
   const groups = new Map<string, { found: number; total: number }>();
   const misses: Miss[] = [];
   let found = 0;
@@ -61,7 +61,7 @@ export function formatAccuracy(a: OcrAccuracy): string {
 if (require.main === module) {
   const at = process.argv.indexOf('--dir');
   const pad = process.argv.indexOf('--pad');
-  void measureOcrAccuracy({ keepDir: process.argv.includes('--keep'), renderedDir: at > 0 ? process.argv[at + 1] : undefined, cropPadding: pad > 0 ? Number(process.argv[pad + 1]) : undefined }).then((a) => {
+  void measureOcrAccuracy({ keepDir: process.argv.includes('--keep'), renderedDir: at > 0 ? process.argv[at + 1] : undefined, cropPadding: pad > 0 ? Number(process.argv[pad + 1]) : undefined, gapSpaces: !process.argv.includes('--no-gap-spaces'), only: process.argv.includes('--only') ? new RegExp(process.argv[process.argv.indexOf('--only') + 1]) : undefined }).then((a) => {
     console.log(formatAccuracy(a));
     for (const m of a.misses) console.log(`  miss ${m.file}: ${JSON.stringify(m.expected)}  read ${JSON.stringify(m.closest)}`);
     if (process.argv.includes('--keep')) console.log(`images in ${a.dir}`);

@@ -8,6 +8,7 @@ import path from 'path';
 import sharp from 'sharp';
 import { TextReader } from '../../server/engine/ocr/textReader';
 import { ctcGreedy } from '../../server/engine/ocr/ctcDecoding';
+import { addGapSpaces } from '../../server/engine/ocr/wordGaps';
 import { boxesFromProbability, DETECTION_DEFAULTS } from '../../server/engine/ocr/textDetection';
 import { inReadingOrder, normaliseText, OcrLine } from '../../server/engine/ocr/readingOrder';
 
@@ -25,7 +26,8 @@ test('CTC greedy decoding collapses repeats, drops blanks, keeps a repeat split 
   const r = ctcGreedy(probs, best.length, 4, dict);
   assert.equal(r.text, 'aab ');
   assert.ok(Math.abs(r.confidence - 0.7) < 1e-6);
-  assert.deepEqual(ctcGreedy(new Float32Array([0.9, 0.1, 0, 0]), 1, 4, dict), { text: '', confidence: 0 });
+  assert.deepEqual(r.steps, [[0, 1], [3, 3], [4, 5], [6, 6]], 'first and last step of each character');
+  assert.deepEqual(ctcGreedy(new Float32Array([0.9, 0.1, 0, 0]), 1, 4, dict), { text: '', confidence: 0, steps: [] });
 });
 
 test('CTC decoding resolves near-ties by context only: 1/l beside digits, case before a digit, the opening quote kind', () => {
@@ -46,6 +48,20 @@ test('CTC decoding resolves near-ties by context only: 1/l beside digits, case b
   // confident characters and camelCase are left alone
   assert.equal(decode([sure('2'), sure('-'), sure('1'), ['l', '1', 0.05], sure('.')]), '2-1l.');
   assert.equal(decode([sure('a'), ['U', 'u', 0.39], sure('s')]), 'aUs');
+});
+
+test('word gaps: a blank run of at least 0.35 x the ink height between two characters becomes a space', () => {
+  // 40 x 10 white crop, ink columns 0-4 ("a"), 7-11 ("b": 2 px gap), 17-21 ("c": 5 px gap); ink rows 0-9
+  const crop = { width: 40, height: 10, data: new Uint8Array(40 * 10 * 3).fill(255) };
+  for (const [x0, x1] of [[0, 5], [7, 12], [17, 22], [30, 35]]) {
+    for (let y = 0; y < 10; y++) for (let x = x0; x < x1; x++) crop.data.fill(0, (y * 40 + x) * 3, (y * 40 + x) * 3 + 3);
+  }
+  // one step per 5 px: a at steps 0, b at 1-2, c at 3-4, 中 at 6
+  const steps: Array<[number, number]> = [[0, 0], [1, 2], [3, 4], [6, 6]];
+  assert.equal(addGapSpaces('abc中', steps, crop, 5, [255, 255, 255]), 'ab c 中');
+  assert.equal(addGapSpaces('ab(中', steps, crop, 5, [255, 255, 255]), 'ab(中', 'beside punctuation a gap must be twice as wide; none after an opening bracket');
+  assert.equal(addGapSpaces('1:2中', steps, crop, 5, [255, 255, 255]), '1:2 中', 'no space between a digit and punctuation');
+  assert.equal(addGapSpaces('ab c中', steps, crop, 5, [255, 255, 255]), 'ab c中', 'text and steps disagree: left alone');
 });
 
 test('DB post-processing: one box per blob, grown by area * ratio / perimeter, weak blobs dropped', () => {

@@ -7,9 +7,13 @@
 export interface Recognised {
   text: string;
   confidence: number;
+  /** Per character of text: the first and last CTC step it was read at. */
+  steps?: Array<[number, number]>;
 }
 
 interface Emitted {
+  first: number;
+  last: number;
   char: string;
   p: number;
   alt: string;
@@ -33,13 +37,13 @@ export function ctcGreedy(probs: Float32Array, steps: number, classes: number, d
       } else if (second < 0 || probs[row + k] > probs[row + second]) second = k;
     }
     if (best !== 0 && best !== previous) {
-      emitted.push({ char: dictionary[best] ?? '', p: probs[row + best], alt: second > 0 ? dictionary[second] ?? '' : '', altP: second > 0 ? probs[row + second] : 0 });
-    }
+      emitted.push({ first: t, last: t, char: dictionary[best] ?? '', p: probs[row + best], alt: second > 0 ? dictionary[second] ?? '' : '', altP: second > 0 ? probs[row + second] : 0 });
+    } else if (best !== 0 && emitted.length) emitted[emitted.length - 1].last = t;
     previous = best;
   }
   const chars = resolveAmbiguities(emitted);
   const confidence = emitted.length ? emitted.reduce((s, e) => s + e.p, 0) / emitted.length : 0;
-  return { text: chars.join(''), confidence };
+  return { text: chars.join(''), confidence, steps: emitted.map((e) => [e.first, e.last]) };
 }
 
 const DIGIT = /^[0-9]$/;

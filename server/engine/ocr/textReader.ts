@@ -19,6 +19,8 @@ export interface TextReaderOptions {
   detection?: Partial<DetectionOptions>;
   /** Margin added around each detected box before recognition, as a fraction of its height. */
   cropPadding?: number;
+  /** Add the spaces the recogniser dropped where the pixels show a word gap (default true). */
+  gapSpaces?: boolean;
   /** Lines whose recognition confidence is below this are dropped (PaddleOCR's drop_score). */
   minConfidence?: number;
 }
@@ -39,6 +41,7 @@ export class TextReader {
     private readonly detection: DetectionOptions,
     private readonly minConfidence: number,
     private readonly cropPadding: number,
+    private readonly gapSpaces: boolean,
   ) {}
 
   static async open(opts: TextReaderOptions = {}): Promise<TextReader> {
@@ -47,7 +50,7 @@ export class TextReader {
     if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
     const detector = await ort.InferenceSession.create(files.detection, options);
     const recogniser = await ort.InferenceSession.create(files.recognition, options);
-    return new TextReader(detector, recogniser, readDictionary(files.dictionary), { ...DETECTION_DEFAULTS, ...opts.detection }, opts.minConfidence ?? 0.5, opts.cropPadding ?? CROP_PADDING);
+    return new TextReader(detector, recogniser, readDictionary(files.dictionary), { ...DETECTION_DEFAULTS, ...opts.detection }, opts.minConfidence ?? 0.5, opts.cropPadding ?? CROP_PADDING, opts.gapSpaces ?? true);
   }
 
   /** Encoded PNG/JPEG/WebP/GIF bytes -> lines; the image errors are decodeRgb's. */
@@ -59,7 +62,7 @@ export class TextReader {
     const boxes = await detectText(this.detector, image, this.detection);
     const parts: OcrLine[] = [];
     for (const { box } of boxes) {
-      const r = await recognise(this.recogniser, cropRgb(image, box, Math.round((box[3] - box[1]) * this.cropPadding)), this.dictionary);
+      const r = await recognise(this.recogniser, cropRgb(image, box, Math.round((box[3] - box[1]) * this.cropPadding)), this.dictionary, this.gapSpaces);
       const text = normaliseText(r.text);
       if (text && r.confidence >= this.minConfidence) parts.push({ text, box, confidence: r.confidence });
     }

@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import type { RgbImage } from '../image';
 import { ctcGreedy, Recognised } from './ctcDecoding';
 import { Box, resizeRgb } from './textDetection';
+import { addGapSpaces } from './wordGaps';
 
 export const REC_HEIGHT = 48;
 /** Training width of the recognition model: narrower crops are padded to it, as PaddleOCR does. */
@@ -53,7 +54,7 @@ function edgeColour(img: RgbImage, [x0, y0, x1, y1]: Box): [number, number, numb
   return [key >> 16, (key >> 8) & 255, key & 255];
 }
 
-export async function recognise(session: ort.InferenceSession, crop: RgbImage, dictionary: string[]): Promise<Recognised> {
+export async function recognise(session: ort.InferenceSession, crop: RgbImage, dictionary: string[], gapSpaces = true): Promise<Recognised> {
   const width = Math.max(1, Math.ceil((REC_HEIGHT * crop.width) / crop.height));
   const resized = await resizeRgb(crop, width, REC_HEIGHT);
   const padded = Math.max(width, REC_MIN_WIDTH);
@@ -61,7 +62,10 @@ export async function recognise(session: ort.InferenceSession, crop: RgbImage, d
   const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', input, [1, 3, REC_HEIGHT, padded]) });
   const probs = out[session.outputNames[0]];
   const [, steps, classes] = probs.dims as number[];
-  return ctcGreedy(probs.data as Float32Array, steps, classes, dictionary);
+  const r = ctcGreedy(probs.data as Float32Array, steps, classes, dictionary);
+  if (!gapSpaces || !r.steps) return r;
+  const stepWidth = (padded / steps) * (crop.width / width);
+  return { ...r, text: addGapSpaces(r.text, r.steps, crop, stepWidth, edgeColour(crop, [0, 0, crop.width, crop.height])) };
 }
 
 /** (v / 255 - 0.5) / 0.5 in BGR plane order; the padding stays 0. */
