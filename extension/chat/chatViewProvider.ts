@@ -214,7 +214,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
           tokens: result.tokens.length,
           tokensPerSecond: result.timings.decodeTokensPerSecond,
           stopReason: result.stopReason,
-          firstTokenMs: result.timings.queuedMs + result.timings.visionMs + result.timings.prefillMs,
+          firstTokenMs: (result.imageTextMs ?? 0) + result.timings.queuedMs + result.timings.visionMs + result.timings.prefillMs,
           promptTokens: result.promptTokens,
           reusedPromptTokens: result.reusedPromptTokens,
         },

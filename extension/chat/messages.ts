@@ -27,7 +27,7 @@ export interface AnswerStats {
   tokens: number;
   tokensPerSecond: number;
   stopReason: string;
-  /** From the request to the first token: waiting in the queue, the ViT and the prompt. */
+  /** From the request to the first token: reading the image's text, waiting in the queue, the ViT and the prompt. */
   firstTokenMs?: number;
   promptTokens?: number;
   /** Prompt tokens the previous answer's KV cache supplied (not computed again). */
