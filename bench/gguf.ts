@@ -1,36 +1,36 @@
-// A small GGUF (v3) writer for LLaMA models, enough for llama.cpp to load random-weight benchmark
-// models: llama.* hyper-parameters, a generated SentencePiece-style vocabulary, and tensors in
-// F32, F16, Q8_0 or Q4_0 (llama.cpp's reference quantisers, block 32). Tensors are written one at a
-// time from a callback, so a model never has to sit in memory whole.
+// GGUF model files for tests and benchmarks that llama.cpp loads: arch llama or qwen2, grouped-query
+// attention, q/k/v biases, tied embeddings, RoPE theta and scaling (linear metadata, or Llama 3's
+// rope_freqs.weight), a generated SentencePiece-style vocabulary (or your own tokenizer metadata),
+// and every tensor type the engine reads. Tensors are produced one at a time from a callback, so a
+// model never sits in memory whole.
+//
+// API (the parity tests use it; keep it stable):
+//   writeLlamaGguf(file, spec: LlamaGgufSpec, onProgress?)
+//     spec.values(metaName, shape) gives a tensor's float32 values under its engine (Meta) name
+//       (layers.N.attention.wq.weight, ..., rope_freqs.weight is written by the writer itself);
+//     spec.type is the type of every 2-D weight; spec.typeOf(ggufName, shape) overrides it per
+//       tensor (Q4_K_M-like mixes: see Q4_K_M_MIX); 1-D tensors are F32.
+//     Q/K weights are written as given: for arch llama llama.cpp expects Meta's interleaved-pair
+//       RoPE layout, for qwen2 rotate-half (HF) layout.
+//   encodeTensor / decodeTensor / ggufBytes: one tensor's bytes (decode = the engine's dequantisation).
+//   llamaTensors(spec): the tensor list, for callers that write their own file with ggufWriter.ts.
 
-import * as fs from 'fs';
-import { floatsToHalf, floatToHalf, halfToFloat } from '../server/engine/tensor';
+import { dequantize } from '../server/engine/weights/ggufQuants';
+import { encodeTensor, ggufBytes, GgufType, TYPE_INFO } from './ggufEncode';
+import { writeGgufFile, type MetaValue, type RawTensor } from './ggufWriter';
 
-export type GgufType = 'f32' | 'f16' | 'q8_0' | 'q4_0';
+export { encodeTensor, ggufBytes, GGUF_TYPES, type GgufType } from './ggufEncode';
+export type { MetaValue } from './ggufWriter';
 
-const GGML_TYPE: Record<GgufType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 8 };
-/** general.file_type (llama_ftype) of a model whose 2-D weights are in this type. */
-const FILE_TYPE: Record<GgufType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7 };
+/** general.file_type (llama_ftype) of a file whose 2-D weights are mostly of this type. */
+const FILE_TYPE: Record<GgufType, number> = { f32: 0, f16: 1, q4_0: 2, q4_1: 3, q8_0: 7, q5_0: 8, q5_1: 9, q4_k: 15, q5_k: 17, q6_k: 18, bf16: 32 };
 const ALIGN = 32;
 
-export function ggufBytes(type: GgufType, n: number): number {
-  switch (type) {
-    case 'f32': return 4 * n;
-    case 'f16': return 2 * n;
-    case 'q8_0': return (n / 32) * 34;
-    case 'q4_0': return (n / 32) * 18;
-  }
+/** The float values an encoded tensor stands for (exactly ggml's dequantize_row_*). */
+export function decodeTensor(type: GgufType, enc: Uint8Array): Float32Array {
+  const { block, bytes, ggml } = TYPE_INFO[type];
+  return dequantize(ggml, enc, (enc.length / bytes) * block);
 }
-
-/** Metadata values: numbers need their GGUF type, so they are tagged. */
-export type GgufValue =
-  | { u32: number }
-  | { i32: number }
-  | { f32: number }
-  | { str: string }
-  | { strs: string[] }
-  | { f32s: Float32Array }
-  | { i32s: Int32Array };
 
 export interface GgufTensor {
   name: string;
@@ -41,117 +41,99 @@ export interface GgufTensor {
   values: () => Float32Array;
 }
 
-class Out {
-  private parts: Buffer[] = [];
-  u32(v: number) { const b = Buffer.alloc(4); b.writeUInt32LE(v); this.parts.push(b); }
-  i32(v: number) { const b = Buffer.alloc(4); b.writeInt32LE(v); this.parts.push(b); }
-  u64(v: number) { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); this.parts.push(b); }
-  f32(v: number) { const b = Buffer.alloc(4); b.writeFloatLE(v); this.parts.push(b); }
-  str(s: string) { const b = Buffer.from(s, 'utf8'); this.u64(b.length); this.parts.push(b); }
-  raw(b: Buffer) { this.parts.push(b); }
-  bytes(): Buffer { return Buffer.concat(this.parts); }
-}
-
-function writeValue(o: Out, v: GgufValue): void {
-  if ('u32' in v) { o.u32(4); o.u32(v.u32); }
-  else if ('i32' in v) { o.u32(5); o.i32(v.i32); }
-  else if ('f32' in v) { o.u32(6); o.f32(v.f32); }
-  else if ('str' in v) { o.u32(8); o.str(v.str); }
-  else if ('strs' in v) { o.u32(9); o.u32(8); o.u64(v.strs.length); for (const s of v.strs) o.str(s); }
-  else if ('f32s' in v) { o.u32(9); o.u32(6); o.u64(v.f32s.length); o.raw(Buffer.from(v.f32s.buffer, v.f32s.byteOffset, v.f32s.byteLength)); }
-  else { o.u32(9); o.u32(5); o.u64(v.i32s.length); o.raw(Buffer.from(v.i32s.buffer, v.i32s.byteOffset, v.i32s.byteLength)); }
-}
-
-export function encodeTensor(type: GgufType, x: Float32Array): Buffer {
-  switch (type) {
-    case 'f32': return Buffer.from(x.buffer, x.byteOffset, x.byteLength);
-    case 'f16': return Buffer.from(floatsToHalf(x).buffer);
-    case 'q8_0': return quantQ8_0(x);
-    case 'q4_0': return quantQ4_0(x);
-  }
-}
-
-/** The float values a q8_0/q4_0/f16/f32 tensor stands for (llama.cpp's dequantize_row_*). */
-export function decodeTensor(type: GgufType, enc: Buffer): Float32Array {
-  if (type === 'f32') return new Float32Array(enc.buffer.slice(enc.byteOffset, enc.byteOffset + enc.byteLength));
-  if (type === 'f16') return Float32Array.from({ length: enc.length / 2 }, (_, i) => halfToFloat(enc.readUInt16LE(2 * i)));
-  const size = type === 'q8_0' ? 34 : 18;
-  const out = new Float32Array((enc.length / size) * 32);
-  for (let blk = 0; blk < enc.length / size; blk++) {
-    const d = halfToFloat(enc.readUInt16LE(blk * size));
-    for (let j = 0; j < 32; j++) {
-      const q = type === 'q8_0' ? enc.readInt8(blk * size + 2 + j) : ((enc[blk * size + 2 + (j % 16)] >> (j < 16 ? 0 : 4)) & 15) - 8;
-      out[blk * 32 + j] = q * d;
-    }
-  }
-  return out;
-}
-
-/** llama.cpp quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d). */
-function quantQ8_0(x: Float32Array): Buffer {
-  const out = Buffer.alloc((x.length / 32) * 34);
-  for (let b = 0; b < x.length / 32; b++) {
-    let amax = 0;
-    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[b * 32 + j]));
-    const d = amax / 127;
-    const id = d ? 1 / d : 0;
-    out.writeUInt16LE(floatToHalf(d), b * 34);
-    for (let j = 0; j < 32; j++) out.writeInt8(Math.round(x[b * 32 + j] * id), b * 34 + 2 + j);
-  }
-  return out;
-}
-
-/** llama.cpp quantize_row_q4_0_ref: d = x_m / -8; low nibbles hold elements 0..15, high 16..31. */
-function quantQ4_0(x: Float32Array): Buffer {
-  const out = Buffer.alloc((x.length / 32) * 18);
-  for (let b = 0; b < x.length / 32; b++) {
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[b * 32 + j];
-      if (Math.abs(v) > amax) { amax = Math.abs(v); max = v; }
-    }
-    const d = max / -8;
-    const id = d ? 1 / d : 0;
-    out.writeUInt16LE(floatToHalf(d), b * 18);
-    for (let j = 0; j < 16; j++) {
-      const q0 = Math.min(15, Math.trunc(x[b * 32 + j] * id + 8.5));
-      const q1 = Math.min(15, Math.trunc(x[b * 32 + 16 + j] * id + 8.5));
-      out[b * 18 + 2 + j] = q0 | (q1 << 4);
-    }
-  }
-  return out;
-}
+export type GgufRopeScaling =
+  | { type: 'linear'; factor: number }
+  | { type: 'llama3'; factor: number; lowFreqFactor: number; highFreqFactor: number; originalContext: number };
 
 export interface LlamaGgufSpec {
   name: string;
+  /** Default llama. */
+  arch?: 'llama' | 'qwen2';
   dim: number;
   nLayers: number;
   nHeads: number;
+  /** Default nHeads (no grouped-query attention). */
+  nKvHeads?: number;
   ffnHidden: number;
   vocab: number;
   normEps: number;
   contextLength: number;
-  /** Type of every 2-D weight (norms stay F32). */
+  /** Default 10000. */
+  ropeTheta?: number;
+  ropeScaling?: GgufRopeScaling;
+  /** q/k/v biases (default: true for qwen2, false for llama). */
+  qkvBias?: boolean;
+  /** No output.weight: the head is token_embd.weight. */
+  tiedEmbeddings?: boolean;
+  /** Type of every 2-D weight (norms and biases stay F32). */
   type: GgufType;
+  /** Per-tensor type override by GGUF name (e.g. Q4_K_M_MIX). */
+  typeOf?: (ggufName: string, shape: number[]) => GgufType | undefined;
+  /** general.file_type (default: from `type`). */
+  fileType?: number;
   /** Float32 values of a tensor under its Meta name (e.g. layers.0.attention.wq.weight). */
   values: (metaName: string, shape: number[]) => Float32Array;
+  /** Replaces the generated SentencePiece vocabulary's tokenizer.* metadata. */
+  tokenizer?: Array<[string, MetaValue]>;
+  /** More metadata, written last. */
+  metadata?: Array<[string, MetaValue]>;
 }
 
-/** Meta LLaMA names -> llama.cpp GGUF names. Meta's q/k layout (adjacent RoPE pairs) is llama.cpp's. */
+/**
+ * Roughly llama.cpp's Q4_K_M choice: Q6_K for the output head, attn_v and ffn_down (llama.cpp gives
+ * those Q6_K in half of the layers; all of them here), Q4_K elsewhere. Rows must be multiples of 256.
+ */
+export const Q4_K_M_MIX = (name: string): GgufType | undefined =>
+  name === 'output.weight' || /\.(attn_v|ffn_down)\.weight$/.test(name) ? 'q6_k' : undefined;
+
+/** Llama 3's per-frequency RoPE divisors (convert_hf_to_gguf.py's rope_freqs), float32. */
+export function llama3RopeFreqs(s: Extract<GgufRopeScaling, { type: 'llama3' }>, theta: number, headDim: number): Float32Array {
+  const out = new Float32Array(headDim / 2);
+  for (let i = 0; i < out.length; i++) {
+    const wavelen = (2 * Math.PI) / Math.fround(1 / theta ** ((2 * i) / headDim));
+    if (wavelen < s.originalContext / s.highFreqFactor) out[i] = 1;
+    else if (wavelen > s.originalContext / s.lowFreqFactor) out[i] = s.factor;
+    else {
+      const smooth = (s.originalContext / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+      out[i] = 1 / ((1 - smooth) / s.factor + smooth);
+    }
+  }
+  return out;
+}
+
+/** Meta LLaMA names -> llama.cpp GGUF names, with shapes and types. */
 export function llamaTensors(spec: LlamaGgufSpec): GgufTensor[] {
-  const { dim, nLayers, ffnHidden, vocab, type } = spec;
-  const t = (name: string, meta: string, shape: number[], ty: GgufType = type): GgufTensor => ({ name, shape, type: ty, values: () => spec.values(meta, shape) });
-  const out = [t('token_embd.weight', 'tok_embeddings.weight', [vocab, dim]), t('output_norm.weight', 'norm.weight', [dim], 'f32'), t('output.weight', 'output.weight', [vocab, dim])];
+  const { dim, nLayers, ffnHidden, vocab, nHeads } = spec;
+  const headDim = dim / nHeads;
+  const kv = (spec.nKvHeads ?? nHeads) * headDim;
+  const bias = spec.qkvBias ?? spec.arch === 'qwen2';
+  const t = (name: string, meta: string, shape: number[]): GgufTensor => ({
+    name, shape, type: shape.length === 1 ? 'f32' : spec.typeOf?.(name, shape) ?? spec.type, values: () => spec.values(meta, shape),
+  });
+  const out = [t('token_embd.weight', 'tok_embeddings.weight', [vocab, dim]), t('output_norm.weight', 'norm.weight', [dim])];
+  if (!spec.tiedEmbeddings) out.push(t('output.weight', 'output.weight', [vocab, dim]));
+  if (spec.ropeScaling?.type === 'llama3') {
+    const freqs = llama3RopeFreqs(spec.ropeScaling, spec.ropeTheta ?? 10000, headDim);
+    out.push({ name: 'rope_freqs.weight', shape: [headDim / 2], type: 'f32', values: () => freqs });
+  }
   for (let l = 0; l < nLayers; l++) {
     const L = `layers.${l}`;
     out.push(
-      t(`blk.${l}.attn_norm.weight`, `${L}.attention_norm.weight`, [dim], 'f32'),
+      t(`blk.${l}.attn_norm.weight`, `${L}.attention_norm.weight`, [dim]),
       t(`blk.${l}.attn_q.weight`, `${L}.attention.wq.weight`, [dim, dim]),
-      t(`blk.${l}.attn_k.weight`, `${L}.attention.wk.weight`, [dim, dim]),
-      t(`blk.${l}.attn_v.weight`, `${L}.attention.wv.weight`, [dim, dim]),
+      t(`blk.${l}.attn_k.weight`, `${L}.attention.wk.weight`, [kv, dim]),
+      t(`blk.${l}.attn_v.weight`, `${L}.attention.wv.weight`, [kv, dim]),
+    );
+    if (bias) {
+      out.push(
+        t(`blk.${l}.attn_q.bias`, `${L}.attention.wq.bias`, [dim]),
+        t(`blk.${l}.attn_k.bias`, `${L}.attention.wk.bias`, [kv]),
+        t(`blk.${l}.attn_v.bias`, `${L}.attention.wv.bias`, [kv]),
+      );
+    }
+    out.push(
       t(`blk.${l}.attn_output.weight`, `${L}.attention.wo.weight`, [dim, dim]),
-      t(`blk.${l}.ffn_norm.weight`, `${L}.ffn_norm.weight`, [dim], 'f32'),
+      t(`blk.${l}.ffn_norm.weight`, `${L}.ffn_norm.weight`, [dim]),
       t(`blk.${l}.ffn_gate.weight`, `${L}.feed_forward.w1.weight`, [ffnHidden, dim]),
       t(`blk.${l}.ffn_down.weight`, `${L}.feed_forward.w2.weight`, [dim, ffnHidden]),
       t(`blk.${l}.ffn_up.weight`, `${L}.feed_forward.w3.weight`, [ffnHidden, dim]),
@@ -171,67 +153,49 @@ export function generatedVocab(size: number): { tokens: string[]; scores: Float3
   return { tokens, scores, types: Int32Array.from(types) };
 }
 
-/** Write a LLaMA GGUF file (atomically: `.partial`, then rename). */
-export function writeLlamaGguf(file: string, spec: LlamaGgufSpec, onProgress?: (done: number, total: number) => void): void {
-  const tensors = llamaTensors(spec);
-  const vocab = generatedVocab(spec.vocab);
-  const kv: [string, GgufValue][] = [
-    ['general.architecture', { str: 'llama' }],
-    ['general.name', { str: spec.name }],
-    ['general.file_type', { u32: FILE_TYPE[spec.type] }],
-    ['general.alignment', { u32: ALIGN }],
-    ['llama.context_length', { u32: spec.contextLength }],
-    ['llama.embedding_length', { u32: spec.dim }],
-    ['llama.block_count', { u32: spec.nLayers }],
-    ['llama.feed_forward_length', { u32: spec.ffnHidden }],
-    ['llama.rope.dimension_count', { u32: spec.dim / spec.nHeads }],
-    ['llama.rope.freq_base', { f32: 10000 }],
-    ['llama.attention.head_count', { u32: spec.nHeads }],
-    ['llama.attention.head_count_kv', { u32: spec.nHeads }],
-    ['llama.attention.layer_norm_rms_epsilon', { f32: spec.normEps }],
-    ['llama.vocab_size', { u32: spec.vocab }],
+function spmTokenizer(vocab: number): Array<[string, MetaValue]> {
+  const v = generatedVocab(vocab);
+  return [
     ['tokenizer.ggml.model', { str: 'llama' }],
-    ['tokenizer.ggml.tokens', { strs: vocab.tokens }],
-    ['tokenizer.ggml.scores', { f32s: vocab.scores }],
-    ['tokenizer.ggml.token_type', { i32s: vocab.types }],
+    ['tokenizer.ggml.tokens', { strs: v.tokens }],
+    ['tokenizer.ggml.scores', { f32s: v.scores }],
+    ['tokenizer.ggml.token_type', { i32s: v.types }],
     ['tokenizer.ggml.bos_token_id', { u32: 1 }],
     ['tokenizer.ggml.eos_token_id', { u32: 2 }],
     ['tokenizer.ggml.unknown_token_id', { u32: 0 }],
   ];
-  const o = new Out();
-  o.raw(Buffer.from('GGUF', 'ascii'));
-  o.u32(3);
-  o.u64(tensors.length);
-  o.u64(kv.length);
-  for (const [k, v] of kv) { o.str(k); writeValue(o, v); }
-  let offset = 0;
-  const offsets: number[] = [];
-  for (const t of tensors) {
+}
+
+/** The metadata llama.cpp reads for these hyper-parameters. */
+export function llamaMetadata(spec: LlamaGgufSpec): Array<[string, MetaValue]> {
+  const a = spec.arch ?? 'llama';
+  const kv: Array<[string, MetaValue]> = [
+    ['general.architecture', { str: a }],
+    ['general.name', { str: spec.name }],
+    ['general.file_type', { u32: spec.fileType ?? FILE_TYPE[spec.type] }],
+    ['general.alignment', { u32: ALIGN }],
+    [`${a}.context_length`, { u32: spec.contextLength }],
+    [`${a}.embedding_length`, { u32: spec.dim }],
+    [`${a}.block_count`, { u32: spec.nLayers }],
+    [`${a}.feed_forward_length`, { u32: spec.ffnHidden }],
+    [`${a}.rope.dimension_count`, { u32: spec.dim / spec.nHeads }],
+    [`${a}.rope.freq_base`, { f32: spec.ropeTheta ?? 10000 }],
+    [`${a}.attention.head_count`, { u32: spec.nHeads }],
+    [`${a}.attention.head_count_kv`, { u32: spec.nKvHeads ?? spec.nHeads }],
+    [`${a}.attention.layer_norm_rms_epsilon`, { f32: spec.normEps }],
+    [`${a}.vocab_size`, { u32: spec.vocab }],
+  ];
+  if (spec.ropeScaling?.type === 'linear') kv.push([`${a}.rope.scaling.type`, { str: 'linear' }], [`${a}.rope.scaling.factor`, { f32: spec.ropeScaling.factor }]);
+  return [...kv, ...(spec.tokenizer ?? spmTokenizer(spec.vocab)), ...(spec.metadata ?? [])];
+}
+
+/** Write a LLaMA/Qwen2 GGUF file (atomically: `.partial`, then rename). */
+export function writeLlamaGguf(file: string, spec: LlamaGgufSpec, onProgress?: (done: number, total: number) => void): void {
+  const tensors: RawTensor[] = llamaTensors(spec).map((t) => {
     const n = t.shape.reduce((a, d) => a * d, 1);
-    if (t.type !== 'f32' && t.type !== 'f16' && t.shape[t.shape.length - 1] % 32) throw new Error(`${t.name}: row of ${t.shape[t.shape.length - 1]} is not a multiple of 32 for ${t.type}`);
-    offset = Math.ceil(offset / ALIGN) * ALIGN;
-    offsets.push(offset);
-    o.str(t.name);
-    o.u32(t.shape.length);
-    for (const d of t.shape.slice().reverse()) o.u64(d);
-    o.u32(GGML_TYPE[t.type]);
-    o.u64(offset);
-    offset += ggufBytes(t.type, n);
-  }
-  let header = o.bytes();
-  header = Buffer.concat([header, Buffer.alloc((ALIGN - (header.length % ALIGN)) % ALIGN)]);
-  const partial = `${file}.partial`;
-  const fd = fs.openSync(partial, 'w');
-  try {
-    fs.writeSync(fd, header);
-    tensors.forEach((t, i) => {
-      const data = encodeTensor(t.type, t.values());
-      fs.writeSync(fd, data, 0, data.length, header.length + offsets[i]);
-      onProgress?.(offsets[i] + data.length, offset);
-    });
-    if (fs.fstatSync(fd).size < header.length + offset) fs.ftruncateSync(fd, header.length + offset);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(partial, file);
+    const row = t.shape[t.shape.length - 1];
+    if (row % TYPE_INFO[t.type].block) throw new Error(`${t.name}: row of ${row} is not a multiple of ${TYPE_INFO[t.type].block} for ${t.type}`);
+    return { name: t.name, shape: t.shape, type: TYPE_INFO[t.type].id, byteLength: ggufBytes(t.type, n), data: () => encodeTensor(t.type, t.values()) };
+  });
+  writeGgufFile(file, { metadata: llamaMetadata(spec), tensors }, onProgress);
 }

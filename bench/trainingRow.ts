@@ -2,7 +2,7 @@
 // LaVIN training graph + AdamW, batch 1) of a random-weight LaVIN built in memory: a LLaMA-shaped
 // decoder (default dim 512, 8 layers), a small CLIP ViT and LaVIN's adapters, all adapters trained.
 //
-//   node out/bench/trainingRow.js [--steps 5] [--seq 128] [--threads N] [--modality text,image] [--json]
+//   node out/bench/trainingRow.js [--steps 5] [--seq 128] [--threads N] [--modality text,image] [--recompute whole|blockwise] [--json]
 //
 // Each modality runs in its own process, so every row's peak RSS is its own.
 
@@ -12,6 +12,7 @@ import { HostTensor, numel } from '../server/engine/tensor';
 import { AdamW } from '../server/train/optim';
 import { Rng } from '../server/train/rng';
 import { layoutExample, Modality, TokenizedExample } from '../server/engine/sequence';
+import { BlockwiseTrainingStepper } from '../server/train/blockwise';
 import { TrainingStepper } from '../server/train/step';
 import { parameterShapes, randomValues, SEED } from './shapes';
 
@@ -30,10 +31,13 @@ export interface TrainingBenchOptions {
   threads?: number;
   /** Adapter dropout as in LaVIN (default 0.1). */
   dropout?: number;
+  /** The whole-graph stepper (default) or per-block recomputation (train/blockwise.ts). */
+  recompute?: 'whole' | 'blockwise';
 }
 
 export interface TrainingBenchResult {
   modality: Modality;
+  recompute: 'whole' | 'blockwise';
   dim: number;
   layers: number;
   seqLen: number;
@@ -116,9 +120,9 @@ export async function benchTrainingStep(opts: TrainingBenchOptions = {}): Promis
   const laidOut = layoutExample(example, { seqLen, prefixImage, prefixText, nVisual: nv });
 
   const dropout = opts.dropout ?? 0.1;
-  const stepper = new TrainingStepper(cfg, tensors, {
-    trainable, seqLen, dropout: dropout > 0 ? { p: dropout } : undefined, session: opts.threads ? { threads: opts.threads } : undefined,
-  });
+  const recompute = opts.recompute ?? 'whole';
+  const stepperOptions = { trainable, seqLen, dropout: dropout > 0 ? { p: dropout } : undefined, session: opts.threads ? { threads: opts.threads } : undefined };
+  const stepper = recompute === 'blockwise' ? new BlockwiseTrainingStepper(cfg, tensors, stepperOptions) : new TrainingStepper(cfg, tensors, stepperOptions);
   const step = async () => {
     const out = await stepper.run(laidOut, params, { random: () => rng.next() });
     optimizer.step(params, out.grads, 1e-4);
@@ -137,7 +141,7 @@ export async function benchTrainingStep(opts: TrainingBenchOptions = {}): Promis
     }
     const stepMs = median(times);
     return {
-      modality, dim, layers, seqLen, steps, stepMs, minStepMs: Math.min(...times), tokensPerSecond: (seqLen * 1000) / stepMs, firstStepMs,
+      modality, recompute, dim, layers, seqLen, steps, stepMs, minStepMs: Math.min(...times), tokensPerSecond: (seqLen * 1000) / stepMs, firstStepMs,
       peakRssMB: peakRssMB(), trainableParameters, frozenParameters,
     };
   } finally {
@@ -148,7 +152,7 @@ export async function benchTrainingStep(opts: TrainingBenchOptions = {}): Promis
 export function formatTrainingRows(rows: TrainingBenchResult[]): string {
   const head = ['row', 'seq', 'step ms (median)', 'min ms', 'tokens/s', 'first step ms', 'peak RSS MB', 'trainable', 'frozen'];
   const body = rows.map((x) => [
-    `train d${x.dim}x${x.layers} ${x.modality}`, String(x.seqLen), x.stepMs.toFixed(0), x.minStepMs.toFixed(0), x.tokensPerSecond.toFixed(0),
+    `train d${x.dim}x${x.layers} ${x.modality}${x.recompute === 'blockwise' ? ' blockwise' : ''}`, String(x.seqLen), x.stepMs.toFixed(0), x.minStepMs.toFixed(0), x.tokensPerSecond.toFixed(0),
     x.firstStepMs.toFixed(0), x.peakRssMB.toFixed(0), x.trainableParameters.toLocaleString('en-US'), x.frozenParameters.toLocaleString('en-US'),
   ]);
   const all = [head, ...body];
@@ -174,7 +178,11 @@ function parseArgs(argv: string[]): { opts: TrainingBenchOptions; modalities: Mo
     else if (a === '--threads') opts.threads = num(a, argv[++i]);
     else if (a === '--dim') opts.dim = num(a, argv[++i]);
     else if (a === '--layers') opts.layers = num(a, argv[++i]);
-    else if (a === '--modality') {
+    else if (a === '--recompute') {
+      const r = argv[++i];
+      if (r !== 'whole' && r !== 'blockwise') throw new Error('--recompute takes whole or blockwise');
+      opts.recompute = r;
+    }    else if (a === '--modality') {
       modalities = (argv[++i] ?? '').split(',') as Modality[];
       if (!modalities.every((m) => m === 'text' || m === 'image')) throw new Error('--modality takes text, image or text,image');
     } else if (a === '--json') json = true;
@@ -193,7 +201,7 @@ async function main(): Promise<void> {
   const rows: TrainingBenchResult[] = [];
   for (const m of modalities) {
     const args = [__filename, '--worker', '--modality', m];
-    for (const [flag, v] of [['--steps', opts.steps], ['--seq', opts.seqLen], ['--threads', opts.threads], ['--dim', opts.dim], ['--layers', opts.layers]] as const) {
+    for (const [flag, v] of [['--steps', opts.steps], ['--seq', opts.seqLen], ['--threads', opts.threads], ['--dim', opts.dim], ['--layers', opts.layers], ['--recompute', opts.recompute]] as const) {
       if (v !== undefined) args.push(flag, String(v));
     }
     const child = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });

@@ -80,7 +80,9 @@ export function describe(
   if (state === 'starting') return { text: '$(sync~spin) LaVIN: starting', tooltip: 'Starting the LaVIN backend', warn: false };
   if (state === 'crashed') return { text: '$(error) LaVIN: backend stopped', tooltip: 'The backend stopped; see the LaVIN log', warn: true };
   if (state === 'stopped') return { text: '$(circle-slash) LaVIN: off', tooltip: 'The backend is not running', warn: false };
-  const model = status?.model ? `${status.model.name} on ${status.model.device} (${status.model.precision})` : 'no model loaded yet (loads on first use)';
+  const model = status?.model ? `${status.model.name} on ${status.model.deviceNote ?? status.model.device} (${status.model.precision})` : 'no model loaded yet (loads on first use)';
+  // Which execution provider runs the model, in the text itself: a CPU fallback is not silent.
+  const on = status?.model ? ` · ${status.model.device}` : '';
   const adapters = status?.adapterSet ? `adapter set **${status.adapterSet}**` : 'built-in adapters';
   const tooltip = `**LaVIN** — ${model}, ${adapters}`;
   switch (status?.activity) {
@@ -89,14 +91,14 @@ export function describe(
     case 'converting':
       return { text: '$(sync~spin) LaVIN: converting', tooltip, warn: false };
     case 'generating':
-      return { text: `$(pulse) LaVIN: generating ${tokensPerSecond.toFixed(1)} tok/s`, tooltip, warn: false };
+      return { text: `$(pulse) LaVIN: generating ${tokensPerSecond.toFixed(1)} tok/s${on}`, tooltip, warn: false };
     case 'training': {
       const step = train ? `step ${train.step}/${train.totalSteps}` : 'starting';
       return { text: `$(beaker) LaVIN: training ${step}`, tooltip, warn: false };
     }
     default:
       return status?.model
-        ? { text: '$(check) LaVIN: ready', tooltip, warn: false }
+        ? { text: `$(check) LaVIN: ready${on}`, tooltip, warn: false }
         : { text: '$(circle-outline) LaVIN: idle', tooltip, warn: false };
   }
 }

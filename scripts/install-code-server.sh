@@ -16,6 +16,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 version="${CODE_SERVER_VERSION:-4.100.3}"
 dir="${CODE_SERVER_DIR:-$root/.cache/code-server}"
+# absolute: `node -p require(...)` below reads files under it, and require() takes a bare relative path for a package name
+[[ "$dir" = /* ]] || dir="$PWD/$dir"
 marker="$dir/.installed-$version"
 
 if [[ -f "$marker" && -f "$dir/node_modules/code-server/out/node/entry.js" ]]; then

@@ -6,12 +6,12 @@
 //
 // While the tests run, a small driver on 127.0.0.1 (its URL in LAVIN_TEST_DRIVER, inherited by the
 // extension host) lets tests act on the real UI: POST /screenshot {name, selector?} saves
-// media/screenshots/<name>.png; POST /webview {script} runs a function body inside the chat
+// .cache/screenshots/<name>.png (npm run screenshots copies the README's into media/); POST /webview {script} runs a function body inside the chat
 // webview and returns its JSON result; POST /ui {script} does the same in the workbench page.
 //
 // Env: CODE_SERVER_DIR (default .cache/code-server), CHROMIUM_PATH (default /usr/bin/chromium),
 //      LAVIN_VSCODE_TEST_TIMEOUT seconds (default 900), LAVIN_VSCODE_TEST_HEADED=1 to watch,
-//      LAVIN_SCREENSHOT_DIR (default media/screenshots), LAVIN_CODE_SERVER_SMOKE_DRIVER=1 for VS Code 1.104+.
+//      LAVIN_SCREENSHOT_DIR (default .cache/screenshots: tests never write into the tree), LAVIN_CODE_SERVER_SMOKE_DRIVER=1 for VS Code 1.104+.
 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
@@ -46,7 +46,7 @@ if (!existsSync(entry)) {
 const nodePathFile = join(codeServerDir, 'node-path');
 const codeServerNode = existsSync(nodePathFile) ? readFileSync(nodePathFile, 'utf8').trim() : process.execPath;
 const timeoutS = Number(process.env.LAVIN_VSCODE_TEST_TIMEOUT ?? 900);
-const screenshotsDir = resolve(process.env.LAVIN_SCREENSHOT_DIR ?? join(root, 'media/screenshots'));
+const screenshotsDir = resolve(process.env.LAVIN_SCREENSHOT_DIR ?? join(root, '.cache/screenshots'));
 const tmp = mkdtempSync(join(tmpdir(), 'lavin-vscode-test-'));
 const logFile = join(root, '.cache/vscode-test/code-server.log');
 mkdirSync(dirname(logFile), { recursive: true });

@@ -22,7 +22,10 @@ export interface ModelSummary {
   name: string;
   /** Absolute model folder (the one with model.json). */
   dir: string;
+  /** The execution provider that runs the model: cpu, cuda or webgpu. */
   device: string;
+  /** That provider, and why the GPU providers tried before it were not used (when any were). */
+  deviceNote?: string;
   precision: PrecisionName;
   llama: { dim: number; layers: number; heads: number; vocab: number };
   clip: { width: number; layers: number; heads: number; resolution: number };
@@ -142,6 +145,9 @@ export interface AnswerResult {
   imageTextMs?: number;
   /** Image route: how many visual tokens the image took in the prompt. */
   visualTokens?: number;
+  /** The execution provider that computed the answer (cpu, cuda, webgpu) and why others were passed over. */
+  device?: string;
+  deviceNote?: string;
 }
 
 export interface TokenNotificationParams {
@@ -173,6 +179,8 @@ export interface TrainParams {
   out?: string;
   /** Continue from the named set's last checkpoint instead of starting fresh. */
   resume?: boolean;
+  /** Replace an existing set of that name; without it (and without resume) an existing set is refused, never replaced. */
+  overwrite?: boolean;
   learningRate?: number;
   /** LSP work-done progress token; progress also goes out as `lavin/trainProgress`. */
   workDoneToken?: ProgressToken;
@@ -243,6 +251,8 @@ export interface AdapterSetInfo {
   updated: string;
   /** Model folder it was trained on top of. */
   baseModel?: string;
+  /** Training loss at the last saved step, when recorded. */
+  loss?: number;
 }
 
 export interface ListAdapterSetsResult {
@@ -283,6 +293,55 @@ export interface SetupModelResult {
   model: ModelSummary;
 }
 
+/** Where a discovered model was found. */
+export type ModelSourceKind = 'ollama' | 'lmstudio' | 'huggingface' | 'picked';
+
+/** A model already on disk that `lavin/listModels` found (nothing is ever downloaded). */
+export interface DiscoveredModel {
+  /** As its store names it: Ollama `llama3.2:3b`, LM Studio `publisher/repo/file.gguf`, Hugging Face `org/name`. */
+  name: string;
+  source: ModelSourceKind;
+  /** gguf: one GGUF file; hf: a Hugging Face folder (config.json + safetensors); lavin: a model folder with model.json. */
+  format: 'gguf' | 'hf' | 'lavin';
+  /** What `--model` and the `lavin.modelFolder` setting take: the GGUF file, the snapshot folder, the model folder. */
+  path: string;
+  /** general.architecture (GGUF), model_type (Hugging Face), "llama" (LaVIN folders); absent when unreadable. */
+  architecture?: string;
+  parameters?: number;
+  /** GGUF general.file_type name (Q4_K_M, Q8_0, F16 ...), Hugging Face torch_dtype (BF16 ...), a model folder's precision. */
+  quantization?: string;
+  /** Bytes on disk of everything the model reads (all shards, the vision tower). */
+  sizeBytes: number;
+  contextLength?: number;
+  /** A LLaVA mmproj GGUF that belongs to this model (Ollama's projector layer, LM Studio's mmproj-*.gguf beside it). */
+  visionTower?: string;
+  /** The chat template the store keeps beside the weights (Ollama's template layer, a Go template). */
+  storeTemplate?: string;
+  /** yes: fits in free memory; tight: fits in this machine's memory but not in what is free now; no: does not fit at all. */
+  memory: { fits: 'yes' | 'tight' | 'no' | 'unknown'; needBytes?: number; message?: string };
+  /** One line saying why it cannot be used (missing blob, truncated GGUF, unsupported architecture ...); absent when usable. */
+  problem?: string;
+  /** Things worth knowing that do not stop it (a LoRA layer left out, a second model layer ...). */
+  notes?: string[];
+}
+
+export interface ListModelsParams {
+  /** Ollama model stores to scan instead of the default ($OLLAMA_MODELS, ~/.ollama/models, /usr/share/ollama/.ollama/models). */
+  ollama?: string[];
+  /** LM Studio models folders instead of the default ($LAVIN_LMSTUDIO_MODELS, LM Studio's downloadsFolder, ~/.lmstudio/models, ~/.cache/lm-studio/models). */
+  lmStudio?: string[];
+  /** Hugging Face hub caches instead of the default ($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub). */
+  huggingFace?: string[];
+  /** GGUF files or folders the user picked (a folder: its GGUF files, a Hugging Face folder, or a LaVIN model folder). */
+  paths?: string[];
+}
+
+export interface ListModelsResult {
+  models: DiscoveredModel[];
+  /** Every place looked at, whether it exists, and why a scan stopped short (entry or time limit, unreadable). */
+  searched: { source: ModelSourceKind; root: string; exists: boolean; note?: string }[];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Messages
 // ---------------------------------------------------------------------------------------------
@@ -300,6 +359,8 @@ export const PreviewTrainingRequest = new RequestType<PreviewTrainingParams, Pre
 export const ListAdapterSetsRequest = new RequestType0<ListAdapterSetsResult, void>('lavin/listAdapterSets');
 export const ActivateAdapterSetRequest = new RequestType<ActivateAdapterSetParams, StatusResult, void>('lavin/activateAdapterSet');
 export const SetupModelRequest = new RequestType<SetupModelParams, SetupModelResult, void>('lavin/setupModel');
+/** Models already on disk: Ollama's store, LM Studio's models folder, the Hugging Face hub cache, picked paths. Needs no model; never downloads. */
+export const ListModelsRequest = new RequestType<ListModelsParams, ListModelsResult, void>('lavin/listModels');
 
 export const TokenNotification = new NotificationType<TokenNotificationParams>('lavin/token');
 export const TrainProgressNotification = new NotificationType<TrainProgressParams>('lavin/trainProgress');

@@ -5,7 +5,7 @@ import * as vscode from 'vscode';
 import * as path from 'path';
 import { randomUUID } from 'crypto';
 import { ResponseError } from 'vscode-languageclient';
-import { LavinErrorCodes, PreviewTrainingRequest, PreviewTrainingResult, TrainRequest, TrainResult } from '../../server/protocol';
+import { AdapterSetInfo, LavinErrorCodes, ListAdapterSetsRequest, PreviewTrainingRequest, PreviewTrainingResult, TrainRequest, TrainResult } from '../../server/protocol';
 import type { Backend } from '../backend';
 import { errorMessage } from '../backend';
 import { LavinConfig } from '../config';
@@ -18,6 +18,8 @@ export interface FineTuneOptions {
   steps?: number;
   /** Skip the preview confirmation (programmatic use). */
   skipPreview?: boolean;
+  /** Replace an existing set of that name. Without it the user is asked (or, with skipPreview, the server refuses). */
+  overwrite?: boolean;
   /** Cancels like the notification's Cancel button. */
   token?: vscode.CancellationToken;
 }
@@ -37,7 +39,22 @@ export async function fineTune(backend: Backend, config: LavinConfig, options: F
       return undefined;
     }
   }
-  const name = options.name ?? (options.skipPreview ? defaultName(folder) : await askName(folder));
+  const existing = await existingSets(backend);
+  let name = options.name ?? (options.skipPreview ? defaultName(folder) : await askName(folder, existing));
+  let overwrite = options.overwrite ?? false;
+  // Never replace a saved set without asking: confirm, or pick another name.
+  while (name && !overwrite && !options.skipPreview) {
+    const old = existing.find((s) => s.name === name);
+    if (!old) break;
+    const choice = await vscode.window.showWarningMessage(
+      `Adapter set "${name}" already exists (${old.steps} steps, saved ${new Date(old.updated).toLocaleString()}). Replace it?`,
+      { modal: true, detail: 'Training under this name replaces the saved set. Use another name to keep both.' },
+      'Replace', 'Use Another Name',
+    );
+    if (choice === 'Replace') overwrite = true;
+    else if (choice === 'Use Another Name') name = await askName(folder, existing, freeName(name, existing));
+    else return undefined;
+  }
   if (!name) return undefined;
 
   if (preview) {
@@ -70,7 +87,7 @@ export async function fineTune(backend: Backend, config: LavinConfig, options: F
           }),
         );
         try {
-          return await backend.request(TrainRequest, { docs: folder.fsPath, include, name, steps: options.steps, runId }, cancel.token);
+          return await backend.request(TrainRequest, { docs: folder.fsPath, include, name, steps: options.steps, runId, overwrite }, cancel.token);
         } finally {
           subs.forEach((s) => s.dispose());
           cancel.dispose();
@@ -112,12 +129,32 @@ function defaultName(folder: vscode.Uri): string {
   return path.basename(folder.fsPath).replace(/[^A-Za-z0-9._-]+/g, '-') || 'docs';
 }
 
-function askName(folder: vscode.Uri): Thenable<string | undefined> {
+function askName(folder: vscode.Uri, existing: AdapterSetInfo[], value = defaultName(folder)): Thenable<string | undefined> {
   return vscode.window.showInputBox({
     title: 'LaVIN: name of the new adapter set',
-    value: defaultName(folder),
-    validateInput: (v) => (/^[A-Za-z0-9._-]{1,64}$/.test(v) ? undefined : 'Use 1-64 letters, digits, ".", "_" or "-"'),
+    value,
+    validateInput: (v) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(v)) return 'Use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit';
+      if (existing.some((s) => s.name === v)) return { message: `An adapter set named "${v}" exists: you will be asked before it is replaced.`, severity: vscode.InputBoxValidationSeverity.Warning };
+      return undefined;
+    },
   });
+}
+
+/** The adapter sets the backend knows; none when it cannot say (the server still refuses to replace one). */
+async function existingSets(backend: Backend): Promise<AdapterSetInfo[]> {
+  try {
+    return (await backend.request0(ListAdapterSetsRequest)).sets;
+  } catch {
+    return [];
+  }
+}
+
+/** name-2, name-3, ...: the first that is not taken. */
+export function freeName(name: string, existing: readonly { name: string }[]): string {
+  const taken = new Set(existing.map((s) => s.name));
+  const stem = name.replace(/-\d+$/, '');
+  for (let i = 2; ; i++) if (!taken.has(`${stem}-${i}`)) return `${stem}-${i}`;
 }
 
 /** lavin.docsGlobs as the server's `include`; an empty setting means every document. */

@@ -1,4 +1,6 @@
-// The engine's public surface: what the backend host, the CLI, benchmarks and tests use.
+// Types of the engine's text-level API (LavinModel in lavinModel.ts): load options, generation
+// requests and results, model info. The host imports the engine modules it uses directly
+// (lavinModel, modelDir, convertedCopy, sequence, weights); this file holds only the shared types.
 // Nothing here knows about LSP, VS Code or a terminal.
 
 import type { Prompt } from './sequence';
@@ -55,6 +57,8 @@ export interface GenerateRequest {
   positionMode?: PositionMode;
   signal?: AbortSignal;
   onToken?: (event: TokenEvent) => void;
+  /** Diagnostics: the logits each generated token was picked from (index as in TokenEvent), after the answer. */
+  onLogits?: (logits: Float32Array, index: number) => void;
 }
 
 export type StopReason = 'eos' | 'max-tokens' | 'aborted' | 'context-full';
@@ -81,6 +85,9 @@ export interface ModelInfo {
   adapterParameters: number;
   temperature: number;
   maxSeqLen: number;
+  /** The execution provider the model runs on: 'cpu', 'cuda' or 'webgpu'. */
   device: string;
+  /** The provider and why the ones 'auto' tried before it were passed over (device.ts describeChoice). */
+  deviceNote?: string;
   precision: Precision;
 }

@@ -4,6 +4,9 @@
 //
 // Shapes are read from the weights. Names are the official ones: Meta LLaMA names, OpenAI CLIP names
 // under `backbone.visual.`, and LaVIN adapter names with `module.` stripped.
+//
+// One file even past 400 lines, on purpose: the definition reads top to bottom in one place, like
+// nanoGPT's model.py (the house rule's exception, stated here).
 
 import { Builder } from './graph/builder';
 import { Value } from './graph/graph';
@@ -159,6 +162,86 @@ export function visualProjection(b: Builder, p: ParamSource, features: Value, dr
   let hidden = silu(b, linear(b, features, p.paramT(b, 'adapter_proj.conv_A.weight'), p.param(b, 'adapter_proj.conv_A.bias')));
   if (dropout) hidden = dropout(hidden);
   return linear(b, hidden, p.paramT(b, 'adapter_proj.conv_B.weight'), p.param(b, 'adapter_proj.conv_B.bias'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole model on one sequence (what nanoGPT's forward is to its model.py). Every decoder graph
+// is assembled from it: the training graph (train/trainingGraph.ts) and the inference decoder
+// (programs.ts); the vision graph runs its first part, clipVisual + visualProjection, on its own.
+//
+//   row 0       the modality token: onehot(text | image) @ adapter_modality_embedding
+//   rows 1..T   token embeddings (a row copy of tok_embeddings done on the host), with the image's
+//               visual tokens (adapter_proj of the CLIP class-token taps) added into their slots
+//   blocks      LLaMA + MM-adapters; block l is routed by its router on its normalised row 0
+//   head        logits of the chosen rows; with targets, the next-token loss
+//
+// Decoding with a KV cache continues a sequence whose modality token was routed once: the runtime
+// runs this forward on the modality token's row alone (route = the first-row router) to get the
+// per-checkpoint router table, and feeds those weights to every later step (route = fed weights).
+// Which token ids fill the rows, and where the visual slots are, is engine/sequence.ts's.
+// ---------------------------------------------------------------------------------------------
+
+export interface LavinSequence {
+  /** One-hot [1, 2] (text, image): the modality token opens the sequence as row 0. Absent: the rows continue a routed sequence. */
+  modality?: Value;
+  /** Token embeddings [1, T, D]; visual slots hold zero rows. */
+  tokens: Value;
+  /** The image encoded in the graph: visual tokens added at `placement` [T, nVisual] (a 1 per visual slot). */
+  image?: { pixels: Value; placement: Value };
+}
+
+export interface LavinForwardOptions extends Omit<DecoderContext, 'route'> {
+  /** Block l's expert weights given its router on the first row ([1, 2]); default: exactly those (LaVIN's routing). */
+  route?: (layer: number, firstRow: Value) => Value;
+  /** The rows whose logits are computed, from the last hidden states [1, T, D] (default: all). */
+  logitRows?: (hidden: Value) => Value;
+  /** Next-token targets of the logit rows: ids int64 [N, 1] and weights [N, 1] (0 ignores a row). */
+  targets?: { labels: Value; weights: Value };
+}
+
+export interface LavinForward {
+  /** [1, N, V] for the logit rows. */
+  logits: Value;
+  /** -sum(weight * log p(label)) over the logit rows, when targets are given. */
+  loss?: Value;
+  /** Per block, its router on the first row [1, 2]. */
+  firstRowRoutes: Value[];
+  /** Per block, this pass's keys and values in the cache's layout (see DecoderOutputs). */
+  added: { keyT: Value; value: Value }[];
+}
+
+export function lavinForward(b: Builder, p: ParamSource, cfg: LavinConfig, seq: LavinSequence, opts: LavinForwardOptions): LavinForward {
+  const { dim, vocab } = cfg.llama;
+  const modalityToken = seq.modality && b.reshape(b.matmul(seq.modality, p.param(b, 'adapter_modality_embedding.weight')), [1, 1, dim]);
+  let tokens = seq.tokens;
+  if (seq.image) {
+    const clip = clipVisual(b, p, cfg, seq.image.pixels, opts.dropout);
+    const visual = visualProjection(b, p, clip.features); // LaVIN's AdapterMLP has no dropout
+    tokens = b.add(tokens, b.reshape(b.matmul(seq.image.placement, visual), [1, -1, dim]));
+  }
+  const h = modalityToken ? b.concat([modalityToken, tokens], 1) : tokens;
+
+  const firstRowRoutes: Value[] = [];
+  const { route, logitRows, targets, ...ctx } = opts;
+  const out = llamaDecoder(b, p, cfg, h, {
+    ...ctx,
+    route: (l, normed) => {
+      const first = b.reshape(routerWeights(b, p, `layers.${l}.adapter_attn`, b.slice(normed, [0], [1], [1]), cfg.adapter.temperature), [1, 2]);
+      firstRowRoutes.push(first);
+      return route ? route(l, first) : first;
+    },
+  });
+
+  const logits = lmHead(b, p, cfg, logitRows ? logitRows(out.hidden) : out.hidden);
+  const loss = targets && nextTokenLoss(b, logits, vocab, targets.labels, targets.weights);
+  return { logits, loss, firstRowRoutes, added: out.added };
+}
+
+/** -sum over rows of weight * log softmax(logits)[label]: logits [1, N, V], labels int64 [N, 1], weights [N, 1]. */
+export function nextTokenLoss(b: Builder, logits: Value, vocab: number, labels: Value, weights: Value): Value {
+  const logp = b.logSoftmax(b.reshape(logits, [-1, vocab]), -1);
+  const picked = b.op('GatherElements', [logp, labels], [{ dtype: 'float32', shape: labels.shape }], { axis: { i: 1 } })[0];
+  return b.neg(b.reduceSum(b.mul(picked, weights), [0, 1], false));
 }
 
 // ---------------------------------------------------------------------------------------------

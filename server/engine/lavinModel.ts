@@ -2,9 +2,8 @@
 
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as ort from 'onnxruntime-node';
 import * as path from 'path';
-import { Device, GenerateRequest, GenerateResult, LoadOptions, ModelInfo, Precision } from './api';
+import { GenerateRequest, GenerateResult, LoadOptions, ModelInfo, Precision } from './api';
 import { generateIds, PromptCache } from './generate';
 import { preprocessImage } from './image';
 import { loadModelDir, LoadedWeights, ModelManifest, readManifest, resolveIn } from './modelDir';
@@ -15,11 +14,10 @@ import { HostTensor } from './tensor';
 import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convertedCopy';
 import { LavinConfig } from './lavin';
 import { checkCpuMemory } from './memory';
-import { Builder } from './graph/builder';
-import { Graph } from './graph/graph';
+import { chooseDevice, describeChoice } from './device';
 import { WEIGHT_FORMATS } from './quant';
 import { EngineOptions } from './runtime';
-import { createSession, ExecutionDevice, SessionConfig } from './session';
+import { SessionConfig } from './session';
 import { inferenceSequence, InferenceSequence, LAVIN_FAMILY, Prompt, PromptFamily } from './sequence';
 import { LlamaTokenizer } from './tokenizer';
 
@@ -54,7 +52,8 @@ export class LavinModel {
 
   static async load(dir: string, opts: LoadOptions = {}): Promise<LavinModel> {
     const log = opts.log ?? (() => {});
-    const device = await chooseDevice(opts.device ?? 'auto', log);
+    const choice = await chooseDevice(opts.device ?? 'auto', { log });
+    const device = choice.device;
     log(`loading model folder ${dir}`);
     const manifest = readManifest(dir);
     const precision: Precision = opts.precision ?? manifest.precision ?? 'fp32';
@@ -66,7 +65,7 @@ export class LavinModel {
     if (precision === 'fp16' && device === 'cpu') {
       log('fp16 on the CPU: onnxruntime widens the weights to float32 when the model opens, so it runs at fp32 speed and memory with a slower start (bench, 1B: 8.6 s vs 1.2 s); int8 or int4 are faster here');
     }
-    const session: SessionConfig = { device, threads: opts.threads };
+    const session: SessionConfig = { device, threads: opts.threads, log };
     const converted = convertedDirFor(dir, engine.weights, engine.kernels);
     let runtime: LavinRuntime;
     let weights: LoadedWeights | undefined;
@@ -126,6 +125,7 @@ export class LavinModel {
       temperature: cfg.adapter.temperature,
       maxSeqLen: cfg.maxSeqLen,
       device,
+      deviceNote: describeChoice(choice),
       precision,
     };
     log(`loaded ${info.name}: LLaMA ${cfg.llama.dim}x${cfg.llama.nLayers}, CLIP ${cfg.clip.width}x${cfg.clip.layers}, ${adapterParameters} adapter parameters, on ${device}`);
@@ -178,6 +178,7 @@ export class LavinModel {
       stopAtEos: req.stopAtEos ?? true,
       positionMode: req.positionMode ?? this.manifest.positionMode ?? 'reference',
       signal: req.signal,
+      keepLogits: req.onLogits !== undefined,
       onToken: (id, index) => {
         const piece = id === eos ? '' : decoder.push(id);
         text += piece;
@@ -185,6 +186,7 @@ export class LavinModel {
       },
     });
     this.promptCache = r.promptCache;
+    r.stepLogits.forEach((logits, index) => req.onLogits?.(logits, index));
     text += decoder.flush();
     const L = this.runtime.cfg.llama.nLayers;
     const routerWeights = Array.from({ length: L }, (_, l) => [r.routerWeights[2 * l], r.routerWeights[2 * l + 1]]);
@@ -228,56 +230,5 @@ export class LavinModel {
 
   async dispose(): Promise<void> {
     await this.runtime.dispose();
-  }
-}
-
-// 'auto' tries CUDA (when onnxruntime's CUDA binaries are installed) and then the CPU. WebGPU is
-// used only when asked for: probing it without an adapter makes the native layer print errors.
-const DEVICE_ORDER: ExecutionDevice[] = ['cuda', 'cpu'];
-
-/**
- * The execution provider for a device setting, checked by creating a one-node session on it.
- * 'auto' tries cuda, then cpu, and logs why each unusable one was skipped; an
- * explicitly requested device that does not work is an error that says why.
- */
-export async function chooseDevice(requested: Device, log: (m: string) => void = () => {}): Promise<ExecutionDevice> {
-  if (requested === 'cpu') return 'cpu';
-  const candidates = requested === 'auto' ? DEVICE_ORDER : [requested];
-  for (const device of candidates) {
-    if (device === 'cpu') return 'cpu';
-    const problem = await deviceProblem(device);
-    if (!problem) return device;
-    if (requested !== 'auto') throw new Error(`device ${device} is not usable: ${problem}; see README "GPU" (or use device cpu/auto)`);
-    log(`device auto: skipping ${device} (${problem})`);
-  }
-  return 'cpu';
-}
-
-/** Why an execution provider cannot run a trivial graph here, or undefined when it can. */
-async function deviceProblem(device: ExecutionDevice): Promise<string | undefined> {
-  const backends = ort.listSupportedBackends?.() ?? [{ name: 'cpu', bundled: true }];
-  if (!backends.some((b) => b.name === device)) return `not in this onnxruntime-node build (available: ${backends.map((b) => b.name).join(', ')})`;
-  // Probing a missing CUDA provider makes onnxruntime print a load error; look for its library first.
-  if (device === 'cuda' && !cudaProviderInstalled()) return "onnxruntime's CUDA provider is not installed (README: GPU)";
-  const g = new Graph('device_probe');
-  const b = new Builder(g);
-  b.output(b.identity(b.input('x', 'float32', [1])), 'y');
-  try {
-    const s = await createSession(g, { device });
-    await s.release();
-    return undefined;
-  } catch (e) {
-    return (e as Error).message.split('\n')[0];
-  }
-}
-
-/** Whether onnxruntime-node's optional CUDA provider library was installed next to its binding. */
-function cudaProviderInstalled(): boolean {
-  try {
-    const root = path.dirname(require.resolve('onnxruntime-node/package.json'));
-    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-    return fs.existsSync(path.join(root, 'bin', 'napi-v6', process.platform, process.arch, lib));
-  } catch {
-    return false;
   }
 }

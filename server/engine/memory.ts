@@ -18,9 +18,11 @@ export interface MemoryEstimate {
 }
 
 /** Weights of LLaMA's linear layers (attention, FFN, output head): what a decoded token reads. */
-export function llamaLinearParameters(llama: Pick<LavinConfig['llama'], 'dim' | 'nLayers' | 'ffnHidden' | 'vocab'>): number {
+export function llamaLinearParameters(llama: Pick<LavinConfig['llama'], 'dim' | 'nLayers' | 'ffnHidden' | 'vocab'> & { nKvHeads?: number; headDim?: number }): number {
   const { dim: D, nLayers: L, ffnHidden: F, vocab: V } = llama;
-  return L * (4 * D * D + 3 * D * F) + V * D;
+  // wk and wv are [nKvHeads * headDim, D] under grouped-query attention.
+  const kv = llama.nKvHeads !== undefined && llama.headDim !== undefined ? llama.nKvHeads * llama.headDim : D;
+  return L * (2 * D * D + 2 * D * kv + 3 * D * F) + V * D;
 }
 
 export function estimateCpuMemory(cfg: LavinConfig, format: WeightFormat): MemoryEstimate {
@@ -29,7 +31,10 @@ export function estimateCpuMemory(cfg: LavinConfig, format: WeightFormat): Memor
   const decoderBytes = llamaLinearParameters(cfg.llama) * cpuBytesPerWeight(format) + V * D * 2;
   const tokens = (R / P) ** 2 + 1;
   const visionBytes = 4 * (CL * (12 * W * W + 13 * W) + 3 * P * P * W + tokens * W);
-  const kvCacheBytes = 2 * L * cfg.maxSeqLen * D * 4;
+  // Grouped-query attention caches nKvHeads heads, not nHeads (Llama-3 8B: a quarter). The field is
+  // optional until LlamaConfig has it for every backbone.
+  const kvWidth = ((cfg.llama as { nKvHeads?: number }).nKvHeads ?? cfg.llama.nHeads) * cfg.llama.headDim;
+  const kvCacheBytes = 2 * L * cfg.maxSeqLen * kvWidth * 4;
   return { decoderBytes, visionBytes, kvCacheBytes, totalBytes: decoderBytes + visionBytes + kvCacheBytes };
 }
 

@@ -13,7 +13,7 @@ import { Graph, Value } from './graph/graph';
 import { HostParams, LinearPolicy, ParamSource } from './graph/params';
 import { QuantizedWeight } from './quant';
 import { HostTensor } from './tensor';
-import { clipVisual, FusedKernelInputs, LavinConfig, lmHead, llamaDecoder, ropeTables, routerWeights, visualProjection } from './lavin';
+import { clipVisual, FusedKernelInputs, LavinConfig, lavinForward, ropeTables, visualProjection } from './lavin';
 
 /** LaVIN's adapter parameters: every name with an `adapter*` part (LLM and ViT adapters, routers, projection, modality embedding). */
 export function isAdapterParam(name: string): boolean {
@@ -103,29 +103,27 @@ export function buildDecoderGraph(cfg: LavinConfig, p: ParamSource, kernels: Ker
   if (kernels !== 'fused' && kernels !== 'plain') throw new Error(`unknown kernels "${kernels}" (plain or fused)`);
   const fused: FusedKernelInputs | undefined = kernels === 'fused' ? { positionIds: b.reshape(positions, [1, -1]), cosCache: cosTable, sinCache: sinTable } : undefined;
 
-  // Each block's router on the step's first token: output as `router_probe`, and with
-  // route_from_first_token the block's own weights, so one pass of the modality token alone
-  // reaches the per-checkpoint table (block l's weights depend only on blocks < l).
-  const probes: Value[] = [];
-  const out = llamaDecoder(b, p, cfg, embeds, {
+  // The rows continue a sequence (no modality token, no image: visual tokens are spliced into the
+  // embeddings on the host). Each block's router on the step's first token is output as
+  // `router_probe`, and with route_from_first_token it is the block's own weights, so one pass of
+  // the modality token alone reaches the per-checkpoint table (block l's weights depend only on
+  // blocks < l); otherwise the fed table routes the block.
+  const out = lavinForward(b, p, cfg, { tokens: embeds }, {
     cos,
     sin,
     attentionBias: bias,
-    route: (l, n) => {
-      const probe = b.reshape(routerWeights(b, p, `layers.${l}.adapter_attn`, b.slice(n, [0], [1], [1]), cfg.adapter.temperature), [1, 2]);
-      probes.push(probe);
-      return b.where(routeSelf, probe, b.slice(router, [l], [l + 1], [0]));
-    },
+    route: (l, firstRow) => b.where(routeSelf, firstRow, b.slice(router, [l], [l + 1], [0])),
     past,
     fused,
+    logitRows: (hidden) => b.gather(hidden, logitPositions, 1),
   });
 
-  const selected = b.gather(out.hidden, logitPositions, 1);
-  b.output(lmHead(b, p, cfg, selected), io.logits);
+  b.output(out.logits, io.logits);
   out.added.forEach((kv, l) => {
     b.output(kv.keyT, io.addedKey(l));
     b.output(kv.value, io.addedValue(l));
   });
+  const probes = out.firstRowRoutes;
   b.output(nLayers > 1 ? b.concat(probes, 0) : probes[0], io.probe);
   return g;
 }

@@ -45,6 +45,11 @@ export interface QuantizedWeight {
   scales: HostTensor;
   /** uint8 [N * ceil(ceil(K / blockSize) * bits / 8)]: per block, int4 two to a byte (low nibble first). */
   zeroPoints: HostTensor;
+  /**
+   * float32 [N * ceil(K / blockSize)], optional: a value added to every weight of the block,
+   * W = (q - zero_point) * scale + offset (GGUF's Q4_1/Q4_K/Q5_K minimums; see weights/ggufQuants.ts).
+   */
+  offsets?: HostTensor;
 }
 
 /** The block actually used for K inputs: the requested one, but no wider than K needs. */
@@ -158,6 +163,7 @@ export function dequantizeWeight(w: QuantizedWeight): Float32Array {
   const scales = new Float32Array(w.scales.data.buffer, w.scales.data.byteOffset, n * blocks);
   const packed = w.packed.data;
   const zps = w.zeroPoints.data;
+  const offsets = w.offsets ? new Float32Array(w.offsets.data.buffer, w.offsets.data.byteOffset, n * blocks) : undefined;
   const out = new Float32Array(n * k);
   for (let r = 0; r < n; r++) {
     for (let c = 0; c < k; c++) {
@@ -166,7 +172,7 @@ export function dequantizeWeight(w: QuantizedWeight): Float32Array {
       const base = (r * blocks + bi) * blob;
       const qv = bits === 8 ? packed[base + j] : (packed[base + (j >> 1)] >> ((j & 1) * 4)) & 15;
       const zero = bits === 8 ? zps[r * zpRow + bi] : (zps[r * zpRow + (bi >> 1)] >> ((bi & 1) * 4)) & 15;
-      out[r * k + c] = (qv - zero) * scales[r * blocks + bi];
+      out[r * k + c] = (qv - zero) * scales[r * blocks + bi] + (offsets ? offsets[r * blocks + bi] : 0);
     }
   }
   return out;

@@ -1,47 +1,21 @@
 // Runs the inference graphs: vision pass, embedding lookup, the router table, and decoder steps over
-// a KV cache. Token-level only: text, prompts and sampling live in generate.ts.
+// a KV cache (kvCache.ts). Token-level only: text, prompts and sampling live in generate.ts; opening
+// a converted copy's sessions (and its packed weights) lives in convertedSessions.ts.
 
-import * as fs from 'fs';
 import * as ort from 'onnxruntime-node';
-import * as path from 'path';
-import { HOST_TENSORS, readConverted } from './convertedCopy';
+import { openConvertedSessions, OpenOptions } from './convertedSessions';
 import { LavinConfig, llamaLinearPolicy } from './lavin';
-import { bitsOf, WeightFormat } from './quant';
+import { QuantizedWeight, WeightFormat } from './quant';
 import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';
-import { createSession, createSessionFromFile, f32, i64, SessionConfig } from './session';
+import { createSession, ExecutionDevice, f32, i64, SessionConfig } from './session';
 import { parseLaidOutName, layOutHost } from './graph/layouts';
 import { HostTensor, toFloat32 } from './tensor';
-import { openTensorFile } from './weights';
-import { commitPacked, discardPacked, freeBytes, newPackedWrite, packedIdentity, packedPaths, packedState } from './packedWeights';
-
+import { KvCache } from './kvCache';
 import type { Modality } from './sequence';
-export type { Modality };
+export { KvCache };
+export type { Modality, OpenOptions };
 
 /** How the decoder is built: weight format of the LLaMA linears and plain or fused kernels. */
-export interface OpenOptions {
-  /**
-   * int8/int4 on the CPU: 'use' (default) opens a current packed copy of the decoder when there is
-   * one; 'write' also makes and checks one when there is none; 'ignore' opens the source decoder.
-   */
-  packed?: 'use' | 'write' | 'ignore';
-  log?: (message: string) => void;
-}
-
-/** The largest absolute difference between two lists of arrays (NaN where any value is NaN). */
-function maxDifference(a: Float32Array[], b: Float32Array[]): number {
-  if (a.length !== b.length) return Infinity;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i].length !== b[i].length) return Infinity;
-    for (let j = 0; j < a[i].length; j++) {
-      const x = Math.abs(a[i][j] - b[i][j]);
-      if (Number.isNaN(x)) return NaN;
-      if (x > d) d = x;
-    }
-  }
-  return d;
-}
-
 export interface EngineOptions {
   weights?: WeightFormat;
   kernels?: Kernels;
@@ -52,99 +26,6 @@ export interface VisionResult {
   features: Float32Array; // [n, W]
   visualTokens: Float32Array; // [n, D]
   clipRouterWeights: Float32Array; // [layers, T, 2]
-}
-
-/**
- * Keys and values of every layer for the tokens seen so far, in host buffers of `slots` rows that
- * the decoder reads in place (its past inputs) and that each step extends by its own T rows: keys
- * transposed [H, hd, slots] (so q.K^T is a plain row-times-matrix product), values [H, slots, hd].
- * A step extends the cache it is given: that object then holds the longer sequence, and the step
- * returns it. The buffers grow by 64 slots or an eighth, up to the context length.
- */
-export class KvCache {
-  private keyBuffers: Float32Array[];
-  private valueBuffers: Float32Array[];
-  private capacity = 0;
-  private filled = 0;
-
-  private constructor(
-    private readonly nLayers: number,
-    private readonly nHeads: number,
-    private readonly headDim: number,
-    private readonly maxLength: number,
-  ) {
-    this.keyBuffers = Array.from({ length: nLayers }, () => new Float32Array(0));
-    this.valueBuffers = Array.from({ length: nLayers }, () => new Float32Array(0));
-  }
-
-  static empty(cfg: LavinConfig): KvCache {
-    const { nLayers, nHeads, headDim } = cfg.llama;
-    return new KvCache(nLayers, nHeads, headDim, cfg.maxSeqLen);
-  }
-
-  /** Tokens cached. */
-  get length(): number {
-    return this.filled;
-  }
-
-  /** Rows the buffers hold (filled or not): the decoder attends over all, masking the unfilled. */
-  get slots(): number {
-    return this.capacity;
-  }
-
-  /** The decoder's past inputs for layer l: the whole buffers (slots past `length` are masked). */
-  past(l: number): { key: ort.Tensor; value: ort.Tensor } {
-    const { nHeads: H, headDim: hd, capacity: C } = this;
-    return { key: f32(this.keyBuffers[l], [1, H, hd, C]), value: f32(this.valueBuffers[l], [1, H, C, hd]) };
-  }
-
-  /** Append T rows per layer from the step's added keys [1, H, hd, T] and values [1, H, T, hd]. */
-  append(keysT: Float32Array[], values: Float32Array[], T: number): void {
-    const { nHeads: H, headDim: hd } = this;
-    if (keysT.length !== this.nLayers || values.length !== this.nLayers) throw new Error(`KV cache: ${keysT.length} layers of keys for ${this.nLayers} layers`);
-    for (let l = 0; l < this.nLayers; l++) {
-      for (const src of [keysT[l], values[l]]) {
-        if (src.length !== T * H * hd) throw new Error(`KV cache: layer ${l} added ${src.length} values for ${T} tokens`);
-      }
-    }
-    this.reserve(this.filled + T);
-    const C = this.capacity;
-    const at = this.filled;
-    for (let l = 0; l < this.nLayers; l++) {
-      const [k, kt, v, vt] = [keysT[l], this.keyBuffers[l], values[l], this.valueBuffers[l]];
-      if (T >= 16) for (let r = 0; r < H * hd; r++) kt.set(k.subarray(r * T, (r + 1) * T), r * C + at); // one feature of one head
-      else for (let r = 0; r < H * hd; r++) for (let t = 0; t < T; t++) kt[r * C + at + t] = k[r * T + t]; // (a subarray per row cost 10% of a decode step)
-      for (let h = 0; h < H; h++) vt.set(v.subarray(h * T * hd, (h + 1) * T * hd), (h * C + at) * hd); // one head's rows
-    }
-    this.filled += T;
-  }
-
-  /** Keep only the first `rows` tokens (a later prompt that shares them starts from here). */
-  truncate(rows: number): void {
-    if (!Number.isInteger(rows) || rows < 0 || rows > this.filled) throw new Error(`KV cache: cannot keep ${rows} of ${this.filled} rows`);
-    this.filled = rows; // rows past `filled` are masked by every step, so they need no clearing
-  }
-
-  private reserve(rows: number): void {
-    if (rows <= this.capacity) return;
-    // Grow in small steps: every step attends over all slots (the unfilled ones masked), so slack
-    // costs time on each token; regrowing copies the cache once per 64+ tokens.
-    const C = Math.max(rows, Math.min(this.capacity + Math.max(64, this.capacity >> 3), Math.max(this.maxLength, rows)));
-    const { nHeads: H, headDim: hd, capacity: old, filled } = this;
-    const growValues = (buf: Float32Array) => {
-      const next = new Float32Array(H * C * hd);
-      if (filled) for (let h = 0; h < H; h++) next.set(buf.subarray(h * old * hd, (h * old + filled) * hd), h * C * hd);
-      return next;
-    };
-    const growKeys = (buf: Float32Array) => {
-      const next = new Float32Array(H * hd * C);
-      if (filled) for (let r = 0; r < H * hd; r++) next.set(buf.subarray(r * old, r * old + filled), r * C);
-      return next;
-    };
-    this.keyBuffers = this.keyBuffers.map(growKeys);
-    this.valueBuffers = this.valueBuffers.map(growValues);
-    this.capacity = C;
-  }
 }
 
 /** Prompt tokens per decoder call in `prefill`. */
@@ -189,6 +70,7 @@ export class LavinRuntime {
     tensors: ReadonlyMap<string, HostTensor>,
     /** The ONNX file the decoder session came from (undefined: built in memory). */
     readonly decoderFile?: string,
+    private readonly device: ExecutionDevice = 'cpu',
   ) {
     this.openVision = typeof vision === 'function' ? vision : async () => vision;
     if (typeof vision !== 'function') this.vision = Promise.resolve(vision);
@@ -247,122 +129,37 @@ export class LavinRuntime {
    * is the format of the LLaMA linear layers (the ViT, adapters and norms stay float32);
    * `engine.kernels` picks plain ops or onnxruntime's fused attention and norms for the decoder.
    */
-  static async create(cfg: LavinConfig, tensors: ReadonlyMap<string, HostTensor>, session: SessionConfig = {}, engine: EngineOptions = {}): Promise<LavinRuntime> {
+  static async create(
+    cfg: LavinConfig,
+    tensors: ReadonlyMap<string, HostTensor>,
+    session: SessionConfig = {},
+    engine: EngineOptions = {},
+    /** LLaMA linears already in MatMulNBits form, by name (bench/checkGpu.ts: random codes, no quantising). */
+    prequantized?: ReadonlyMap<string, QuantizedWeight>,
+  ): Promise<LavinRuntime> {
     for (const name of ['tok_embeddings.weight', 'adapter_modality_embedding.weight']) {
       if (!tensors.has(name)) throw new Error(`missing parameter ${name}`);
     }
     const vision = await createSession(buildVisionGraph(cfg, inferenceParams(tensors)), session);
-    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, llamaLinearPolicy(engine.weights ?? 'fp32')), engine.kernels), session);
-    return new LavinRuntime(cfg, vision, decoder, tensors);
+    // GPU providers multiply the quantised/fp16 linears in float16 (graph/params.ts halfActivations).
+    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, { ...llamaLinearPolicy(engine.weights ?? 'fp32'), halfActivations: (session.device ?? 'cpu') !== 'cpu' }, prequantized), engine.kernels), session);
+    return new LavinRuntime(cfg, vision, decoder, tensors, undefined, session.device);
   }
 
   /**
-   * Open a folder written by `convert` (no weights are converted or quantised here). The ViT
-   * session is created on the first image. int8/int4 decoders on the CPU open from their packed
-   * copy when it is current (packedWeights.ts); `packed: 'write'` makes and checks one when it is not.
+   * Open a folder written by `convert` (no weights are converted or quantised here): see
+   * convertedSessions.ts (the ViT on the first image; int8/int4 decoders on the CPU from their
+   * checked packed copy).
    */
   static async open(dir: string, session: SessionConfig = {}, opts: OpenOptions = {}): Promise<LavinRuntime> {
-    const m = readConverted(dir);
-    const host = new Map<string, HostTensor>();
-    const file = await openTensorFile(path.join(dir, m.files.host));
-    try {
-      for (const name of file.names()) host.set(name, await file.read(name));
-      for (const name of HOST_TENSORS) if (!host.has(name)) throw new Error(`converted folder ${dir}: ${m.files.host} lacks ${name} (convert again)`);
-    } finally {
-      await file.close();
-    }
-    const vision = () => createSessionFromFile(path.join(dir, m.files.vision), session);
-    const make = (decoder: ort.InferenceSession, from: string) => new LavinRuntime(m.cfg, vision, decoder, host, from);
-    const source = path.join(dir, m.files.decoder);
-    const fromSource = async () => make(await createSessionFromFile(source, session), source);
-    const cpu = (session.device ?? 'cpu') === 'cpu';
-    // float32 weights on the CPU: no repacking, so the MatMuls read the memory-mapped data file, as
-    // llama.cpp does. 1b, alternating runs: the session opens in 0.4 s instead of 9-11 s (7B: about
-    // a minute), decode equal, a 512-token prompt 12-15% slower. (The ViT keeps repacking: unpacked,
-    // its first image came 1 s sooner but every image took 25% longer.)
-    if (m.weights === 'fp32' && cpu) return make(await createSessionFromFile(source, { prepack: false, ...session }), source);
-    const packed = opts.packed ?? 'use';
-    if (!cpu || !bitsOf(m.weights) || packed === 'ignore') return fromSource();
-    const log = opts.log ?? (() => {});
-    const state = packedState(dir, m.files.decoder);
-    if (state.state === 'usable') {
-      try {
-        return make(await createSessionFromFile(state.model, session), state.model);
-      } catch (e) {
-        log(`the packed weights ${state.model} did not open (${(e as Error).message.split('\n')[0]}); opening ${source}`);
-      }
-    } else if (packed === 'write' && state.state !== 'inexact') {
-      return LavinRuntime.openWritingPacked(dir, m.files.decoder, session, make, fromSource, log);
-    }
-    return fromSource();
-  }
-
-  /**
-   * Open the source decoder while onnxruntime saves its repacked weights, then open that copy and
-   * keep it only when it gives the source's outputs bit for bit (the verdict is stamped either way).
-   * One session at a time: at 7B two would not fit in 8 GB.
-   */
-  private static async openWritingPacked(
-    dir: string,
-    decoderFile: string,
-    session: SessionConfig,
-    make: (d: ort.InferenceSession, from: string) => LavinRuntime,
-    fromSource: () => Promise<LavinRuntime>,
-    log: (m: string) => void,
-  ): Promise<LavinRuntime> {
-    const source = path.join(dir, decoderFile);
-    const need = 2 * fs.statSync(`${source}.data`).size + (1 << 30);
-    if (freeBytes(dir) < need) {
-      log(`not saving packed weights beside ${source}: ${(need / 1e9).toFixed(1)} GB of free disk needed`);
-      return fromSource();
-    }
-    const identity = packedIdentity(dir, decoderFile);
-    const written = newPackedWrite(dir, decoderFile);
-    let writer: LavinRuntime;
-    try {
-      writer = make(await createSessionFromFile(source, { ...session, savePacked: written }), source);
-    } catch (e) {
-      discardPacked(dir, written);
-      log(`could not save packed weights (${(e as Error).message.split('\n')[0]}); opening ${source}`);
-      return fromSource();
-    }
-    const expected = await writer.checkOutputs();
-    await writer.dispose();
-    let copy: ort.InferenceSession | undefined;
-    let detail: string;
-    let exact = false;
-    try {
-      copy = await createSessionFromFile(written.model, session);
-      const diff = maxDifference(expected, await make(copy, written.model).checkOutputs());
-      exact = diff === 0;
-      detail = exact ? 'outputs bit-identical to the source decoder' : `outputs differ from the source decoder's (max difference ${diff})`;
-    } catch (e) {
-      detail = `did not open: ${(e as Error).message.split('\n')[0]}`;
-    }
-    try {
-      commitPacked(dir, decoderFile, written, identity, exact, detail);
-    } catch (e) {
-      // e.g. a file system that will not rename an open file: keep nothing, run from the source
-      await copy?.release();
-      discardPacked(dir, written);
-      log(`could not record packed weights beside ${source} (${(e as Error).message.split('\n')[0]}); opening the source`);
-      return fromSource();
-    }
-    if (exact) {
-      const { model } = packedPaths(dir, decoderFile);
-      log(`saved onnxruntime's packed weights as ${model} (${detail}): later starts skip repacking`);
-      return make(copy!, model);
-    }
-    await copy?.release();
-    log(`onnxruntime's packed weights are not used for ${source}: ${detail}`);
-    return fromSource();
+    return openConvertedSessions(dir, session, opts, (cfg, vision, decoder, host, from) => new LavinRuntime(cfg, vision, decoder, host, from, session.device));
   }
 
   /**
    * A fixed three-token step from an empty cache: logits, router probe and every layer's new keys
    * and values. Two decoder sessions of one model agree on these only if every weight agrees.
    */
-  private async checkOutputs(): Promise<Float32Array[]> {
+  async checkOutputs(): Promise<Float32Array[]> {
     const { nLayers, vocab } = this.cfg.llama;
     const ids = [1, 2, 3].map((i) => i % vocab);
     const out = await this.step({ embeds: this.embed(ids), positions: [1, 2, 3], routerWeights: new Float32Array(2 * nLayers).fill(0.5), cache: KvCache.empty(this.cfg) });
@@ -457,6 +254,9 @@ export class LavinRuntime {
     const { dim, nLayers } = this.cfg.llama;
     const T = input.positions.length;
     if (input.embeds.length !== T * dim) throw new Error(`step: ${input.embeds.length} embedding values for ${T} tokens of dim ${dim}`);
+    // onnxruntime 1.30's WebGPU provider crashes (SIGSEGV) on zero-sized inputs: a GPU step never
+    // gets an empty past, but masked slots (the CPU keeps the exact empty shapes it was verified with).
+    if (input.cache.slots === 0 && this.device !== 'cpu') input.cache.reserve(1);
     const P = input.cache.length;
     const C = input.cache.slots; // the buffers fed below (appending may grow them afterwards)
     // Columns: the cache's C slots (filled: 0..P-1), then this step's T tokens; `masked` speaks of

@@ -3,6 +3,7 @@
 import * as ort from 'onnxruntime-node';
 import { Graph } from './graph/graph';
 import { externalBytes, serializeModel } from './graph/onnx';
+import { placementProfilePrefix, reportPlacementAfterFirstRun } from './placement';
 
 export type ExecutionDevice = 'cpu' | 'cuda' | 'webgpu';
 
@@ -21,6 +22,8 @@ export interface SessionConfig {
    * file name beside it): see packedWeights.ts.
    */
   savePacked?: { model: string; data: string };
+  /** On a GPU provider: log which nodes ran on the CPU instead, after the first run (placement.ts). */
+  log?: (message: string) => void;
 }
 
 /** Initializers under this size stay inside a saved optimized graph (shape inference reads them). */
@@ -52,7 +55,21 @@ function sessionOptions(cfg: SessionConfig): ort.InferenceSession.SessionOptions
   return options;
 }
 
+/** A session whose node placement gets logged after its first run (GPU providers with a log only). */
+async function withPlacementLog(what: string, cfg: SessionConfig, create: (cfg: SessionConfig) => Promise<ort.InferenceSession>): Promise<ort.InferenceSession> {
+  const device = cfg.device ?? 'cpu';
+  if (device === 'cpu' || !cfg.log || cfg.profilePrefix) return create(cfg);
+  const prefix = placementProfilePrefix(what.replace(/\W+/g, '_'));
+  const session = await create({ ...cfg, profilePrefix: prefix });
+  reportPlacementAfterFirstRun(session, prefix, `node placement of ${what} on ${device}`, cfg.log);
+  return session;
+}
+
 export async function createSession(graph: Graph, cfg: SessionConfig = {}): Promise<ort.InferenceSession> {
+  return withPlacementLog(graph.name, cfg, (c) => createSessionNow(graph, c));
+}
+
+async function createSessionNow(graph: Graph, cfg: SessionConfig): Promise<ort.InferenceSession> {
   const externalFile = `${graph.name}.onnx.data`;
   const { model, external } = serializeModel(graph, { externalThreshold: EXTERNAL_THRESHOLD, externalFile });
   const options = sessionOptions(cfg);
@@ -66,6 +83,10 @@ export async function createSession(graph: Graph, cfg: SessionConfig = {}): Prom
 
 /** A session from an ONNX file on disk (its external data file beside it). */
 export async function createSessionFromFile(file: string, cfg: SessionConfig = {}): Promise<ort.InferenceSession> {
+  return withPlacementLog(file.split(/[\\/]/).pop()!, cfg, (c) => createSessionFromFileNow(file, c));
+}
+
+async function createSessionFromFileNow(file: string, cfg: SessionConfig): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(file, sessionOptions(cfg));
   } catch (e) {

@@ -1,7 +1,20 @@
-// Images arrive as base64 in chat messages. LaVIN takes one image per request: the newest one wins.
+// Images arrive as base64 in chat messages over the protocol, or as bytes from the same process
+// (the CLI: no encoding just to decode it again). LaVIN takes one image per request: the newest one wins.
 
-import { ChatMessage, LavinErrorCodes } from '../protocol';
+import { ChatMessage, ChatParams, LavinErrorCodes } from '../protocol';
 import { HostError } from './errors';
+
+/** An image as it reaches the host: base64 (protocol) or the encoded file's bytes (in process). */
+export type ImageInput = string | Uint8Array;
+
+/** A chat message as the host takes it: the protocol's, or with image bytes. */
+export interface HostChatMessage extends Omit<ChatMessage, 'images'> {
+  images?: ImageInput[];
+}
+
+export interface HostChatParams extends Omit<ChatParams, 'messages'> {
+  messages: HostChatMessage[];
+}
 
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
@@ -27,17 +40,25 @@ export interface PickedImage {
   notices: string[];
 }
 
-export function pickImage(messages: ChatMessage[], maxBytes: number): PickedImage {
-  let chosen: { msg: number; idx: number; b64: string } | undefined;
+/** Bytes given in process: the same size and emptiness checks as decoded base64. */
+function checkBytes(bytes: Uint8Array, maxBytes: number, what: string): Uint8Array {
+  if (bytes.length > maxBytes) throw new HostError(LavinErrorCodes.BadImage, `${what} is too large: about ${mb(bytes.length)} exceeds the ${mb(maxBytes)} limit`);
+  if (bytes.length === 0) throw new HostError(LavinErrorCodes.BadImage, `${what} is empty`);
+  return bytes;
+}
+
+export function pickImage(messages: HostChatMessage[], maxBytes: number): PickedImage {
+  let chosen: { msg: number; idx: number; input: ImageInput } | undefined;
   let total = 0;
   messages.forEach((m, i) => {
-    (m.images ?? []).forEach((b64, j) => {
+    (m.images ?? []).forEach((input, j) => {
       total++;
-      if (m.role === 'user') chosen = { msg: i, idx: j, b64 };
+      if (m.role === 'user') chosen = { msg: i, idx: j, input };
     });
   });
   if (!chosen) return { notices: total > 0 ? ['Images on assistant messages are ignored.'] : [] };
-  const image = decodeImage(chosen.b64, maxBytes, `messages[${chosen.msg}].images[${chosen.idx}]`);
+  const what = `messages[${chosen.msg}].images[${chosen.idx}]`;
+  const image = typeof chosen.input === 'string' ? decodeImage(chosen.input, maxBytes, what) : checkBytes(chosen.input, maxBytes, what);
   const notices = total > 1 ? [`LaVIN looks at one image per answer: the newest one was used, ${total - 1} other(s) left out.`] : [];
   return { image, notices };
 }

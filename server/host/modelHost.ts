@@ -9,14 +9,14 @@ import { LavinModel } from '../engine/lavinModel';
 import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
-  AdapterSetInfo, AnswerResult, ChatParams, DevicePreference, ExplainParams, ImageTextLine, LavinErrorCodes, ListAdapterSetsResult,
-  LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
+  AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, ImageTextLine, LavinErrorCodes, ListAdapterSetsResult,
+  ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
 import { badParams, classifyEngineError, HostError } from './errors';
-import { pickImage } from './imageInput';
+import { HostChatParams, pickImage } from './imageInput';
 import { chatBody, fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
 import { imageTextContext, ImageTextContext, toProtocolLines } from './imageText';
 import { OcrLine, TextReader } from '../engine/ocr/textReader';
@@ -24,6 +24,7 @@ import type { PromptBody } from '../engine/sequence';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
 import { languageIdFor } from './languages';
+import { discoverModels } from './models';
 import { Workspace } from './workspace';
 
 export interface HostOptions {
@@ -47,6 +48,8 @@ export interface GenerateControl {
   onToken?: (event: TokenEvent) => void;
   /** Image questions: the lines read from the image, before the answer starts. */
   onImageText?: (lines: ImageTextLine[]) => void;
+  /** Diagnostics (lavin ask --top-logits): the logits each answer token was picked from. */
+  onLogits?: (logits: Float32Array, index: number) => void;
 }
 
 export interface TrainControl {
@@ -112,7 +115,8 @@ export class ModelHost {
     return this.status();
   }
 
-  async chat(params: ChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
+  /** A chat request: the protocol's, or from the same process with image bytes (HostChatParams). */
+  async chat(params: HostChatParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
     const maxImageBytes = this.opts.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES;
     const picked = pickImage(params.messages, maxImageBytes);
     if (!picked.image || params.readImageText === false) {
@@ -182,7 +186,7 @@ export class ModelHost {
       let firstStep = 0;
       try {
         const outcome = await training.train({
-          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, learningRate: params.learningRate, signal,
+          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, signal,
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {
@@ -207,6 +211,11 @@ export class ModelHost {
   /** The samples `train` would build from these params; reads the docs only, needs no model and does not queue. */
   previewTraining(params: PreviewTrainingParams): PreviewTrainingResult {
     return this.trainingPort().previewDocs(this.docsFolder(params.docs), params.include);
+  }
+
+  /** Models already on disk (Ollama, LM Studio, Hugging Face cache, picked paths): metadata only, no queue. */
+  listModels(params: ListModelsParams): Promise<ListModelsResult> {
+    return discoverModels(params);
   }
 
   async listAdapterSets(): Promise<ListAdapterSetsResult> {
@@ -272,7 +281,7 @@ export class ModelHost {
   // -------------------------------------------------------------------------------------------
 
   private async answer(
-    params: ChatParams | ExplainParams,
+    params: HostChatParams | ExplainParams,
     image: Uint8Array | undefined,
     notices: string[],
     ctl: GenerateControl,
@@ -291,11 +300,12 @@ export class ModelHost {
       try {
         const r = await model.generate({
           prompt: fitted.body, image, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
-          signal: ctl.signal, onToken: ctl.onToken,
+          signal: ctl.signal, onToken: ctl.onToken, onLogits: ctl.onLogits,
         });
         return {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
           promptTokens: r.promptTokens, reusedPromptTokens: r.reusedPromptTokens, timings: { ...r.timings, queuedMs }, notices: [...notices, ...fitted.notices], adapterSet: this.adapterSet,
+          device: model.info.device, deviceNote: model.info.deviceNote,
           promptBody: fitted.body,
           ...(image ? { visualTokens: model.promptIds(fitted.body, true).visual?.count } : {}),
         };
@@ -357,7 +367,7 @@ export class ModelHost {
 function summary(m: LavinModel): ModelSummary {
   const i = m.info;
   return {
-    name: i.name, dir: i.dir, device: i.device, precision: i.precision,
+    name: i.name, dir: i.dir, device: i.device, deviceNote: i.deviceNote, precision: i.precision,
     llama: { dim: i.llama.dim, layers: i.llama.layers, heads: i.llama.heads, vocab: i.llama.vocab },
     clip: { width: i.clip.width, layers: i.clip.layers, heads: i.clip.heads, resolution: i.clip.resolution },
     adapterParameters: i.adapterParameters, maxSeqLen: i.maxSeqLen,

@@ -9,7 +9,10 @@
 // read from a screenshot) is kept whole while earlier turns can go, then cut before the code.
 
 import type { PromptBody, Turn } from '../engine/sequence';
-import { ChatMessage, CodeContext, LineRange } from '../protocol';
+import { ChatMessage as ProtocolMessage, CodeContext, LineRange } from '../protocol';
+
+/** What a prompt uses of a chat message (its images go their own way: imageInput.ts). */
+export type ChatMessage = Pick<ProtocolMessage, 'role' | 'content' | 'code'>;
 
 /** Tokens the full prompt of a body (with the engine's prefix and format) would take. */
 export type TokenCounter = (body: PromptBody) => number;

@@ -97,6 +97,7 @@ export function trainParams(value: unknown): TrainParams {
     name,
     out: optString(o, 'out'),
     resume: optBoolean(o, 'resume'),
+    overwrite: optBoolean(o, 'overwrite'),
     learningRate: optNumber(o, 'learningRate', { min: 0, max: 1 }),
     workDoneToken: token as TrainParams['workDoneToken'],
     runId: optString(o, 'runId'),

@@ -26,6 +26,8 @@ export interface TrainRun {
   outDir?: string;
   steps: number;
   resume: boolean;
+  /** Replace an existing set in outDir; without it (and without resume) an existing set is refused. */
+  overwrite?: boolean;
   learningRate?: number;
   signal: AbortSignal;
   onStep: (step: TrainStep) => void;

@@ -29,6 +29,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       if (run.resume && !fs.existsSync(path.join(outDir, ADAPTER_META_FILE))) {
         throw badParams(`nothing to resume: ${outDir} holds no adapter set (start without resume)`);
       }
+      if (!run.resume && !run.overwrite) refuseToReplace(outDir, run.name);
       const { samples, summary } = buildDocsDataset(run.docsDir, { include: run.include });
       if (samples.length === 0) {
         const matching = run.include ? ` matching ${run.include.join(', ')}` : '';
@@ -65,7 +66,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         if (!entry.isDirectory() || !fs.existsSync(path.join(storeDir, entry.name, ADAPTER_META_FILE))) continue;
         try {
           const meta = readMeta(path.join(storeDir, entry.name));
-          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name });
+          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss });
         } catch {
           // A set being written or damaged: not listed, the store's own checks report it on use.
         }
@@ -86,4 +87,17 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       return file;
     },
   };
+}
+
+/** Training never silently replaces a set: an existing one is kept unless the caller asked to overwrite it. */
+function refuseToReplace(outDir: string, name: string): void {
+  if (!fs.existsSync(path.join(outDir, ADAPTER_META_FILE))) return;
+  let what = '';
+  try {
+    const meta = readMeta(outDir);
+    what = ` (${meta.step} steps, saved ${meta.updatedAt.slice(0, 16).replace('T', ' ')} UTC)`;
+  } catch {
+    // A damaged set is still someone's data: refuse all the same.
+  }
+  throw badParams(`adapter set ${name} already exists in ${outDir}${what}; choose another name, continue it (lavin train --resume) or replace it (lavin train --overwrite)`);
 }

@@ -41,6 +41,8 @@ export interface AdapterSetMeta {
   args: Record<string, number | string | boolean>;
   step: number;
   epoch?: number;
+  /** Training loss of the last step before this save (absent for imported sets and older files). */
+  loss?: number;
   createdAt: string;
   updatedAt: string;
   /** What it was trained on (counts, sources), free-form. */

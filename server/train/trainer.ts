@@ -168,7 +168,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const saveEvery = opts.saveEvery ?? 50;
   const save = () => {
     meta = saveAdapterSet(opts.outDir, {
-      meta: { ...meta, step, epoch: cursor.epoch },
+      meta: { ...meta, step, epoch: cursor.epoch, loss: losses.length ? losses[losses.length - 1] : meta.loss },
       tensors: params, shapes,
       optimizer: { step: optimizer.state.step, m: optimizer.state.m, v: optimizer.state.v, rng: rng.state, trainer: { ...cursor } },
     });

@@ -1,5 +1,5 @@
-// The training graph: one forward + backward pass of LaVIN for one example of a fixed length,
-// composed only from the model definition in engine/lavin.ts, differentiated by engine/graph/autodiff.
+// The training graph: one forward + backward pass of LaVIN for one example of a fixed length:
+// engine/lavin.ts's lavinForward with its loss, differentiated by engine/graph/autodiff.
 //
 // Sequence (T = seqLen positions, the reference's `max_words`):
 //   row 0      : E_mod[m] = modality(one-hot [1,2]) @ adapter_modality_embedding
@@ -13,7 +13,7 @@ import { addGradientOutputs } from '../engine/graph/autodiff';
 import { Builder } from '../engine/graph/builder';
 import { Graph, Value } from '../engine/graph/graph';
 import { HostParams } from '../engine/graph/params';
-import { clipVisual, LavinConfig, lmHead, llamaDecoder, llamaLinearPolicy, ropeTables, routerWeights, visualProjection } from '../engine/lavin';
+import { LavinConfig, lavinForward, LavinSequence, llamaLinearPolicy, ropeTables } from '../engine/lavin';
 import { HostTensor } from '../engine/tensor';
 
 export const TRAIN_IO = {
@@ -87,7 +87,7 @@ export function buildTrainingGraph(cfg: LavinConfig, tensors: ReadonlyMap<string
   const format = opts.frozenFormat ?? 'fp32';
   if (format !== 'fp32' && format !== 'fp16') throw new Error(`training graph: frozen weights can be fp32 or fp16, not ${String(format)}`);
   const p = new HostParams(tensors, trainable, llamaLinearPolicy(format));
-  const { dim, headDim, ropeTheta, vocab } = cfg.llama;
+  const { dim, headDim, ropeTheta } = cfg.llama;
   const nVisual = cfg.adapter.nVisualTokens;
 
   const dropoutMasks: DropoutMaskInput[] = [];
@@ -100,42 +100,25 @@ export function buildTrainingGraph(cfg: LavinConfig, tensors: ReadonlyMap<string
       }
     : undefined;
 
-  // ---- sequence assembly ------------------------------------------------------------------------
-  const modality = b.input(TRAIN_IO.modality, 'float32', [1, 2]);
-  const eMod = b.reshape(b.matmul(modality, p.param(b, 'adapter_modality_embedding.weight')), [1, 1, dim]);
-  let tokens = b.input(TRAIN_IO.tokenEmbeds, 'float32', [1, T - 1, dim]);
-  if (opts.withImage) {
-    const r = cfg.clip.resolution;
-    const pixels = b.input(TRAIN_IO.pixels, 'float32', [1, 3, r, r]);
-    const clip = clipVisual(b, p, cfg, pixels, dropout);
-    const visual = visualProjection(b, p, clip.features); // LaVIN's AdapterMLP has no dropout
-    const placement = b.input(TRAIN_IO.placement, 'float32', [T - 1, nVisual]);
-    tokens = b.add(tokens, b.reshape(b.matmul(placement, visual), [1, T - 1, dim]));
-  }
-  const h = b.concat([eMod, tokens], 1); // [1, T, D]
-
-  // ---- decoder with in-graph routing from the modality token ------------------------------------
+  // ---- the sequence (lavinForward: modality token, tokens with the visual tokens placed, routing
+  // from row 0) and the next-token cross-entropy over rows 0..T-2 ---------------------------------
+  const r = cfg.clip.resolution;
+  const seq: LavinSequence = {
+    modality: b.input(TRAIN_IO.modality, 'float32', [1, 2]),
+    tokens: b.input(TRAIN_IO.tokenEmbeds, 'float32', [1, T - 1, dim]),
+    image: opts.withImage ? { pixels: b.input(TRAIN_IO.pixels, 'float32', [1, 3, r, r]), placement: b.input(TRAIN_IO.placement, 'float32', [T - 1, nVisual]) } : undefined,
+  };
   const tables = ropeTables(headDim, T, ropeTheta);
-  const routes: Value[] = [];
-  const out = llamaDecoder(b, p, cfg, h, {
+  const out = lavinForward(b, p, cfg, seq, {
     cos: b.constFloat(tables.cos, [T, headDim / 2], 'rope_cos'),
     sin: b.constFloat(tables.sin, [T, headDim / 2], 'rope_sin'),
     attentionBias: b.constFloat(trainingAttentionBias(T), [T, T], 'attention_bias'),
-    route: (l, normed) => {
-      const w = routerWeights(b, p, `layers.${l}.adapter_attn`, b.slice(normed, [0], [1], [1]), cfg.adapter.temperature); // [1,1,2]
-      routes.push(b.reshape(w, [1, 2]));
-      return w;
-    },
     dropout,
+    logitRows: (hidden) => b.slice(hidden, [0], [T - 1], [1]),
+    targets: { labels: b.input(TRAIN_IO.labels, 'int64', [T - 1, 1]), weights: b.input(TRAIN_IO.labelWeights, 'float32', [T - 1, 1]) },
   });
-
-  // ---- next-token cross-entropy over rows 0..T-2 ----------------------------------------------
-  const logits = lmHead(b, p, cfg, b.slice(out.hidden, [0], [T - 1], [1])); // [1, T-1, V]
-  const logp = b.logSoftmax(b.reshape(logits, [T - 1, vocab]), -1);
-  const labels = b.input(TRAIN_IO.labels, 'int64', [T - 1, 1]);
-  const weights = b.input(TRAIN_IO.labelWeights, 'float32', [T - 1, 1]);
-  const picked = b.op('GatherElements', [logp, labels], [{ dtype: 'float32', shape: [T - 1, 1] }], { axis: { i: 1 } })[0];
-  const loss = b.neg(b.reduceSum(b.mul(picked, weights), [0, 1], false));
+  const loss = out.loss!;
+  const routes = out.firstRowRoutes;
   b.output(loss, TRAIN_IO.loss);
   b.output(routes.length > 1 ? b.concat(routes, 0) : routes[0], TRAIN_IO.routerWeights);
 

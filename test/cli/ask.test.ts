@@ -47,6 +47,20 @@ describe('lavin ask', () => {
     assert.match(human.stderr, /lavin: error: .*not a supported image/);
   });
 
+  it('names the image file that is empty or not an image at all', async () => {
+    const dir = tempDir('lavin-img-');
+    const empty = path.join(dir, 'empty.png');
+    fs.writeFileSync(empty, '');
+    const e = await lavin(['ask', '--image', empty, 'what?']);
+    assert.equal(e.code, 1);
+    assert.equal(e.stderr, `lavin: error: image ${empty} is empty (0 bytes)\n`);
+    const text = path.join(dir, 'notes.png');
+    fs.writeFileSync(text, 'just some text, renamed to .png\n');
+    const t = await lavin(['ask', '--json', '--image', text, 'what?']);
+    assert.equal(t.code, 1);
+    assert.equal(t.events[0].message, `image ${text} is not a supported image (PNG, JPEG, WebP, GIF): unrecognised file signature`);
+  });
+
   it('reports a missing image file', async () => {
     const r = await lavin(['ask', '--json', '--image', '/no/such/picture.png', 'what?']);
     assert.equal(r.code, 1);

@@ -4,7 +4,8 @@ import * as assert from 'assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { before, describe, it } from 'node:test';
-import { lavin, tempDir } from './runLavin';
+import { spawn } from 'child_process';
+import { BIN, lavin, REPO, tempDir } from './runLavin';
 
 describe('lavin explain', () => {
   let file: string;
@@ -27,6 +28,43 @@ describe('lavin explain', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.ok(r.stdout.trim().length > 0);
     assert.match(r.stderr, /text route/);
+  });
+
+  it('refuses an empty file and a binary one, saying why, without running the model', async () => {
+    const dir = tempDir('lavin-src-');
+    const empty = path.join(dir, 'empty.ts');
+    fs.writeFileSync(empty, '');
+    const e = await lavin(['explain', empty]);
+    assert.equal(e.code, 1);
+    assert.equal(e.stderr, `lavin: error: file ${empty} is empty (0 bytes): there is nothing to explain\n`);
+    assert.equal(e.stdout, '');
+    const png = path.join(REPO, 'media', 'icon.png');
+    const p = await lavin(['explain', '--json', png]);
+    assert.equal(p.code, 1);
+    assert.deepEqual(p.events.map((x) => x.event), ['error']);
+    assert.match(String(p.events[0].message), /^file .*icon\.png is a PNG image, not text \(to ask about an image: lavin ask --image FILE/);
+    const bin = path.join(dir, 'data.bin');
+    fs.writeFileSync(bin, Buffer.from([0x41, 0x42, 0x00, 0x01, 0x43]));
+    const b = await lavin(['explain', bin]);
+    assert.equal(b.code, 1);
+    assert.match(b.stderr, /data\.bin is binary \(it contains NUL bytes\), not text/);
+  });
+
+  it('ends the answer\'s line before a note on stderr (one terminal shows both)', async () => {
+    // A file longer than the tiny model's context gets a "cut" note.
+    const long = path.join(tempDir('lavin-src-'), 'long.ts');
+    fs.writeFileSync(long, Array.from({ length: 400 }, (_, i) => `export const value${i} = ${i} * 2;`).join('\n'));
+    const both = path.join(tempDir('lavin-tty-'), 'screen.txt');
+    const fd = fs.openSync(both, 'a');
+    try {
+      const child = spawn(process.execPath, [BIN, 'explain', '--max-new-tokens', '4', long], { stdio: ['ignore', fd, fd], env: { ...process.env, LAVIN_HOME: tempDir('lavin-home-') } });
+      assert.equal(await new Promise((resolve) => child.on('exit', resolve)), 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const screen = fs.readFileSync(both, 'utf8');
+    assert.match(screen, /\nnote: The attached code was cut/, screen);
+    assert.match(screen, /\n\[text route;/, screen);
   });
 
   it('reports a missing file, a range past the end, and a reversed range', async () => {

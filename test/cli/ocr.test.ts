@@ -63,12 +63,12 @@ describe('lavin ocr', () => {
     const r = await lavin(['ocr', '--json', broken]);
     assert.equal(r.code, 1);
     assert.deepEqual(r.events.map((e) => e.event), ['error']);
-    assert.match(String(r.events[0].message), /^image .*broken\.png: not a supported image \(PNG, JPEG, WebP, GIF\)/);
+    assert.match(String(r.events[0].message), /^image .*broken\.png is not a supported image \(PNG, JPEG, WebP, GIF\)/);
     const text = path.join(dir, 'notes.png');
     fs.writeFileSync(text, 'hello');
     const human = await lavin(['ocr', text]);
     assert.equal(human.code, 1);
-    assert.match(human.stderr, /lavin: error: image .*notes\.png: not a supported image.*unrecognised file signature/);
+    assert.match(human.stderr, /lavin: error: image .*notes\.png is not a supported image.*unrecognised file signature/);
     const missing = await lavin(['ocr', '--json', path.join(dir, 'none.png')]);
     assert.match(String(missing.events[0].message), /image .*none\.png does not exist/);
     const usage = await lavin(['ocr']);

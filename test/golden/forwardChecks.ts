@@ -17,6 +17,8 @@ export interface Check {
   /** Golden tensor names (or golden.json fields) this check reads. */
   reads: string[];
   run: (ctx: ForwardContext) => Promise<string>;
+  /** Why this fixture set cannot run the check (reported as a skip), or undefined when it can. */
+  skipReason?: (golden: GoldenJson) => string | undefined;
 }
 
 function tensor(ctx: ForwardContext, name: string): GoldenTensor {
@@ -127,11 +129,13 @@ export function forwardChecks(caseNames: string[]): Check[] {
     checks.push({
       name: `${name}: greedy tokens with training-consistent decode positions`,
       reads: [`diagnostics.${name}.decode_without_position_quirk.greedy_tokens`],
+      skipReason: (golden) =>
+        golden.diagnostics?.[name]?.decode_without_position_quirk?.greedy_tokens ? undefined : `this fixture set records no quirk-free decode (diagnostics.${name}.decode_without_position_quirk.greedy_tokens)`,
       async run(ctx) {
         const c = ctx.golden.cases[name];
         const m = modalityOf(c);
         const expected: number[] | undefined = ctx.golden.diagnostics?.[name]?.decode_without_position_quirk?.greedy_tokens;
-        if (!expected) return 'skipped: this fixture set records no quirk-free decode';
+        if (!expected) throw new Error(`golden.json has no diagnostics.${name}.decode_without_position_quirk.greedy_tokens (the test should have skipped)`);
         const promptIds = Array.from(tensor(ctx, `${name}.gen.prompt_ids`).data);
         const visual = m === 'image'
           ? { tokens: (await ctx.runtime.encodeImage(pixelsFor(ctx, m))).visualTokens, offset: 1 + prefixIds(ctx.golden, 'prefix_img_ids').length }

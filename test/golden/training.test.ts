@@ -18,7 +18,6 @@ const checks = trainingChecks(golden);
 for (const kind of ['whole graph', 'per-block recomputation'] as const) describe(`golden training, ${kind} (${FIXTURE_DIR})`, () => {
   let ctx: TrainingContext;
   let stepper: TrainingStepper | BlockwiseTrainingStepper | undefined;
-  const timings: string[] = [];
 
   before(async () => {
     const weights = await loadModelDir(fixtureModelDir('openai'));
@@ -36,21 +35,12 @@ for (const kind of ['whole graph', 'per-block recomputation'] as const) describe
         { modality: c.img_indicator === 1 ? 'image' : 'text', inputIds: c.train_input_ids, labels: c.train_labels, pixels: c.img_indicator === 1 ? pixels : undefined, source: `golden case ${name}` },
         { seqLen, prefixImage: prefixIds(golden, 'prefix_img_ids'), prefixText: prefixIds(golden, 'prefix_nonimg_ids'), nVisual: weights.cfg.adapter.nVisualTokens },
       );
-      let t0 = performance.now();
-      await stepper.run(example, params); // first run includes session creation
-      const first = performance.now() - t0;
-      t0 = performance.now();
-      const step = await stepper.run(example, params);
-      timings.push(`${name}: first step (graph build + session) ${first.toFixed(0)} ms, next step ${(performance.now() - t0).toFixed(0)} ms`);
-      results.set(name, { example, step });
+      // Step times are the bench's (node out/bench/trainingRow.js [--recompute blockwise]), not a test's.
+      results.set(name, { example, step: await stepper.run(example, params) });
     }
     ctx = { golden, tensors, results };
   });
   after(async () => stepper?.dispose());
-
-  test('timings', (t) => {
-    for (const line of timings) t.diagnostic(line);
-  });
 
   for (const check of checks) {
     test(check.name, (t) => {

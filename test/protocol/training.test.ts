@@ -8,7 +8,7 @@ import { CancellationTokenSource, ProgressType, WorkDoneProgressCancelNotificati
 import type { WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport } from 'vscode-languageserver-protocol';
 import {
   ActivateAdapterSetRequest, ChatRequest, LavinErrorCodes, ListAdapterSetsRequest, LoadModelRequest, StatusRequest, TrainProgressNotification,
-  TrainProgressParams, TrainRequest, TrainResult,
+  ListAdapterSetsResult, TrainProgressParams, TrainRequest, TrainResult,
 } from '../../server/protocol';
 import { rpcError, ServerHandle, startServer } from './serverProcess';
 
@@ -163,5 +163,16 @@ describe('training over the protocol', () => {
     fs.mkdirSync(path.join(s.workspace, 'empty'));
     const empty = await rpcError(s.connection.sendRequest(TrainRequest, { docs: 'empty', steps: 1 }));
     assert.match(empty.message, /no usable sections/);
+  });
+
+  it('never replaces a saved set unless overwrite is given', async () => {
+    const list = async () => ((await s.connection.sendRequest(ListAdapterSetsRequest)) as ListAdapterSetsResult).sets.find((x) => x.name === 'guide')!;
+    const before = await list();
+    const refused = await rpcError(s.connection.sendRequest(TrainRequest, { docs: 'docs', steps: 1, name: 'guide' }));
+    assert.match(refused.message, /adapter set guide already exists .*\(3 steps, saved /);
+    assert.deepEqual(await list(), before, 'the saved set is untouched');
+    const replaced = (await s.connection.sendRequest(TrainRequest, { docs: 'docs', steps: 1, name: 'guide', overwrite: true })) as TrainResult;
+    assert.equal(replaced.steps, 1);
+    assert.equal((await list()).steps, 1);
   });
 });

@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { describe, test } from 'node:test';
 import { convertModel, convertModelDir, ConvertProgress, GRAPH_VERSION, PART_VERSIONS, readConverted, sourceFingerprint } from '../../server/engine/convertedCopy';
-import { chooseDevice } from '../../server/engine/lavinModel';
+import { chooseDevice } from '../../server/engine/device';
 import { loadModelDir, openModelDir } from '../../server/engine/modelDir';
 import { KvCache, LavinRuntime } from '../../server/engine/runtime';
 import { assertClose, fixtureModelDir } from '../golden/fixture';
@@ -138,9 +138,9 @@ describe('convert', () => {
 
 describe('device choice', () => {
   test('cpu and auto give cpu here; an unusable GPU request says why', async () => {
-    assert.equal(await chooseDevice('cpu'), 'cpu');
+    assert.equal((await chooseDevice('cpu')).device, 'cpu');
     const skipped: string[] = [];
-    assert.equal(await chooseDevice('auto', (m) => skipped.push(m)), 'cpu');
+    assert.equal((await chooseDevice('auto', { log: (m) => skipped.push(m) })).device, 'cpu');
     assert.ok(skipped.some((m) => m.includes('cuda')), `auto logs why cuda was skipped: ${skipped}`);
     await assert.rejects(chooseDevice('cuda'), /device cuda is not usable: .+/);
   });

@@ -20,7 +20,7 @@ function post<T>(path: string, body: unknown): Promise<T> {
   });
 }
 
-/** Saves media/screenshots/<name>.png of the workbench (or of one element). */
+/** Saves .cache/screenshots/<name>.png of the workbench (or of one element); `npm run screenshots` copies the README's into media/. */
 export function screenshot(name: string, selector?: string): Promise<string> {
   return post('/screenshot', { name, selector });
 }

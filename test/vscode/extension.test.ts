@@ -173,6 +173,9 @@ describe('LaVIN Code in VS Code', function () {
   });
 
   it('explains the selection in the side panel with the file language (text path)', async function () {
+    // The README picture: this question and its answer alone, no leftover notifications.
+    await vscode.commands.executeCommand('lavin.newChat');
+    await vscode.commands.executeCommand('notifications.clearAll');
     const doc = await vscode.workspace.openTextDocument(workspaceFile('src/sum.ts'));
     const editor = await vscode.window.showTextDocument(doc);
     editor.selection = new vscode.Selection(1, 0, 5, 1);
@@ -335,6 +338,9 @@ describe('LaVIN Code in VS Code', function () {
 
   it('fine-tunes on a docs folder with step/loss/ETA progress, Cancel keeps a named set, activate and roll back', async function () {
     const docs = workspaceFile('docs').fsPath;
+    // The picture shows the training notification alone (earlier ones, e.g. a model path, would stack over it).
+    await vscode.commands.executeCommand('notifications.clearAll');
+    await vscode.commands.executeCommand('lavin.newChat');
     const progress: string[] = [];
     let clickedCancel = false;
     const sub = api.backend.onTrainProgress((p) => progress.push(`${p.step}/${p.totalSteps}`));
@@ -363,6 +369,12 @@ describe('LaVIN Code in VS Code', function () {
     } finally {
       sub.dispose();
     }
+    // A second run under the same name never silently replaces the saved set.
+    await assert.rejects(
+      Promise.resolve(vscode.commands.executeCommand('lavin.fineTune', { docs, name: 'test-docs', steps: 1, skipPreview: true })),
+      /adapter set test-docs already exists/,
+    );
+    await vscode.commands.executeCommand('notifications.clearAll');
     // the new set is listed; pick it, then roll back from the notice
     void vscode.commands.executeCommand('lavin.selectAdapterSet');
     await waitFor('test-docs in the adapter set picker', () =>
@@ -436,6 +448,10 @@ describe('LaVIN Code in VS Code', function () {
 
   it('New Chat clears the conversation (kept per workspace until then)', async function () {
     assert.ok(api.chat.turns().length > 0);
+    // The workbench picture as a user sees it after a question: no crash-test notices over it, no log panel.
+    await vscode.commands.executeCommand('notifications.clearAll');
+    await vscode.commands.executeCommand('workbench.action.closePanel');
+    await new Promise((r) => setTimeout(r, 500)); // the toasts fade out
     await screenshot('workbench');
     await vscode.commands.executeCommand('lavin.newChat');
     assert.strictEqual(api.chat.turns().length, 0);

@@ -10,7 +10,7 @@ import { describe as describeStatus } from '../../extension/statusBar';
 import { toChatMessages } from '../../extension/languageModel';
 import { sniffImageType } from '../../extension/imagePicker';
 import { ChatHistory } from '../../extension/chat/history';
-import { formatEta } from '../../extension/commands/fineTune';
+import { formatEta, freeName } from '../../extension/commands/fineTune';
 import { checkLlamaFolder, findTokenizer } from '../../extension/commands/selectModel';
 import type { StatusResult } from '../../server/protocol';
 
@@ -45,9 +45,9 @@ describe('extension units', function () {
     assert.match(describeStatus('crashed', undefined, 0, undefined).text, /backend stopped/);
     assert.strictEqual(describeStatus('crashed', undefined, 0, undefined).warn, true);
     assert.match(describeStatus('running', status('idle', false), 0, undefined).text, /LaVIN: idle/);
-    assert.match(describeStatus('running', status('idle'), 0, undefined).text, /LaVIN: ready/);
+    assert.match(describeStatus('running', status('idle'), 0, undefined).text, /LaVIN: ready · cpu/, 'the provider that runs the model is in the text');
     assert.match(describeStatus('running', status('loading'), 0, undefined).text, /loading/);
-    assert.match(describeStatus('running', status('generating'), 12.34, undefined).text, /generating 12\.3 tok\/s/);
+    assert.match(describeStatus('running', status('generating'), 12.34, undefined).text, /generating 12\.3 tok\/s · cpu/);
     const train = { runId: 'r', step: 3, totalSteps: 10, loss: 1, tokensPerSecond: 1, etaSeconds: 5 };
     assert.match(describeStatus('running', status('training'), 0, train).text, /training step 3\/10/);
   });
@@ -94,6 +94,11 @@ describe('extension units', function () {
     assert.strictEqual(reloaded.toMessages()[0].images, undefined, 'image bytes do not survive a reload');
     reloaded.clear();
     assert.deepStrictEqual(memento.get('lavin.chat.history'), []);
+  });
+
+  it('a fine-tune under a taken name is offered the next free one', function () {
+    assert.strictEqual(freeName('docs', [{ name: 'docs' }]), 'docs-2');
+    assert.strictEqual(freeName('docs-2', [{ name: 'docs' }, { name: 'docs-2' }, { name: 'docs-3' }]), 'docs-4');
   });
 
   it('ETA and LLaMA folder checks say what is wrong', function () {

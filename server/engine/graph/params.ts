@@ -34,6 +34,11 @@ export interface LinearPolicy {
   accuracyLevel?: number;
   /** Quantisation block along the input dimension (default QUANT_BLOCK, 128; see quant.ts). */
   blockSize?: number;
+  /**
+   * fp16/int8/int4 linears multiply float16 activations (GPU providers: f16 shaders, and fp16
+   * weights stay fp16 in memory instead of being widened at load). Inputs and outputs stay float32.
+   */
+  halfActivations?: boolean;
 }
 
 /** Host-side float32 transpose of a 2-D tensor. */
@@ -123,8 +128,16 @@ export class HostParams implements ParamSource {
   linear(b: Builder, x: Value, name: string, bias?: Value): Value {
     const format = this.trainable.has(name) || (this.policy.applies && !this.policy.applies(name)) ? 'fp32' : this.policy.format;
     if (format === 'fp32') return linear(b, x, this.paramT(b, name), bias);
+    if (format === 'fp16' && this.policy.halfActivations) return this.inHalf(b, x, bias, (xh) => b.matmul(xh, this.half(b, name)));
     if (format === 'fp16') return linear(b, x, b.cast(this.half(b, name), 'float32'), bias);
+    if (this.policy.halfActivations) return this.inHalf(b, x, bias, (xh) => this.matMulNBits(b, xh, name, bitsOf(format)!));
     return this.matMulNBits(b, x, name, bitsOf(format)!, bias);
+  }
+
+  /** float32 x -> float16 -> f(x) -> float32 (+ bias in float32). */
+  private inHalf(b: Builder, x: Value, bias: Value | undefined, f: (xh: Value) => Value): Value {
+    const y = b.cast(f(b.cast(x, 'float16')), 'float32');
+    return bias ? b.add(y, bias) : y;
   }
 
   /** W^T stored as float16 (half the bytes; cast to float32 in the graph). */
@@ -150,11 +163,14 @@ export class HostParams implements ParamSource {
       if (ready && ready.bits !== bits) throw new Error(`${name}: prequantised to ${ready.bits} bits, the policy wants ${bits}`);
       const q = ready ?? quantizeWeight(this.get(name), bits, name, this.policy.blockSize); // read once: a lazy source may generate it on every get
       packed = b.initializer(`${name}.q${bits}`, q.packed);
-      scales = b.initializer(`${name}.q${bits}.scales`, q.scales);
+      // MatMulNBits takes its scales in the activations' type.
+      const half = this.policy.halfActivations;
+      scales = b.initializer(`${name}.q${bits}.scales${half ? '.fp16' : ''}`, half ? { dtype: 'float16', shape: q.scales.shape, data: new Uint8Array(floatsToHalf(toFloat32(q.scales)).buffer) } : q.scales);
       this.made.set(key, packed);
       zeroPoints = b.initializer(`${name}.q${bits}.zero_points`, q.zeroPoints);
       this.made.set(`${key}.scales`, scales);
       this.made.set(`${key}.zero_points`, zeroPoints);
+      if (q.offsets) this.made.set(`${key}.offsets`, b.initializer(`${name}.q${bits}.offsets`, blockOffsetsT(q)));
       this.quantShapes.set(name, [q.n, q.k]);
     }
     const [n, k] = this.quantShapes.get(name)!;
@@ -163,7 +179,27 @@ export class HostParams implements ParamSource {
       K: { i: k }, N: { i: n }, bits: { i: bits }, block_size: { i: packed.dim(2) * 8 / bits },
       accuracy_level: { i: this.policy.accuracyLevel ?? CPU_ACCURACY_LEVEL },
     };
-    const y = b.op('MatMulNBits', [x, packed, scales, zeroPoints], [{ dtype: 'float32', shape }], attrs, 'com.microsoft')[0];
+    let y = b.op('MatMulNBits', [x, packed, scales, zeroPoints], [{ dtype: x.dtype, shape }], attrs, 'com.microsoft')[0];
+    const offsets = this.made.get(`${key}.offsets`);
+    if (offsets) {
+      // the offsets term in float32 (the offsets are float32 initializers), back in x's type
+      const sums = blockSums(b, x.dtype === 'float32' ? x : b.cast(x, 'float32'), k, attrs.block_size.i);
+      const term = b.matmul(sums, offsets);
+      y = b.add(y, x.dtype === 'float32' ? term : b.cast(term, x.dtype));
+    }
     return bias ? b.add(y, bias) : y;
   }
+}
+
+/** Per-block sums of x [..., K] -> [..., K / block]: what a weight's per-block offsets multiply. */
+function blockSums(b: Builder, x: Value, k: number, block: number): Value {
+  if (!x.shape) throw new Error('MatMulNBits with block offsets needs an input of known rank');
+  const lead = x.shape.slice(0, -1).map(() => 0);
+  return b.reduceSum(b.reshape(x, [...lead, k / block, block]), [-1], false);
+}
+
+/** A weight's block offsets [N * blocks] as [blocks, N], for blockSums(x) @ offsets. */
+function blockOffsetsT(q: QuantizedWeight): HostTensor {
+  const blocks = Math.ceil(q.k / q.blockSize);
+  return transpose2d({ dtype: 'float32', shape: [q.n, blocks], data: q.offsets!.data }, 'offsets');
 }

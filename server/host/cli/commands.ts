@@ -2,12 +2,16 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { AnswerResult, DevicePreference, ImageTextLine, PrecisionName } from '../../protocol';
+import { AnswerResult, DevicePreference, ImageTextLine, LavinErrorCodes, PrecisionName } from '../../protocol';
 import { LavinModel } from '../../engine/lavinModel';
 import { evaluateScienceQa, formatTable1 } from '../../train';
 import { defaultModelDir } from '../defaults';
-import { ModelHost } from '../modelHost';
+import { HostError } from '../errors';
+import { GenerateControl, ModelHost } from '../modelHost';
 import { TrainingPort } from '../training';
+import { nodeTrainingPort } from '../trainingPort';
+import { chooseAdapterSet } from './adapterSets';
+import { describeNonText } from './textInput';
 import { Workspace } from '../workspace';
 import { CliOutput } from './output';
 import { UsageError } from './usage';
@@ -26,6 +30,14 @@ export interface SamplingFlags {
   seed?: number;
 }
 
+/** ask / explain: which adapter set, and the logits diagnostics. */
+export interface AnswerFlags extends CommonFlags, SamplingFlags {
+  /** NAME in the store, a set's folder, or "none"; absent: the active set (lavin adapters --activate), if any. */
+  adapters?: string;
+  /** Print the N highest logits of the first answer token. */
+  topLogits?: number;
+}
+
 export interface CliContext {
   out: CliOutput;
   signal: AbortSignal;
@@ -33,7 +45,7 @@ export interface CliContext {
 }
 
 /** The CLI acts for the user on files they name: the whole file system is its workspace. */
-function makeHost(flags: CommonFlags, ctx: CliContext): ModelHost {
+function makeHost(flags: CommonFlags, ctx: CliContext, training = ctx.training): ModelHost {
   if (flags.model !== undefined) {
     const dir = path.resolve(flags.model);
     if (!fs.existsSync(dir)) throw new Error(`model folder ${dir} does not exist`);
@@ -43,7 +55,7 @@ function makeHost(flags: CommonFlags, ctx: CliContext): ModelHost {
     modelDir: flags.model && path.resolve(flags.model),
     device: flags.device,
     workspace: new Workspace([path.parse(process.cwd()).root]),
-    training: ctx.training,
+    training,
     log: flags.verbose ? (m) => ctx.out.info(m) : undefined,
   });
 }
@@ -55,44 +67,91 @@ function readInput(file: string, what: string): Buffer {
   return fs.readFileSync(abs);
 }
 
-function streamAnswer(ctx: CliContext) {
-  return { signal: ctx.signal, onToken: (e: { text: string }) => {
-    if (e.text === '') return;
-    ctx.out.event({ event: 'token', text: e.text });
-    ctx.out.text(e.text);
-  } };
+function streamAnswer(ctx: CliContext, topLogits?: number): GenerateControl {
+  return {
+    signal: ctx.signal,
+    onToken: (e: { text: string }) => {
+      if (e.text === '') return;
+      ctx.out.event({ event: 'token', text: e.text });
+      ctx.out.text(e.text);
+    },
+    onLogits: topLogits === undefined ? undefined : (logits, index) => {
+      if (index !== 0) return;
+      const top = highest(logits, topLogits);
+      ctx.out.event({ event: 'logits', index, top });
+      ctx.out.info(`first answer token, ${top.length} highest logits (token id = logit): ${top.map((t) => `${t.id} = ${t.logit}`).join(', ')}`);
+    },
+  };
+}
+
+function highest(logits: Float32Array, n: number): { id: number; logit: number }[] {
+  return Array.from(logits, (logit, id) => ({ id, logit })).sort((a, b) => b.logit - a.logit || a.id - b.id).slice(0, n);
+}
+
+/** A host for one answer, with the run's adapter set swapped in (never marked active). */
+async function answerWith(flags: AnswerFlags, ctx: CliContext, run: (host: ModelHost) => Promise<AnswerResult>): Promise<void> {
+  const set = chooseAdapterSet(flags.adapters);
+  // The set's own folder as the store, so a set outside ~/.lavin/adapter-sets works the same way.
+  const host = makeHost(flags, ctx, set ? nodeTrainingPort(path.dirname(set.dir)) : ctx.training);
+  try {
+    if (set) {
+      try {
+        await host.activateAdapterSet(set.name);
+      } catch (err) {
+        const hint = set.via === 'active' ? ` (it is the active set: "lavin adapters --activate none" clears that, --adapters none skips it once)` : '';
+        throw new Error(`${(err as Error).message}${hint}`);
+      }
+      if (flags.verbose) ctx.out.info(`using adapter set ${set.name} (${set.dir})`);
+    }
+    finishAnswer(ctx, await run(host));
+  } finally {
+    await host.dispose();
+  }
 }
 
 function finishAnswer(ctx: CliContext, r: AnswerResult): void {
+  // End the answer's line first: notes go to stderr, which a terminal shows on the same screen.
+  ctx.out.text('\n');
   for (const n of r.notices) {
     ctx.out.event({ event: 'notice', message: n });
     ctx.out.info(`note: ${n}`);
   }
   ctx.out.event({
     event: 'done', text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
-    promptTokens: r.promptTokens, timings: r.timings, ...(r.imageText === undefined ? {} : { imageText: r.imageText }),
+    promptTokens: r.promptTokens, timings: r.timings, adapterSet: r.adapterSet, device: r.device, deviceNote: r.deviceNote,
+    ...(r.imageText === undefined ? {} : { imageText: r.imageText }),
   });
-  ctx.out.text('\n');
   const weights = r.routerWeights.map((w) => w.map((x) => x.toFixed(2)).join('/')).join(' ');
-  ctx.out.info(`[${r.route} route; router weights per layer ${weights}; ${r.tokens.length} tokens, ${r.timings.decodeTokensPerSecond.toFixed(0)} tokens/s; ${r.stopReason}]`);
+  ctx.out.info(`[${r.adapterSet ? `adapter set ${r.adapterSet}; ` : ''}${r.route} route; router weights per layer ${weights}; ${r.tokens.length} tokens, ${r.timings.decodeTokensPerSecond.toFixed(0)} tokens/s on ${r.device ?? 'cpu'}; ${r.stopReason}]`);
 }
 
-export async function ask(question: string, image: string | undefined, flags: CommonFlags & SamplingFlags, ctx: CliContext): Promise<void> {
+export async function ask(question: string, image: string | undefined, flags: AnswerFlags, ctx: CliContext): Promise<void> {
   if (!question.trim()) throw new UsageError('ask needs a question, e.g. lavin ask "what is in this picture?"');
-  const images = image === undefined ? undefined : [readInput(image, 'image').toString('base64')];
-  const host = makeHost(flags, ctx);
-  try {
-    const r = await host.chat({ messages: [{ role: 'user', content: question, images }], ...sampling(flags) }, { ...streamAnswer(ctx), onImageText: (lines) => printImageText(lines, ctx) });
-    finishAnswer(ctx, r);
-  } finally {
-    await host.dispose();
-  }
+  const images = image === undefined ? undefined : [readImage(image)];
+  await answerWith(flags, ctx, (host) =>
+    host.chat({ messages: [{ role: 'user', content: question, images }], ...sampling(flags) }, { ...streamAnswer(ctx, flags.topLogits), onImageText: (lines) => printImageText(lines, ctx) }).catch((err) => {
+      throw image !== undefined ? namingImage(err, image) : err;
+    }));
 }
 
 /** Human mode: what the model is given from the image, before its answer. */
 function printImageText(lines: ImageTextLine[], ctx: CliContext): void {
   if (lines.length === 0) return ctx.out.info('read from the image: no text');
   ctx.out.text(`read from the image (${lines.length} line${lines.length === 1 ? '' : 's'}):\n${lines.map((l) => `  ${l.text}\n`).join('')}\n`);
+}
+
+/** The image's bytes: the host is in this process, so nothing is encoded. */
+function readImage(file: string): Uint8Array {
+  const bytes = readInput(file, 'image');
+  if (bytes.length === 0) throw new Error(`image ${file} is empty (0 bytes)`);
+  return bytes;
+}
+
+/** The host speaks of "messages[0].images[0]"; on the command line the image is a file. */
+function namingImage(err: unknown, file: string): unknown {
+  if (!(err instanceof HostError) || err.code !== LavinErrorCodes.BadImage) return err;
+  const reason = err.message.replace(/^messages\[\d+\]\.images\[\d+\] /, '').replace(/^image /, '');
+  return new Error(`image ${file} ${/^(is|has) /.test(reason) ? reason : `is ${reason}`}`);
 }
 
 /** FILE, FILE:N or FILE:START-END (1-based, inclusive). */
@@ -105,30 +164,27 @@ export function parseFileRange(spec: string): { file: string; startLine?: number
   return { file: m[1], startLine: start, endLine: end };
 }
 
-export async function explain(spec: string, flags: CommonFlags & SamplingFlags, ctx: CliContext): Promise<void> {
+export async function explain(spec: string, flags: AnswerFlags, ctx: CliContext): Promise<void> {
   const { file, startLine, endLine } = parseFileRange(spec);
-  const text = readInput(file, 'file').toString('utf8');
+  const bytes = readInput(file, 'file');
+  const notText = describeNonText(bytes);
+  if (notText) throw new Error(`file ${file} ${notText}`);
+  const text = bytes.toString('utf8');
   const lines = text.split(/\r?\n/).length;
   if (startLine !== undefined && startLine > lines) throw new Error(`${file} has ${lines} line(s); the range starts at line ${startLine}`);
-  const host = makeHost(flags, ctx);
-  try {
-    const r = await host.explain({
-      path: path.basename(file), text, ...sampling(flags),
-      selection: startLine === undefined ? undefined : { startLine: startLine - 1, endLine: Math.min(endLine!, lines) - 1 },
-    }, streamAnswer(ctx));
-    finishAnswer(ctx, r);
-  } finally {
-    await host.dispose();
-  }
+  await answerWith(flags, ctx, (host) => host.explain({
+    path: path.basename(file), text, ...sampling(flags),
+    selection: startLine === undefined ? undefined : { startLine: startLine - 1, endLine: Math.min(endLine!, lines) - 1 },
+  }, streamAnswer(ctx, flags.topLogits)));
 }
 
-export async function train(opts: { docs: string; steps?: number; out?: string; resume: boolean; name?: string; include?: string[]; dryRun: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
+export async function train(opts: { docs: string; steps?: number; out?: string; resume: boolean; overwrite: boolean; name?: string; include?: string[]; dryRun: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
   const docs = path.resolve(opts.docs);
   if (!fs.existsSync(docs) || !fs.statSync(docs).isDirectory()) throw new Error(`docs folder ${opts.docs} does not exist or is not a folder`);
   if (opts.dryRun) return previewTraining(docs, opts.include, ctx);
   const host = makeHost(flags, ctx);
   try {
-    const r = await host.train({ docs, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, name: opts.name, include: opts.include }, {
+    const r = await host.train({ docs, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, overwrite: opts.overwrite, name: opts.name, include: opts.include }, {
       signal: ctx.signal,
       onProgress: (s) => {
         ctx.out.event({ event: 'step', step: s.step, loss: s.loss, totalSteps: s.totalSteps, tokensPerSecond: s.tokensPerSecond, etaSeconds: s.etaSeconds });

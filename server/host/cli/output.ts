@@ -5,10 +5,14 @@ export type CliEvent =
   | { event: 'token'; text: string }
   | { event: 'done'; text: string; tokens: number[]; [extra: string]: unknown }
   | { event: 'notice'; message: string }
+  | { event: 'logits'; index: number; top: { id: number; logit: number }[] }
   | { event: 'step'; step: number; loss: number; [extra: string]: unknown }
   | { event: 'saved'; path: string; [extra: string]: unknown }
   | { event: 'progress'; message: string; percentage: number }
   | { event: 'preview'; samples: number; [extra: string]: unknown }
+  | { event: 'adapters'; store: string; active: string | null; sets: unknown[] }
+  | { event: 'models'; models: unknown[]; [extra: string]: unknown }
+  | { event: 'tokens'; ids: number[] }
   | { event: 'lines'; lines: unknown[] }
   | { event: 'error'; message: string };
 

@@ -1,4 +1,7 @@
-// Usage text and the error for bad command lines (exit code 2).
+// The global usage text (built from the registered subcommands) and the error for bad command lines (exit code 2).
+
+/** What the usage text shows of a command: CliCommand's fields, named here (importing command.ts would close the loop command -> commands -> usage). */
+type CommandLine = { name: string; summary: string; synopsis: string };
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -7,20 +10,20 @@ export class UsageError extends Error {
   }
 }
 
-export const USAGE = `lavin: local LaVIN (LLaMA + CLIP with mixture-of-modality adapters), offline.
+export function usage(commands: readonly CommandLine[]): string {
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
+  return `lavin: local LaVIN (LLaMA + CLIP with mixture-of-modality adapters), offline.
+
+commands:
+${commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join('\n')}
 
 usage:
-  lavin ask [--model DIR] [--image FILE] [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--json] "question"
-  lavin explain [--model DIR] [sampling flags] [--json] FILE[:START-END]
-  lavin train [--model DIR] --docs DIR [--include GLOB]... [--dry-run] [--steps N] [--out DIR] [--name NAME] [--resume] [--json]
-  lavin convert --llama DIR --clip FILE --adapter FILE [--tokenizer FILE] [--clip-heads N]
-                [--precision fp32|fp16|int8|int4] [--copy] [--name NAME] --out DIR [--json]
-  lavin eval --scienceqa DIR [--split test] [--limit N] [--greedy] [--unparsed wrong|random] [--model DIR] [sampling flags] [--json]
-  lavin ocr FILE [--json]
-  lavin serve --stdio
+${commands.map((c) => `  lavin ${c.name} ${c.synopsis}`).join('\n')}
 
---device auto|cpu|cuda|webgpu (ask, explain, train) picks the execution provider (default auto).
+"lavin COMMAND --help" shows every option of a command with its default and an example.
 --model defaults to the embedded tiny model (random weights: it answers gibberish; see models/README.md).
+Sampling is greedy (deterministic) unless --temperature is above 0.
 --json prints one JSON object per line; errors are {"event":"error","message":...} with a non-zero exit.
 Exit codes: 0 ok, 1 failure, 2 bad command line, 130 interrupted.
 `;
+}

@@ -5,13 +5,14 @@ import * as path from 'path';
 import { CancellationToken, createConnection, ProposedFeatures, ResponseError, StreamMessageWriter, WorkDoneProgress, WorkDoneProgressCancelNotification } from 'vscode-languageserver/node';
 import type { InitializeParams, ProgressToken, WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport } from 'vscode-languageserver/node';
 import {
-  ActivateAdapterSetRequest, ChatRequest, ExplainRequest, LavinInitializationOptions, ListAdapterSetsRequest, LoadModelRequest,
+  ActivateAdapterSetRequest, ChatRequest, ExplainRequest, LavinInitializationOptions, ListAdapterSetsRequest, ListModelsRequest, LoadModelRequest,
   PreviewTrainingRequest, SetupModelRequest, StatusChangedNotification, StatusRequest, TokenNotification, TrainProgressNotification, TrainRequest,
   UnloadModelRequest,
 } from '../../protocol';
 import { HostError } from '../errors';
 import { GenerateControl, ModelHost } from '../modelHost';
 import * as P from '../requestChecks';
+import { listModelsParams } from '../models/listModelsParams';
 import { TrainingPort } from '../training';
 import { Workspace } from '../workspace';
 import { TolerantMessageReader } from './reader';
@@ -148,6 +149,7 @@ export function startServer(opts: ServerOptions) {
   }));
   connection.onRequest(PreviewTrainingRequest.method, handle((p) => getHost().previewTraining(P.previewTrainingParams(p))));
   connection.onRequest(ListAdapterSetsRequest.method, handle(() => getHost().listAdapterSets()));
+  connection.onRequest(ListModelsRequest.method, handle((p) => getHost().listModels(listModelsParams(p))));
   connection.onRequest(ActivateAdapterSetRequest.method, handle((p) => getHost().activateAdapterSet(P.activateParams(p).name)));
   connection.onRequest(SetupModelRequest.method, handle((p, token) => {
     const params = P.setupModelParams(p);

@@ -1,9 +1,10 @@
-// LLaMA-1 SentencePiece tokenizer, read from the user's `tokenizer.model`.
+// LLaMA-1 SentencePiece tokenizer, read from the user's `tokenizer.model` (LaVIN model folders).
 // Encoding and decoding run in SentencePiece's own C++ (compiled to WASM by @sctg/sentencepiece-js), so
 // ids are the ones LaVIN's lavin/tokenizer.py gets. That binding exposes no vocabulary size and no
 // special ids, so a small protobuf reader takes those from the ModelProto itself.
 
 import { promises as fs } from 'fs';
+import { streamDecoderOf, type EncodeOptions, type StreamDecoder, type Tokenizer } from './tokenizerTypes';
 
 // The package is ESM-only; a dynamic import loads it from this CommonJS module on every Node 20.
 type SentencePieceModule = typeof import('@sctg/sentencepiece-js', { with: { 'resolution-mode': 'import' } });
@@ -22,19 +23,11 @@ export interface SentencePieceModelInfo {
   padId: number;
 }
 
-export interface StreamDecoder {
-  /** Text that `id` adds to the answer; '' while a multi-byte character is still incomplete. */
-  push(id: number): string;
-  /** Whatever is still held back (e.g. an unfinished byte sequence, as U+FFFD). */
-  flush(): string;
-}
-
-const REPLACEMENT_CHAR = '\uFFFD';
-
-export class LlamaTokenizer {
+export class SentencePieceModelTokenizer implements Tokenizer {
   readonly nWords: number;
   readonly bosId: number;
   readonly eosId: number;
+  readonly stopIds: ReadonlySet<number>;
 
   private constructor(
     private readonly processor: SentencePieceProcessor,
@@ -43,9 +36,10 @@ export class LlamaTokenizer {
     this.nWords = info.pieces.length;
     this.bosId = info.bosId;
     this.eosId = info.eosId;
+    this.stopIds = new Set([info.eosId]);
   }
 
-  static async fromFile(path: string): Promise<LlamaTokenizer> {
+  static async fromFile(path: string): Promise<SentencePieceModelTokenizer> {
     let bytes: Uint8Array;
     try {
       bytes = await fs.readFile(path);
@@ -57,10 +51,10 @@ export class LlamaTokenizer {
           : `cannot read tokenizer file ${path}: ${(err as Error).message}`,
       );
     }
-    return LlamaTokenizer.fromBytes(bytes, path);
+    return SentencePieceModelTokenizer.fromBytes(bytes, path);
   }
 
-  static async fromBytes(bytes: Uint8Array, source = '<bytes>'): Promise<LlamaTokenizer> {
+  static async fromBytes(bytes: Uint8Array, source = '<bytes>'): Promise<SentencePieceModelTokenizer> {
     let info: SentencePieceModelInfo;
     try {
       info = parseSentencePieceModel(bytes);
@@ -78,11 +72,11 @@ export class LlamaTokenizer {
     if (statusText !== 'OK') {
       throw new Error(`${source} is not a SentencePiece model (tokenizer.model): SentencePiece says ${statusText}`);
     }
-    return new LlamaTokenizer(processor, info);
+    return new SentencePieceModelTokenizer(processor, info);
   }
 
   /** Same as LaVIN's Tokenizer.encode(s, bos, eos): SentencePiece ids, optionally wrapped in BOS/EOS. */
-  encode(text: string, opts: { bos?: boolean; eos?: boolean } = {}): number[] {
+  encode(text: string, opts: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new TypeError('tokenizer.encode: text must be a string');
     const ids = this.processor.encodeIds(text);
     if (opts.bos) ids.unshift(this.bosId);
@@ -101,36 +95,18 @@ export class LlamaTokenizer {
     return this.processor.decodeIds(Int32Array.from(ids)) as string;
   }
 
-  /**
-   * Incremental decoding for streaming answers. Each push() returns what decode() of the whole answer
-   * gains from that token, so the pieces concatenate to decode(allIds). Two decodes that start at the same
-   * id are compared (the window start only moves to a character boundary), so SentencePiece's
-   * first-piece space stripping cancels out, and a trailing U+FFFD (unfinished byte-fallback sequence)
-   * is held back until the next token completes it.
-   */
+  /** LaVIN's raw prompt: BOS, then the text (SentencePiece does not parse control-token text). */
+  encodeRaw(text: string): number[] {
+    return this.encode(text, { bos: true });
+  }
+
+  tokenText(id: number): string {
+    return this.info.pieces[id];
+  }
+
+  /** Incremental decoding for streaming answers (see streamDecoderOf). */
   createStreamDecoder(): StreamDecoder {
-    const ids: number[] = [];
-    let windowStart = 0; // first id of the decoded window
-    let emittedEnd = 0; // ids before this index have been emitted
-    const pending = (final: boolean): string => {
-      const done = this.decode(ids.slice(windowStart, emittedEnd));
-      const all = this.decode(ids.slice(windowStart));
-      if (all.length <= done.length || !all.startsWith(done)) return '';
-      if (!final && all.endsWith(REPLACEMENT_CHAR)) return '';
-      windowStart = emittedEnd;
-      emittedEnd = ids.length;
-      return all.slice(done.length);
-    };
-    return {
-      push: (id: number): string => {
-        if (!Number.isInteger(id) || id < 0 || id >= this.nWords) {
-          throw new RangeError(`stream decoder: token id ${id} is outside the vocabulary [0, ${this.nWords})`);
-        }
-        ids.push(id);
-        return pending(false);
-      },
-      flush: (): string => pending(true),
-    };
+    return streamDecoderOf((ids) => this.decode(ids), this.nWords);
   }
 }
 
