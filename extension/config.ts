@@ -19,6 +19,8 @@ export interface LavinConfig {
   adapterSet: string;
   /** int8/int4 on the CPU: keep onnxruntime's repacked weights beside the model (faster starts). */
   savePackedWeights: boolean;
+  /** Image questions: read the image's text (OCR) and give it to the model as context. */
+  readImageText: boolean;
 }
 
 export const SECTION = 'lavin';
@@ -36,6 +38,7 @@ export function readConfig(): LavinConfig {
     requestTimeout: c.get<number>('requestTimeout', 300),
     adapterSet: c.get<string>('adapterSet', ''),
     savePackedWeights: c.get<boolean>('savePackedWeights', true),
+    readImageText: c.get<boolean>('readImageText', true),
   };
 }
 

@@ -77,7 +77,7 @@ export function registerLanguageModel(backend: Backend, getConfig: () => LavinCo
         if (t.text) progress.report(new TextPart(t.text));
       });
       try {
-        registration.lastAnswer = await backend.request(ChatRequest, { messages: toChatMessages(messages), ...samplingFrom(getConfig()), streamId }, token);
+        registration.lastAnswer = await backend.request(ChatRequest, { messages: toChatMessages(messages), ...samplingFrom(getConfig()), streamId, readImageText: getConfig().readImageText }, token);
       } finally {
         sub.dispose();
       }

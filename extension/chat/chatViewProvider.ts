@@ -151,7 +151,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
   async send(text: string, images: ChatImage[]): Promise<void> {
     const user: StoredTurn = { id: randomUUID(), role: 'user', text: text || (images.length ? 'What is in this image?' : ''), images };
     await this.ask(user, (streamId, sampling, token) =>
-      this.backend.request(ChatRequest, { messages: this.history.toMessages(), ...sampling, streamId }, token),
+      this.backend.request(ChatRequest, { messages: this.history.toMessages(), ...sampling, streamId, readImageText: this.getConfig().readImageText }, token),
     );
   }
 
@@ -200,7 +200,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     let change: Partial<StoredTurn>;
     try {
       result = await run(answer.id, samplingFrom(config), cancel.token);
+      if (result.imageLines) {
+        const asked = this.history.update(user.id, { imageLines: result.imageLines });
+        if (asked) this.post({ type: 'turn', turn: asked });
+      }
       change = {
+        seen: result.route === 'image' ? { visualTokens: result.visualTokens, textLines: result.imageLines ? countLines(result.imageText) : undefined } : undefined,
         text: result.text,
         route: result.route,
         routerWeights: result.routerWeights,
@@ -209,7 +214,7 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
           tokens: result.tokens.length,
           tokensPerSecond: result.timings.decodeTokensPerSecond,
           stopReason: result.stopReason,
-          firstTokenMs: result.timings.queuedMs + result.timings.visionMs + result.timings.prefillMs,
+          firstTokenMs: (result.imageTextMs ?? 0) + result.timings.queuedMs + result.timings.visionMs + result.timings.prefillMs,
           promptTokens: result.promptTokens,
           reusedPromptTokens: result.reusedPromptTokens,
         },
@@ -244,6 +249,12 @@ export class ChatViewProvider implements vscode.WebviewViewProvider, vscode.Disp
     this.stop();
     this.answerEmitter.dispose();
   }
+}
+
+/** Lines of read text the model was given (the cut mark, when present, is not a line read). */
+function countLines(text: string | undefined): number {
+  if (!text) return 0;
+  return text.split('\n').filter((l) => !/^\[\.\.\. \d+ more line/.test(l)).length;
 }
 
 function describeError(err: unknown): string {

@@ -35,7 +35,7 @@ export class ChatHistory {
   add(turn: StoredTurn): void {
     const images = turn.images?.map((i) => i.data).filter((d): d is string => !!d) ?? [];
     if (images.length) this.imageData.set(turn.id, images);
-    this.turns.push({ ...turn, images: turn.images?.map(({ name, mime, thumb }) => ({ name, mime, thumb })) });
+    this.turns.push({ ...turn, images: turn.images?.map(({ name, mime, thumb, width, height }) => ({ name, mime, thumb, width, height })) });
     if (this.turns.length > MAX_TURNS) this.turns.splice(0, this.turns.length - MAX_TURNS);
     void this.save();
   }

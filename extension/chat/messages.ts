@@ -11,13 +11,23 @@ export interface ChatImage {
   data?: string;
   /** Small data: URL shown in the transcript. */
   thumb: string;
+  /** The full image's size in pixels (the read-text boxes are in these pixels). */
+  width?: number;
+  height?: number;
+}
+
+/** A line of text read from the question's image; box [x0, y0, x1, y1] in the image's pixels. */
+export interface ReadLine {
+  text: string;
+  box: [number, number, number, number];
+  confidence: number;
 }
 
 export interface AnswerStats {
   tokens: number;
   tokensPerSecond: number;
   stopReason: string;
-  /** From the request to the first token: waiting in the queue, the ViT and the prompt. */
+  /** From the request to the first token: reading the image's text, waiting in the queue, the ViT and the prompt. */
   firstTokenMs?: number;
   promptTokens?: number;
   /** Prompt tokens the previous answer's KV cache supplied (not computed again). */
@@ -34,6 +44,10 @@ export interface ChatTurn {
   route?: Route;
   routerWeights?: number[][];
   stats?: AnswerStats;
+  /** User turn with an image: the lines read from it (what the model was given as context). */
+  imageLines?: ReadLine[];
+  /** Answer turn: what the model saw (visual tokens of the image, lines of read text). */
+  seen?: { visualTokens?: number; textLines?: number };
   notices?: string[];
   error?: string;
   /** True while tokens are still arriving. */

@@ -18,8 +18,8 @@ export async function fileToChatImage(file: File): Promise<ChatImage> {
   }
   const bytes = new Uint8Array(await file.arrayBuffer());
   const data = toBase64(bytes);
-  const thumb = await thumbnail(file);
-  return { name, mime: file.type, data, thumb };
+  const { thumb, width, height } = await thumbnail(file);
+  return { name, mime: file.type, data, thumb, width, height };
 }
 
 function toBase64(bytes: Uint8Array): string {
@@ -30,7 +30,7 @@ function toBase64(bytes: Uint8Array): string {
 }
 
 /** A small PNG data URL, so the persisted history stays small. Also proves the bytes decode. */
-async function thumbnail(file: File): Promise<string> {
+async function thumbnail(file: File): Promise<{ thumb: string; width: number; height: number }> {
   try {
     const bitmap = await createImageBitmap(file);
     const scale = Math.min(1, THUMB_SIZE / Math.max(bitmap.width, bitmap.height));
@@ -38,8 +38,9 @@ async function thumbnail(file: File): Promise<string> {
     canvas.width = Math.max(1, Math.round(bitmap.width * scale));
     canvas.height = Math.max(1, Math.round(bitmap.height * scale));
     canvas.getContext('2d')?.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const { width, height } = bitmap;
     bitmap.close();
-    return canvas.toDataURL('image/png');
+    return { thumb: canvas.toDataURL('image/png'), width, height };
   } catch {
     throw new ImageRejected(`${file.name || 'image'}: could not be decoded as an image`);
   }

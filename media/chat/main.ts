@@ -5,6 +5,7 @@ import type { ChatImage, ChatTurn, FromWebview, RawImage, ToWebview } from '../.
 import { renderMarkdown } from './markdown';
 import { fileToChatImage, imageFilesFrom } from './images';
 import { routerChart } from './routerChart';
+import { framedThumb, readFromImageList, seenText } from './readFromImage';
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
@@ -91,10 +92,19 @@ function fillTurn(el: HTMLElement, turn: ChatTurn): void {
   }
   el.appendChild(header);
 
+  let readThumb: { img: HTMLImageElement; outline: HTMLElement } | undefined;
   if (turn.images?.length) {
     const row = document.createElement('div');
     row.className = 'turn-images';
-    for (const image of turn.images) row.appendChild(thumbImage(image));
+    turn.images.forEach((image, i) => {
+      const img = thumbImage(image);
+      // the text is read from the newest image (the one LaVIN looks at)
+      if (turn.imageLines && i === turn.images!.length - 1) {
+        const { frame, outline } = framedThumb(img);
+        readThumb = { img, outline };
+        row.appendChild(frame);
+      } else row.appendChild(img);
+    });
     el.appendChild(row);
   }
   const body = document.createElement('div');
@@ -112,6 +122,9 @@ function fillTurn(el: HTMLElement, turn: ChatTurn): void {
     body.textContent = turn.text;
   }
   el.appendChild(body);
+  if (turn.role === 'user' && turn.imageLines) {
+    el.appendChild(readFromImageList(turn.imageLines, turn.images?.at(-1), readThumb?.img, readThumb?.outline));
+  }
   for (const notice of turn.notices ?? []) {
     const p = document.createElement('p');
     p.className = 'notice';
@@ -131,7 +144,7 @@ function routeBadge(el: HTMLElement, turn: ChatTurn): HTMLElement {
   const badge = document.createElement('button');
   badge.type = 'button';
   badge.className = `badge route-${turn.route}`;
-  badge.textContent = turn.route === 'image' ? 'image path' : 'text path';
+  badge.textContent = seenText(turn.route ?? 'text', turn.seen);
   badge.title = 'Show the router weights of each layer';
   badge.setAttribute('aria-expanded', 'false');
   badge.addEventListener('click', () => {

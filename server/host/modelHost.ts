@@ -9,7 +9,7 @@ import { LavinModel } from '../engine/lavinModel';
 import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
-  AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, LavinErrorCodes, ListAdapterSetsResult,
+  AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, ImageTextLine, LavinErrorCodes, ListAdapterSetsResult,
   ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
   TrainResult,
 } from '../protocol';
@@ -17,7 +17,10 @@ import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup'
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
 import { badParams, classifyEngineError, HostError } from './errors';
 import { HostChatParams, pickImage } from './imageInput';
-import { fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
+import { chatBody, fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
+import { imageTextContext, ImageTextContext, toProtocolLines } from './imageText';
+import { OcrLine, TextReader } from '../engine/ocr/textReader';
+import type { PromptBody } from '../engine/sequence';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
 import { languageIdFor } from './languages';
@@ -43,6 +46,8 @@ export interface HostOptions {
 export interface GenerateControl {
   signal?: AbortSignal;
   onToken?: (event: TokenEvent) => void;
+  /** Image questions: the lines read from the image, before the answer starts. */
+  onImageText?: (lines: ImageTextLine[]) => void;
   /** Diagnostics (lavin ask --top-logits): the logits each answer token was picked from. */
   onLogits?: (logits: Float32Array, index: number) => void;
 }
@@ -72,6 +77,7 @@ export class ModelHost {
   private readonly queue: ModelQueue;
   private readonly version = packageVersion();
   private disposed = false;
+  private textReader?: Promise<TextReader>;
 
   constructor(private readonly opts: HostOptions) {
     this.queue = new ModelQueue(16, () => this.changed());
@@ -118,7 +124,35 @@ export class ModelHost {
       const text = params.messages[params.messages.length - 1].content;
       return this.answer(params, picked.image, picked.notices, ctl, () => ({ body: { kind: 'text', text }, notices: [] }));
     }
-    return this.answer(params, picked.image, picked.notices, ctl, (count, budget) => fitChat(params.messages, count, budget));
+    if (!picked.image || params.readImageText === false) {
+      return this.answer(params, picked.image, picked.notices, ctl, (count, budget) => fitChat(params.messages, count, budget));
+    }
+    const started = performance.now();
+    const lines = toProtocolLines(await this.readText(picked.image));
+    const imageTextMs = performance.now() - started;
+    ctl.onImageText?.(lines);
+    let context: ImageTextContext | undefined;
+    const result = await this.answer(params, picked.image, picked.notices, ctl, (count, budget) => {
+      const bare = chatBody(params.messages);
+      const base = count(bare);
+      context = imageTextContext(lines, (text) => count(chatBody(params.messages, text)) - base, budget);
+      const fitted = fitChat(params.messages, count, budget, context.text || undefined);
+      return { body: fitted.body, notices: [...context.notices, ...fitted.notices] };
+    });
+    const given = result.promptBody?.kind === 'chat' ? result.promptBody.context ?? '' : '';
+    delete result.promptBody;
+    return { ...result, imageLines: lines, imageText: given, imageTextMs };
+  }
+
+  /** OCR of an image question's image; the reader opens on first use and stays open. */
+  private async readText(image: Uint8Array): Promise<OcrLine[]> {
+    try {
+      this.textReader ??= TextReader.open({ threads: this.opts.threads });
+      return await (await this.textReader).read(image);
+    } catch (err) {
+      if (/^OCR |OCR models/.test((err as Error).message)) this.textReader = undefined;
+      throw classifyEngineError(err);
+    }
   }
 
   async explain(params: ExplainParams, ctl: GenerateControl = {}): Promise<AnswerResult> {
@@ -246,6 +280,7 @@ export class ModelHost {
     this.disposed = true;
     await this.model?.dispose();
     this.model = null;
+    await (await this.textReader?.catch(() => undefined))?.dispose();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -256,7 +291,7 @@ export class ModelHost {
     notices: string[],
     ctl: GenerateControl,
     fit: (count: TokenCounter, budget: number) => FittedPrompt,
-  ): Promise<AnswerResult> {
+  ): Promise<AnswerResult & { promptBody?: PromptBody }> {
     const queuedAt = performance.now();
     return this.queue.run('generating', async () => {
       const queuedMs = performance.now() - queuedAt;
@@ -278,6 +313,8 @@ export class ModelHost {
           promptTokens: r.promptTokens, reusedPromptTokens: r.reusedPromptTokens, timings: { ...r.timings, queuedMs },
           notices: [...notices, ...fitted.notices, ...(r.visionNote ? [r.visionNote] : [])], ...(r.visionNote ? { visionNote: r.visionNote } : {}), adapterSet: this.adapterSet,
           device: model.info.device, deviceNote: model.info.deviceNote,
+          promptBody: fitted.body,
+          ...(image ? { visualTokens: model.promptIds(fitted.body, true).visual?.count } : {}),
         };
       } catch (err) {
         throw classifyEngineError(err);

@@ -49,7 +49,8 @@ export function chatParams(value: unknown): ChatParams {
   if (messages[messages.length - 1].role !== 'user') throw badParams('the last message must be a user message');
   const raw = o.raw;
   if (raw !== undefined && typeof raw !== 'boolean') throw badParams('raw must be true or false');
-  return { ...sampling(o), messages, streamId: optString(o, 'streamId'), ...(raw ? { raw: true } : {}) };
+  const readImageText = optBoolean(o, 'readImageText');
+  return { ...sampling(o), messages, streamId: optString(o, 'streamId'), ...(raw ? { raw: true } : {}), ...(readImageText === undefined ? {} : { readImageText }) };
 }
 
 export function explainParams(value: unknown): ExplainParams {

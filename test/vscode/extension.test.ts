@@ -90,7 +90,8 @@ describe('LaVIN Code in VS Code', function () {
     assert.strictEqual(user.images?.[0]?.name, 'screenshot.png');
     // the webview shows the answer with its badge; clicking it draws the router chart
     const badge = await badgeOf(turn.id);
-    assert.strictEqual(badge, 'image path');
+    assert.match(badge ?? '', /^image path · \d+ visual tokens \+ \d+ lines? of text$/, 'the badge says what the model saw');
+    assert.strictEqual(await inWebview<number>(`return document.querySelectorAll('article.user details.read-from-image').length;`) >= 1, true, 'the read-from-image list is under the question');
     const thumbs = await inWebview<number>(`return document.querySelectorAll('article.user img.thumb').length;`);
     assert.ok(thumbs >= 1, 'the user turn shows the image thumbnail');
     await screenshot('chat-image-answer', '.part.sidebar');

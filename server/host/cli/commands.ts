@@ -2,7 +2,7 @@
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { AnswerResult, DevicePreference, LavinErrorCodes, PrecisionName } from '../../protocol';
+import { AnswerResult, DevicePreference, ImageTextLine, LavinErrorCodes, PrecisionName } from '../../protocol';
 import { LavinModel } from '../../engine/lavinModel';
 import { isBackbonePath } from '../../engine/backboneModel';
 import { evaluateScienceQa, formatTable1 } from '../../train';
@@ -124,6 +124,7 @@ function finishAnswer(ctx: CliContext, r: AnswerResult): void {
   ctx.out.event({
     event: 'done', text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
     promptTokens: r.promptTokens, timings: r.timings, adapterSet: r.adapterSet, device: r.device, deviceNote: r.deviceNote, ...(r.visionNote ? { visionNote: r.visionNote } : {}),
+    ...(r.imageText === undefined ? {} : { imageText: r.imageText }),
   });
   const weights = r.routerWeights.map((w) => w.map((x) => x.toFixed(2)).join('/')).join(' ');
   ctx.out.info(`[${r.adapterSet ? `adapter set ${r.adapterSet}; ` : ''}${r.route} route; router weights per layer ${weights}; ${r.tokens.length} tokens, ${r.timings.decodeTokensPerSecond.toFixed(0)} tokens/s on ${r.device ?? 'cpu'}; ${r.stopReason}]`);
@@ -133,9 +134,15 @@ export async function ask(question: string, image: string | undefined, flags: An
   if (!question.trim() && !flags.raw) throw new UsageError('ask needs a question, e.g. lavin ask "what is in this picture?"');
   const images = image === undefined ? undefined : [readImage(image)];
   await answerWith(flags, ctx, (host) =>
-    host.chat({ messages: [{ role: 'user', content: question, images }], ...sampling(flags), ...(flags.raw ? { raw: true } : {}) }, streamAnswer(ctx, flags.topLogits)).catch((err) => {
+    host.chat({ messages: [{ role: 'user', content: question, images }], ...sampling(flags), ...(flags.raw ? { raw: true } : {}) }, { ...streamAnswer(ctx, flags.topLogits), onImageText: (lines) => printImageText(lines, ctx) }).catch((err) => {
       throw image !== undefined ? namingImage(err, image) : err;
     }));
+}
+
+/** Human mode: what the model is given from the image, before its answer. */
+function printImageText(lines: ImageTextLine[], ctx: CliContext): void {
+  if (lines.length === 0) return ctx.out.info('read from the image: no text');
+  ctx.out.text(`read from the image (${lines.length} line${lines.length === 1 ? '' : 's'}):\n${lines.map((l) => `  ${l.text}\n`).join('')}\n`);
 }
 
 /** The image's bytes: the host is in this process, so nothing is encoded. */

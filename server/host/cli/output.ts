@@ -13,6 +13,7 @@ export type CliEvent =
   | { event: 'adapters'; store: string; active: string | null; sets: unknown[] }
   | { event: 'models'; models: unknown[]; [extra: string]: unknown }
   | { event: 'tokens'; ids: number[] }
+  | { event: 'lines'; lines: unknown[] }
   | { event: 'error'; message: string };
 
 export class CliOutput {

@@ -11,6 +11,7 @@ import { modelsCommand } from './modelsCommand';
 import { serveCommand } from './serveCommand';
 import { adaptersCommand } from './adaptersCommand';
 import { tokenizeCommand } from './tokenizeCommand';
+import { ocrCommand } from './ocrCommand';
 
 export const COMMANDS: readonly CliCommand[] = [
   askCommand,
@@ -21,5 +22,6 @@ export const COMMANDS: readonly CliCommand[] = [
   adaptersCommand,
   modelsCommand,
   tokenizeCommand,
+  ocrCommand,
   serveCommand,
 ];

@@ -1,0 +1,76 @@
+// Recognised boxes -> lines in reading order: boxes whose vertical extents overlap by more than half
+// the smaller height share a row; rows go top to bottom, boxes left to right; neighbours in a row that
+// are closer than a line height are one line (DB splits a line at wide spaces), farther ones (table
+// columns, a label and its value) stay separate lines of the same row.
+
+import type { Box } from './textDetection';
+
+export interface OcrLine {
+  text: string;
+  /** [x0, y0, x1, y1] in the original image's pixels. */
+  box: Box;
+  confidence: number;
+}
+
+/** Gap (in row heights) below which two boxes of a row are parts of one line. */
+const JOIN_GAP = 1.0;
+const ROW_OVERLAP = 0.5;
+
+export function inReadingOrder(parts: OcrLine[]): OcrLine[] {
+  const rows: OcrLine[][] = [];
+  const extents: [number, number][] = [];
+  for (const part of [...parts].sort((a, b) => a.box[1] + a.box[3] - (b.box[1] + b.box[3]))) {
+    const [, y0, , y1] = part.box;
+    let row = -1;
+    for (let r = rows.length - 1; r >= 0 && r >= rows.length - 3; r--) {
+      const [ry0, ry1] = extents[r];
+      const overlap = Math.min(y1, ry1) - Math.max(y0, ry0);
+      if (overlap > ROW_OVERLAP * Math.min(y1 - y0, ry1 - ry0)) {
+        row = r;
+        break;
+      }
+    }
+    if (row < 0) {
+      rows.push([part]);
+      extents.push([y0, y1]);
+    } else {
+      rows[row].push(part);
+      extents[row] = [Math.min(extents[row][0], y0), Math.max(extents[row][1], y1)];
+    }
+  }
+  return rows.flatMap((row) => joinRow(row.sort((a, b) => a.box[0] - b.box[0])));
+}
+
+function joinRow(row: OcrLine[]): OcrLine[] {
+  const lines: OcrLine[] = [];
+  for (const part of row) {
+    const last = lines[lines.length - 1];
+    const height = Math.min(part.box[3] - part.box[1], last ? last.box[3] - last.box[1] : Infinity);
+    if (last && part.box[0] - last.box[2] < JOIN_GAP * height) {
+      const n = last.text.length;
+      const m = part.text.length;
+      last.confidence = (last.confidence * n + part.confidence * m) / Math.max(1, n + m);
+      last.text = joinText(last.text, part.text);
+      last.box = [Math.min(last.box[0], part.box[0]), Math.min(last.box[1], part.box[1]), Math.max(last.box[2], part.box[2]), Math.max(last.box[3], part.box[3])];
+    } else {
+      lines.push({ ...part, box: [...part.box] });
+    }
+  }
+  return lines;
+}
+
+const CJK = /[\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]/u;
+
+/** A space between the parts, except between two CJK characters (no spaces in Chinese text). */
+function joinText(a: string, b: string): string {
+  return CJK.test(a.slice(-1)) && CJK.test(b.slice(0, 1)) ? a + b : `${a} ${b}`;
+}
+
+/**
+ * NFKC (full-width ASCII and parentheses to their ASCII forms), typographic quotes to ASCII ones (the
+ * recogniser writes ‘ and “ for the straight quotes of code and paths far more often than screens
+ * show curly ones) and runs of whitespace to one space.
+ */
+export function normaliseText(text: string): string {
+  return text.normalize('NFKC').replace(/[‘’‚‛′]/g, "'").replace(/[“”„‟″]/g, '"').replace(/\s+/g, ' ').trim();
+}
