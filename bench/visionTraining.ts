@@ -15,6 +15,9 @@ import { LavinModel } from '../server/engine/lavinModel';
 import { writeSyntheticSet } from '../server/train/data/synthetic';
 import { loadAdapterSet } from '../server/train/adapterStore';
 import { evaluateVisionQa } from '../server/train/eval/visionQaEval';
+import { textDrift, textSnapshot } from '../server/train/eval/textDrift';
+import { initAdapterTensors } from '../server/train/init';
+import { Rng } from '../server/train/rng';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -33,7 +36,12 @@ async function main(): Promise<void> {
   try {
     await writeSyntheticSet(tmp, { trainSize: Number(values.train), testSize: Number(values.test), seed: 7 });
     const model = await LavinModel.load(values.model!);
-    const before = await evaluateVisionQa(model, path.join(tmp, 'test'));
+    // "Before" is the fresh set training starts from (LaVIN's init: identity adapters), seed 0 as the trainer's.
+    const w = await model.loadWeights();
+    const shapes = new Map(w.adapterKeys.map((k) => [k, w.tensors.get(k)!.shape.slice()]));
+    if (values.init !== 'checkpoint') model.setAdapters(adapterHostTensors({ tensors: initAdapterTensors(shapes, new Rng(0)), shapes }));
+    const before = await evaluateVisionQa(model, path.join(tmp, 'test'), { positionMode: 'consistent' });
+    const textBefore = await textSnapshot(model, undefined, { positionMode: 'consistent' });
     const t0 = performance.now();
     const r = await trainVisionAdapters({
       model, dataDir: path.join(tmp, 'train'), outDir: path.join(tmp, 'set'),
@@ -46,15 +54,16 @@ async function main(): Promise<void> {
     const set = await loadAdapterSet(path.join(tmp, 'set'), { optimizer: false });
     model.setAdapters(adapterHostTensors(set));
     const after = await evaluateVisionQa(model, path.join(tmp, 'test'), { positionMode: 'consistent' });
+    const drift = textDrift(textBefore, await textSnapshot(model, undefined, { positionMode: 'consistent' }));
     const row = {
       model: model.info.name, precision: model.info.precision, trainSamples: r.samples, steps: r.result.step, wallS: Math.round(wallS),
-      accuracyBefore: before.accuracy, accuracyAfter: after.accuracy, finalLoss: r.result.losses.at(-1), defaults: visionTrainDefaults(r.samples),
+      accuracyBefore: before.accuracy, accuracyAfter: after.accuracy, textKl: drift.meanKl, textMaxKl: drift.maxKl, sameGreedyText: drift.sameGreedy, finalLoss: r.result.losses.at(-1), defaults: visionTrainDefaults(r.samples),
     };
     if (values.json) console.log(JSON.stringify(row));
     else {
-      console.log('| model | precision | train samples | steps | wall (s) | accuracy before | accuracy after |');
-      console.log('|---|---|---|---|---|---|---|');
-      console.log(`| ${row.model} | ${row.precision} | ${row.trainSamples} | ${row.steps} | ${row.wallS} | ${(100 * before.accuracy).toFixed(1)} % | ${(100 * after.accuracy).toFixed(1)} % |`);
+      console.log('| model | precision | train samples | steps | wall (s) | accuracy before | accuracy after | text KL (nats, first token, mean/max) | same greedy text |');
+      console.log('|---|---|---|---|---|---|---|---|---|');
+      console.log(`| ${row.model} | ${row.precision} | ${row.trainSamples} | ${row.steps} | ${row.wallS} | ${(100 * before.accuracy).toFixed(1)} % | ${(100 * after.accuracy).toFixed(1)} % | ${drift.meanKl.toFixed(4)} / ${drift.maxKl.toFixed(4)} | ${(100 * drift.sameGreedy).toFixed(0)} % |`);
       const l = r.result.losses;
       console.log('loss every ~10 %:', Array.from({ length: 10 }, (_, i) => l[Math.floor((i * l.length) / 10)]?.toFixed(3)).join(' '), 'last', l.at(-1)?.toFixed(3));
       console.log('wrong after training:', after.rows.filter((x) => !x.correct).slice(0, 8).map((x) => `${x.expected}->${x.got}`).join(', '));
