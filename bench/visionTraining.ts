@@ -2,7 +2,7 @@
 // (server/train/data/synthetic.ts) and measure test-split exact-answer accuracy before and after,
 // with the wall time and the step count.
 //
-//   node out/bench/visionTraining.js [--model DIR] [--train 96] [--test 48] [--epochs E] [--lr LR] [--init fresh|checkpoint] [--json]
+//   node out/bench/visionTraining.js [--model DIR] [--train 96] [--test 48] [--epochs E | --steps N] [--lr LR] [--init fresh|checkpoint] [--questions colour,shape,count,position] [--json]
 //
 // Default model: the embedded lavin-tiny. Runs on whatever else the machine is doing; times move.
 
@@ -12,7 +12,7 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { adapterHostTensors, visionTrainDefaults, trainVisionAdapters } from '../server/train/vision';
 import { LavinModel } from '../server/engine/lavinModel';
-import { writeSyntheticSet } from '../server/train/data/synthetic';
+import { SyntheticQuestion, writeSyntheticSet } from '../server/train/data/synthetic';
 import { loadAdapterSet } from '../server/train/adapterStore';
 import { evaluateVisionQa } from '../server/train/eval/visionQaEval';
 import { textDrift, textSnapshot } from '../server/train/eval/textDrift';
@@ -29,12 +29,13 @@ async function main(): Promise<void> {
       steps: { type: 'string' },
       lr: { type: 'string' },
       init: { type: 'string' },
+      questions: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-vision-bench-'));
   try {
-    await writeSyntheticSet(tmp, { trainSize: Number(values.train), testSize: Number(values.test), seed: 7 });
+    await writeSyntheticSet(tmp, { trainSize: Number(values.train), testSize: Number(values.test), seed: 7, questions: values.questions?.split(',') as SyntheticQuestion[] | undefined });
     const model = await LavinModel.load(values.model!);
     // "Before" is the fresh set training starts from (LaVIN's init: identity adapters), seed 0 as the trainer's.
     const w = await model.loadWeights();
@@ -54,6 +55,8 @@ async function main(): Promise<void> {
     const set = await loadAdapterSet(path.join(tmp, 'set'), { optimizer: false });
     model.setAdapters(adapterHostTensors(set));
     const after = await evaluateVisionQa(model, path.join(tmp, 'test'), { positionMode: 'consistent' });
+    const onTrain = await evaluateVisionQa(model, path.join(tmp, 'train'), { positionMode: 'consistent', limit: 48 });
+    console.log(`accuracy on (the first 48 of) the train split after training: ${(100 * onTrain.accuracy).toFixed(1)} %`);
     const drift = textDrift(textBefore, await textSnapshot(model, undefined, { positionMode: 'consistent' }));
     const row = {
       model: model.info.name, precision: model.info.precision, trainSamples: r.samples, steps: r.result.step, wallS: Math.round(wallS),
