@@ -12,6 +12,8 @@ import { loadVisionDataset, SkippedSample, VisionDataset } from './data/llavaIns
 import { prepareExamples } from './data/prepare';
 import { TextSample } from './data/tokenize';
 import { train, TrainProgress, TrainResult } from './trainer';
+import { initAdapterTensors } from './init';
+import { Rng } from './rng';
 
 export interface VisionTrainDefaults {
   epochs: number;
@@ -29,9 +31,9 @@ export interface VisionTrainDefaults {
  * bench/visionTraining.ts (numbers in the report of issue 14).
  */
 export function visionTrainDefaults(samples: number): VisionTrainDefaults {
-  const accumSteps = samples >= 64 ? 4 : 1;
-  const epochs = samples <= 200 ? 12 : samples <= 2000 ? 8 : 3;
-  return { epochs, accumSteps, lr: 5e-3, warmupEpochs: 1 };
+  const accumSteps = samples >= 16 ? 4 : 1;
+  const epochs = samples <= 200 ? 20 : samples <= 2000 ? 10 : 3;
+  return { epochs, accumSteps, lr: 2e-2, warmupEpochs: 1 };
 }
 
 export interface VisionTrainRun {
@@ -49,6 +51,12 @@ export interface VisionTrainRun {
   seed?: number;
   signal?: AbortSignal;
   onStep?: (p: TrainProgress) => void;
+  /**
+   * Text-only anchor samples mixed in (default: a quarter of the data, at least 4; 0: none): the
+   * starting set's own greedy answers to generic instructions, so that the LLaMA adapters, which
+   * text-only requests share with image ones, keep text answers where they were.
+   */
+  textAnchors?: number;
   /** Told once the data is validated, before the first step. */
   onData?: (d: { samples: number; records: number; skipped: SkippedSample[] }) => void;
 }
@@ -82,15 +90,17 @@ export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTr
     }
   }
   run.onData?.({ samples: fitting.length, records: data.records, skipped });
-  if (fitting.length === 0) throw new Error(`data folder ${run.dataDir}: no usable samples (${data.records} records; ${skipped.length} skipped${skipped.length ? `, e.g. ${skipped[0].where}: ${skipped[0].reason}` : ''})`);
-  const examples = await prepareExamples(fitting, tok, { maxWords: longest, imageSize: run.model.info.clip.resolution });
-  const d = visionTrainDefaults(fitting.length);
   const weights = frozenAsInference(await run.model.loadWeights(), run.model.info.precision as WeightFormat);
+  const anchors = fitting.length === 0 || run.textAnchors === 0 ? [] : await textAnchors(run.model, weights, run.init ?? 'fresh', run.seed ?? 0, run.textAnchors ?? Math.max(4, Math.round(fitting.length / 4)));
+  for (const a of anchors) longest = Math.max(longest, tok.encode(promptText(LAVIN_FAMILY, a.prompt) + a.answer, { bos: true, eos: true }).length + extra);
+  if (fitting.length === 0) throw new Error(`data folder ${run.dataDir}: no usable samples (${data.records} records; ${skipped.length} skipped${skipped.length ? `, e.g. ${skipped[0].where}: ${skipped[0].reason}` : ''})`);
+  const examples = await prepareExamples([...fitting, ...anchors], tok, { maxWords: Math.min(longest, maxSeq), imageSize: run.model.info.clip.resolution });
+  const d = visionTrainDefaults(examples.length);
   const result = await train({
     weights, samples: examples, ...prefixes,
     steps: run.steps, epochs: run.epochs ?? d.epochs, warmupEpochs: d.warmupEpochs, accumSteps: d.accumSteps, lr: run.lr ?? d.lr,
-    seqLen: longest, outDir: run.outDir, resume: run.resume, init: run.init ?? 'fresh', name: run.name, seed: run.seed,
-    dataSummary: { data: run.dataDir, format: data.format, records: data.records, skipped: skipped.length },
+    seqLen: Math.min(longest, maxSeq), outDir: run.outDir, resume: run.resume, init: run.init ?? 'fresh', name: run.name, seed: run.seed,
+    dataSummary: { data: run.dataDir, format: data.format, records: data.records, skipped: skipped.length, textAnchors: anchors.length },
     signal: run.signal, onStep: run.onStep,
   });
   return { samples: fitting.length, skipped, dataset: data.format, seqLen: longest, result };
@@ -125,4 +135,32 @@ function isLinearWeight(name: string): boolean {
 /** A saved set's values as the tensors LavinModel.setAdapters takes. */
 export function adapterHostTensors(set: { tensors: ReadonlyMap<string, Float32Array>; shapes: ReadonlyMap<string, number[]> }): Map<string, HostTensor> {
   return new Map([...set.tensors].map(([k, v]) => [k, { dtype: 'float32', shape: set.shapes.get(k)!.slice(), data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) } satisfies HostTensor]));
+}
+
+/** Generic instructions for the text anchors (not the prompts textDrift measures with). */
+const ANCHOR_INSTRUCTIONS = [
+  'Tell me a fun fact about space.', 'What is a good name for a cat?', 'Describe a sunny morning.', 'List two fruits.',
+  'How are you today?', 'What is the opposite of cold?', 'Translate hello into French.', 'Suggest a hobby for a rainy day.',
+  'What is a prime number?', 'Write one sentence about trains.', 'What sound does a dog make?', 'Name a large ocean.',
+  'What is water made of?', 'Give a tip for learning to code.', 'Which season comes after winter?', 'What is a verb?',
+];
+
+/** The anchors: the starting adapter set's greedy answers (the model's adapters are put back afterwards). */
+async function textAnchors(model: LavinModel, weights: LoadedWeights, init: 'fresh' | 'checkpoint', seed: number, n: number): Promise<TextSample[]> {
+  const keys = weights.adapterKeys;
+  const current = new Map(keys.map((k) => [k, weights.tensors.get(k)!]));
+  const shapes = new Map(keys.map((k) => [k, weights.tensors.get(k)!.shape.slice()]));
+  // The trainer draws a fresh set from Rng(seed) first thing: the same draw here is the set it starts from.
+  if (init === 'fresh') model.setAdapters(adapterHostTensors({ tensors: initAdapterTensors(shapes, new Rng(seed)), shapes }));
+  const out: TextSample[] = [];
+  try {
+    for (const instruction of ANCHOR_INSTRUCTIONS.slice(0, n)) {
+      const prompt = { kind: 'chat' as const, turns: [{ role: 'user' as const, content: instruction }] };
+      const r = await model.generate({ prompt, temperature: 0, maxNewTokens: 8, positionMode: 'consistent' });
+      if (r.text.trim()) out.push({ prompt, answer: r.text, instruction, source: `text anchor "${instruction}"` });
+    }
+  } finally {
+    model.setAdapters(current);
+  }
+  return out;
 }

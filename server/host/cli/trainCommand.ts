@@ -15,7 +15,7 @@ export const trainCommand: CliCommand = {
     data: { type: 'string', value: 'DIR', help: 'image-question data: a folder with a LLaVA-Instruct-style data.json ([{"id", "image", "conversations"}]) or the ScienceQA layout (problems.json, pid_splits.json); every sample is checked first and the skipped ones are listed' },
     include: { type: 'string', value: 'GLOB', multiple: true, help: 'only documents matching this glob, relative to --docs', default: 'every document' },
     'dry-run': { type: 'boolean', help: 'print the samples training would build, without loading a model' },
-    steps: { type: 'string', value: 'N', help: 'optimizer steps in total (counting those of a resumed run)', default: '100 for docs; for --data, epochs sized to the data (12 up to 200 samples, 8 up to 2000, else 3; 4 samples a step)' },
+    steps: { type: 'string', value: 'N', help: 'optimizer steps in total (counting those of a resumed run)', default: '100 for docs; for --data, epochs sized to the data (20 up to 200 samples, 10 up to 2000, else 3; 4 samples a step)' },
     name: { type: 'string', value: 'NAME', help: 'name of the adapter set', default: 'the docs or data folder\'s name' },
     out: { type: 'string', value: 'DIR', help: 'folder to save the set in', default: '~/.lavin/adapter-sets/NAME, or $LAVIN_HOME/adapter-sets/NAME' },
     resume: { type: 'boolean', help: 'continue the saved set from its last step, exactly (same parameters and optimizer state)' },
