@@ -178,8 +178,13 @@ export interface LoadModelParams {
 }
 
 export interface TrainParams {
-  /** Folder of documents (.md, .txt, source files) to fine-tune the adapters on. */
-  docs: string;
+  /** Folder of documents (.md, .txt, source files) to fine-tune the adapters on (this or `data`). */
+  docs?: string;
+  /**
+   * Folder of image-question data instead of docs: a LLaVA-Instruct-style data.json or the ScienceQA
+   * layout. Without `steps`, the run's length is a number of epochs sized to the data.
+   */
+  data?: string;
   /** Glob patterns relative to `docs` ("**\/*.md", "guide/**"); only matching documents are used. Absent: all. */
   include?: string[];
   steps?: number;
@@ -251,6 +256,9 @@ export interface TrainResult {
   finalLoss: number | null;
   /** True when cancelled: the last checkpoint is kept and `resume: true` continues it. */
   cancelled: boolean;
+  /** Image-question data: samples trained on, and those skipped with the reason. */
+  samples?: number;
+  skipped?: { where: string; reason: string }[];
 }
 
 export interface AdapterSetInfo {

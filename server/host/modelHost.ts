@@ -55,6 +55,8 @@ export interface GenerateControl {
 export interface TrainControl {
   signal?: AbortSignal;
   onProgress?: (progress: TrainProgressParams) => void;
+  /** Image-question data validated: samples kept and those skipped, before the first step. */
+  onData?: (d: { samples: number; skipped: { where: string; reason: string }[] }) => void;
 }
 
 export interface SetupControl {
@@ -178,11 +180,14 @@ export class ModelHost {
 
   async train(params: TrainParams, ctl: TrainControl = {}): Promise<TrainResult> {
     const training = this.trainingPort();
-    const docsDir = this.docsFolder(params.docs);
+    if ((params.docs === undefined) === (params.data === undefined)) throw badParams('training needs either "docs" (a docs folder) or "data" (image-question data), not both');
+    const docsDir = params.docs === undefined ? undefined : this.docsFolder(params.docs);
+    const dataDir = params.data === undefined ? undefined : this.docsFolder(params.data, 'data folder');
     const outDir = params.out === undefined ? undefined : this.opts.workspace.resolve(params.out, 'output folder');
-    const name = params.name ?? (path.basename(docsDir).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'adapters');
+    const name = params.name ?? (path.basename((docsDir ?? dataDir)!).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'adapters');
     const runId = params.runId ?? name;
-    const totalSteps = params.steps ?? DEFAULT_TRAIN_STEPS;
+    // Image-question data without a step count trains for epochs sized to it (train/vision.ts).
+    const totalSteps = params.steps ?? (dataDir ? undefined : DEFAULT_TRAIN_STEPS);
     const signal = ctl.signal ?? new AbortController().signal;
     return this.queue.run('training', async () => {
       const model = await this.ensureModel();
@@ -191,7 +196,7 @@ export class ModelHost {
       let firstStep = 0;
       try {
         const outcome = await training.train({
-          model, docsDir, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, signal,
+          model, docsDir, dataDir, onData: ctl.onData, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, signal,
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {
@@ -205,7 +210,7 @@ export class ModelHost {
             ctl.onProgress?.({ runId, step: s.step, totalSteps: s.totalSteps, loss: s.loss, tokensPerSecond: s.tokensPerSecond, etaSeconds: s.step > 0 ? Math.max(0, eta) : null });
           },
         });
-        return { adapterSet: outcome.name, path: outcome.path, steps: outcome.steps, finalLoss: outcome.finalLoss, cancelled: outcome.cancelled };
+        return { adapterSet: outcome.name, path: outcome.path, steps: outcome.steps, finalLoss: outcome.finalLoss, cancelled: outcome.cancelled, samples: outcome.samples, skipped: outcome.skipped };
       } catch (err) {
         if (err instanceof HostError) throw err;
         throw new HostError(LavinErrorCodes.TrainingFailed, `training failed: ${(err as Error).message}`);
@@ -307,6 +312,8 @@ export class ModelHost {
         const r = await model.generate({
           prompt: fitted.body, image, raw, maxNewTokens, temperature: params.temperature, topP: params.topP, seed: params.seed,
           signal: ctl.signal, onToken: ctl.onToken, onLogits: ctl.onLogits,
+          // A set trained here learned with training positions; swapped in place it must decode with them too.
+          positionMode: this.adapterSet !== null ? 'consistent' : undefined,
         });
         return {
           text: r.text, tokens: r.tokens, stopReason: r.stopReason, route: r.route, routerWeights: r.routerWeights,
@@ -353,9 +360,9 @@ export class ModelHost {
   }
 
   /** The docs folder of a train or preview request: inside the workspace, existing, a folder. */
-  private docsFolder(docs: string): string {
-    const docsDir = this.opts.workspace.resolve(docs, 'docs folder');
-    if (!fs.existsSync(docsDir) || !fs.statSync(docsDir).isDirectory()) throw badParams(`docs folder ${docs} does not exist or is not a folder`);
+  private docsFolder(docs: string, what = 'docs folder'): string {
+    const docsDir = this.opts.workspace.resolve(docs, what);
+    if (!fs.existsSync(docsDir) || !fs.statSync(docsDir).isDirectory()) throw badParams(`${what} ${docs} does not exist or is not a folder`);
     return docsDir;
   }
 

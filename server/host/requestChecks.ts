@@ -93,7 +93,8 @@ export function trainParams(value: unknown): TrainParams {
   const token = o.workDoneToken;
   if (token !== undefined && typeof token !== 'string' && typeof token !== 'number') throw badParams('workDoneToken must be a string or number');
   return {
-    docs: string(o, 'docs'),
+    // docs is required unless data (image-question data) is given instead.
+    ...(o.data !== undefined && o.docs === undefined ? { data: string(o, 'data') } : { docs: string(o, 'docs'), data: optString(o, 'data') }),
     include: includeGlobs(o),
     steps: optNumber(o, 'steps', { min: 1, max: 1_000_000, integer: true }),
     name,

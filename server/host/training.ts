@@ -17,20 +17,25 @@ export interface TrainStep {
 export interface TrainRun {
   model: LavinModel;
   /** Folder of documents, already checked to lie inside the workspace. */
-  docsDir: string;
+  docsDir?: string;
+  /** Or a folder of image-question data (train/data/llavaInstruct.ts), checked the same way. */
+  dataDir?: string;
   /** Glob patterns relative to docsDir; only matching documents are used (absent: all). */
   include?: string[];
   /** Adapter set to write (or resume). */
   name: string;
   /** Folder to save the set in; default: the trainer's adapter-set store under that name. */
   outDir?: string;
-  steps: number;
+  /** Absent: the trainer's default for the data (epochs for image-question data). */
+  steps?: number;
   resume: boolean;
   /** Replace an existing set in outDir; without it (and without resume) an existing set is refused. */
   overwrite?: boolean;
   learningRate?: number;
   signal: AbortSignal;
   onStep: (step: TrainStep) => void;
+  /** Image-question data: told once every sample is validated, before the first step. */
+  onData?: (d: { samples: number; skipped: { where: string; reason: string }[] }) => void;
 }
 
 export interface TrainOutcome {
@@ -39,6 +44,8 @@ export interface TrainOutcome {
   steps: number;
   finalLoss: number | null;
   cancelled: boolean;
+  samples?: number;
+  skipped?: { where: string; reason: string }[];
 }
 
 export interface TrainingPort {

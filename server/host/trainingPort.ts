@@ -1,4 +1,5 @@
-// Wires the trainer in server/train to the host's TrainingPort: docs folder -> examples -> train(),
+// Wires the trainer in server/train to the host's TrainingPort: docs folder (or image-question data,
+// train/vision.ts) -> examples -> train(),
 // adapter sets in a store folder (one sub-folder per set, adapter.json + tensors), and export to an
 // official LaVIN adapter .pth when a set is activated.
 
@@ -11,6 +12,7 @@ import { lavinHome } from './defaults';
 import { badParams } from './errors';
 import { summarizeDocsDataset } from './docsPreview';
 import { TrainingPort, TrainOutcome, TrainRun } from './training';
+import { trainVisionAdapters } from '../train/vision';
 
 /** Tokens per training example (prompt + answer); docs sections longer than this are cut. */
 const MAX_WORDS = 128;
@@ -30,6 +32,16 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         throw badParams(`nothing to resume: ${outDir} holds no adapter set (start without resume)`);
       }
       if (!run.resume && !run.overwrite) refuseToReplace(outDir, run.name);
+      if (run.dataDir) {
+        const v = await trainVisionAdapters({
+          model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal,
+          onData: (d) => run.onData?.({ samples: d.samples, skipped: d.skipped }),
+          onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
+        });
+        const r = v.result;
+        return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted, samples: v.samples, skipped: v.skipped };
+      }
+      if (!run.docsDir) throw badParams('training needs a docs folder or an image-question data folder');
       const { samples, summary } = buildDocsDataset(run.docsDir, { include: run.include });
       if (samples.length === 0) {
         const matching = run.include ? ` matching ${run.include.join(', ')}` : '';

@@ -183,14 +183,21 @@ export async function explain(spec: string, flags: AnswerFlags, ctx: CliContext)
   }, streamAnswer(ctx, flags.topLogits)));
 }
 
-export async function train(opts: { docs: string; steps?: number; out?: string; resume: boolean; overwrite: boolean; name?: string; include?: string[]; dryRun: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
-  const docs = path.resolve(opts.docs);
-  if (!fs.existsSync(docs) || !fs.statSync(docs).isDirectory()) throw new Error(`docs folder ${opts.docs} does not exist or is not a folder`);
-  if (opts.dryRun) return previewTraining(docs, opts.include, ctx);
+export async function train(opts: { docs?: string; data?: string; steps?: number; out?: string; resume: boolean; overwrite: boolean; name?: string; include?: string[]; dryRun: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
+  const given = (opts.docs ?? opts.data)!;
+  const folder = path.resolve(given);
+  const what = opts.docs !== undefined ? 'docs folder' : 'data folder';
+  if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) throw new Error(`${what} ${given} does not exist or is not a folder`);
+  if (opts.dryRun && opts.docs !== undefined) return previewTraining(folder, opts.include, ctx);
   const host = makeHost(flags, ctx);
   try {
-    const r = await host.train({ docs, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, overwrite: opts.overwrite, name: opts.name, include: opts.include }, {
+    const source = opts.docs !== undefined ? { docs: folder } : { data: folder };
+    const r = await host.train({ ...source, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, overwrite: opts.overwrite, name: opts.name, include: opts.include }, {
       signal: ctx.signal,
+      onData: (d) => {
+        ctx.out.event({ event: 'data', samples: d.samples, skipped: d.skipped });
+        ctx.out.info(`${d.samples} samples to train on${d.skipped.length ? `; skipped ${d.skipped.length}: ${d.skipped.slice(0, 10).map((x) => `${x.where} (${x.reason})`).join('; ')}${d.skipped.length > 10 ? '; ...' : ''}` : ''}`);
+      },
       onProgress: (s) => {
         ctx.out.event({ event: 'step', step: s.step, loss: s.loss, totalSteps: s.totalSteps, tokensPerSecond: s.tokensPerSecond, etaSeconds: s.etaSeconds });
         const eta = s.etaSeconds === null ? '' : ` ETA ${Math.round(s.etaSeconds)}s`;
@@ -198,7 +205,7 @@ export async function train(opts: { docs: string; steps?: number; out?: string; 
       },
     });
     ctx.out.endProgress();
-    ctx.out.event({ event: 'saved', path: r.path, adapterSet: r.adapterSet, steps: r.steps, finalLoss: r.finalLoss, cancelled: r.cancelled });
+    ctx.out.event({ event: 'saved', path: r.path, adapterSet: r.adapterSet, steps: r.steps, finalLoss: r.finalLoss, cancelled: r.cancelled, samples: r.samples, skipped: r.skipped?.length });
     if (r.cancelled) ctx.out.info(`stopped at step ${r.steps}; checkpoint saved in ${r.path} (run again with --resume to continue)`);
     else ctx.out.info(`adapter set ${r.adapterSet} saved in ${r.path} after ${r.steps} steps (final loss ${r.finalLoss?.toFixed(4) ?? 'n/a'})`);
   } finally {

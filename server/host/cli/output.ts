@@ -10,6 +10,7 @@ export type CliEvent =
   | { event: 'saved'; path: string; [extra: string]: unknown }
   | { event: 'progress'; message: string; percentage: number }
   | { event: 'preview'; samples: number; [extra: string]: unknown }
+  | { event: 'data'; samples: number; skipped: { where: string; reason: string }[] }
   | { event: 'adapters'; store: string; active: string | null; sets: unknown[] }
   | { event: 'models'; models: unknown[]; [extra: string]: unknown }
   | { event: 'tokens'; ids: number[] }

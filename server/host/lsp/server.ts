@@ -137,7 +137,7 @@ export function startServer(opts: ServerOptions) {
   }));
   connection.onRequest(TrainRequest.method, handle((p, token) => {
     const params = P.trainParams(p);
-    return withWorkDone(token, params.workDoneToken, `Training adapter set ${params.name ?? path.basename(params.docs)}`, (signal, bar) =>
+    return withWorkDone(token, params.workDoneToken, `Training adapter set ${params.name ?? path.basename((params.docs ?? params.data) || 'adapters')}`, (signal, bar) =>
       getHost().train(params, {
         signal,
         onProgress: (s) => {

@@ -1,0 +1,40 @@
+// Exact-answer accuracy of a model on a LLaVA-Instruct-style test split: each record's last gpt
+// turn against the model's greedy answer (first word, case and punctuation ignored), asked the way
+// `lavin ask --image FILE "question"` asks (engine/sequence.ts via the model's own generate).
+
+import * as fs from 'fs';
+import * as path from 'path';
+import { GenerateRequest, GenerateResult } from '../../engine/api';
+import { loadVisionDataset } from '../data/llavaInstruct';
+
+export interface VisionQaGenerator {
+  generate(req: GenerateRequest): Promise<GenerateResult>;
+}
+
+export interface VisionQaResult {
+  total: number;
+  correct: number;
+  accuracy: number;
+  rows: { source: string; expected: string; got: string; correct: boolean }[];
+}
+
+/** The first word of an answer, lower-cased, without surrounding punctuation. */
+export function firstWord(text: string): string {
+  const w = text.trim().split(/\s+/)[0] ?? '';
+  return w.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '').toLowerCase();
+}
+
+export async function evaluateVisionQa(model: VisionQaGenerator, dataDir: string, opts: { limit?: number; maxNewTokens?: number; positionMode?: GenerateRequest['positionMode'] } = {}): Promise<VisionQaResult> {
+  const data = await loadVisionDataset(dataDir);
+  const samples = data.samples.slice(0, opts.limit ?? data.samples.length);
+  const rows: VisionQaResult['rows'] = [];
+  for (const s of samples) {
+    const image = s.imagePath ? fs.readFileSync(s.imagePath) : undefined;
+    const r = await model.generate({ prompt: s.prompt, image, temperature: 0, maxNewTokens: opts.maxNewTokens ?? 8, positionMode: opts.positionMode });
+    const expected = firstWord(s.answer);
+    const got = firstWord(r.text);
+    rows.push({ source: s.source || path.basename(s.imagePath ?? ''), expected, got, correct: expected === got });
+  }
+  const correct = rows.filter((r) => r.correct).length;
+  return { total: rows.length, correct, accuracy: rows.length ? correct / rows.length : 0, rows };
+}

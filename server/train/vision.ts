@@ -1,0 +1,166 @@
+// Training the adapters on image-question data (data/llavaInstruct.ts: LLaVA-Instruct data.json or
+// ScienceQA) for a loaded model: validation, the sequence length the data needs, defaults sized
+// for a small dataset, and the frozen backbone seen in the numbers its inference uses.
+
+import { LavinModel } from '../engine/lavinModel';
+import { LoadedWeights } from '../engine/modelDir';
+import { bitsOf, dequantizeWeight, quantizeWeight, WeightFormat } from '../engine/quant';
+import { HostTensor } from '../engine/tensor';
+import { llamaLinearPolicy } from '../engine/lavin';
+import { promptText, LAVIN_FAMILY, lavinPrefixes } from '../engine/sequence';
+import { loadVisionDataset, SkippedSample, VisionDataset } from './data/llavaInstruct';
+import { prepareExamples } from './data/prepare';
+import { TextSample } from './data/tokenize';
+import { train, TrainProgress, TrainResult } from './trainer';
+import { initAdapterTensors } from './init';
+import { Rng } from './rng';
+
+export interface VisionTrainDefaults {
+  epochs: number;
+  /** Examples per optimizer step (gradient accumulation; examples run one at a time). */
+  accumSteps: number;
+  lr: number;
+  warmupEpochs: number;
+}
+
+/**
+ * Defaults for a small image-question set when no step count is given: LaVIN's recipe (AdamW,
+ * warm-up, half-cosine) at a learning rate sized for a few hundred examples and a tiny effective
+ * batch (LaVIN's 9e-3 x batch / 256 assumes tens of thousands of examples and batch 32-64), and
+ * enough epochs that every answer is seen several times. Measured on the synthetic set with
+ * bench/visionTraining.ts (numbers in the report of issue 14).
+ */
+export function visionTrainDefaults(samples: number): VisionTrainDefaults {
+  const accumSteps = samples >= 16 ? 4 : 1;
+  const epochs = samples <= 200 ? 20 : samples <= 2000 ? 10 : 3;
+  return { epochs, accumSteps, lr: 2e-2, warmupEpochs: 1 };
+}
+
+export interface VisionTrainRun {
+  model: LavinModel;
+  dataDir: string;
+  outDir: string;
+  /** Optimizer steps in total; absent: visionTrainDefaults' epochs. */
+  steps?: number;
+  epochs?: number;
+  lr?: number;
+  /** Start from LaVIN's initialisation ('fresh', default) or from the model's adapters. */
+  init?: 'fresh' | 'checkpoint';
+  resume?: boolean;
+  name?: string;
+  seed?: number;
+  signal?: AbortSignal;
+  onStep?: (p: TrainProgress) => void;
+  /**
+   * Text-only anchor samples mixed in (default: a quarter of the data, at least 4; 0: none): the
+   * starting set's own greedy answers to generic instructions, so that the LLaMA adapters, which
+   * text-only requests share with image ones, keep text answers where they were.
+   */
+  textAnchors?: number;
+  /** Told once the data is validated, before the first step. */
+  onData?: (d: { samples: number; records: number; skipped: SkippedSample[] }) => void;
+}
+
+export interface VisionTrainOutcome {
+  samples: number;
+  skipped: SkippedSample[];
+  dataset: VisionDataset['format'];
+  seqLen: number;
+  result: TrainResult;
+}
+
+export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTrainOutcome> {
+  const data = await loadVisionDataset(run.dataDir);
+  const tok = run.model.tokenizer;
+  const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
+  const prefixes = lavinPrefixes(tok);
+  // The layout inserts the prefix and the visual slots, then cuts to max_words: size it so that no
+  // answer is cut, and skip the samples that would not fit the model's context.
+  const extra = prefixes.prefixImage.length + nVisual + 1;
+  const maxSeq = run.model.info.maxSeqLen;
+  const skipped = [...data.skipped];
+  const fitting: TextSample[] = [];
+  let longest = 0;
+  for (const s of data.samples) {
+    const n = tok.encode(promptText(LAVIN_FAMILY, s.prompt) + s.answer, { bos: true, eos: true }).length + extra;
+    if (n > maxSeq) skipped.push({ where: s.source, reason: `${n} tokens with the image, the model's context holds ${maxSeq}` });
+    else {
+      fitting.push(s);
+      longest = Math.max(longest, n);
+    }
+  }
+  run.onData?.({ samples: fitting.length, records: data.records, skipped });
+  const weights = frozenAsInference(await run.model.loadWeights(), run.model.info.precision as WeightFormat);
+  const anchors = fitting.length === 0 || run.textAnchors === 0 ? [] : await textAnchors(run.model, weights, run.init ?? 'fresh', run.seed ?? 0, run.textAnchors ?? Math.max(4, Math.round(fitting.length / 4)));
+  for (const a of anchors) longest = Math.max(longest, tok.encode(promptText(LAVIN_FAMILY, a.prompt) + a.answer, { bos: true, eos: true }).length + extra);
+  if (fitting.length === 0) throw new Error(`data folder ${run.dataDir}: no usable samples (${data.records} records; ${skipped.length} skipped${skipped.length ? `, e.g. ${skipped[0].where}: ${skipped[0].reason}` : ''})`);
+  const examples = await prepareExamples([...fitting, ...anchors], tok, { maxWords: Math.min(longest, maxSeq), imageSize: run.model.info.clip.resolution });
+  const d = visionTrainDefaults(examples.length);
+  const result = await train({
+    weights, samples: examples, ...prefixes,
+    steps: run.steps, epochs: run.epochs ?? d.epochs, warmupEpochs: d.warmupEpochs, accumSteps: d.accumSteps, lr: run.lr ?? d.lr,
+    seqLen: Math.min(longest, maxSeq), outDir: run.outDir, resume: run.resume, init: run.init ?? 'fresh', name: run.name, seed: run.seed,
+    dataSummary: { data: run.dataDir, format: data.format, records: data.records, skipped: skipped.length, textAnchors: anchors.length },
+    signal: run.signal, onStep: run.onStep,
+  });
+  return { samples: fitting.length, skipped, dataset: data.format, seqLen: longest, result };
+}
+
+/**
+ * The frozen weights as the model's inference sees them: for an int8/int4 model, every LLaMA
+ * linear weight the converter quantises goes through the same quantiser and back (the values
+ * MatMulNBits multiplies by), so the adapters learn against the numbers they will run with.
+ * The float copies are what training multiplies; keeping the blocks packed in the training graph
+ * is not done yet.
+ */
+export function frozenAsInference(w: LoadedWeights, precision: WeightFormat): LoadedWeights {
+  const bits = bitsOf(precision);
+  if (!bits) return w;
+  const policy = llamaLinearPolicy(precision);
+  const tensors = new Map(w.tensors);
+  for (const [name, t] of w.tensors) {
+    if (t.shape.length !== 2 || !isLinearWeight(name) || !policy.applies!(name)) continue;
+    const q = quantizeWeight(t, bits, name);
+    const f = dequantizeWeight(q);
+    tensors.set(name, { dtype: 'float32', shape: t.shape.slice(), data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) } satisfies HostTensor);
+  }
+  return { ...w, tensors };
+}
+
+/** The decoder's linear layers (the weights `linear` quantises in inference). */
+function isLinearWeight(name: string): boolean {
+  return /^layers\.\d+\.(attention\.w[qkvo]|feed_forward\.w[123])\.weight$/.test(name) || name === 'output.weight';
+}
+
+/** A saved set's values as the tensors LavinModel.setAdapters takes. */
+export function adapterHostTensors(set: { tensors: ReadonlyMap<string, Float32Array>; shapes: ReadonlyMap<string, number[]> }): Map<string, HostTensor> {
+  return new Map([...set.tensors].map(([k, v]) => [k, { dtype: 'float32', shape: set.shapes.get(k)!.slice(), data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) } satisfies HostTensor]));
+}
+
+/** Generic instructions for the text anchors (not the prompts textDrift measures with). */
+const ANCHOR_INSTRUCTIONS = [
+  'Tell me a fun fact about space.', 'What is a good name for a cat?', 'Describe a sunny morning.', 'List two fruits.',
+  'How are you today?', 'What is the opposite of cold?', 'Translate hello into French.', 'Suggest a hobby for a rainy day.',
+  'What is a prime number?', 'Write one sentence about trains.', 'What sound does a dog make?', 'Name a large ocean.',
+  'What is water made of?', 'Give a tip for learning to code.', 'Which season comes after winter?', 'What is a verb?',
+];
+
+/** The anchors: the starting adapter set's greedy answers (the model's adapters are put back afterwards). */
+async function textAnchors(model: LavinModel, weights: LoadedWeights, init: 'fresh' | 'checkpoint', seed: number, n: number): Promise<TextSample[]> {
+  const keys = weights.adapterKeys;
+  const current = new Map(keys.map((k) => [k, weights.tensors.get(k)!]));
+  const shapes = new Map(keys.map((k) => [k, weights.tensors.get(k)!.shape.slice()]));
+  // The trainer draws a fresh set from Rng(seed) first thing: the same draw here is the set it starts from.
+  if (init === 'fresh') model.setAdapters(adapterHostTensors({ tensors: initAdapterTensors(shapes, new Rng(seed)), shapes }));
+  const out: TextSample[] = [];
+  try {
+    for (const instruction of ANCHOR_INSTRUCTIONS.slice(0, n)) {
+      const prompt = { kind: 'chat' as const, turns: [{ role: 'user' as const, content: instruction }] };
+      const r = await model.generate({ prompt, temperature: 0, maxNewTokens: 8, positionMode: 'consistent' });
+      if (r.text.trim()) out.push({ prompt, answer: r.text, instruction, source: `text anchor "${instruction}"` });
+    }
+  } finally {
+    model.setAdapters(current);
+  }
+  return out;
+}
