@@ -2,6 +2,8 @@
 // model host, typed once and imported by both sides (like rust-analyzer's lsp_ext.ts).
 // Dependency-light on purpose: only vscode-languageserver-protocol, which the extension bundle
 // already carries through vscode-languageclient. No engine or Node imports here.
+// Over 400 lines on purpose: it is the one wire contract; splitting it would scatter a request's
+// params and result, which both sides must read together.
 
 import { NotificationType, ProgressToken, RequestType, RequestType0 } from 'vscode-languageserver-protocol';
 

@@ -1,6 +1,8 @@
 // The model host: owns the loaded model, its request queue and the active adapter set, and turns
 // protocol-level requests into engine calls. Used by the language server (server/main.ts) and the
 // CLI (server/cli.ts) alike; knows nothing of JSON-RPC framing or terminals.
+// Just over 400 lines: every request method shares the queue and the loaded model's state; the
+// image-text (OCR) step of chat is the next piece to move out (into imageText.ts).
 
 import * as fs from 'fs';
 import * as path from 'path';
@@ -321,7 +323,8 @@ export class ModelHost {
           notices: [...notices, ...fitted.notices, ...(r.visionNote ? [r.visionNote] : [])], ...(r.visionNote ? { visionNote: r.visionNote } : {}), adapterSet: this.adapterSet,
           device: model.info.device, deviceNote: model.info.deviceNote,
           promptBody: fitted.body,
-          ...(image ? { visualTokens: model.promptIds(fitted.body, true).visual?.count } : {}),
+          // Visual tokens only reach a model that sees images, and never a raw prompt.
+          ...(image && model.seesImages && !raw ? { visualTokens: model.promptIds(fitted.body, true).visual?.count } : {}),
         };
       } catch (err) {
         throw classifyEngineError(err);

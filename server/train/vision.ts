@@ -94,7 +94,7 @@ export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTr
   const anchors = fitting.length === 0 || run.textAnchors === 0 ? [] : await textAnchors(run.model, weights, run.init ?? 'fresh', run.seed ?? 0, run.textAnchors ?? Math.max(4, Math.round(fitting.length / 4)));
   for (const a of anchors) longest = Math.max(longest, tok.encode(promptText(LAVIN_FAMILY, a.prompt) + a.answer, { bos: true, eos: true }).length + extra);
   if (fitting.length === 0) throw new Error(`data folder ${run.dataDir}: no usable samples (${data.records} records; ${skipped.length} skipped${skipped.length ? `, e.g. ${skipped[0].where}: ${skipped[0].reason}` : ''})`);
-  const examples = await prepareExamples([...fitting, ...anchors], tok, { maxWords: Math.min(longest, maxSeq), imageSize: run.model.info.clip.resolution });
+  const examples = await prepareExamples([...fitting, ...anchors], tok, { maxWords: Math.min(longest, maxSeq), imageSize: visionResolution(run.model.info.clip) });
   const d = visionTrainDefaults(examples.length);
   const result = await train({
     weights, samples: examples, ...prefixes,
@@ -163,4 +163,10 @@ async function textAnchors(model: LavinModel, weights: LoadedWeights, init: 'fre
     model.setAdapters(current);
   }
   return out;
+}
+
+/** The CLIP input size; a backbone without a vision tower cannot train vision adapters. */
+function visionResolution(clip: { resolution: number } | undefined): number {
+  if (!clip) throw new Error('this model has no vision tower (CLIP): vision adapters cannot be trained for it yet');
+  return clip.resolution;
 }

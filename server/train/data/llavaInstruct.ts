@@ -47,7 +47,7 @@ export async function loadVisionDataset(dir: string, opts: { split?: string } = 
   throw new Error(`data folder ${dir} has neither ${LLAVA_DATA_FILE} (LLaVA-Instruct conversations) nor problems.json (ScienceQA)`);
 }
 
-/** The answer's text as a label: one leading space (the prompt ends with "Response:"), trimmed. */
+/** The answer's text as a label: one leading space (LaVIN prompts end with the response marker, sequence.ts), trimmed. */
 export function answerText(value: string): string {
   return ` ${value.trim()}`;
 }
