@@ -39,6 +39,7 @@ import { dequantizeWeight } from '../../server/engine/quant';
 import { fromFloat32, HostTensor } from '../../server/engine/tensor';
 import { openBackbone } from '../../server/engine/weights/backbone';
 import { floatToHalf, halfToFloat } from '../../server/engine/tensor';
+import { logSoftmax } from '../../server/train/eval/textDrift';
 
 const TYPES: GgufType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k'];
 const STEPS = 8;
@@ -80,14 +81,6 @@ function values(name: string, shape: number[]): Float32Array {
   return r.map((v) => (0.8 / Math.sqrt(shape[1])) * v);
 }
 
-function logSoftmax(x: Float32Array): Float64Array {
-  let m = -Infinity;
-  for (const v of x) m = Math.max(m, v);
-  let s = 0;
-  for (const v of x) s += Math.exp(v - m);
-  const lse = m + Math.log(s);
-  return Float64Array.from(x, (v) => v - lse);
-}
 
 function argmax(x: ArrayLike<number>): number {
   let b = 0;

@@ -29,7 +29,8 @@ export const TEXT_DRIFT_PROMPTS = [
   'What is 12 times 7?',
 ];
 
-function logSoftmax(row: Float32Array): Float64Array {
+/** log p of every token from one row of logits (float64, max-shifted). */
+export function logSoftmax(row: Float32Array): Float64Array {
   let max = -Infinity;
   for (const v of row) max = Math.max(max, v);
   let sum = 0;

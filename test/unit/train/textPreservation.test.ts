@@ -43,6 +43,7 @@ import { layoutPrefixes, prepareExamples } from '../../../server/train/data/prep
 import { chatPrompt, TextSample } from '../../../server/train/data/tokenize';
 import { train } from '../../../server/train/trainer';
 import { FIXTURE_DIR, fixtureModelDir, prefixIds, readGoldenJson } from '../../golden/fixture';
+import { logSoftmax } from '../../../server/train/eval/textDrift';
 
 const REPO = path.resolve(__dirname, '../../../..');
 const TOKENIZER = path.join(REPO, 'test/data/tokenizer/tokenizer.model');
@@ -56,14 +57,6 @@ interface Drift {
   positions: number;
 }
 
-function logSoftmax(row: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of row) max = Math.max(max, v);
-  let sum = 0;
-  for (const v of row) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(row, (v) => v - lse);
-}
 
 function argmax(row: Float32Array): number {
   let best = 0;
