@@ -388,14 +388,18 @@ describe('LaVIN Code in VS Code', function () {
     await api.chat.send('What is a widget?', []);
     const answer = await done;
     assert.strictEqual(answer.result?.adapterSet, 'test-docs', 'answers use the fine-tuned set');
-    const rolledBack = await waitFor('Roll Back button', () =>
-      inWorkbench<boolean>(`
-        const toast = Array.from(document.querySelectorAll('.notification-toast')).find((n) => n.textContent.includes('now uses test-docs'));
-        const b = toast && Array.from(toast.querySelectorAll('.monaco-button')).find((x) => x.textContent.includes('Roll Back'));
+    // The notice may have left the screen while the answer ran (a toast hides after a while on a busy
+    // machine): then it is in the notification center, with the same button.
+    const rolledBack = await waitFor('Roll Back button', async () => {
+      const clicked = await inWorkbench<boolean>(`
+        const notice = Array.from(document.querySelectorAll('.notification-toast, .notifications-center .notification-list-item')).find((n) => n.textContent.includes('now uses test-docs'));
+        const b = notice && Array.from(notice.querySelectorAll('.monaco-button')).find((x) => x.textContent.includes('Roll Back'));
         if (!b) return undefined;
         b.click();
-        return true;`),
-    );
+        return true;`);
+      if (!clicked) await vscode.commands.executeCommand('notifications.showList');
+      return clicked;
+    });
     assert.ok(rolledBack);
     await waitFor("back on the model's own adapters", () => (api.backend.lastStatus?.adapterSet === null ? true : undefined));
   });
