@@ -79,29 +79,9 @@ export class KvCache {
   /** Room for `rows` tokens (unfilled slots are masked). */
   reserve(rows: number): void {
     if (rows <= this.capacity) return;
-    this.growTo(this.grown(this.capacity, rows));
-  }
-
-  /**
-   * Room for steps that end at each of `ends` (rows), allocated once: the capacity that reserving
-   * them one after the other would reach, so the steps see the same slots (and the same numbers)
-   * without a garbage copy of the cache per step.
-   */
-  reserveSteps(ends: readonly number[]): void {
-    let C = this.capacity;
-    for (const rows of ends) if (rows > C) C = this.grown(C, rows);
-    if (C > this.capacity) this.growTo(C);
-  }
-
-  /**
-   * Grow in small steps: every step attends over all slots (the unfilled ones masked), so slack
-   * costs time on each token; regrowing copies the cache once per 64+ tokens.
-   */
-  private grown(capacity: number, rows: number): number {
-    return Math.max(rows, Math.min(capacity + Math.max(64, capacity >> 3), Math.max(this.maxLength, rows)));
-  }
-
-  private growTo(C: number): void {
+    // Grow in small steps: every step attends over all slots (the unfilled ones masked), so slack
+    // costs time on each token; regrowing copies the cache once per 64+ tokens.
+    const C = Math.max(rows, Math.min(this.capacity + Math.max(64, this.capacity >> 3), Math.max(this.maxLength, rows)));
     const { nHeads: H, headDim: hd, capacity: old, filled } = this;
     const growValues = (buf: Float32Array) => {
       const next = new Float32Array(H * C * hd);

@@ -46,16 +46,6 @@ describe('KvCache', () => {
     }
   });
 
-  test('reserving a prompt\'s steps at once gives the slots that reserving them one by one gives', () => {
-    for (const ends of [[256, 512, 513], [1, 2], [100, 140], [600, 1000], [5]]) {
-      const stepwise = KvCache.empty(cfg(1, 1, 2));
-      for (const rows of ends) stepwise.reserve(rows);
-      const once = KvCache.empty(cfg(1, 1, 2));
-      once.reserveSteps(ends);
-      assert.equal(once.slots, stepwise.slots, `ends ${ends}`);
-    }
-  });
-
   test('a wrong number of added values is refused', () => {
     const cache = KvCache.empty(cfg(1, 2, 4));
     assert.throws(() => cache.append([new Float32Array(7)], [new Float32Array(8)], 1), /layer 0 added 7 values for 1 tokens/);
