@@ -24,6 +24,31 @@ import { backboneConfig, backboneRuntime, isBackbonePath, NO_VISION_NOTE, openBa
 
 const RAW_FAMILY: PromptFamily = { kind: 'raw' };
 
+/** A loaded model's ModelInfo: what its config, adapter set and device say, plus its own fields. */
+function modelInfoOf(
+  cfg: LavinConfig,
+  adapters: ReadonlyMap<string, HostTensor>,
+  choice: Awaited<ReturnType<typeof chooseDevice>>,
+  own: Pick<ModelInfo, 'name' | 'dir' | 'precision'> & Pick<Partial<ModelInfo>, 'clip' | 'backbone' | 'visionNote'>,
+): ModelInfo {
+  let adapterParameters = 0;
+  for (const t of adapters.values()) adapterParameters += t.shape.reduce((a, d) => a * d, 1);
+  const { dim, nLayers: layers, nHeads: heads, vocab, ffnHidden } = cfg.llama;
+  const { name, dir, precision, ...optional } = own; // (the order of the fields as listed in --json output)
+  return {
+    name,
+    dir: path.resolve(dir),
+    llama: { dim, layers, heads, vocab, ffnHidden },
+    ...optional,
+    adapterParameters,
+    temperature: cfg.adapter.temperature,
+    maxSeqLen: cfg.maxSeqLen,
+    device: choice.device,
+    deviceNote: describeChoice(choice),
+    precision,
+  };
+}
+
 export class LavinModel {
   /** Every parameter, read on first use when the model runs from a converted copy (training needs it). */
   private weightsLoading?: Promise<LoadedWeights>;
@@ -118,21 +143,9 @@ export class LavinModel {
     if (tokenizer.nWords !== cfg.llama.vocab) {
       throw new Error(`tokenizer has ${tokenizer.nWords} pieces but the LLaMA embedding has ${cfg.llama.vocab} rows`);
     }
-    let adapterParameters = 0;
-    for (const t of adapters.values()) adapterParameters += t.shape.reduce((a, d) => a * d, 1);
-    const info: ModelInfo = {
-      name: manifest.name,
-      dir: path.resolve(dir),
-      llama: { dim: cfg.llama.dim, layers: cfg.llama.nLayers, heads: cfg.llama.nHeads, vocab: cfg.llama.vocab, ffnHidden: cfg.llama.ffnHidden },
-      clip: { width: visionOf(cfg).width, layers: visionOf(cfg).layers, heads: visionOf(cfg).heads, patch: visionOf(cfg).patch, resolution: visionOf(cfg).resolution },
-      adapterParameters,
-      temperature: cfg.adapter.temperature,
-      maxSeqLen: cfg.maxSeqLen,
-      device,
-      deviceNote: describeChoice(choice),
-      precision,
-    };
-    log(`loaded ${info.name}: LLaMA ${cfg.llama.dim}x${cfg.llama.nLayers}, CLIP ${visionOf(cfg).width}x${visionOf(cfg).layers}, ${adapterParameters} adapter parameters, on ${device}`);
+    const { width, layers, heads, patch, resolution } = visionOf(cfg);
+    const info = modelInfoOf(cfg, adapters, choice, { name: manifest.name, dir, precision, clip: { width, layers, heads, patch, resolution } });
+    log(`loaded ${info.name}: LLaMA ${cfg.llama.dim}x${cfg.llama.nLayers}, CLIP ${width}x${layers}, ${info.adapterParameters} adapter parameters, on ${device}`);
     return new LavinModel(info, runtime, tokenizer, manifest, dir, adapters, weights);
   }
 
@@ -165,21 +178,10 @@ export class LavinModel {
       throw new Error(`${file}: the tokenizer has ${tokenizer.nWords} tokens but the embedding table ${cfg.llama.vocab} rows`);
     }
     const adapters = new Map([...runtime.adapterTensors()]);
-    let adapterParameters = 0;
-    for (const t of adapters.values()) adapterParameters += t.shape.reduce((a, d) => a * d, 1);
-    const info: ModelInfo = {
-      name: spec.name,
-      dir: path.resolve(file),
-      llama: { dim: cfg.llama.dim, layers: cfg.llama.nLayers, heads: cfg.llama.nHeads, vocab: cfg.llama.vocab, ffnHidden: cfg.llama.ffnHidden },
-      backbone: { arch: spec.arch, source: spec.source.kind, path: spec.source.path, fileType: spec.fileType },
-      visionNote: NO_VISION_NOTE,
-      adapterParameters,
-      temperature: cfg.adapter.temperature,
-      maxSeqLen: cfg.maxSeqLen,
-      device,
-      deviceNote: describeChoice(choice),
-      precision: 'fp32',
-    };
+    const info = modelInfoOf(cfg, adapters, choice, {
+      name: spec.name, dir: file, precision: 'fp32',
+      backbone: { arch: spec.arch, source: spec.source.kind, path: spec.source.path, fileType: spec.fileType }, visionNote: NO_VISION_NOTE,
+    });
     log(`loaded ${spec.name}: ${spec.arch} ${cfg.llama.dim}x${cfg.llama.nLayers} (${cfg.llama.nHeads} heads, ${cfg.llama.nKvHeads} key/value heads)${spec.fileType ? `, ${spec.fileType}` : ''}, fresh adapters, no vision tower, on ${device}`);
     return new LavinModel(info, runtime, tokenizer, undefined, file, adapters, undefined, family);
   }
