@@ -86,6 +86,18 @@ describe('a GGUF backbone with a CLIP (--clip, mmproj)', () => {
     assert.match(none.stderr + none.stdout, /trained with a CLIP: give the same one with --clip/);
   });
 
+  it('--clip is for backbones; a missing or broken CLIP file is one line naming it', async () => {
+    const folder = await lavin(['ask', '--clip', mmproj, '--json', 'q'], { home });
+    assert.equal(folder.code, 2);
+    assert.match(folder.stderr + folder.stdout, /--clip gives a GGUF or Hugging Face backbone/);
+    const broken = path.join(dir, 'towers', 'broken-mmproj.gguf');
+    fs.writeFileSync(broken, fs.readFileSync(mmproj).subarray(0, 2000));
+    const r = await lavin(['ask', '--model', gguf, '--clip', broken, '--json', 'q'], { home });
+    assert.notEqual(r.code, 0);
+    const error = r.events.find((e) => e.event === 'error')!;
+    assert.match(String(error.message), /broken-mmproj\.gguf.*truncated/);
+  });
+
   it('vision training without a CLIP says what to give', async () => {
     const r = await lavin(['train', '--model', gguf, '--data', path.join(data, 'train'), '--steps', '1', '--out', path.join(dir, 'no-clip'), '--json'], { home });
     assert.notEqual(r.code, 0);
