@@ -12,7 +12,7 @@ import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
 import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convertedCopy';
-import { LavinConfig, visionOf } from './lavin';
+import { LavinConfig, VISUAL_PREFIX, visionOf } from './lavin';
 import { checkCpuMemory } from './memory';
 import { chooseDevice, describeChoice } from './device';
 import { WEIGHT_FORMATS } from './quant';
@@ -24,6 +24,9 @@ import { backboneConfig, backboneRuntime, backboneTrainingWeights, clipConfigOf,
 import type { LoadedClip } from './weights/clip';
 
 const RAW_FAMILY: PromptFamily = { kind: 'raw' };
+
+/** The CLIP adapters and the visual projection (absent from a set trained without images). */
+const isVisionAdapter = (name: string) => name.startsWith(VISUAL_PREFIX) || name.startsWith('adapter_proj.');
 
 export class LavinModel {
   /** Every parameter, read on first use when the model runs from a converted copy (training needs it). */
@@ -303,7 +306,14 @@ export class LavinModel {
    * Run with another adapter set of this model (names as in the checkpoint, `module.` stripped):
    * swapped into the running sessions; the backbones are not touched or reloaded.
    */
-  setAdapters(adapters: ReadonlyMap<string, HostTensor>, opts: { vision?: boolean } = {}): void {
+  setAdapters(given: ReadonlyMap<string, HostTensor>, opts: { vision?: boolean } = {}): void {
+    // A backbone's text-only set (no CLIP adapters) runs with the fresh CLIP adapters of a CLIP loaded beside it.
+    let adapters = given;
+    if (this.info.backbone) {
+      const filled = new Map(given);
+      for (const [k, t] of this.baseAdapters) if (!filled.has(k) && isVisionAdapter(k)) filled.set(k, t);
+      adapters = filled;
+    }
     this.runtime.setAdapters(adapters);
     if (this.info.backbone) {
       // A backbone sees images only with a set trained on them for it (and its CLIP), in LaVIN's layout.
