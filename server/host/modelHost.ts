@@ -27,11 +27,15 @@ import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
 import { languageIdFor } from './languages';
 import { discoverModels } from './models';
+import { findVisionTower } from './models/visionTower';
+import { isBackbonePath } from '../engine/backboneModel';
 import { Workspace } from './workspace';
 
 export interface HostOptions {
   /** Model folder to load on first use (default: the embedded model). */
   modelDir?: string;
+  /** A GGUF / Hugging Face backbone's CLIP (`--clip`); default: the vision tower discovery links to it (an mmproj beside it, Ollama's projector layer). */
+  clip?: string;
   device?: DevicePreference;
   threads?: number;
   /** LoadOptions.packedWeights for every load (default true). */
@@ -238,6 +242,8 @@ export class ModelHost {
   async activateAdapterSet(name: string | null): Promise<StatusResult> {
     await this.queue.run('loading', async () => {
       const base = this.baseDir ?? this.opts.modelDir ?? defaultModelDir();
+      // A backbone has no model.json to derive a folder from: its sets always swap into the loaded model.
+      if (name !== null && isBackbonePath(base)) await this.ensureModel();
       // The loaded model is the base folder's own (not a derived folder): adapters swap in place.
       const inPlace = this.model !== null && this.model.info.dir === path.resolve(base);
       if (name === null) {
@@ -254,7 +260,8 @@ export class ModelHost {
       const file = await training.adapterFile(name, model);
       const set = await loadAdapter(file);
       if (inPlace && set.args.temperature === model.info.temperature) {
-        model.setAdapters(set.tensors);
+        // A backbone sees images only with a set trained on images for it and its CLIP.
+        model.setAdapters(set.tensors, { vision: model.info.backbone ? await training.seesImages?.(name, model) : true });
         this.adapterSet = name;
         this.opts.log?.(`adapter set ${name} swapped in (backbones kept)`);
         return;
@@ -343,7 +350,7 @@ export class ModelHost {
     const options = { ...this.loadOptions, ...params };
     let model: LavinModel;
     try {
-      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, packedWeights: this.opts.packedWeights, log });
+      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, packedWeights: this.opts.packedWeights, clip: this.clipFor(dir), log });
     } catch (err) {
       throw new HostError(LavinErrorCodes.ModelLoadFailed, (err as Error).message);
     }
@@ -356,7 +363,16 @@ export class ModelHost {
     this.changed();
   }
 
-  private trainingPort(): TrainingPort {
+  /** The CLIP of a backbone: the one given, else the vision tower stored with it (none for a model folder, which names its own). */
+  private clipFor(dir: string): string | undefined {
+    if (!isBackbonePath(dir)) return undefined;
+    if (this.opts.clip) return this.opts.clip;
+    const tower = findVisionTower(dir);
+    if (tower) this.opts.log?.(`vision tower ${tower} belongs to ${dir}: using its CLIP`);
+    return tower;
+  }
+
+    private trainingPort(): TrainingPort {
     const training = this.opts.training;
     if (!training) throw new HostError(LavinErrorCodes.TrainingFailed, 'training is not available in this build (no trainer is wired to the host)');
     return training;

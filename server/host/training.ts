@@ -56,4 +56,6 @@ export interface TrainingPort {
   listAdapterSets(): Promise<AdapterSetInfo[]>;
   /** A LaVIN adapter checkpoint (.pth) of a saved set, checked to fit `model`'s backbones. */
   adapterFile(name: string, model: LavinModel): Promise<string>;
+  /** Whether a saved set was trained on images for this backbone and its CLIP (then its visual tokens are fed). */
+  seesImages?(name: string, model: LavinModel): Promise<boolean>;
 }
