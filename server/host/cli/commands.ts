@@ -183,7 +183,7 @@ export async function explain(spec: string, flags: AnswerFlags, ctx: CliContext)
   }, streamAnswer(ctx, flags.topLogits)));
 }
 
-export async function train(opts: { docs?: string; data?: string; steps?: number; out?: string; resume: boolean; overwrite: boolean; name?: string; include?: string[]; dryRun: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
+export async function train(opts: { docs?: string; data?: string; steps?: number; out?: string; resume: boolean; overwrite: boolean; name?: string; include?: string[]; dryRun: boolean; readImageText: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
   const given = (opts.docs ?? opts.data)!;
   const folder = path.resolve(given);
   const what = opts.docs !== undefined ? 'docs folder' : 'data folder';
@@ -192,7 +192,7 @@ export async function train(opts: { docs?: string; data?: string; steps?: number
   const host = makeHost(flags, ctx);
   try {
     const source = opts.docs !== undefined ? { docs: folder } : { data: folder };
-    const r = await host.train({ ...source, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, overwrite: opts.overwrite, name: opts.name, include: opts.include }, {
+    const r = await host.train({ ...source, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, overwrite: opts.overwrite, name: opts.name, include: opts.include, readImageText: opts.readImageText }, {
       signal: ctx.signal,
       onData: (d) => {
         ctx.out.event({ event: 'data', samples: d.samples, skipped: d.skipped });
