@@ -251,7 +251,7 @@ function sampling(f: SamplingFlags) {
 
 /** `lavin eval --scienceqa DIR`: the paper's Table 1 columns for one split. */
 export async function evalScienceQa(
-  opts: { dir: string; split: string; limit?: number; greedy: boolean; unparsed: 'wrong' | 'random' } & SamplingFlags,
+  opts: { dir: string; split: string; limit?: number; greedy: boolean; unparsed: 'wrong' | 'random'; imageText?: boolean } & SamplingFlags,
   flags: CommonFlags,
   ctx: CliContext,
 ): Promise<void> {
@@ -262,6 +262,7 @@ export async function evalScienceQa(
     const r = await evaluateScienceQa(model, dir, {
       split: opts.split, limit: opts.limit, greedy: opts.greedy, unparsed: opts.unparsed, seed: opts.seed,
       temperature: opts.temperature, topP: opts.topP, maxNewTokens: opts.maxNewTokens, signal: ctx.signal,
+      ...(opts.imageText ? { imageText: { tok: model.tokenizer, nVisual: model.runtime.cfg.adapter.nVisualTokens, maxSeqLen: model.info.maxSeqLen } } : {}),
       onProblem: (row, done, total) => ctx.out.progress('evaluating', done / total, `${done}/${total}`),
     });
     ctx.out.endProgress();

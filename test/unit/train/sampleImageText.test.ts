@@ -18,6 +18,7 @@ import { ModelHost } from '../../../server/host/modelHost';
 import { Workspace } from '../../../server/host/workspace';
 import { HostChatMessage } from '../../../server/host/imageInput';
 import { buildDocsDataset } from '../../../server/train/data/docs';
+import { evaluateScienceQa, readScienceQaSplit } from '../../../server/train/eval/scienceQaEval';
 import { loadVisionDataset } from '../../../server/train/data/llavaInstruct';
 import { layoutPrefixes, prepareExamples } from '../../../server/train/data/prepare';
 import { addImageText, imageSampleWords, ImageTextCache } from '../../../server/train/data/sampleImageText';
@@ -103,6 +104,30 @@ describe('where the read text goes (stub reader)', () => {
   test('a missing image names the sample', async () => {
     await assert.rejects(addImageText([{ prompt: instructionBody('q'), answer: ' x', imagePath: path.join(dir, 'gone.png'), source: 'data.json#3' }], opts), /^Error: data\.json#3: image .*gone\.png/);
   });
+});
+
+test('lavin eval --image-text: ScienceQA image problems get the read text after the hint, as training; other problems keep the paper prompt', async () => {
+  const dir = path.join(ROOT, 'test/data/scienceqa-sample');
+  const items = readScienceQaSplit(dir, 'test');
+  const run = async (imageText?: Parameters<typeof addImageText>[1]) => {
+    const seen = new Map<string, string>();
+    let i = 0;
+    await evaluateScienceQa({ generate: async (req) => (seen.set(items[i++].pid, promptText(LAVIN_FAMILY, req.prompt)), { text: 'The answer is A.' }) }, dir, { greedy: true, imageText });
+    return seen;
+  };
+  const paper = await run();
+  const read = async () => [{ text: 'Read 1' }, { text: 'Read 2' }];
+  const withText = await run({ tok: charTok, nVisual: 3, maxSeqLen: 512, read });
+  for (const item of items) {
+    assert.equal(paper.get(item.pid), item.prompt, 'no option: the paper prompt');
+    const p = item.problem;
+    const expected = item.imagePath ? promptText(LAVIN_FAMILY, { kind: 'scienceqa', question: p.question, hint: [p.hint?.trim(), 'Read 1\nRead 2'].filter(Boolean).join('\n'), choices: p.choices }) : item.prompt;
+    assert.equal(withText.get(item.pid), expected, `problem ${item.pid}`);
+  }
+  assert.ok(items.some((i) => i.imagePath && i.problem.hint) && items.some((i) => i.imagePath && !i.problem.hint), 'both image kinds are in the sample');
+  // the training side gives the same text for the same problem
+  const train = await addImageText([{ prompt: { kind: 'scienceqa', question: items[0].problem.question, hint: items[0].problem.hint, choices: items[0].problem.choices }, answer: 'A', imagePath: items[0].imagePath, source: 't' }], { tok: charTok, nVisual: 3, maxSeqLen: 512, read });
+  assert.equal(promptText(LAVIN_FAMILY, train.samples[0].prompt), withText.get(items[0].pid));
 });
 
 describe('training and inference see one format (real OCR, embedded model)', () => {
