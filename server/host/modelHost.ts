@@ -20,7 +20,8 @@ import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } f
 import { badParams, classifyEngineError, HostError } from './errors';
 import { HostChatParams, pickImage } from './imageInput';
 import { chatBody, fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
-import { imageTextContext, ImageTextContext, toProtocolLines } from './imageText';
+import { imageTextFor, ImageTextContext, toProtocolLines } from './imageText';
+import { DEFAULT_MAX_NEW_TOKENS, promptTokenBudget } from '../engine/imageTextContext';
 import { OcrLine, TextReader } from '../engine/ocr/textReader';
 import type { PromptBody } from '../engine/sequence';
 import { ModelQueue } from './queue';
@@ -70,7 +71,6 @@ export interface SetupControl {
   onProgress?: ConvertProgress;
 }
 
-const DEFAULT_MAX_NEW_TOKENS = 256;
 const DEFAULT_TRAIN_STEPS = 100;
 /** Files bigger than this are not read for explain (the context holds a few hundred lines at most). */
 const MAX_EXPLAIN_FILE_BYTES = 4 * 1024 * 1024;
@@ -141,9 +141,7 @@ export class ModelHost {
     ctl.onImageText?.(lines);
     let context: ImageTextContext | undefined;
     const result = await this.answer(params, picked.image, picked.notices, ctl, (count, budget) => {
-      const bare = chatBody(params.messages);
-      const base = count(bare);
-      context = imageTextContext(lines, (text) => count(chatBody(params.messages, text)) - base, budget);
+      context = imageTextFor(lines, (text) => chatBody(params.messages, text), count, budget);
       const fitted = fitChat(params.messages, count, budget, context.text || undefined);
       return { body: fitted.body, notices: [...context.notices, ...fitted.notices] };
     });
@@ -202,7 +200,7 @@ export class ModelHost {
       let firstStep = 0;
       try {
         const outcome = await training.train({
-          model, docsDir, dataDir, onData: ctl.onData, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, signal,
+          model, docsDir, dataDir, onData: ctl.onData, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, readImageText: params.readImageText, signal,
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {
@@ -313,7 +311,7 @@ export class ModelHost {
       const ctx = model.info.maxSeqLen;
       const maxNewTokens = params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
       // The prompt may use all but the answer's share; a long answer request cannot starve the prompt below half.
-      const budget = ctx - Math.min(maxNewTokens, Math.floor(ctx / 2));
+      const budget = promptTokenBudget(ctx, maxNewTokens);
       const raw = 'raw' in params && params.raw === true;
       const count: TokenCounter = (body) => model.promptIds(body, image !== undefined && model.seesImages, raw).ids.length;
       const fitted = fit(count, budget);

@@ -32,6 +32,8 @@ export interface TrainRun {
   /** Replace an existing set in outDir; without it (and without resume) an existing set is refused. */
   overwrite?: boolean;
   learningRate?: number;
+  /** Give image samples the text read from their image as context, as image questions get it (default true; lavin.readImageText). */
+  readImageText?: boolean;
   signal: AbortSignal;
   onStep: (step: TrainStep) => void;
   /** Image-question data: told once every sample is validated, before the first step. */

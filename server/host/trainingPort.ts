@@ -14,6 +14,7 @@ import { summarizeDocsDataset } from './docsPreview';
 import { TrainingPort, TrainOutcome, TrainRun } from './training';
 import { trainVisionAdapters } from '../train/vision';
 import { checkSetFits, fingerprintOf, SetFingerprint, setSeesImages, stampFingerprint } from './backboneAdapterSets';
+import { addImageText, imageSampleWords, ImageTextCache } from '../train/data/sampleImageText';
 
 /** Tokens per training example (prompt + answer); docs sections longer than this are cut. */
 const MAX_WORDS = 128;
@@ -25,6 +26,8 @@ export function defaultAdapterSetsDir(): string {
 
 export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): TrainingPort {
   const setDir = (name: string) => path.join(storeDir, name);
+  // OCR of training images, by content: a resumed or repeated run reads no image twice.
+  const imageTextCache = new ImageTextCache();
 
   return {
     async train(run: TrainRun): Promise<TrainOutcome> {
@@ -38,7 +41,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         const fp = run.model.info.backbone ? backboneVisionFingerprint(run.model) : undefined;
         if (fp && run.resume) checkSetFits(outDir, run.name, run.model, fp);
         const v = await trainVisionAdapters({
-          model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal,
+          model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal, readImageText: run.readImageText, imageTextCache,
           onData: (d) => run.onData?.({ samples: d.samples, skipped: d.skipped }),
           onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
         });
@@ -54,8 +57,12 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       }
       if (!run.model.info.clip || run.model.info.backbone) throw badParams(`training adapters on docs for ${run.model.info.name} (a GGUF / Hugging Face backbone) is not supported yet: only LaVIN model folders train on docs (image-question data, --data, trains a backbone)`);
       const tok = run.model.tokenizer;
-      const maxWords = Math.min(MAX_WORDS, run.model.info.maxSeqLen);
-      const examples = await prepareExamples(samples, tok, { maxWords, imageSize: run.model.info.clip.resolution });
+      const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
+      const maxSeqLen = run.model.info.maxSeqLen;
+      const withText = run.readImageText === false ? samples : (await addImageText(samples, { tok, nVisual, maxSeqLen, cache: imageTextCache })).samples;
+      // Image samples keep their whole answer after the read text: the sequence grows to the longest of them.
+      const maxWords = Math.min(Math.max(MAX_WORDS, imageSampleWords(withText, tok, nVisual)), maxSeqLen);
+      const examples = await prepareExamples(withText, tok, { maxWords, imageSize: run.model.info.clip.resolution });
       const r = await train({
         weights: await run.model.loadWeights(),
         samples: examples,

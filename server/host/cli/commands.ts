@@ -193,7 +193,7 @@ export async function explain(spec: string, flags: AnswerFlags, ctx: CliContext)
   }, streamAnswer(ctx, flags.topLogits)));
 }
 
-export async function train(opts: { docs?: string; data?: string; steps?: number; out?: string; resume: boolean; overwrite: boolean; name?: string; include?: string[]; dryRun: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
+export async function train(opts: { docs?: string; data?: string; steps?: number; out?: string; resume: boolean; overwrite: boolean; name?: string; include?: string[]; dryRun: boolean; readImageText: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
   const given = (opts.docs ?? opts.data)!;
   const folder = path.resolve(given);
   const what = opts.docs !== undefined ? 'docs folder' : 'data folder';
@@ -202,7 +202,7 @@ export async function train(opts: { docs?: string; data?: string; steps?: number
   const host = makeHost(flags, ctx);
   try {
     const source = opts.docs !== undefined ? { docs: folder } : { data: folder };
-    const r = await host.train({ ...source, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, overwrite: opts.overwrite, name: opts.name, include: opts.include }, {
+    const r = await host.train({ ...source, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, overwrite: opts.overwrite, name: opts.name, include: opts.include, readImageText: opts.readImageText }, {
       signal: ctx.signal,
       onData: (d) => {
         ctx.out.event({ event: 'data', samples: d.samples, skipped: d.skipped });
@@ -261,7 +261,7 @@ function sampling(f: SamplingFlags) {
 
 /** `lavin eval --scienceqa DIR`: the paper's Table 1 columns for one split. */
 export async function evalScienceQa(
-  opts: { dir: string; split: string; limit?: number; greedy: boolean; unparsed: 'wrong' | 'random' } & SamplingFlags,
+  opts: { dir: string; split: string; limit?: number; greedy: boolean; unparsed: 'wrong' | 'random'; imageText?: boolean } & SamplingFlags,
   flags: CommonFlags,
   ctx: CliContext,
 ): Promise<void> {
@@ -272,6 +272,7 @@ export async function evalScienceQa(
     const r = await evaluateScienceQa(model, dir, {
       split: opts.split, limit: opts.limit, greedy: opts.greedy, unparsed: opts.unparsed, seed: opts.seed,
       temperature: opts.temperature, topP: opts.topP, maxNewTokens: opts.maxNewTokens, signal: ctx.signal,
+      ...(opts.imageText ? { imageText: { tok: model.tokenizer, nVisual: model.runtime.cfg.adapter.nVisualTokens, maxSeqLen: model.info.maxSeqLen } } : {}),
       onProblem: (row, done, total) => ctx.out.progress('evaluating', done / total, `${done}/${total}`),
     });
     ctx.out.endProgress();
