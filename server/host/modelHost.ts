@@ -251,7 +251,7 @@ export class ModelHost {
       const known = await training.listAdapterSets();
       if (!known.some((s) => s.name === name)) throw badParams(`no adapter set named "${name}" (known: ${known.map((s) => s.name).join(', ') || 'none'})`);
       const model = await this.ensureModel();
-      const file = await training.adapterFile(name, model);
+      const file = await training.adapterFile(name, model, (note) => this.opts.log?.(`note: ${note}`));
       const set = await loadAdapter(file);
       if (inPlace && set.args.temperature === model.info.temperature) {
         model.setAdapters(set.tensors);

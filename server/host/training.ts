@@ -54,6 +54,6 @@ export interface TrainingPort {
   /** What `train` would use from the docs folder (same builder, same options), without a model. */
   previewDocs(docsDir: string, include?: string[]): PreviewTrainingResult;
   listAdapterSets(): Promise<AdapterSetInfo[]>;
-  /** A LaVIN adapter checkpoint (.pth) of a saved set, checked to fit `model`'s backbones. */
-  adapterFile(name: string, model: LavinModel): Promise<string>;
+  /** A LaVIN adapter checkpoint (.pth) of a saved set, checked to fit `model`'s backbones; `onNote` hears why a check was partial. */
+  adapterFile(name: string, model: LavinModel, onNote?: (note: string) => void): Promise<string>;
 }

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { LavinModel } from '../engine/lavinModel';
 import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
-import { ADAPTER_META_FILE, baseModelIdentity, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
+import { ADAPTER_META_FILE, AdapterSetMeta, BaseModelIdentity, baseModelIdentity, checkAdapterSetFits, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
 import { lavinHome } from './defaults';
 import { badParams } from './errors';
 import { summarizeDocsDataset } from './docsPreview';
@@ -87,20 +87,27 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       return sets.sort((a, b) => a.name.localeCompare(b.name));
     },
 
-    async adapterFile(name: string, model: LavinModel): Promise<string> {
+    async adapterFile(name: string, model: LavinModel, onNote?: (note: string) => void): Promise<string> {
       const dir = setDir(name);
       const set = await loadAdapterSet(dir, { optimizer: false });
       if (!model.manifest) throw badParams(`adapter sets are trained on LaVIN model folders; ${model.info.name} is a GGUF / Hugging Face backbone`);
-      const base = baseModelIdentity({ manifest: model.manifest, dir: model.dir });
-      if (set.meta.baseModel.id !== base.id) {
-        throw badParams(`adapter set ${name} was trained on ${set.meta.baseModel.name}, not on the loaded ${base.name}`);
-      }
+      checkSetFitsModel(name, set.meta, baseModelIdentity({ manifest: model.manifest, dir: model.dir }), onNote);
       const file = path.join(dir, EXPORT_FILE);
       const fresh = fs.existsSync(file) && fs.statSync(file).mtimeMs >= fs.statSync(path.join(dir, ADAPTER_META_FILE)).mtimeMs;
       if (!fresh) exportLavinPth(set, file);
       return file;
     },
   };
+}
+
+/** A set trained on another backbone or CLIP is refused (naming both); an old set without a fingerprint passes with a note. */
+function checkSetFitsModel(name: string, meta: AdapterSetMeta, current: BaseModelIdentity, onNote?: (note: string) => void): void {
+  try {
+    const { note } = checkAdapterSetFits(name, meta, current);
+    if (note) onNote?.(note);
+  } catch (err) {
+    throw badParams((err as Error).message);
+  }
 }
 
 /** Training never silently replaces a set: an existing one is kept unless the caller asked to overwrite it. */
