@@ -273,6 +273,10 @@ export interface AdapterSetInfo {
   baseModel?: string;
   /** Training loss at the last saved step, when recorded. */
   loss?: number;
+  /** What it was trained on: project docs or image-question data. */
+  kind?: 'docs' | 'vision';
+  /** Whether it records the fingerprint of the backbone and CLIP it was trained on (sets saved before that do not). */
+  fingerprinted?: boolean;
 }
 
 export interface ListAdapterSetsResult {

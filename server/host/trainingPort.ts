@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { LavinModel } from '../engine/lavinModel';
 import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
-import { ADAPTER_META_FILE, AdapterSetMeta, BaseModelIdentity, baseModelIdentity, checkAdapterSetFits, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
+import { ADAPTER_META_FILE, adapterSetKind, AdapterSetMeta, BaseModelIdentity, baseModelIdentity, checkAdapterSetFits, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
 import { lavinHome } from './defaults';
 import { badParams } from './errors';
 import { summarizeDocsDataset } from './docsPreview';
@@ -79,7 +79,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         if (!entry.isDirectory() || !fs.existsSync(path.join(storeDir, entry.name, ADAPTER_META_FILE))) continue;
         try {
           const meta = readMeta(path.join(storeDir, entry.name));
-          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss });
+          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss, kind: adapterSetKind(meta), fingerprinted: meta.baseModel.fingerprint !== undefined });
         } catch {
           // A set being written or damaged: not listed, the store's own checks report it on use.
         }
