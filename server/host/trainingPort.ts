@@ -6,7 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { LavinModel } from '../engine/lavinModel';
-import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
+import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult } from '../protocol';
+import { ADAPTER_SET_NAME, exportAdapterSet, importAdapterSet } from '../train/adapterExport';
+import { previewVisionData } from './visionPreview';
 import { ADAPTER_META_FILE, adapterSetKind, AdapterSetMeta, BaseModelIdentity, baseModelIdentity, checkAdapterSetFits, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
 import { lavinHome } from './defaults';
 import { badParams } from './errors';
@@ -72,6 +74,16 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       return summarizeDocsDataset(buildDocsDataset(docsDir, { include }));
     },
 
+    async previewVisionData(dataDir: string): Promise<PreviewVisionDataResult> {
+      try {
+        return await previewVisionData(dataDir);
+      } catch (err) {
+        throw badParams((err as Error).message); // no data.json / problems.json, data.json not a list ...
+      }
+    },
+    exportAdapterSet: (name, file, opts) => exportFromStore(storeDir, name, file, opts),
+    importAdapterSet: (file, name) => importIntoStore(storeDir, file, name),
+
     async listAdapterSets(): Promise<AdapterSetInfo[]> {
       if (!fs.existsSync(storeDir)) return [];
       const sets: AdapterSetInfo[] = [];
@@ -98,6 +110,26 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       return file;
     },
   };
+}
+
+async function exportFromStore(storeDir: string, name: string, file: string, opts: { overwrite?: boolean }): Promise<ExportAdapterSetResult> {
+  const dir = path.join(storeDir, name);
+  if (!ADAPTER_SET_NAME.test(name) || !fs.existsSync(path.join(dir, ADAPTER_META_FILE))) throw badParams(`no adapter set named "${name}" in ${storeDir}`);
+  try {
+    const r = await exportAdapterSet(dir, file, opts);
+    return { file: r.file, bytes: r.bytes, kind: r.manifest.kind, fingerprinted: r.manifest.baseModel.fingerprint !== undefined };
+  } catch (err) {
+    throw badParams((err as Error).message);
+  }
+}
+
+async function importIntoStore(storeDir: string, file: string, name?: string): Promise<ImportAdapterSetResult> {
+  try {
+    const r = await importAdapterSet(file, storeDir, { name });
+    return { name: r.name, path: r.dir, kind: r.manifest.kind, baseModel: r.manifest.baseModel.name, steps: r.manifest.training.steps };
+  } catch (err) {
+    throw badParams((err as Error).message);
+  }
 }
 
 /** A set trained on another backbone or CLIP is refused (naming both); an old set without a fingerprint passes with a note. */

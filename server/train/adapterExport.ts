@@ -40,9 +40,10 @@ export interface ExportResult {
   manifest: ExportManifest;
 }
 
-/** Writes the set in `setDir` to `file` (refused if `file` exists: nothing is overwritten silently). */
-export async function exportAdapterSet(setDir: string, file: string): Promise<ExportResult> {
-  if (fs.existsSync(file)) throw new Error(`${file} already exists: choose another file name or delete it first`);
+/** Writes the set in `setDir` to `file`; an existing `file` is refused unless `overwrite` (a user's confirmed choice). */
+export async function exportAdapterSet(setDir: string, file: string, opts: { overwrite?: boolean } = {}): Promise<ExportResult> {
+  if (fs.existsSync(file) && !opts.overwrite) throw new Error(`${file} already exists: choose another file name or delete it first`);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new Error(`${file} is a folder: give a file name ending in .safetensors`);
   const set = await loadAdapterSet(setDir, { optimizer: false });
   const { meta } = set;
   const tensors: [string, HostTensor][] = meta.keys.map((k) => [k, f32Tensor(set.tensors.get(k)!, set.shapes.get(k)!)]);
