@@ -13,7 +13,7 @@ import { loadAdapter } from '../engine/weights';
 import {
   AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, ImageTextLine, LavinErrorCodes, ListAdapterSetsResult,
   ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
-  TrainResult,
+  TrainResult, PreviewVisionDataParams, PreviewVisionDataResult, ExportAdapterSetParams, ExportAdapterSetResult, ImportAdapterSetParams, ImportAdapterSetResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
@@ -227,6 +227,19 @@ export class ModelHost {
     return this.trainingPort().previewDocs(this.docsFolder(params.docs), params.include);
   }
 
+  /** Image-question data as `train` with `data` validates it; reads the folder only, needs no model and does not queue. */
+  previewVisionData(params: PreviewVisionDataParams): Promise<PreviewVisionDataResult> {
+    return this.trainingPort().previewVisionData(this.docsFolder(params.data, 'data folder'));
+  }
+
+  exportAdapterSet(params: ExportAdapterSetParams): Promise<ExportAdapterSetResult> {
+    return this.trainingPort().exportAdapterSet(params.name, params.file, { overwrite: params.overwrite });
+  }
+
+  importAdapterSet(params: ImportAdapterSetParams): Promise<ImportAdapterSetResult> {
+    return this.trainingPort().importAdapterSet(params.file, params.name);
+  }
+
   /** Models already on disk (Ollama, LM Studio, Hugging Face cache, picked paths): metadata only, no queue. */
   listModels(params: ListModelsParams): Promise<ListModelsResult> {
     return discoverModels(params);
@@ -255,7 +268,7 @@ export class ModelHost {
       const known = await training.listAdapterSets();
       if (!known.some((s) => s.name === name)) throw badParams(`no adapter set named "${name}" (known: ${known.map((s) => s.name).join(', ') || 'none'})`);
       const model = await this.ensureModel();
-      const file = await training.adapterFile(name, model);
+      const file = await training.adapterFile(name, model, (note) => this.opts.log?.(`note: ${note}`));
       const set = await loadAdapter(file);
       if (inPlace && set.args.temperature === model.info.temperature) {
         // A backbone sees images only with a set trained on images for it and its CLIP.

@@ -6,8 +6,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { LavinModel } from '../engine/lavinModel';
-import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
-import { ADAPTER_META_FILE, baseModelIdentity, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
+import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult } from '../protocol';
+import { ADAPTER_SET_NAME, exportAdapterSet, importAdapterSet } from '../train/adapterExport';
+import { previewVisionData } from './visionPreview';
+import { ADAPTER_META_FILE, adapterSetKind, AdapterSetMeta, BaseModelIdentity, baseModelIdentity, checkAdapterSetFits, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
 import { lavinHome } from './defaults';
 import { badParams } from './errors';
 import { summarizeDocsDataset } from './docsPreview';
@@ -84,6 +86,16 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       return summarizeDocsDataset(buildDocsDataset(docsDir, { include }));
     },
 
+    async previewVisionData(dataDir: string): Promise<PreviewVisionDataResult> {
+      try {
+        return await previewVisionData(dataDir);
+      } catch (err) {
+        throw badParams((err as Error).message); // no data.json / problems.json, data.json not a list ...
+      }
+    },
+    exportAdapterSet: (name, file, opts) => exportFromStore(storeDir, name, file, opts),
+    importAdapterSet: (file, name) => importIntoStore(storeDir, file, name),
+
     async listAdapterSets(): Promise<AdapterSetInfo[]> {
       if (!fs.existsSync(storeDir)) return [];
       const sets: AdapterSetInfo[] = [];
@@ -91,7 +103,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         if (!entry.isDirectory() || !fs.existsSync(path.join(storeDir, entry.name, ADAPTER_META_FILE))) continue;
         try {
           const meta = readMeta(path.join(storeDir, entry.name));
-          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss });
+          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss, kind: adapterSetKind(meta), fingerprinted: meta.baseModel.fingerprint !== undefined });
         } catch {
           // A set being written or damaged: not listed, the store's own checks report it on use.
         }
@@ -103,7 +115,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       return setSeesImages(setDir(name), model);
     },
 
-    async adapterFile(name: string, model: LavinModel): Promise<string> {
+    async adapterFile(name: string, model: LavinModel, onNote?: (note: string) => void): Promise<string> {
       const dir = setDir(name);
       const set = await loadAdapterSet(dir, { optimizer: false });
       if (!model.manifest) {
@@ -113,10 +125,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
           throw badParams((e as Error).message);
         }
       } else {
-        const base = baseModelIdentity({ manifest: model.manifest, dir: model.dir });
-        if (set.meta.baseModel.id !== base.id) {
-          throw badParams(`adapter set ${name} was trained on ${set.meta.baseModel.name}, not on the loaded ${base.name}`);
-        }
+        checkSetFitsModel(name, set.meta, baseModelIdentity({ manifest: model.manifest, dir: model.dir }), onNote);
       }
       const file = path.join(dir, EXPORT_FILE);
       const fresh = fs.existsSync(file) && fs.statSync(file).mtimeMs >= fs.statSync(path.join(dir, ADAPTER_META_FILE)).mtimeMs;
@@ -132,6 +141,36 @@ function backboneVisionFingerprint(model: LavinModel): SetFingerprint {
     throw badParams(`vision training on the backbone ${model.info.name} needs its CLIP: give --clip PATH (a Hugging Face CLIP folder or safetensors, an OpenAI .pt, or a LLaVA mmproj .gguf)`);
   }
   return fingerprintOf(model);
+}
+
+async function exportFromStore(storeDir: string, name: string, file: string, opts: { overwrite?: boolean }): Promise<ExportAdapterSetResult> {
+  const dir = path.join(storeDir, name);
+  if (!ADAPTER_SET_NAME.test(name) || !fs.existsSync(path.join(dir, ADAPTER_META_FILE))) throw badParams(`no adapter set named "${name}" in ${storeDir}`);
+  try {
+    const r = await exportAdapterSet(dir, file, opts);
+    return { file: r.file, bytes: r.bytes, kind: r.manifest.kind, fingerprinted: r.manifest.baseModel.fingerprint !== undefined };
+  } catch (err) {
+    throw badParams((err as Error).message);
+  }
+}
+
+async function importIntoStore(storeDir: string, file: string, name?: string): Promise<ImportAdapterSetResult> {
+  try {
+    const r = await importAdapterSet(file, storeDir, { name });
+    return { name: r.name, path: r.dir, kind: r.manifest.kind, baseModel: r.manifest.baseModel.name, steps: r.manifest.training.steps };
+  } catch (err) {
+    throw badParams((err as Error).message);
+  }
+}
+
+/** A set trained on another backbone or CLIP is refused (naming both); an old set without a fingerprint passes with a note. */
+function checkSetFitsModel(name: string, meta: AdapterSetMeta, current: BaseModelIdentity, onNote?: (note: string) => void): void {
+  try {
+    const { note } = checkAdapterSetFits(name, meta, current);
+    if (note) onNote?.(note);
+  } catch (err) {
+    throw badParams((err as Error).message);
+  }
 }
 
 /** Training never silently replaces a set: an existing one is kept unless the caller asked to overwrite it. */
