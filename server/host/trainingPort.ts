@@ -8,12 +8,12 @@ import * as path from 'path';
 import { LavinModel } from '../engine/lavinModel';
 import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
 import { ADAPTER_META_FILE, baseModelIdentity, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
+import { addImageText, imageSampleWords, ImageTextCache } from '../train/data/sampleImageText';
 import { lavinHome } from './defaults';
 import { badParams } from './errors';
 import { summarizeDocsDataset } from './docsPreview';
 import { TrainingPort, TrainOutcome, TrainRun } from './training';
 import { trainVisionAdapters } from '../train/vision';
-import { addImageText, imageSampleWords, ImageTextCache } from '../train/data/sampleImageText';
 
 /** Tokens per training example (prompt + answer); docs sections longer than this are cut. */
 const MAX_WORDS = 128;

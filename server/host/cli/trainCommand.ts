@@ -8,7 +8,7 @@ import { CliCommand, commonFlags, DEVICE_OPTION, MODEL_OPTION, noPositionals, nu
 export const trainCommand: CliCommand = {
   name: 'train',
   summary: 'fine-tune the adapters on project docs or image-question data into a named adapter set',
-  synopsis: '[--model DIR] (--docs DIR [--include GLOB]... [--dry-run] | --data DIR) [--steps N] [--out DIR] [--name NAME] [--resume | --overwrite] [--no-image-text] [--json]',
+  synopsis: '[--model DIR] (--docs DIR [--include GLOB]... [--dry-run] | --data DIR) [--steps N] [--out DIR] [--name NAME] [--resume | --overwrite] [--json]',
   options: {
     ...MODEL_OPTION,
     docs: { type: 'string', value: 'DIR', help: 'folder of Markdown, reStructuredText or text docs to train on (this or --data)' },
