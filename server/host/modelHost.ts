@@ -13,7 +13,7 @@ import { loadAdapter } from '../engine/weights';
 import {
   AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, ImageTextLine, LavinErrorCodes, ListAdapterSetsResult,
   ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
-  TrainResult,
+  TrainResult, PreviewVisionDataParams, PreviewVisionDataResult, ExportAdapterSetParams, ExportAdapterSetResult, ImportAdapterSetParams, ImportAdapterSetResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
@@ -28,11 +28,15 @@ import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
 import { languageIdFor } from './languages';
 import { discoverModels } from './models';
+import { findVisionTower } from './models/visionTower';
+import { isBackbonePath } from '../engine/backboneModel';
 import { Workspace } from './workspace';
 
 export interface HostOptions {
   /** Model folder to load on first use (default: the embedded model). */
   modelDir?: string;
+  /** A GGUF / Hugging Face backbone's CLIP (`--clip`); default: the vision tower discovery links to it (an mmproj beside it, Ollama's projector layer). */
+  clip?: string;
   device?: DevicePreference;
   threads?: number;
   /** LoadOptions.packedWeights for every load (default true). */
@@ -223,6 +227,19 @@ export class ModelHost {
     return this.trainingPort().previewDocs(this.docsFolder(params.docs), params.include);
   }
 
+  /** Image-question data as `train` with `data` validates it; reads the folder only, needs no model and does not queue. */
+  previewVisionData(params: PreviewVisionDataParams): Promise<PreviewVisionDataResult> {
+    return this.trainingPort().previewVisionData(this.docsFolder(params.data, 'data folder'));
+  }
+
+  exportAdapterSet(params: ExportAdapterSetParams): Promise<ExportAdapterSetResult> {
+    return this.trainingPort().exportAdapterSet(params.name, params.file, { overwrite: params.overwrite });
+  }
+
+  importAdapterSet(params: ImportAdapterSetParams): Promise<ImportAdapterSetResult> {
+    return this.trainingPort().importAdapterSet(params.file, params.name);
+  }
+
   /** Models already on disk (Ollama, LM Studio, Hugging Face cache, picked paths): metadata only, no queue. */
   listModels(params: ListModelsParams): Promise<ListModelsResult> {
     return discoverModels(params);
@@ -236,6 +253,8 @@ export class ModelHost {
   async activateAdapterSet(name: string | null): Promise<StatusResult> {
     await this.queue.run('loading', async () => {
       const base = this.baseDir ?? this.opts.modelDir ?? defaultModelDir();
+      // A backbone has no model.json to derive a folder from: its sets always swap into the loaded model.
+      if (name !== null && isBackbonePath(base)) await this.ensureModel();
       // The loaded model is the base folder's own (not a derived folder): adapters swap in place.
       const inPlace = this.model !== null && this.model.info.dir === path.resolve(base);
       if (name === null) {
@@ -249,10 +268,11 @@ export class ModelHost {
       const known = await training.listAdapterSets();
       if (!known.some((s) => s.name === name)) throw badParams(`no adapter set named "${name}" (known: ${known.map((s) => s.name).join(', ') || 'none'})`);
       const model = await this.ensureModel();
-      const file = await training.adapterFile(name, model);
+      const file = await training.adapterFile(name, model, (note) => this.opts.log?.(`note: ${note}`));
       const set = await loadAdapter(file);
       if (inPlace && set.args.temperature === model.info.temperature) {
-        model.setAdapters(set.tensors);
+        // A backbone sees images only with a set trained on images for it and its CLIP.
+        model.setAdapters(set.tensors, { vision: model.info.backbone ? await training.seesImages?.(name, model) : true });
         this.adapterSet = name;
         this.opts.log?.(`adapter set ${name} swapped in (backbones kept)`);
         return;
@@ -341,7 +361,7 @@ export class ModelHost {
     const options = { ...this.loadOptions, ...params };
     let model: LavinModel;
     try {
-      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, packedWeights: this.opts.packedWeights, log });
+      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, packedWeights: this.opts.packedWeights, clip: this.clipFor(dir), log });
     } catch (err) {
       throw new HostError(LavinErrorCodes.ModelLoadFailed, (err as Error).message);
     }
@@ -354,7 +374,16 @@ export class ModelHost {
     this.changed();
   }
 
-  private trainingPort(): TrainingPort {
+  /** The CLIP of a backbone: the one given, else the vision tower stored with it (none for a model folder, which names its own). */
+  private clipFor(dir: string): string | undefined {
+    if (!isBackbonePath(dir)) return undefined;
+    if (this.opts.clip) return this.opts.clip;
+    const tower = findVisionTower(dir);
+    if (tower) this.opts.log?.(`vision tower ${tower} belongs to ${dir}: using its CLIP`);
+    return tower;
+  }
+
+    private trainingPort(): TrainingPort {
     const training = this.opts.training;
     if (!training) throw new HostError(LavinErrorCodes.TrainingFailed, 'training is not available in this build (no trainer is wired to the host)');
     return training;

@@ -19,6 +19,8 @@ import { UsageError } from './usage';
 
 export interface CommonFlags {
   model?: string;
+  /** A GGUF / Hugging Face backbone's CLIP (ask and train --clip). */
+  clip?: string;
   device?: DevicePreference;
   json: boolean;
   verbose: boolean;
@@ -54,8 +56,16 @@ function makeHost(flags: CommonFlags, ctx: CliContext, training = ctx.training):
       throw new Error(fs.statSync(dir).isDirectory() ? `model folder ${dir} has no model.json or config.json (create one with "lavin convert")` : `${dir} is not a GGUF file`);
     }
   }
+  if (flags.clip !== undefined) {
+    const clip = path.resolve(flags.clip);
+    if (!fs.existsSync(clip)) throw new Error(`CLIP ${flags.clip} does not exist`);
+    if (flags.model === undefined || !isBackbonePath(path.resolve(flags.model))) {
+      throw new UsageError('--clip gives a GGUF or Hugging Face backbone (--model FILE.gguf|DIR) its CLIP; a LaVIN model folder names its own in model.json');
+    }
+  }
   return new ModelHost({
     modelDir: flags.model && path.resolve(flags.model),
+    clip: flags.clip && path.resolve(flags.clip),
     device: flags.device,
     workspace: new Workspace([path.parse(process.cwd()).root]),
     training,
