@@ -20,7 +20,7 @@ import { EngineOptions } from './runtime';
 import { ExecutionDevice, SessionConfig } from './session';
 import { inferenceSequence, InferenceSequence, LAVIN_FAMILY, Prompt, PromptFamily, promptText } from './sequence';
 import { LlamaTokenizer, Tokenizer } from './tokenizer';
-import { backboneConfig, backboneRuntime, backboneTrainingWeights, clipConfigOf, isBackbonePath, loadBackboneClip, NO_VISION_NOTE, openBackboneFiles } from './backboneModel';
+import { backboneConfig, backboneRuntime, clipConfigOf, isBackbonePath, loadBackboneClip, NO_VISION_NOTE, openBackboneFiles } from './backboneModel';
 import type { LoadedClip } from './weights/clip';
 
 const RAW_FAMILY: PromptFamily = { kind: 'raw' };
@@ -214,9 +214,9 @@ export class LavinModel {
   /** Every parameter under its official name, with the adapters in use (for training). */
   async loadWeights(): Promise<LoadedWeights> {
     this.promptCache = undefined; // training is the caller: free the conversation's KV rows (7B: up to 1 GB) first
-    this.weightsLoading ??= this.info.backbone
-      ? (async () => backboneTrainingWeights(this.dir, this.clipFile ? await loadBackboneClip(this.clipFile) : undefined, this.clipFile, this.adapters, this.runtime.cfg.maxSeqLen))()
-      : loadModelDir(this.dir);
+    // A backbone's training weights are read from its file by train/backboneTraining.ts (quantised blocks kept).
+    if (this.info.backbone) throw new Error(`${this.info.name} is a GGUF / Hugging Face backbone: its training weights come from its file (train/backboneTraining.ts), not from a model folder`);
+    this.weightsLoading ??= loadModelDir(this.dir);
     const w = await this.weightsLoading;
     for (const [k, t] of this.adapters) w.tensors.set(k, t);
     return w;

@@ -15,7 +15,7 @@ import { badParams } from './errors';
 import { summarizeDocsDataset } from './docsPreview';
 import { TrainingPort, TrainOutcome, TrainRun } from './training';
 import { trainVisionAdapters } from '../train/vision';
-import { checkSetFits, fingerprintOf, SetFingerprint, setSeesImages, stampFingerprint } from './backboneAdapterSets';
+import { backboneIdentityOf, setSeesImages } from '../train/backboneTraining';
 import { addImageText, imageSampleWords, ImageTextCache } from '../train/data/sampleImageText';
 
 /** Tokens per training example (prompt + answer); docs sections longer than this are cut. */
@@ -40,15 +40,16 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       if (!run.resume && !run.overwrite) refuseToReplace(outDir, run.name);
       if (run.dataDir) {
         // A backbone trains its vision adapters over the CLIP it was given (--clip, or its mmproj); the set records both.
-        const fp = run.model.info.backbone ? backboneVisionFingerprint(run.model) : undefined;
-        if (fp && run.resume) checkSetFits(outDir, run.name, run.model, fp);
+        if (run.model.info.backbone) {
+          if (!run.model.clipFile) throw badParams(`vision training on the backbone ${run.model.info.name} needs its CLIP: give --clip PATH (a Hugging Face CLIP folder or safetensors, an OpenAI .pt, or a LLaVA mmproj .gguf)`);
+          if (run.resume) checkSetFitsModel(run.name, readMeta(outDir), backboneIdentityOf(run.model));
+        }
         const v = await trainVisionAdapters({
           model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal, readImageText: run.readImageText, imageTextCache,
           onData: (d) => run.onData?.({ samples: d.samples, skipped: d.skipped }),
           onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
         });
         const r = v.result;
-        if (fp && fs.existsSync(path.join(outDir, ADAPTER_META_FILE))) stampFingerprint(outDir, fp);
         return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted, samples: v.samples, skipped: v.skipped };
       }
       if (!run.docsDir) throw badParams('training needs a docs folder or an image-question data folder');
@@ -112,35 +113,19 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
     },
 
     async seesImages(name: string, model: LavinModel): Promise<boolean> {
-      return setSeesImages(setDir(name), model);
+      return setSeesImages(readMeta(setDir(name)), model);
     },
 
     async adapterFile(name: string, model: LavinModel, onNote?: (note: string) => void): Promise<string> {
       const dir = setDir(name);
       const set = await loadAdapterSet(dir, { optimizer: false });
-      if (!model.manifest) {
-        try {
-          checkSetFits(dir, name, model);
-        } catch (e) {
-          throw badParams((e as Error).message);
-        }
-      } else {
-        checkSetFitsModel(name, set.meta, baseModelIdentity({ manifest: model.manifest, dir: model.dir }), onNote);
-      }
+      checkSetFitsModel(name, set.meta, model.manifest ? baseModelIdentity({ manifest: model.manifest, dir: model.dir }) : backboneIdentityOf(model), onNote);
       const file = path.join(dir, EXPORT_FILE);
       const fresh = fs.existsSync(file) && fs.statSync(file).mtimeMs >= fs.statSync(path.join(dir, ADAPTER_META_FILE)).mtimeMs;
       if (!fresh) exportLavinPth(set, file);
       return file;
     },
   };
-}
-
-/** What a backbone's vision set records; a backbone given no CLIP cannot train vision. */
-function backboneVisionFingerprint(model: LavinModel): SetFingerprint {
-  if (!model.clipFile) {
-    throw badParams(`vision training on the backbone ${model.info.name} needs its CLIP: give --clip PATH (a Hugging Face CLIP folder or safetensors, an OpenAI .pt, or a LLaVA mmproj .gguf)`);
-  }
-  return fingerprintOf(model);
 }
 
 async function exportFromStore(storeDir: string, name: string, file: string, opts: { overwrite?: boolean }): Promise<ExportAdapterSetResult> {

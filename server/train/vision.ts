@@ -15,6 +15,8 @@ import { TextSample } from './data/tokenize';
 import { train, TrainProgress, TrainResult } from './trainer';
 import { initAdapterTensors } from './init';
 import { Rng } from './rng';
+import { openBackboneTraining } from './backboneTraining';
+import type { TrainingWeights } from './frozenWeights';
 
 export interface VisionTrainDefaults {
   epochs: number;
@@ -75,6 +77,16 @@ export interface VisionTrainOutcome {
 }
 
 export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTrainOutcome> {
+  // A GGUF / Hugging Face backbone trains over its own file and CLIP, blocks kept (backboneTraining.ts).
+  const backbone = run.model.info.backbone ? await openBackboneTraining(run.model) : undefined;
+  try {
+    return await trainVisionWith(run, backbone?.weights);
+  } finally {
+    backbone?.close();
+  }
+}
+
+async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWeights): Promise<VisionTrainOutcome> {
   const data = await loadVisionDataset(run.dataDir);
   const tok = run.model.tokenizer;
   const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
@@ -96,7 +108,7 @@ export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTr
     }
   }
   run.onData?.({ samples: fitting.length, records: data.records, skipped });
-  const weights = frozenAsInference(await run.model.loadWeights(), run.model.info.precision as WeightFormat);
+  const weights = backboneWeights ?? frozenAsInference(await run.model.loadWeights(), run.model.info.precision as WeightFormat);
   const anchors = fitting.length === 0 || run.textAnchors === 0 ? [] : await textAnchors(run.model, weights, run.init ?? 'fresh', run.seed ?? 0, run.textAnchors ?? Math.max(4, Math.round(fitting.length / 4)));
   for (const a of anchors) longest = Math.max(longest, tok.encode(promptText(LAVIN_FAMILY, a.prompt) + a.answer, { bos: true, eos: true }).length + extra);
   if (fitting.length === 0) throw new Error(`data folder ${run.dataDir}: no usable samples (${data.records} records; ${skipped.length} skipped${skipped.length ? `, e.g. ${skipped[0].where}: ${skipped[0].reason}` : ''})`);
@@ -152,7 +164,7 @@ const ANCHOR_INSTRUCTIONS = [
 ];
 
 /** The anchors: the starting adapter set's greedy answers (the model's adapters are put back afterwards). */
-async function textAnchors(model: LavinModel, weights: LoadedWeights, init: 'fresh' | 'checkpoint', seed: number, n: number): Promise<TextSample[]> {
+async function textAnchors(model: LavinModel, weights: Pick<TrainingWeights, 'adapterKeys' | 'tensors'>, init: 'fresh' | 'checkpoint', seed: number, n: number): Promise<TextSample[]> {
   const keys = weights.adapterKeys;
   const current = new Map(keys.map((k) => [k, weights.tensors.get(k)!]));
   const shapes = new Map(keys.map((k) => [k, weights.tensors.get(k)!.shape.slice()]));
