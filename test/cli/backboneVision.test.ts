@@ -88,6 +88,13 @@ describe('a GGUF backbone with a CLIP (--clip, mmproj)', () => {
     assert.match(none.stderr + none.stdout, /was trained with the CLIP of .*has no CLIP/);
   });
 
+  it('resuming the set with another CLIP is refused before any step', async () => {
+    const r = await lavin(['train', '--model', gguf, '--clip', otherClip, '--data', path.join(data, 'train'), '--steps', '3', '--out', set, '--resume', '--json'], { home });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr + r.stdout, /was trained with the CLIP of .* not with the loaded/);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(set, 'adapter.json'), 'utf8')).step, 2, 'the set is untouched');
+  });
+
   it('--clip is for backbones; a missing or broken CLIP file is one line naming it', async () => {
     const folder = await lavin(['ask', '--clip', mmproj, '--json', 'q'], { home });
     assert.equal(folder.code, 2);
