@@ -24,6 +24,7 @@ import { backboneConfig, backboneRuntime, clipConfigOf, isBackbonePath, loadBack
 import type { LoadedClip } from './weights/clip';
 
 const RAW_FAMILY: PromptFamily = { kind: 'raw' };
+const RAW_IMAGE_NOTE = 'a raw prompt has no place for visual tokens, so the image was not used: this is the text-only answer';
 
 /** The CLIP adapters and the visual projection (absent from a set trained without images). */
 const isVisionAdapter = (name: string) => name.startsWith(VISUAL_PREFIX) || name.startsWith('adapter_proj.');
@@ -246,8 +247,9 @@ export class LavinModel {
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     const t0 = performance.now();
     // Untrained visual tokens are never fed: without a vision adapter set the image is set aside, and the answer says so.
-    const withImage = req.image !== undefined && this.seesImages;
-    const visionNote = req.image !== undefined && !withImage ? this.info.visionNote ?? NO_VISION_NOTE : undefined;
+    // A raw prompt has no place for visual tokens either (sequence.ts): its image is set aside the same way.
+    const withImage = req.image !== undefined && this.seesImages && req.raw !== true;
+    const visionNote = req.image !== undefined && !withImage ? (this.seesImages ? RAW_IMAGE_NOTE : this.info.visionNote ?? NO_VISION_NOTE) : undefined;
     const visual = withImage ? await this.visualTokens(req.image!) : undefined;
     const visionMs = performance.now() - t0;
     const { ids, visual: slots, modality } = this.promptIds(req.prompt, withImage, req.raw);

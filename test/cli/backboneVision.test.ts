@@ -79,6 +79,14 @@ describe('a GGUF backbone with a CLIP (--clip, mmproj)', () => {
     assert.equal(done.visionNote, undefined);
   });
 
+  it('ask --raw --image with the set: a raw prompt has no place for visual tokens, the note says so', async () => {
+    const r = await lavin(['ask', '--model', gguf, '--clip', mmproj, '--adapters', set, '--raw', '--image', image, '--max-new-tokens', '2', '--json', 'hello'], { home });
+    assert.equal(r.code, 0, r.stderr);
+    const done = r.events.at(-1)!;
+    assert.equal(done.route, 'text');
+    assert.match(String(done.visionNote), /raw prompt has no place for visual tokens/);
+  });
+
   it('the set is refused with another CLIP, or with none', async () => {
     const other = await lavin(['ask', '--model', gguf, '--clip', otherClip, '--adapters', set, '--image', image, '--json', 'q'], { home });
     assert.notEqual(other.code, 0);
