@@ -199,6 +199,8 @@ export interface TrainParams {
   /** Replace an existing set of that name; without it (and without resume) an existing set is refused, never replaced. */
   overwrite?: boolean;
   learningRate?: number;
+  /** Give image samples the text read from their image as context, as image questions get it (default true; setting lavin.readImageText). */
+  readImageText?: boolean;
   /** LSP work-done progress token; progress also goes out as `lavin/trainProgress`. */
   workDoneToken?: ProgressToken;
   /** Links `lavin/trainProgress` notifications to this run (default: the adapter set name). */

@@ -32,6 +32,8 @@ export interface TrainRun {
   /** Replace an existing set in outDir; without it (and without resume) an existing set is refused. */
   overwrite?: boolean;
   learningRate?: number;
+  /** Give image samples the text read from their image as context, as image questions get it (default true; lavin.readImageText). */
+  readImageText?: boolean;
   signal: AbortSignal;
   onStep: (step: TrainStep) => void;
   /** Image-question data: told once every sample is validated, before the first step. */
@@ -62,4 +64,6 @@ export interface TrainingPort {
   importAdapterSet(file: string, name?: string): Promise<ImportAdapterSetResult>;
   /** A LaVIN adapter checkpoint (.pth) of a saved set, checked to fit `model`'s backbones; `onNote` hears why a check was partial. */
   adapterFile(name: string, model: LavinModel, onNote?: (note: string) => void): Promise<string>;
+  /** Whether a saved set was trained on images for this backbone and its CLIP (then its visual tokens are fed). */
+  seesImages?(name: string, model: LavinModel): Promise<boolean>;
 }
