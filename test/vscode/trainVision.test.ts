@@ -2,7 +2,7 @@
 // "LaVIN: Train Vision Adapters..." in a real VS Code, driven through the UI: the command palette,
 // the folder dialog, the name box, the preview (sample count, skipped with reasons), the progress
 // notification's Cancel, Resume from the stopped run's notice, Activate, Roll Back. The data is
-// rendered at test time (two synthetic images and a record whose image is missing) into the test's
+// rendered at test time (one synthetic image and a record whose image is missing) into the test's
 // throwaway copy of the workspace. Then a set goes out to one .safetensors file and back in.
 
 import * as assert from 'assert';
@@ -63,10 +63,10 @@ describe('LaVIN: Train Vision Adapters from the command palette', function () {
   before(async function () {
     api = await lavin();
     await waitFor('the backend to run', () => api.backend.state === 'running');
-    // Two rendered images with colour questions, and one record whose image is missing (skipped, with the reason).
+    // One rendered image with a colour question, and one record whose image is missing (skipped, with the reason).
     const root = workspaceFile('vision-data').fsPath;
     fs.rmSync(root, { recursive: true, force: true });
-    await writeSyntheticSet(root, { trainSize: 2, testSize: 0, questions: ['colour'], size: 32 });
+    await writeSyntheticSet(root, { trainSize: 1, testSize: 0, questions: ['colour'], size: 32 });
     data = path.join(root, 'train');
     const records = JSON.parse(fs.readFileSync(path.join(data, 'data.json'), 'utf8')) as unknown[];
     records.push({ id: 'lost', image: 'images/lost.png', conversations: [{ from: 'human', value: '<image>\nWhat colour is it?' }, { from: 'gpt', value: 'red' }] });
@@ -74,6 +74,8 @@ describe('LaVIN: Train Vision Adapters from the command palette', function () {
   });
 
   it('previews the data, trains with progress, Cancel keeps a checkpoint, Resume finishes it, Activate uses it, Roll Back', async function () {
+    // The resumed run trains to the end: 100 steps of the tiny model (1 sample + 4 text anchors, 20 epochs), 30-60 s on a busy 2-core machine.
+    this.timeout(360_000);
     await vscode.commands.executeCommand('notifications.clearAll');
     const steps: { step: number; total: number }[] = [];
     const sub = api.backend.onTrainProgress((p) => steps.push({ step: p.step, total: p.totalSteps }));
@@ -102,11 +104,11 @@ describe('LaVIN: Train Vision Adapters from the command palette', function () {
 
       // The preview (a quick pick): sample count, examples, what was skipped with the reason; Start Training is first.
       const title = await waitFor('the preview', () => quickInputTitle().then((t) => (/^Train vision adapters/.test(t) ? t : undefined)), 60_000);
-      assert.match(title, /Train vision adapters on 2 samples from 3 LLaVA records \(1 skipped\) in train as adapter set "test-vision"\?/);
+      assert.match(title, /Train vision adapters on 1 sample from 2 LLaVA records \(1 skipped\) in train as adapter set "test-vision"\?/);
       const list = await inWorkbench<string>(`return Array.from(document.querySelectorAll('.quick-input-widget .quick-input-list .monaco-list-row')).map((r) => r.textContent).join(' | ');`);
       assert.match(list, /Start Training/);
       assert.match(list, /What colour is the shape\? Answer with one word\.→ \w+ · images\/train-00000\.png/);
-      assert.match(list, /data\.json#3 \(id lost\)image images\/lost\.png does not exist/);
+      assert.match(list, /data\.json#2 \(id lost\)image images\/lost\.png does not exist/);
       await screenshot('train-vision-preview');
       await pressKeys(['Enter']);
 
@@ -122,7 +124,7 @@ describe('LaVIN: Train Vision Adapters from the command palette', function () {
         return true;`);
       assert.ok(cancelled, `found the notification's Cancel button in: ${toast}`);
       const stopped = await waitFor('the stopped notice', () =>
-        notificationsText().then((t) => /vision adapter set "test-vision" stopped at step (\d+) on 2 samples, 1 skipped; the last checkpoint was saved/.exec(t) ?? undefined), 60_000);
+        notificationsText().then((t) => /vision adapter set "test-vision" stopped at step (\d+) on 1 sample, 1 skipped; the last checkpoint was saved/.exec(t) ?? undefined), 120_000);
       const stoppedAt = Number(stopped[1]);
       const total = steps[0].total;
       assert.ok(stoppedAt >= 1 && stoppedAt < total, `stopped at step ${stoppedAt} of ${total}`);
@@ -133,7 +135,7 @@ describe('LaVIN: Train Vision Adapters from the command palette', function () {
       const before = steps.length;
       await clickNotificationButton(`"${SET}" stopped at step`, 'Resume');
       const finished = await waitFor('the finished notice', () =>
-        notificationsText().then((t) => /vision adapter set "test-vision" trained on 2 samples, 1 skipped \((\d+) steps, final loss \d+\.\d+\)/.exec(t) ?? undefined), 150_000);
+        notificationsText().then((t) => /vision adapter set "test-vision" trained on 1 sample, 1 skipped \((\d+) steps, final loss \d+\.\d+\)/.exec(t) ?? undefined), 300_000);
       assert.strictEqual(Number(finished[1]), total, 'the resumed run finished all steps');
       const resumed = steps.slice(before);
       assert.ok(resumed.length > 0 && resumed[0].step === stoppedAt + 1, `the resumed run started after the checkpoint (first step ${resumed[0]?.step}, checkpoint ${stoppedAt})`);
