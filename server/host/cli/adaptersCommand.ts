@@ -10,7 +10,7 @@ import { UsageError } from './usage';
 
 export const adaptersCommand: CliCommand = {
   name: 'adapters',
-  summary: 'list the fine-tuned adapter sets (name, base model, steps, loss, date) and which is active',
+  summary: 'list the fine-tuned adapter sets (name, base model, steps, loss, date) and which is active; export or import one as a .safetensors file',
   synopsis: '[--activate NAME|none | --export NAME|DIR --out FILE.safetensors | --import FILE [--name NAME]] [--json]',
   options: {
     activate: { type: 'string', value: 'NAME|none', help: 'make NAME the set lavin ask/explain use when --adapters is not given; none: the model\'s own adapters again' },
