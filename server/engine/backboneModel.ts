@@ -155,11 +155,13 @@ export async function backboneRuntime(opened: OpenedBackbone, session: SessionCo
     for (const [k, t] of clipParams(clip)) tensors.set(k, t);
     for (const [k, t] of freshVisionAdapters(clip.config, cfg.llama.dim)) tensors.set(k, t);
   }
-  const embeddingRows = (ids: readonly number[]) => opened.embeddingRows(ids);
+  // The runtime keeps these two functions, not `opened`: once the session holds the weights, the
+  // host copies in opened.tensors/quantized are garbage (unless the caller keeps `opened`).
+  const { embeddingRows, close } = opened;
   try {
-    return await LavinRuntime.create(cfg, tensors, session, { weights: 'fp32', kernels }, { prequantized: opened.quantized, embeddingRows, close: () => opened.close() });
+    return await LavinRuntime.create(cfg, tensors, session, { weights: 'fp32', kernels }, { prequantized: opened.quantized, embeddingRows, close });
   } catch (e) {
-    opened.close();
+    close();
     throw e;
   }
 }
