@@ -9,7 +9,7 @@ import { LavinModel } from '../engine/lavinModel';
 import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult } from '../protocol';
 import { ADAPTER_SET_NAME, exportAdapterSet, importAdapterSet } from '../train/adapterExport';
 import { previewVisionData } from './visionPreview';
-import { ADAPTER_META_FILE, adapterSetKind, AdapterSetMeta, BaseModelIdentity, baseModelIdentity, checkAdapterSetFits, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
+import { ADAPTER_META_FILE, adapterSetKind, setFingerprint, AdapterSetMeta, BaseModelIdentity, baseModelIdentity, checkAdapterSetFits, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
 import { lavinHome } from './defaults';
 import { badParams } from './errors';
 import { summarizeDocsDataset } from './docsPreview';
@@ -104,7 +104,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         if (!entry.isDirectory() || !fs.existsSync(path.join(storeDir, entry.name, ADAPTER_META_FILE))) continue;
         try {
           const meta = readMeta(path.join(storeDir, entry.name));
-          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss, kind: adapterSetKind(meta), fingerprinted: meta.baseModel.fingerprint !== undefined });
+          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss, kind: adapterSetKind(meta), fingerprinted: setFingerprint(meta) !== undefined });
         } catch {
           // A set being written or damaged: not listed, the store's own checks report it on use.
         }
@@ -133,7 +133,7 @@ async function exportFromStore(storeDir: string, name: string, file: string, opt
   if (!ADAPTER_SET_NAME.test(name) || !fs.existsSync(path.join(dir, ADAPTER_META_FILE))) throw badParams(`no adapter set named "${name}" in ${storeDir}`);
   try {
     const r = await exportAdapterSet(dir, file, opts);
-    return { file: r.file, bytes: r.bytes, kind: r.manifest.kind, fingerprinted: r.manifest.baseModel.fingerprint !== undefined };
+    return { file: r.file, bytes: r.bytes, kind: r.manifest.kind, fingerprinted: r.manifest.fingerprint !== undefined };
   } catch (err) {
     throw badParams((err as Error).message);
   }
