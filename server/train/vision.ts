@@ -10,6 +10,7 @@ import { llamaLinearPolicy } from '../engine/lavin';
 import { promptText, LAVIN_FAMILY, lavinPrefixes } from '../engine/sequence';
 import { loadVisionDataset, SkippedSample, VisionDataset } from './data/llavaInstruct';
 import { prepareExamples } from './data/prepare';
+import { addImageText, ImageTextCache } from './data/sampleImageText';
 import { TextSample } from './data/tokenize';
 import { train, TrainProgress, TrainResult } from './trainer';
 import { initAdapterTensors } from './init';
@@ -59,6 +60,10 @@ export interface VisionTrainRun {
   textAnchors?: number;
   /** Told once the data is validated, before the first step. */
   onData?: (d: { samples: number; records: number; skipped: SkippedSample[] }) => void;
+  /** Give each image sample the text read from its image as context, as inference does (default true; lavin.readImageText). */
+  readImageText?: boolean;
+  /** OCR results kept across runs (by image content). */
+  imageTextCache?: ImageTextCache;
 }
 
 export interface VisionTrainOutcome {
@@ -73,6 +78,7 @@ export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTr
   const data = await loadVisionDataset(run.dataDir);
   const tok = run.model.tokenizer;
   const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
+  if (run.readImageText !== false) data.samples = (await addImageText(data.samples, { tok, nVisual, maxSeqLen: run.model.info.maxSeqLen, cache: run.imageTextCache })).samples;
   const prefixes = lavinPrefixes(tok);
   // The layout inserts the prefix and the visual slots, then cuts to max_words: size it so that no
   // answer is cut, and skip the samples that would not fit the model's context.
