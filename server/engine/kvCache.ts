@@ -46,6 +46,8 @@ export class KvCache {
   /** Set while the rows live on the device (then the host buffers are empty unless `hostCurrent`). */
   private device?: OnDevice;
   private hostCurrent = true;
+  /** Rows asked for by reserve() while the rows live only on the device: the next device write makes room. */
+  private reservedOnDevice = 0;
 
   private constructor(
     private readonly nLayers: number,
@@ -111,7 +113,10 @@ export class KvCache {
   /** Room for `rows` tokens (unfilled slots are masked). */
   reserve(rows: number): void {
     if (rows <= this.capacity) return;
-    this.needHost();
+    if (!this.hostCurrent) {
+      this.reservedOnDevice = Math.max(this.reservedOnDevice, rows);
+      return;
+    }
     this.dropDevice(); // a grown host cache goes up whole on the next GPU step
     const C = grownCapacity(this.capacity, rows, this.maxLength);
     const { nHeads: H, headDim: hd, capacity: old, filled } = this;
@@ -163,7 +168,7 @@ export class KvCache {
     const d = this.device;
     if (!d) throw new Error('KV cache: appendOnDevice without a device copy');
     if (added.length !== 2 * this.nLayers) throw new Error(`KV cache: ${added.length} added tensors for ${this.nLayers} layers`);
-    const grown = grownCapacity(this.capacity, this.filled + T, this.maxLength);
+    const grown = grownCapacity(this.capacity, Math.max(this.filled + T, this.reservedOnDevice), this.maxLength);
     let next: ort.Tensor[];
     try {
       next = await d.mover.write(d.tensors, added, this.filled, T, this.capacity, grown);
@@ -173,6 +178,7 @@ export class KvCache {
     for (const t of d.tensors) t.dispose();
     d.tensors = next;
     this.capacity = grown;
+    this.reservedOnDevice = 0;
     this.filled += T;
     this.hostCurrent = false;
     this.keyBuffers = this.keyBuffers.map(() => new Float32Array(0)); // stale: the device holds the rows

@@ -122,7 +122,7 @@ export interface KvTraffic {
   /** Per decode step with the KV cache on the device / in host memory: host bytes in and out, ms. */
   onDevice: StepStats;
   onHost: StepStats;
-  /** The most any decode logit differs between the two paths (the same decoder: expect 0). */
+  /** The most any decode logit differs between the two paths (the same decoder: expect 0), over the decode and a reuse of the cache (truncated, then prefilled and decoded). */
   maxLogitDifference: number;
 }
 
@@ -150,6 +150,17 @@ export async function kvTraffic(device: ExecutionDevice, prompt = 40, steps = 8)
       cacheBytes = 2 * nLayers * nKvHeads * headDim * out.cache.slots * 4;
       const per = { ...rt.stats };
       for (const k of ['prepareMs', 'runMs', 'kvMs', 'hostInputBytes', 'hostOutputBytes'] as const) per[k] /= per.steps;
+      // A next turn reusing the cache (generate.ts): keep its first rows, prefill a few tokens past
+      // them (reserving room while the rows are on the device), decode on.
+      const keep = prompt; // drops the decoded rows; the prefill then asks for more slots than the cache has
+      out.cache.truncate(keep);
+      const more = ids.slice(0, 6).map((id) => (id + 1) % vocab);
+      out = (await rt.prefill({ embeds: rt.embed(more), positions: more.map((_, i) => keep + 1 + i), routerWeights: router, cache: out.cache }))!;
+      logits.push(out.logits.slice());
+      for (let k = 0; k < 2; k++) {
+        out = await rt.step({ embeds: rt.embed([argmax(out.logits)]), positions: [out.cache.length + 1], routerWeights: router, cache: out.cache });
+        logits.push(out.logits.slice());
+      }
       out.cache.release();
       return { per, logits };
     } finally {
