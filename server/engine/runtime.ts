@@ -1,6 +1,9 @@
 // Runs the inference graphs: vision pass, embedding lookup, the router table, and decoder steps over
 // a KV cache (kvCache.ts). Token-level only: text, prompts and sampling live in generate.ts; opening
 // a converted copy's sessions (and its packed weights) lives in convertedSessions.ts.
+// It passes 400 lines because a decoder step has two paths, the KV cache in host memory and on a
+// GPU (moving it: deviceKv.ts), over one decoder session and one set of adapter feeds that this
+// class keeps; split apart they would share most of the class's private state.
 
 import * as ort from 'onnxruntime-node';
 import { openConvertedSessions, OpenOptions } from './convertedSessions';
