@@ -13,6 +13,8 @@ import { badParams } from './errors';
 import { summarizeDocsDataset } from './docsPreview';
 import { TrainingPort, TrainOutcome, TrainRun } from './training';
 import { trainVisionAdapters } from '../train/vision';
+import { backboneTrainingWeights } from '../train/frozenWeights';
+import { openBackbone } from '../engine/weights/backbone';
 
 /** Tokens per training example (prompt + answer); docs sections longer than this are cut. */
 const MAX_WORDS = 128;
@@ -47,24 +49,31 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         const matching = run.include ? ` matching ${run.include.join(', ')}` : '';
         throw badParams(`docs folder ${run.docsDir} has no usable sections (${summary.filesScanned} files${matching} scanned; Markdown, reStructuredText or text files with headed sections are used)`);
       }
-      if (!run.model.info.clip) throw badParams(`training adapters on ${run.model.info.name} (a GGUF / Hugging Face backbone) is not supported yet: only LaVIN model folders train`);
       const tok = run.model.tokenizer;
       const maxWords = Math.min(MAX_WORDS, run.model.info.maxSeqLen);
-      const examples = await prepareExamples(samples, tok, { maxWords, imageSize: run.model.info.clip.resolution });
-      const r = await train({
-        weights: await run.model.loadWeights(),
-        samples: examples,
-        ...layoutPrefixes(tok),
-        steps: run.steps,
-        lr: run.learningRate,
-        outDir,
-        resume: run.resume,
-        name: run.name,
-        dataSummary: { docs: run.docsDir, files: summary.filesUsed.length, textSamples: summary.textSamples, imageSamples: summary.imageSamples },
-        signal: run.signal,
-        onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
-      });
-      return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted };
+      // A GGUF / Hugging Face backbone trains in its own prompt format and tensor types (text only
+      // until it has a vision tower), over a second opening of its file (frozenWeights.ts).
+      const backbone = run.model.info.backbone;
+      const examples = await prepareExamples(samples, tok, { maxWords, imageSize: run.model.info.clip?.resolution, ignoreImages: !run.model.info.clip, family: run.model.family });
+      const opened = backbone ? await openBackbone(backbone.path) : undefined;
+      try {
+        const r = await train({
+          weights: opened ? backboneTrainingWeights(opened, { adapters: new Map(run.model.runtime.adapterTensors()), maxSeqLen: run.model.info.maxSeqLen }) : await run.model.loadWeights(),
+          samples: examples,
+          ...(backbone ? { prefixImage: [], prefixText: [] } : layoutPrefixes(tok)),
+          steps: run.steps,
+          lr: run.learningRate,
+          outDir,
+          resume: run.resume,
+          name: run.name,
+          dataSummary: { docs: run.docsDir, files: summary.filesUsed.length, textSamples: summary.textSamples, imageSamples: summary.imageSamples },
+          signal: run.signal,
+          onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
+        });
+        return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted };
+      } finally {
+        opened?.close();
+      }
     },
 
     previewDocs(docsDir: string, include?: string[]): PreviewTrainingResult {

@@ -23,7 +23,8 @@ import { clipVisual, LavinConfig, lmHead, llamaDecoder, llamaLinearPolicy, nextT
 import { createSession } from '../engine/session';
 import { QuantizedWeight } from '../engine/quant';
 import { floatsToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
-import { TRAINING_ACCURACY_LEVEL, trainingAttentionBias, trainingLinearPolicy } from './trainingGraph';
+import { trainingAttentionBias, trainingLinearPolicy } from './trainingGraph';
+import { timesWeightT } from '../engine/graph/dequantize';
 import { LaidOutExample, labelledCount } from '../engine/sequence';
 import { embeddingRowsOf, StepOptions, StepResult, TrainingStepperOptions } from './step';
 
@@ -90,7 +91,7 @@ class FedParams implements ParamSource {
   }
   /**
    * x @ W^T with W fed in its blocks (codes, scales, zero points, and GGUF's per-block offsets as
-   * [blocks, N]): MatMulNBits forward; autodiff rebuilds W for the input gradient.
+   * [blocks, N]), rebuilt in float32 a chunk of rows at a time, again for the input gradient.
    */
   private quantizedLinear(b: Builder, x: Value, name: string, q: QuantizedWeight, bias?: Value): Value {
     const key = `${name}.q${q.bits}`;
@@ -108,8 +109,9 @@ class FedParams implements ParamSource {
     const packed = fed('', 'packed', 'uint8', q.packed.shape);
     const scales = fed('.scales', 'scales', 'float32', q.scales.shape);
     const zeroPoints = fed('.zero_points', 'zeroPoints', 'uint8', q.zeroPoints.shape);
-    const attrs = { K: { i: q.k }, N: { i: q.n }, bits: { i: q.bits }, block_size: { i: q.blockSize }, accuracy_level: { i: TRAINING_ACCURACY_LEVEL } };
-    let y = b.op('MatMulNBits', [x, packed, scales, zeroPoints], [{ dtype: 'float32', shape: [...x.shape!.slice(0, -1), q.n] }], attrs, 'com.microsoft')[0];
+    // Fed (not initializer) codes: MatMulNBits' kernel would unpack them on every call (measured
+    // 18x slower than an fp32 MatMul); rebuilding float rows chunk by chunk is cheaper.
+    let y = timesWeightT(b, x, { packed, scales, zeroPoints, shape: q });
     if (q.offsets) {
       // W = (q - zp) * scale + offset: the offsets multiply the activations' per-block sums.
       const lead = x.shape!.slice(0, -1).map(() => 0);
