@@ -3,7 +3,7 @@
 // own process so every peak RSS is its own; then an estimate for an 8B Q4 backbone at 512 tokens,
 // fitted to 8B-wide models of a few layers that are built and measured here.
 //
-//   node out/bench/trainingMemory.js [--shapes d512,1b] [--precisions fp32,int8,int4] [--seq N] [--steps N]
+//   node out/bench/trainingMemory.js [--shapes d512,1b | none] [--precisions fp32,int8,int4] [--seq N] [--steps N]
 //        [--threads N] [--estimate-layers 1,2 | --no-estimate] [--json]
 //
 // The models: LLaMA of the shape, text-only (no CLIP: the backbone is what differs between precisions),
@@ -305,7 +305,7 @@ function parseArgs(argv: string[]): Cli {
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--shapes') cli.shapes = (argv[++i] ?? '').split(',');
+    if (a === '--shapes') cli.shapes = (argv[++i] ?? '').split(',').filter((x) => x && x !== 'none');
     else if (a === '--precisions') {
       cli.precisions = (argv[++i] ?? '').split(',') as Precision[];
       if (!cli.precisions.every((p) => PRECISIONS.includes(p))) throw new Error('--precisions takes fp32, int8, int4');
@@ -368,7 +368,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ rows, estimate }, null, 2));
     return;
   }
-  console.log(formatMemoryTable(rows));
+  if (rows.length) console.log(formatMemoryTable(rows));
   if (estimate) console.log('\n' + describeEstimate(estimate));
   console.log('\nOne process per row; peak RSS = the process\'s VmHWM. Run on 2 cores shared with other work: times vary with the load.');
 }

@@ -145,6 +145,8 @@ interface Program {
 }
 
 const LAYER0 = 'layers.0.';
+/** Logit floats per head run (32 MB; see headRows). */
+const HEAD_CHUNK = 1 << 23;
 
 export class BlockwiseTrainingStepper {
   private programs = new Map<string, Promise<Program>>();
@@ -267,17 +269,26 @@ export class BlockwiseTrainingStepper {
     });
   }
 
-  /** Final norm, LM head and the cross-entropy; outputs the loss and d loss / d h_L. */
+  /**
+   * Rows of h per head run: the head is per row (norm, logits, each row's -log p), so it runs on
+   * chunks of rows whose logits stay near HEAD_CHUNK floats; one pass over every row would hold
+   * several [T, vocab] tensors (8B at 512 tokens: 262 MB each).
+   */
+  private headRows(): number {
+    return Math.max(1, Math.min(this.T - 1, Math.floor(HEAD_CHUNK / this.cfg.llama.vocab)));
+  }
+
+  /** Final norm, LM head and the cross-entropy of headRows() rows; outputs their loss and d loss / d h. */
   private head() {
     return this.program('head', () => {
       const { dim, vocab } = this.cfg.llama;
-      const T = this.T;
+      const R = this.headRows();
       const g = new Graph('train_head');
       const b = new Builder(g);
       const params = new HostParams(this.tensors, new Set(), trainingLinearPolicy(this.options.frozenFormat), { prequantized: this.quantized });
-      const h = b.input('h', 'float32', [1, T, dim]);
-      const logits = lmHead(b, params, this.cfg, b.slice(h, [0], [T - 1], [1]));
-      const loss = nextTokenLoss(b, logits, vocab, b.input('labels', 'int64', [T - 1, 1]), b.input('label_weights', 'float32', [T - 1, 1]));
+      const h = b.input('h', 'float32', [1, R, dim]);
+      const logits = lmHead(b, params, this.cfg, h);
+      const loss = nextTokenLoss(b, logits, vocab, b.input('labels', 'int64', [R, 1]), b.input('label_weights', 'float32', [R, 1]));
       b.output(loss, 'loss');
       const grads = new Map<string, string>();
       grads.set('h', b.output(gradients(b, loss, [h]).get('h')!, 'grad.h').name);
@@ -417,9 +428,23 @@ export class BlockwiseTrainingStepper {
         weights[i - 1] = tokenWeight;
       }
     }
+    // Logit rows 0..T-2 in chunks of R (the last one padded with weight-0 rows); row T-1 has none.
     const head = await this.head();
-    const ho = await head.session.run({ h: new ort.Tensor('float32', hs[nLayers], [1, T, dim]), labels: new ort.Tensor('int64', labels, [T - 1, 1]), label_weights: new ort.Tensor('float32', weights, [T - 1, 1]) });
-    let g = ho['grad.h'].data as Float32Array;
+    const R = this.headRows();
+    let loss = 0;
+    let g: Float32Array = new Float32Array(T * dim);
+    for (let r0 = 0; r0 < T - 1; r0 += R) {
+      const rows = Math.min(R, T - 1 - r0);
+      const h = new Float32Array(R * dim);
+      h.set(hs[nLayers].subarray(r0 * dim, (r0 + rows) * dim));
+      const lab = new BigInt64Array(R);
+      lab.set(labels.subarray(r0, r0 + rows));
+      const wts = new Float32Array(R);
+      wts.set(weights.subarray(r0, r0 + rows));
+      const ho = await head.session.run({ h: new ort.Tensor('float32', h, [1, R, dim]), labels: new ort.Tensor('int64', lab, [R, 1]), label_weights: new ort.Tensor('float32', wts, [R, 1]) });
+      loss += (ho.loss.data as Float32Array)[0];
+      g.set((ho['grad.h'].data as Float32Array).subarray(0, rows * dim), r0 * dim);
+    }
 
     // ---- blocks backward (recomputing each block) -----------------------------------------------
     for (let l = nLayers - 1; l >= 0; l--) {
@@ -448,7 +473,7 @@ export class BlockwiseTrainingStepper {
       const out = await vv.session.run({ pixels: new ort.Tensor('float32', ex.pixels!, [1, 3, r, r]), grad_out: new ort.Tensor('float32', gV, [nv, dim]), ...trainedFeeds, ...visionMasks });
       for (const [input, output] of vv.grads) addGrad(input, out[output].data as Float32Array);
     }
-    return { loss: (ho.loss.data as Float32Array)[0], grads, routerWeights: routes, labelledTokens: n };
+    return { loss, grads, routerWeights: routes, labelledTokens: n };
   }
 }
 
