@@ -17,6 +17,8 @@ import { TrainingPort, TrainOutcome, TrainRun } from './training';
 import { trainVisionAdapters } from '../train/vision';
 import { backboneIdentityOf, setSeesImages } from '../train/backboneTraining';
 import { addImageText, imageSampleWords, ImageTextCache } from '../train/data/sampleImageText';
+import { backboneTrainingWeights } from '../train/frozenWeights';
+import { openBackbone } from '../engine/weights/backbone';
 
 /** Tokens per training example (prompt + answer); docs sections longer than this are cut. */
 const MAX_WORDS = 128;
@@ -58,28 +60,36 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         const matching = run.include ? ` matching ${run.include.join(', ')}` : '';
         throw badParams(`docs folder ${run.docsDir} has no usable sections (${summary.filesScanned} files${matching} scanned; Markdown, reStructuredText or text files with headed sections are used)`);
       }
-      if (!run.model.info.clip || run.model.info.backbone) throw badParams(`training adapters on docs for ${run.model.info.name} (a GGUF / Hugging Face backbone) is not supported yet: only LaVIN model folders train on docs (image-question data, --data, trains a backbone)`);
       const tok = run.model.tokenizer;
+      // A GGUF / Hugging Face backbone trains on docs in its own prompt format and tensor types, text
+      // only (its images train through --data), over a second opening of its file (frozenWeights.ts).
+      const backbone = run.model.info.backbone;
+      const ignoreImages = !run.model.info.clip || !!backbone;
       const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
       const maxSeqLen = run.model.info.maxSeqLen;
-      const withText = run.readImageText === false ? samples : (await addImageText(samples, { tok, nVisual, maxSeqLen, cache: imageTextCache })).samples;
+      const withText = run.readImageText === false || ignoreImages ? samples : (await addImageText(samples, { tok, nVisual, maxSeqLen, cache: imageTextCache })).samples;
       // Image samples keep their whole answer after the read text: the sequence grows to the longest of them.
-      const maxWords = Math.min(Math.max(MAX_WORDS, imageSampleWords(withText, tok, nVisual)), maxSeqLen);
-      const examples = await prepareExamples(withText, tok, { maxWords, imageSize: run.model.info.clip.resolution });
-      const r = await train({
-        weights: await run.model.loadWeights(),
-        samples: examples,
-        ...layoutPrefixes(tok),
-        steps: run.steps,
-        lr: run.learningRate,
-        outDir,
-        resume: run.resume,
-        name: run.name,
-        dataSummary: { docs: run.docsDir, files: summary.filesUsed.length, textSamples: summary.textSamples, imageSamples: summary.imageSamples },
-        signal: run.signal,
-        onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
-      });
-      return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted };
+      const maxWords = Math.min(Math.max(MAX_WORDS, ignoreImages ? 0 : imageSampleWords(withText, tok, nVisual)), maxSeqLen);
+      const examples = await prepareExamples(withText, tok, { maxWords, imageSize: run.model.info.clip?.resolution, ignoreImages, family: run.model.family });
+      const opened = backbone ? await openBackbone(backbone.path) : undefined;
+      try {
+        const r = await train({
+          weights: opened ? backboneTrainingWeights(opened, { adapters: new Map(run.model.runtime.adapterTensors()), maxSeqLen: run.model.info.maxSeqLen }) : await run.model.loadWeights(),
+          samples: examples,
+          ...(backbone ? { prefixImage: [], prefixText: [] } : layoutPrefixes(tok)),
+          steps: run.steps,
+          lr: run.learningRate,
+          outDir,
+          resume: run.resume,
+          name: run.name,
+          dataSummary: { docs: run.docsDir, files: summary.filesUsed.length, textSamples: summary.textSamples, imageSamples: summary.imageSamples },
+          signal: run.signal,
+          onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
+        });
+        return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted };
+      } finally {
+        opened?.close();
+      }
     },
 
     previewDocs(docsDir: string, include?: string[]): PreviewTrainingResult {

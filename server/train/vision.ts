@@ -4,9 +4,8 @@
 
 import { LavinModel } from '../engine/lavinModel';
 import { LoadedWeights } from '../engine/modelDir';
-import { bitsOf, dequantizeWeight, quantizeWeight, WeightFormat } from '../engine/quant';
+import { WeightFormat } from '../engine/quant';
 import { HostTensor } from '../engine/tensor';
-import { llamaLinearPolicy } from '../engine/lavin';
 import { promptText, LAVIN_FAMILY, lavinPrefixes } from '../engine/sequence';
 import { loadVisionDataset, SkippedSample, VisionDataset } from './data/llavaInstruct';
 import { prepareExamples } from './data/prepare';
@@ -16,7 +15,7 @@ import { train, TrainProgress, TrainResult } from './trainer';
 import { initAdapterTensors } from './init';
 import { Rng } from './rng';
 import { openBackboneTraining } from './backboneTraining';
-import type { TrainingWeights } from './frozenWeights';
+import { quantizeFrozenLinears, TrainingWeights } from './frozenWeights';
 
 export interface VisionTrainDefaults {
   epochs: number;
@@ -126,28 +125,12 @@ async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWe
 
 /**
  * The frozen weights as the model's inference sees them: for an int8/int4 model, every LLaMA
- * linear weight the converter quantises goes through the same quantiser and back (the values
- * MatMulNBits multiplies by), so the adapters learn against the numbers they will run with.
- * The float copies are what training multiplies; keeping the blocks packed in the training graph
- * is not done yet.
+ * linear weight the converter quantises goes through the same quantiser (the values MatMulNBits
+ * multiplies by), so the adapters learn against the numbers they will run with; the training graphs
+ * keep those blocks as they are (frozenWeights.ts), no float copy of them is made.
  */
-export function frozenAsInference(w: LoadedWeights, precision: WeightFormat): LoadedWeights {
-  const bits = bitsOf(precision);
-  if (!bits) return w;
-  const policy = llamaLinearPolicy(precision);
-  const tensors = new Map(w.tensors);
-  for (const [name, t] of w.tensors) {
-    if (t.shape.length !== 2 || !isLinearWeight(name) || !policy.applies!(name)) continue;
-    const q = quantizeWeight(t, bits, name);
-    const f = dequantizeWeight(q);
-    tensors.set(name, { dtype: 'float32', shape: t.shape.slice(), data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) } satisfies HostTensor);
-  }
-  return { ...w, tensors };
-}
-
-/** The decoder's linear layers (the weights `linear` quantises in inference). */
-function isLinearWeight(name: string): boolean {
-  return /^layers\.\d+\.(attention\.w[qkvo]|feed_forward\.w[123])\.weight$/.test(name) || name === 'output.weight';
+export function frozenAsInference(w: LoadedWeights, precision: WeightFormat): LoadedWeights & TrainingWeights {
+  return quantizeFrozenLinears(w, precision);
 }
 
 /** A saved set's values as the tensors LavinModel.setAdapters takes. */
