@@ -319,10 +319,6 @@ export class LavinRuntime {
     const T = input.positions.length;
     if (T === 0) throw new Error('prefill: empty prompt');
     if (input.embeds.length !== T * dim) throw new Error(`prefill: ${input.embeds.length} embedding values for ${T} tokens of dim ${dim}`);
-    // The cache's room for the whole prompt and the next 64 tokens at once: growing it chunk by
-    // chunk left a garbage copy of it per chunk (d512, 512 tokens: 25 MB more peak RSS).
-    const end = input.cache.length + T;
-    input.cache.reserve(Math.max(end, Math.min(this.cfg.maxSeqLen, end + 64)));
     let out: StepOutput | undefined;
     for (let s = 0; s < T; s += chunk) {
       if (signal?.aborted) return undefined;
