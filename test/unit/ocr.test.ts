@@ -62,7 +62,8 @@ test('word gaps: a blank run of at least 0.35 x the ink height between two chara
   // one step per 5 px: a at steps 0, b at 1-2, c at 3-4, 中 at 6
   const steps: Array<[number, number]> = [[0, 0], [1, 2], [3, 4], [6, 6]];
   assert.equal(addGapSpaces('abc中', steps, crop, 5, [255, 255, 255]), 'ab c 中');
-  assert.equal(addGapSpaces('ab(中', steps, crop, 5, [255, 255, 255]), 'ab(中', 'beside punctuation a gap must be twice as wide; none after an opening bracket');
+  assert.equal(addGapSpaces('a+c中', steps, crop, 5, [255, 255, 255]), 'a+c 中', 'beside punctuation a gap must be twice as wide');
+  assert.equal(addGapSpaces('ab(中', steps, crop, 5, [255, 255, 255]), 'ab (中', 'a bracket after a word has ordinary side bearings; none after an opening bracket');
   assert.equal(addGapSpaces('1:2中', steps, crop, 5, [255, 255, 255]), '1:2 中', 'no space between a digit and punctuation');
   assert.equal(addGapSpaces('ab c中', steps, crop, 5, [255, 255, 255]), 'ab c中', 'text and steps disagree: left alone');
 });
@@ -112,11 +113,13 @@ test('glyph shapes: size pairs by height on a monospace line, quotes by stroke c
     glyph('S', 10, [7, 8, 13, 16]), // x-height tall: s
     glyph('o', 20, [17, 4, 23, 16], '0'), // cap tall, runner-up 0: 0
     glyph('"', 30, [29, 3, 31, 7]), // one thin stroke high up: '
-    glyph("'", 40, [38, 3, 39, 7]),
+    glyph("'", 40, [38, 3, 42, 7]),
     glyph('-', 50, [49, 14, 51, 16]), // a dot on the baseline: .
     glyph('c', 60, [57, 8, 63, 16]), // already small: unchanged
   ];
-  draw(41, 3, 42, 7); // the quote at 40 has a second stroke: "
+  // the quote at 40 is two strokes (38 and 41): "
+  ink.columns.fill(0, 39, 41);
+  for (let y = 3; y < 7; y++) ink.mask.fill(0, y * width + 39, y * width + 41);
   fixShapes(glyphs, ink, metrics, true);
   assert.equal(glyphs.map((g) => g.char).join(''), `s0'".c`);
   // proportional lines: no size decisions (a box there may hold a neighbour's ink)

@@ -10,7 +10,7 @@
 //   hyphen read for a dash wider than 1.4 x-heights is an em dash, on proportional lines.
 // Each rule needs the line's measured heights and a clear margin, otherwise the text stays as read.
 
-import { Glyph, LineInk, LineMetrics, longestBlank } from './lineInk';
+import { Glyph, LineInk, LineMetrics, inkRuns, longestBlank } from './lineInk';
 
 const SIZE_PAIRS: Record<string, string> = { o: 'O', c: 'C', s: 'S', u: 'U', v: 'V', w: 'W', x: 'X', z: 'Z' };
 const SMALL_OF: Record<string, string> = { O: 'o', '0': 'o', C: 'c', S: 's', U: 'u', V: 'v', W: 'w', X: 'x', Z: 'z' };
@@ -64,24 +64,12 @@ function bySize(g: Glyph, before: Glyph | undefined, after: Glyph | undefined, m
   return DIGIT.test(before?.char ?? '') || DIGIT.test(after?.char ?? '') ? '0' : 'O';
 }
 
-/**
- * ' or " by the number of thin strokes above the middle of the x-height between the neighbours'
- * centres, when the glyph is a mark high on the line.
- */
+/** ' or " by the number of thin strokes in the glyph's box, when the glyph is a mark high on the line. */
 function byStrokes(g: Glyph, ink: LineInk, m: LineMetrics): string | null {
-  const [, y0, , y1] = g.box!;
+  const [x0, y0, x1, y1] = g.box!;
   const refTop = m.xTop ?? m.capTop;
-  if (refTop === undefined) return null;
-  const middle = (refTop + m.baseline) / 2;
-  if (y1 > middle) return null;
-  const runs: Array<[number, number]> = [];
-  for (let x = Math.max(0, Math.ceil(g.span[0])); x < Math.min(ink.width, Math.floor(g.span[1])); x++) {
-    let high = false;
-    for (let y = 0; y < middle && !high; y++) high = ink.mask[y * ink.width + x] === 1;
-    const last = runs[runs.length - 1];
-    if (high && last && last[1] === x) last[1] = x + 1;
-    else if (high) runs.push([x, x + 1]);
-  }
+  if (refTop === undefined || y1 > (refTop + m.baseline) / 2) return null;
+  const runs = inkRuns(ink, x0, x1);
   if (runs.length < 1 || runs.length > 2 || runs.some(([a, b]) => b - a > Math.max(2, 0.5 * (y1 - y0)))) return null;
   return runs.length === 1 ? "'" : '"';
 }
@@ -91,7 +79,7 @@ function dashKind(glyphs: Glyph[], i: number, ink: LineInk, m: LineMetrics, mono
   const g = glyphs[i];
   const [x0, y0, x1, y1] = g.box!;
   if (y1 - y0 > 0.25 * (x1 - x0) + 2) return null; // not a flat bar
-  if (g.char === '一') {
+  if (g.char === '一' || g.char === '—' || g.char === '－') {
     // a numeral inside Chinese text touches its neighbours' spacing; a dash stands between word gaps
     const gap = 0.25 * emOf(glyphs, m);
     const left = i > 0 ? glyphs[i - 1] : null;
@@ -101,7 +89,7 @@ function dashKind(glyphs: Glyph[], i: number, ink: LineInk, m: LineMetrics, mono
     if (!leftGap || !rightGap) return null;
   }
   // between word gaps: the spaces are there too (the gap rules keep none beside a wide dash)
-  if (g.char === '一') return ' — ';
+  if (g.char !== '-') return ' — ';
   // an em dash is wider than 1.4 x-heights, a hyphen narrower than one; between them stays as read
   if (monospace || m.xTop === undefined || m.baseline - m.xTop < 3) return null;
   return (x1 - x0) / (m.baseline - m.xTop) >= 1.4 ? '—' : null;

@@ -20,7 +20,7 @@ const PUNCT_FACTOR = 2;
 
 const CJK = /[\u3400-\u9fff\uf900-\ufaff]/u;
 const WIDE_PUNCT = /[\u3000-\u303f\uff00-\uff65\u2014\u2026]/u;
-const NO_SPACE_AFTER = new Set(['(', '[', '{', '/', '\\', '-', '@', '#', '_', '.']);
+const NO_SPACE_AFTER = new Set(['(', '[', '{', '/', '\\', '-', '@', '#', '_']);
 const NO_SPACE_BEFORE = new Set([')', ']', '}', '.', ',', ':', ';', '!', '?', '/', '\\', '-', '@', '_', '%']);
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 const DIGIT = /[0-9]/;
@@ -195,8 +195,12 @@ function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineM
         if (cells[j] > cells[j - 1] + 1) out += gapText(cellStart(j - 1, cells[j - 1] + 1), cells[j] - cells[j - 1] - 1, pitch, ink, metrics);
       } else if (!(CJK.test(a.char) && CJK.test(g.char)) && !WIDE_PUNCT.test(a.char) && !WIDE_PUNCT.test(g.char) && !cjkPunctuation(a.char, g.char)) {
         // beside a wide character the grid says nothing: a gap of most of a cell is a space
-        if (longestBlank(ink.columns, a.box ? a.box[2] - 1 : a.x, g.box ? g.box[0] + 1 : g.x) >= WIDE_GAP * pitch) out += ' ';
-      } else if (readSpace && !WIDE_PUNCT.test(a.char) && !WIDE_PUNCT.test(g.char)) out += ' ';
+        // and a mark in the cell before a narrow character is a quote the recogniser dropped
+        const mark = cells[j] >= 0 ? markIn(ink, cellStart(j, cells[j] - 1), pitch, metrics) : null;
+        const to = mark ? cellStart(j, cells[j] - 1) : g.box ? g.box[0] + 1 : g.x;
+        if (longestBlank(ink.columns, a.box ? a.box[2] - 1 : a.x, to) >= (mark ? 0.5 : WIDE_GAP) * pitch) out += ' ';
+        out += mark ?? '';
+      } else if (readSpace && !WIDE_PUNCT.test(a.char) && !WIDE_PUNCT.test(g.char) && !cjkPunctuation(a.char, g.char)) out += ' ';
     }
     out += g.char;
     readSpace = false;
@@ -239,7 +243,9 @@ function proportionalText(glyphs: Glyph[], ink: LineInk): string {
     const a = glyphs[i - 1];
     const b = glyphs[i];
     if (a.char !== ' ' && b.char !== ' ' && spaceAllowed(a.char, b.char)) {
-      const punct = !LETTER_OR_DIGIT.test(a.char) || !LETTER_OR_DIGIT.test(b.char);
+      // sentence punctuation before a word and a bracket after one have ordinary side bearings
+      const sentence = (/^[.,:;!?]$/.test(a.char) && LETTER_OR_DIGIT.test(b.char)) || (/^[([]$/.test(b.char) && LETTER_OR_DIGIT.test(a.char));
+      const punct = !sentence && (!LETTER_OR_DIGIT.test(a.char) || !LETTER_OR_DIGIT.test(b.char));
       if (longestBlank(ink.columns, Math.floor(a.steps[1]), Math.ceil(b.steps[0])) >= minGap * (punct ? PUNCT_FACTOR : 1)) out += ' ';
     }
     out += b.char;
