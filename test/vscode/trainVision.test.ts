@@ -56,6 +56,17 @@ async function clickNotificationButton(text: string, button: string): Promise<vo
   });
 }
 
+/** Waits for a notification matching `re`, in a toast or (when toasts have gone, or the center is open) in the notification center. */
+function waitForNotice(what: string, re: RegExp, timeoutMs = 60_000): Promise<string> {
+  let probes = 0;
+  return waitFor(what, async () => {
+    const t = await notificationsText();
+    if (re.test(t)) return t;
+    if (++probes % 20 === 0) await vscode.commands.executeCommand('notifications.showList');
+    return undefined;
+  }, timeoutMs);
+}
+
 describe('LaVIN: Train Vision Adapters from the command palette', function () {
   let api: LavinApi;
   let data: string;
@@ -123,8 +134,8 @@ describe('LaVIN: Train Vision Adapters from the command palette', function () {
         cancel.click();
         return true;`);
       assert.ok(cancelled, `found the notification's Cancel button in: ${toast}`);
-      const stopped = await waitFor('the stopped notice', () =>
-        notificationsText().then((t) => /vision adapter set "test-vision" stopped at step (\d+) on 1 sample, 1 skipped; the last checkpoint was saved/.exec(t) ?? undefined), 120_000);
+      const stoppedRe = /vision adapter set "test-vision" stopped at step (\d+) on 1 sample, 1 skipped; the last checkpoint was saved/;
+      const stopped = stoppedRe.exec(await waitForNotice('the stopped notice', stoppedRe, 120_000))!;
       const stoppedAt = Number(stopped[1]);
       const total = steps[0].total;
       assert.ok(stoppedAt >= 1 && stoppedAt < total, `stopped at step ${stoppedAt} of ${total}`);
@@ -134,8 +145,8 @@ describe('LaVIN: Train Vision Adapters from the command palette', function () {
       // Resume from the notice: it continues after the checkpoint and runs to the end.
       const before = steps.length;
       await clickNotificationButton(`"${SET}" stopped at step`, 'Resume');
-      const finished = await waitFor('the finished notice', () =>
-        notificationsText().then((t) => /vision adapter set "test-vision" trained on 1 sample, 1 skipped \((\d+) steps, final loss \d+\.\d+\)/.exec(t) ?? undefined), 300_000);
+      const finishedRe = /vision adapter set "test-vision" trained on 1 sample, 1 skipped \((\d+) steps, final loss \d+\.\d+\)/;
+      const finished = finishedRe.exec(await waitForNotice('the finished notice', finishedRe, 300_000))!;
       assert.strictEqual(Number(finished[1]), total, 'the resumed run finished all steps');
       const resumed = steps.slice(before);
       assert.ok(resumed.length > 0 && resumed[0].step === stoppedAt + 1, `the resumed run started after the checkpoint (first step ${resumed[0]?.step}, checkpoint ${stoppedAt})`);
@@ -170,7 +181,8 @@ describe('LaVIN: Train Vision Adapters from the command palette', function () {
     // The same file again under the same name is refused, and says why.
     await vscode.commands.executeCommand('notifications.clearAll');
     assert.strictEqual(await vscode.commands.executeCommand('lavin.importAdapterSet', { file, name: `${SET}-copy` }), undefined);
-    await waitFor('the refusal', () => notificationsText().then((t) => (/an adapter set named "test-vision-copy" already exists/.test(t) ? t : undefined)));
+    await waitForNotice('the refusal', /an adapter set named "test-vision-copy" already exists/);
+    await vscode.commands.executeCommand('notifications.hideList');
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
   });
 });
