@@ -12,7 +12,7 @@ import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
 import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convertedCopy';
-import { LavinConfig, visionOf } from './lavin';
+import { LavinConfig, VISUAL_PREFIX, visionOf } from './lavin';
 import { checkCpuMemory } from './memory';
 import { chooseDevice, describeChoice } from './device';
 import { WEIGHT_FORMATS } from './quant';
@@ -20,9 +20,14 @@ import { EngineOptions } from './runtime';
 import { ExecutionDevice, SessionConfig } from './session';
 import { inferenceSequence, InferenceSequence, LAVIN_FAMILY, Prompt, PromptFamily, promptText } from './sequence';
 import { LlamaTokenizer, Tokenizer } from './tokenizer';
-import { backboneConfig, backboneRuntime, isBackbonePath, NO_VISION_NOTE, openBackboneFiles } from './backboneModel';
+import { backboneConfig, backboneRuntime, clipConfigOf, isBackbonePath, loadBackboneClip, NO_VISION_NOTE, openBackboneFiles } from './backboneModel';
+import type { LoadedClip } from './weights/clip';
 
 const RAW_FAMILY: PromptFamily = { kind: 'raw' };
+const RAW_IMAGE_NOTE = 'a raw prompt has no place for visual tokens, so the image was not used: this is the text-only answer';
+
+/** The CLIP adapters and the visual projection (absent from a set trained without images). */
+const isVisionAdapter = (name: string) => name.startsWith(VISUAL_PREFIX) || name.startsWith('adapter_proj.');
 
 /** A loaded model's ModelInfo: what its config, adapter set and device say, plus its own fields. */
 function modelInfoOf(
@@ -60,6 +65,13 @@ export class LavinModel {
   private promptCache?: PromptCache;
   /** The last image's visual tokens, by a digest of its bytes (a follow-up about it skips the ViT). */
   private lastImage?: { digest: string; visualTokens: Float32Array };
+  /** Whether visual tokens are fed: a backbone's only once a vision adapter set trained for it is in use. */
+  private visionReady: boolean;
+  /** How requests become tokens (sequence.ts); a backbone switches to LaVIN's layout with a vision set (what it was trained in). */
+  private promptFamily: PromptFamily;
+  private readonly ownFamily: PromptFamily;
+  /** A backbone's CLIP file (`--clip`), for training. */
+  clipFile?: string;
   private constructor(
     readonly info: ModelInfo,
     readonly runtime: LavinRuntime,
@@ -71,8 +83,10 @@ export class LavinModel {
     adapters: Map<string, HostTensor>,
     weights?: LoadedWeights,
     /** How requests become tokens (sequence.ts): LaVIN's layout, or a backbone's chat template / raw text. */
-    readonly family: PromptFamily = LAVIN_FAMILY,
+    family: PromptFamily = LAVIN_FAMILY,
   ) {
+    this.promptFamily = this.ownFamily = family;
+    this.visionReady = manifest !== undefined;
     this.adapters = adapters;
     this.baseAdapters = new Map(adapters);
     if (weights) this.weightsLoading = Promise.resolve(weights);
@@ -158,20 +172,26 @@ export class LavinModel {
     const device: ExecutionDevice = choice.device;
     if (opts.precision && opts.precision !== 'fp32') log(`precision ${opts.precision} ignored: ${file} runs in its own tensor types`);
     log(`opening backbone ${file}`);
+    // The CLIP first: a bad CLIP file fails before the backbone is read.
+    let clip: LoadedClip | undefined;
+    if (opts.clip) {
+      clip = await loadBackboneClip(opts.clip);
+      log(`CLIP ${opts.clip}: ${clip.source}, ViT ${clip.config.width}x${clip.config.layers}, ${clip.config.resolution} px, patch ${clip.config.patch}${clip.notes.length ? ` (${clip.notes.join('; ')})` : ''}`);
+    }
     const { opened, tokenizer, family } = await openBackboneFiles(file);
     const { spec } = opened;
     if (device === 'cpu') {
       // The estimate's weight format closest to the file's (its quantised blocks stay as they are).
       const format = /^Q[2-5]/.test(spec.fileType ?? '') ? 'int4' : /^Q/.test(spec.fileType ?? '') ? 'int8' : 'fp32';
       try {
-        const warning = checkCpuMemory(backboneConfig(spec.llama, spec.contextLength), format, spec.name);
+        const warning = checkCpuMemory(backboneConfig(spec.llama, spec.contextLength, undefined, clip && clipConfigOf(clip)), format, spec.name);
         if (warning) log(`warning: ${warning}`);
       } catch (e) {
         opened.close();
         throw e;
       }
     }
-    const runtime = await backboneRuntime(opened, { device, threads: opts.threads }, device === 'cpu' ? 'fused' : 'plain'); // owns `opened` now
+    const runtime = await backboneRuntime(opened, { device, threads: opts.threads }, device === 'cpu' ? 'fused' : 'plain', undefined, clip); // owns `opened` now
     const cfg = runtime.cfg;
     if (tokenizer.nWords > cfg.llama.vocab) {
       await runtime.dispose();
@@ -180,10 +200,14 @@ export class LavinModel {
     const adapters = new Map([...runtime.adapterTensors()]);
     const info = modelInfoOf(cfg, adapters, choice, {
       name: spec.name, dir: file, precision: 'fp32',
-      backbone: { arch: spec.arch, source: spec.source.kind, path: spec.source.path, fileType: spec.fileType }, visionNote: NO_VISION_NOTE,
+      backbone: { arch: spec.arch, source: spec.source.kind, path: spec.source.path, fileType: spec.fileType, ...(opts.clip ? { clip: path.resolve(opts.clip) } : {}) },
+      ...(clip ? { clip: { width: clip.config.width, layers: clip.config.layers, heads: clip.config.heads, patch: clip.config.patch, resolution: clip.config.resolution } } : {}),
+      visionNote: NO_VISION_NOTE,
     });
-    log(`loaded ${spec.name}: ${spec.arch} ${cfg.llama.dim}x${cfg.llama.nLayers} (${cfg.llama.nHeads} heads, ${cfg.llama.nKvHeads} key/value heads)${spec.fileType ? `, ${spec.fileType}` : ''}, fresh adapters, no vision tower, on ${device}`);
-    return new LavinModel(info, runtime, tokenizer, undefined, file, adapters, undefined, family);
+    log(`loaded ${spec.name}: ${spec.arch} ${cfg.llama.dim}x${cfg.llama.nLayers} (${cfg.llama.nHeads} heads, ${cfg.llama.nKvHeads} key/value heads)${spec.fileType ? `, ${spec.fileType}` : ''}, fresh adapters, ${clip ? 'CLIP without a trained vision set (images not seen yet)' : 'no vision tower'}, on ${device}`);
+    const model = new LavinModel(info, runtime, tokenizer, undefined, file, adapters, undefined, family);
+    if (opts.clip) model.clipFile = path.resolve(opts.clip);
+    return model;
   }
 
   /** Whether the full checkpoint (backbones) is in host memory. */
@@ -194,6 +218,8 @@ export class LavinModel {
   /** Every parameter under its official name, with the adapters in use (for training). */
   async loadWeights(): Promise<LoadedWeights> {
     this.promptCache = undefined; // training is the caller: free the conversation's KV rows (7B: up to 1 GB) first
+    // A backbone's training weights are read from its file by train/backboneTraining.ts (quantised blocks kept).
+    if (this.info.backbone) throw new Error(`${this.info.name} is a GGUF / Hugging Face backbone: its training weights come from its file (train/backboneTraining.ts), not from a model folder`);
     this.weightsLoading ??= loadModelDir(this.dir);
     const w = await this.weightsLoading;
     for (const [k, t] of this.adapters) w.tensors.set(k, t);
@@ -202,7 +228,12 @@ export class LavinModel {
 
   /** Whether images reach the model: a backbone without a trained vision adapter set answers them from the text path. */
   get seesImages(): boolean {
-    return this.runtime.cfg.clip !== undefined;
+    return this.runtime.cfg.clip !== undefined && this.visionReady;
+  }
+
+  /** How this model's requests become tokens now. */
+  get family(): PromptFamily {
+    return this.promptFamily;
   }
 
   /**
@@ -219,8 +250,9 @@ export class LavinModel {
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     const t0 = performance.now();
     // Untrained visual tokens are never fed: without a vision adapter set the image is set aside, and the answer says so.
-    const withImage = req.image !== undefined && this.seesImages;
-    const visionNote = req.image !== undefined && !withImage ? this.info.visionNote ?? NO_VISION_NOTE : undefined;
+    // A raw prompt has no place for visual tokens either (sequence.ts): its image is set aside the same way.
+    const withImage = req.image !== undefined && this.seesImages && req.raw !== true;
+    const visionNote = req.image !== undefined && !withImage ? (this.seesImages ? RAW_IMAGE_NOTE : this.info.visionNote ?? NO_VISION_NOTE) : undefined;
     const visual = withImage ? await this.visualTokens(req.image!) : undefined;
     const visionMs = performance.now() - t0;
     const { ids, visual: slots, modality } = this.promptIds(req.prompt, withImage, req.raw);
@@ -246,7 +278,8 @@ export class LavinModel {
       stopAtEos: req.stopAtEos ?? true,
       // Without a modality token (a backbone, a raw prompt) positions start at 0, each token at its own (as llama.cpp).
       firstPosition: modality ? 1 : 0,
-      positionMode: req.positionMode ?? (modality ? this.manifest?.positionMode ?? 'reference' : 'consistent'),
+      // A backbone's vision set was trained here, with training positions.
+      positionMode: req.positionMode ?? (modality && this.manifest ? this.manifest.positionMode ?? 'reference' : 'consistent'),
       signal: req.signal,
       keepLogits: req.onLogits !== undefined,
       onToken: (id, index) => {
@@ -278,8 +311,22 @@ export class LavinModel {
    * Run with another adapter set of this model (names as in the checkpoint, `module.` stripped):
    * swapped into the running sessions; the backbones are not touched or reloaded.
    */
-  setAdapters(adapters: ReadonlyMap<string, HostTensor>): void {
+  setAdapters(given: ReadonlyMap<string, HostTensor>, opts: { vision?: boolean } = {}): void {
+    // A backbone's text-only set (no CLIP adapters) runs with the fresh CLIP adapters of a CLIP loaded beside it.
+    let adapters = given;
+    if (this.info.backbone) {
+      const filled = new Map(given);
+      for (const [k, t] of this.baseAdapters) if (!filled.has(k) && isVisionAdapter(k)) filled.set(k, t);
+      adapters = filled;
+    }
     this.runtime.setAdapters(adapters);
+    if (this.info.backbone) {
+      // A backbone sees images only with a set trained on them for it (and its CLIP), in LaVIN's layout.
+      this.visionReady = opts.vision === true && this.runtime.cfg.clip !== undefined;
+      this.promptFamily = this.visionReady ? LAVIN_FAMILY : this.ownFamily;
+      if (this.visionReady) delete this.info.visionNote;
+      else this.info.visionNote = NO_VISION_NOTE;
+    }
     this.promptCache = undefined; // rows and visual tokens were computed with the old adapters
     this.lastImage = undefined;
     this.adapters = new Map([...this.baseAdapters.keys()].map((k) => [k, adapters.get(k)!]));
@@ -296,7 +343,7 @@ export class LavinModel {
 
   /** Back to the adapters the model folder names. */
   restoreAdapters(): void {
-    this.setAdapters(this.baseAdapters);
+    this.setAdapters(this.baseAdapters, { vision: this.manifest !== undefined });
   }
 
   async dispose(): Promise<void> {

@@ -81,6 +81,7 @@ export function loadModelParams(value: unknown): LoadModelParams {
     device: optEnum(o, 'device', DEVICES),
     precision: optEnum(o, 'precision', PRECISIONS),
     threads: optNumber(o, 'threads', { min: 1, max: 1024, integer: true }),
+    clip: optString(o, 'clip'),
   };
 }
 
@@ -102,6 +103,7 @@ export function trainParams(value: unknown): TrainParams {
     resume: optBoolean(o, 'resume'),
     overwrite: optBoolean(o, 'overwrite'),
     learningRate: optNumber(o, 'learningRate', { min: 0, max: 1 }),
+    readImageText: optBoolean(o, 'readImageText'),
     workDoneToken: token as TrainParams['workDoneToken'],
     runId: optString(o, 'runId'),
   };

@@ -4,10 +4,11 @@
 //   vision     pixels -> visual tokens V (forward graph; a VJP graph recomputes it for the backward)
 //   assembly   h0 = [E_mod[m]; token embeddings + placement V]       (host, both directions)
 //   block      h_in -> h_out, router weights: ONE forward graph and ONE vector-Jacobian-product graph
-//              serve every layer; the layer's weights are graph inputs (fed per run, the frozen 2-D
-//              ones pre-transposed), so weights live once in host memory and only the block
-//              boundaries h_0..h_L are kept between the forward and backward passes
-//   head       h_L -> loss and d loss / d h_L
+//              serve every layer (per storage format: a Q4_K_M file mixes them); the layer's weights
+//              are graph inputs (fedParams.ts: fed per run, frozen 2-D floats pre-transposed,
+//              quantised linears as their blocks), so weights live once in host memory and only
+//              the block boundaries h_0..h_L are kept between the forward and backward passes
+//   head       h_L -> loss and d loss / d h_L, in chunks of rows (the vocabulary is wide)
 // Each VJP graph recomputes its segment's forward pass and contracts the outputs with the incoming
 // gradient (sum(out * g_out)), which autodiff differentiates like any loss. Dropout masks are drawn
 // in the same order as the whole-graph stepper's, so both steppers compute the same numbers.
@@ -16,84 +17,16 @@ import * as ort from 'onnxruntime-node';
 import { gradients } from '../engine/graph/autodiff';
 import { Builder } from '../engine/graph/builder';
 import { Graph, Value } from '../engine/graph/graph';
-import { linear } from '../engine/graph/nn';
-import { layOutGraph, ParamLayout, TRANSPOSE } from '../engine/graph/layouts';
-import { HostParams, ParamSource, transpose2d } from '../engine/graph/params';
-import { clipVisual, LavinConfig, lmHead, llamaDecoder, llamaLinearPolicy, nextTokenLoss, ropeTables, routerWeights, visualProjection, visionOf } from '../engine/lavin';
+import { HostParams, transpose2d } from '../engine/graph/params';
+import { clipVisual, LavinConfig, lmHead, llamaDecoder, nextTokenLoss, ropeTables, routerWeights, visualProjection, visionOf } from '../engine/lavin';
 import { createSession } from '../engine/session';
+import { QuantizedWeight } from '../engine/quant';
 import { floatsToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
-import { trainingAttentionBias } from './trainingGraph';
+import { trainingAttentionBias, trainingLinearPolicy } from './trainingGraph';
+import { FedParams, FeedSpec, QuantPart } from './fedParams';
 import { LaidOutExample, labelledCount } from '../engine/sequence';
-import { StepOptions, StepResult, TrainingStepperOptions } from './step';
+import { embeddingRowsOf, StepOptions, StepResult, TrainingStepperOptions } from './step';
 
-/** Every parameter a graph needs is a graph input; frozen 2-D weights come pre-transposed. */
-class FedParams implements ParamSource {
-  private readonly made = new Map<string, Value>();
-  /** Input name -> source tensor, transposed or not, as float32 or float16. */
-  readonly feeds = new Map<string, FeedSpec>();
-
-  constructor(
-    private readonly tensors: ReadonlyMap<string, HostTensor>,
-    private readonly trainable: ReadonlySet<string>,
-    /** Feed the frozen LLaMA linear weights as float16 (cast to float32 in the graph). */
-    private readonly half = false,
-  ) {}
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-  shape(name: string): number[] {
-    const t = this.tensors.get(name);
-    if (!t) throw new Error(`missing parameter ${name}`);
-    return t.shape;
-  }
-  param(b: Builder, name: string): Value {
-    let v = this.made.get(name);
-    if (!v) {
-      v = b.input(name, 'float32', this.shape(name).slice());
-      this.made.set(name, v);
-      this.feeds.set(name, { name, transposed: false, half: false });
-    }
-    return v;
-  }
-  paramT(b: Builder, name: string): Value {
-    if (this.trainable.has(name) || this.shape(name).length !== 2) return this.paramAs(b, name, TRANSPOSE);
-    const key = `${name}.T`;
-    let v = this.made.get(key);
-    if (!v) {
-      const [r, c] = this.shape(name);
-      v = b.input(key, 'float32', [c, r]);
-      this.made.set(key, v);
-      this.feeds.set(key, { name, transposed: true, half: false });
-    }
-    return v;
-  }
-  /** Layouts as graph ops on the fed parameter (gradients flow through them). */
-  paramAs(b: Builder, name: string, layout: ParamLayout): Value {
-    return layOutGraph(b, this.param(b, name), this.shape(name), layout, name);
-  }
-  linear(b: Builder, x: Value, name: string, bias?: Value): Value {
-    if (!this.half || this.trainable.has(name) || !llamaLinearPolicy('fp16').applies!(name)) return linear(b, x, this.paramT(b, name), bias);
-    const key = `${name}.T.fp16`;
-    let v = this.made.get(key);
-    if (!v) {
-      const [r, c] = this.shape(name);
-      v = b.input(key, 'float16', [c, r]);
-      this.made.set(key, v);
-      this.feeds.set(key, { name, transposed: true, half: true });
-    }
-    return linear(b, x, b.cast(v, 'float32'), bias);
-  }
-  /** The graph's parameter inputs that are trainable. */
-  trainableInputs(g: Graph): Value[] {
-    return g.inputs.filter((v) => this.trainable.has(v.name));
-  }
-}
-
-interface FeedSpec {
-  name: string;
-  transposed: boolean;
-  half: boolean;
-}
 
 interface Program {
   session: ort.InferenceSession;
@@ -104,11 +37,15 @@ interface Program {
 }
 
 const LAYER0 = 'layers.0.';
+/** Logit floats per head run (32 MB; see headRows). */
+const HEAD_CHUNK = 1 << 23;
 
 export class BlockwiseTrainingStepper {
   private programs = new Map<string, Promise<Program>>();
   private readonly hostCache = new Map<string, Float32Array | Uint16Array>();
   private readonly T: number;
+  private readonly embedRows: (ids: readonly number[]) => Float32Array;
+  private readonly quantized: ReadonlyMap<string, QuantizedWeight>;
 
   constructor(
     readonly cfg: LavinConfig,
@@ -116,7 +53,8 @@ export class BlockwiseTrainingStepper {
     readonly options: TrainingStepperOptions,
   ) {
     this.T = options.seqLen;
-    if (!tensors.has('tok_embeddings.weight')) throw new Error('training: missing parameter tok_embeddings.weight');
+    this.embedRows = embeddingRowsOf(cfg, tensors, options.frozen);
+    this.quantized = options.frozen?.quantized ?? new Map();
   }
 
   async dispose(): Promise<void> {
@@ -174,9 +112,21 @@ export class BlockwiseTrainingStepper {
     });
   }
 
-  /** One LLM block with layer-0 names; every weight is an input. */
-  private block(vjp: boolean) {
-    return this.program(vjp ? 'block_vjp' : 'block', () => {
+  /**
+   * Which storage each of a layer's linears has (float, or bits/block/offsets): layers that store
+   * theirs alike share one graph (a Q4_K_M file gives some layers' ffn_down Q6_K, others Q4_K).
+   */
+  private layerFormat(layer: number): string {
+    const prefix = `layers.${layer}.`;
+    const parts: string[] = [];
+    for (const [name, q] of this.quantized) if (name.startsWith(prefix)) parts.push(`${name.slice(prefix.length)}:${q.bits}/${q.blockSize}${q.offsets ? '+o' : ''}`);
+    return parts.sort().join(',');
+  }
+
+  /** One LLM block with layer-0 names, shaped like `layer`'s weights; every weight is an input. */
+  private block(vjp: boolean, layer: number) {
+    const format = this.layerFormat(layer);
+    return this.program(`${vjp ? 'block_vjp' : 'block'}|${format}`, () => {
       const { dim, headDim } = this.cfg.llama;
       const T = this.T;
       const g = new Graph(vjp ? 'train_block_vjp' : 'train_block');
@@ -184,7 +134,8 @@ export class BlockwiseTrainingStepper {
       const trainable = new Set([...this.trainableSet()].filter((n) => n.startsWith(LAYER0)).concat(
         [...this.trainableSet()].filter((n) => /^layers\.\d+\./.test(n)).map((n) => n.replace(/^layers\.\d+\./, LAYER0)),
       ));
-      const params = new FedParams(this.tensors, trainable, this.options.frozenFormat === 'fp16');
+      const quantizedOf = (name: string) => this.quantized.get(name.replace(/^layers\.0\./, `layers.${layer}.`));
+      const params = new FedParams(this.tensors, trainable, this.options.frozenFormat === 'fp16', quantizedOf);
       const masks: { name: string; shape: number[] }[] = [];
       const hIn = b.input('h_in', 'float32', [1, T, dim]);
       const tables = ropeTables(this.cfg.llama, T);
@@ -210,17 +161,26 @@ export class BlockwiseTrainingStepper {
     });
   }
 
-  /** Final norm, LM head and the cross-entropy; outputs the loss and d loss / d h_L. */
+  /**
+   * Rows of h per head run: the head is per row (norm, logits, each row's -log p), so it runs on
+   * chunks of rows whose logits stay near HEAD_CHUNK floats; one pass over every row would hold
+   * several [T, vocab] tensors (8B at 512 tokens: 262 MB each).
+   */
+  private headRows(): number {
+    return Math.max(1, Math.min(this.T - 1, Math.floor(HEAD_CHUNK / this.cfg.llama.vocab)));
+  }
+
+  /** Final norm, LM head and the cross-entropy of headRows() rows; outputs their loss and d loss / d h. */
   private head() {
     return this.program('head', () => {
       const { dim, vocab } = this.cfg.llama;
-      const T = this.T;
+      const R = this.headRows();
       const g = new Graph('train_head');
       const b = new Builder(g);
-      const params = new HostParams(this.tensors, new Set(), this.options.frozenFormat === 'fp16' ? llamaLinearPolicy('fp16') : undefined);
-      const h = b.input('h', 'float32', [1, T, dim]);
-      const logits = lmHead(b, params, this.cfg, b.slice(h, [0], [T - 1], [1]));
-      const loss = nextTokenLoss(b, logits, vocab, b.input('labels', 'int64', [T - 1, 1]), b.input('label_weights', 'float32', [T - 1, 1]));
+      const params = new HostParams(this.tensors, new Set(), trainingLinearPolicy(this.options.frozenFormat), { prequantized: this.quantized });
+      const h = b.input('h', 'float32', [1, R, dim]);
+      const logits = lmHead(b, params, this.cfg, h);
+      const loss = nextTokenLoss(b, logits, vocab, b.input('labels', 'int64', [R, 1]), b.input('label_weights', 'float32', [R, 1]));
       b.output(loss, 'loss');
       const grads = new Map<string, string>();
       grads.set('h', b.output(gradients(b, loss, [h]).get('h')!, 'grad.h').name);
@@ -251,6 +211,10 @@ export class BlockwiseTrainingStepper {
     const feeds: Record<string, ort.Tensor> = {};
     for (const [input, src] of p.feeds) {
       const real = layer === undefined ? src.name : src.name.replace(/^layers\.0\./, `layers.${layer}.`);
+      if (src.part) {
+        feeds[input] = this.quantizedFeed(real, src.part);
+        continue;
+      }
       const shape = this.tensors.get(real)!.shape;
       const trained = params.get(real);
       if (this.options.trainable.includes(real) && !trained) throw new Error(`training: no value for trainable parameter ${real}`);
@@ -262,6 +226,23 @@ export class BlockwiseTrainingStepper {
           : new ort.Tensor('float32', this.hostCopy({ ...src, name: real }) as Float32Array, dims);
     }
     return feeds;
+  }
+
+  /** A part of a quantised weight as a graph input (the codes are fed as stored: no copy). */
+  private quantizedFeed(name: string, part: QuantPart): ort.Tensor {
+    const q = this.quantized.get(name);
+    if (!q) throw new Error(`training: ${name} is not quantised like layer 0's (blockwise graphs are shared per storage format)`);
+    if (part === 'packed') return new ort.Tensor('uint8', q.packed.data, q.packed.shape);
+    if (part === 'zeroPoints') return new ort.Tensor('uint8', q.zeroPoints.data, q.zeroPoints.shape);
+    if (part === 'scales') return new ort.Tensor('float32', floatView(q.scales), q.scales.shape);
+    const key = `${name}.offsetsT`;
+    let t = this.hostCache.get(key) as Float32Array | undefined;
+    if (!t) {
+      const blocks = Math.ceil(q.k / q.blockSize);
+      t = toFloat32(transpose2d({ dtype: 'float32', shape: [q.n, blocks], data: q.offsets!.data }, key));
+      this.hostCache.set(key, t);
+    }
+    return new ort.Tensor('float32', t, [Math.ceil(q.k / q.blockSize), q.n]);
   }
 
   private drawMasks(masks: { name: string; shape: number[] }[], random: (() => number) | undefined): Record<string, ort.Tensor> {
@@ -304,27 +285,24 @@ export class BlockwiseTrainingStepper {
     // ---- assembly -----------------------------------------------------------------------------
     const m = image ? 1 : 0;
     const eMod = params.get('adapter_modality_embedding.weight') ?? this.host('adapter_modality_embedding.weight', false);
-    const emb = this.tensors.get('tok_embeddings.weight')!;
-    const bytes = emb.dtype === 'float32' ? 4 : 2;
     const h0 = new Float32Array(T * dim);
     h0.set(eMod.subarray(m * dim, (m + 1) * dim), 0);
+    for (const s of ex.slots) if ('token' in s && s.token < 0) throw new Error(`token id ${s.token} outside the vocabulary`);
+    h0.set(this.embedRows(ex.slots.map((s) => ('token' in s ? s.token : -1))), dim);
     ex.slots.forEach((s, i) => {
       const row = (i + 1) * dim;
-      if ('token' in s) {
-        if (!Number.isInteger(s.token) || s.token < 0 || s.token >= this.cfg.llama.vocab) throw new Error(`token id ${s.token} outside the vocabulary`);
-        h0.set(toFloat32({ dtype: emb.dtype, shape: [dim], data: emb.data.subarray(s.token * dim * bytes, (s.token + 1) * dim * bytes) }), row);
-      } else {
+      if (!('token' in s)) {
         if (!visual) throw new Error('training: a text-only example has visual slots');
         h0.set(visual.subarray(s.visual * dim, (s.visual + 1) * dim), row);
       }
     });
 
     // ---- blocks forward, keeping only the boundaries --------------------------------------------
-    const fwd = await this.block(false);
     const hs: Float32Array[] = [h0];
     const blockMasks: Record<string, ort.Tensor>[] = [];
     const routes = new Float32Array(nLayers * 2);
     for (let l = 0; l < nLayers; l++) {
+      const fwd = await this.block(false, l);
       blockMasks.push(this.drawMasks(fwd.masks, opts.random));
       const out = await fwd.session.run({ h_in: new ort.Tensor('float32', hs[l], [1, T, dim]), ...this.paramFeeds(fwd, l, params), ...blockMasks[l] });
       hs.push(out.h_out.data as Float32Array);
@@ -342,13 +320,27 @@ export class BlockwiseTrainingStepper {
         weights[i - 1] = tokenWeight;
       }
     }
+    // Logit rows 0..T-2 in chunks of R (the last one padded with weight-0 rows); row T-1 has none.
     const head = await this.head();
-    const ho = await head.session.run({ h: new ort.Tensor('float32', hs[nLayers], [1, T, dim]), labels: new ort.Tensor('int64', labels, [T - 1, 1]), label_weights: new ort.Tensor('float32', weights, [T - 1, 1]) });
-    let g = ho['grad.h'].data as Float32Array;
+    const R = this.headRows();
+    let loss = 0;
+    let g: Float32Array = new Float32Array(T * dim);
+    for (let r0 = 0; r0 < T - 1; r0 += R) {
+      const rows = Math.min(R, T - 1 - r0);
+      const h = new Float32Array(R * dim);
+      h.set(hs[nLayers].subarray(r0 * dim, (r0 + rows) * dim));
+      const lab = new BigInt64Array(R);
+      lab.set(labels.subarray(r0, r0 + rows));
+      const wts = new Float32Array(R);
+      wts.set(weights.subarray(r0, r0 + rows));
+      const ho = await head.session.run({ h: new ort.Tensor('float32', h, [1, R, dim]), labels: new ort.Tensor('int64', lab, [R, 1]), label_weights: new ort.Tensor('float32', wts, [R, 1]) });
+      loss += (ho.loss.data as Float32Array)[0];
+      g.set((ho['grad.h'].data as Float32Array).subarray(0, rows * dim), r0 * dim);
+    }
 
     // ---- blocks backward (recomputing each block) -----------------------------------------------
-    const vjp = await this.block(true);
     for (let l = nLayers - 1; l >= 0; l--) {
+      const vjp = await this.block(true, l);
       const out = await vjp.session.run({ h_in: new ort.Tensor('float32', hs[l], [1, T, dim]), grad_out: new ort.Tensor('float32', g, [1, T, dim]), ...this.paramFeeds(vjp, l, params), ...blockMasks[l] });
       for (const [input, output] of vjp.grads) {
         if (input === 'h_in') continue;
@@ -373,6 +365,12 @@ export class BlockwiseTrainingStepper {
       const out = await vv.session.run({ pixels: new ort.Tensor('float32', ex.pixels!, [1, 3, r, r]), grad_out: new ort.Tensor('float32', gV, [nv, dim]), ...trainedFeeds, ...visionMasks });
       for (const [input, output] of vv.grads) addGrad(input, out[output].data as Float32Array);
     }
-    return { loss: (ho.loss.data as Float32Array)[0], grads, routerWeights: routes, labelledTokens: n };
+    return { loss, grads, routerWeights: routes, labelledTokens: n };
   }
+}
+
+/** A float32 HostTensor's values without a copy where its bytes are aligned. */
+function floatView(t: HostTensor): Float32Array {
+  const d = t.data;
+  return d.byteOffset % 4 === 0 ? new Float32Array(d.buffer, d.byteOffset, d.byteLength / 4) : toFloat32(t);
 }

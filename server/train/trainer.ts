@@ -9,7 +9,6 @@
 // labelled tokens and micro-batches are averaged. Examples run one at a time through the graph.
 
 import * as fs from 'fs';
-import { LoadedWeights } from '../engine/modelDir';
 import { SessionConfig } from '../engine/session';
 import { numel, toFloat32 } from '../engine/tensor';
 import { AdapterSet, AdapterSetMeta, baseModelIdentity, lavinArgs, loadAdapterSet, readMeta, saveAdapterSet, ADAPTER_META_FILE } from './adapterStore';
@@ -19,6 +18,7 @@ import { Rng } from './rng';
 import { LaidOutExample, labelledCount, layoutExample, TokenizedExample } from '../engine/sequence';
 import { TrainingStepper } from './step';
 import { BlockwiseTrainingStepper } from './blockwise';
+import { frozenParameterCount, TrainingWeights } from './frozenWeights';
 import * as path from 'path';
 
 export interface TrainProgress {
@@ -32,7 +32,11 @@ export interface TrainProgress {
 }
 
 export interface TrainOptions {
-  weights: LoadedWeights;
+  /**
+   * The model: a LaVIN model folder's LoadedWeights, or frozenWeights.ts's forms (int8/int4 linears
+   * kept in their blocks; a GGUF / Hugging Face backbone via backboneTrainingWeights).
+   */
+  weights: TrainingWeights;
   /** Tokenised examples (see data/tokenize.ts); all are laid out to `seqLen`. */
   samples: TokenizedExample[];
   /** Token ids of the image and no-image prefixes (lavinPrefixes in engine/sequence.ts). */
@@ -128,7 +132,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let step: number;
   let meta: AdapterSetMeta;
   const optimizer = new AdamW(shapes, opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {});
-  const base = baseModelIdentity(weights);
+  const base = weights.baseModel ?? baseModelOf(weights);
 
   if (opts.resume && fs.existsSync(path.join(opts.outDir, ADAPTER_META_FILE))) {
     const saved = await loadAdapterSet(opts.outDir);
@@ -159,9 +163,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     };
   }
 
-  const stepperOptions = { trainable: keys, seqLen, dropout: (opts.dropout ?? 0.1) > 0 ? { p: opts.dropout ?? 0.1 } : undefined, frozenFormat: opts.frozenFormat, session: opts.session };
-  let totalParams = 0;
-  for (const t of weights.tensors.values()) totalParams += numel(t.shape);
+  const frozen = { quantized: weights.quantized, embeddingRows: weights.embeddingRows };
+  const stepperOptions = { trainable: keys, seqLen, dropout: (opts.dropout ?? 0.1) > 0 ? { p: opts.dropout ?? 0.1 } : undefined, frozenFormat: opts.frozenFormat, frozen, session: opts.session };
+  const totalParams = frozenParameterCount(weights);
   const recompute = opts.recompute ?? (totalParams >= 1e9 ? 'blockwise' : 'whole');
   const stepper = recompute === 'blockwise' ? new BlockwiseTrainingStepper(cfg, weights.tensors, stepperOptions) : new TrainingStepper(cfg, weights.tensors, stepperOptions);
   const acc = new GradientAccumulator(shapes);
@@ -219,6 +223,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   else meta = readMeta(opts.outDir);
   const elapsed = (performance.now() - started) / 1000;
   return { step, totalSteps, aborted, losses, meta, secondsPerStep: losses.length ? elapsed / losses.length : 0 };
+}
+
+function baseModelOf(w: TrainingWeights) {
+  if (!w.manifest || !w.dir) throw new Error('training: the weights name no base model (a model folder or baseModel)');
+  return baseModelIdentity({ manifest: w.manifest, dir: w.dir });
 }
 
 /** Adapter values of a saved set as a tensor map ready to merge into LoadedWeights.tensors. */

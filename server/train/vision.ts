@@ -4,16 +4,18 @@
 
 import { LavinModel } from '../engine/lavinModel';
 import { LoadedWeights } from '../engine/modelDir';
-import { bitsOf, dequantizeWeight, quantizeWeight, WeightFormat } from '../engine/quant';
+import { WeightFormat } from '../engine/quant';
 import { HostTensor } from '../engine/tensor';
-import { llamaLinearPolicy } from '../engine/lavin';
 import { promptText, LAVIN_FAMILY, lavinPrefixes } from '../engine/sequence';
 import { loadVisionDataset, SkippedSample, VisionDataset } from './data/llavaInstruct';
 import { prepareExamples } from './data/prepare';
+import { addImageText, ImageTextCache } from './data/sampleImageText';
 import { TextSample } from './data/tokenize';
 import { train, TrainProgress, TrainResult } from './trainer';
 import { initAdapterTensors } from './init';
 import { Rng } from './rng';
+import { openBackboneTraining } from './backboneTraining';
+import { quantizeFrozenLinears, TrainingWeights } from './frozenWeights';
 
 export interface VisionTrainDefaults {
   epochs: number;
@@ -59,6 +61,10 @@ export interface VisionTrainRun {
   textAnchors?: number;
   /** Told once the data is validated, before the first step. */
   onData?: (d: { samples: number; records: number; skipped: SkippedSample[] }) => void;
+  /** Give each image sample the text read from its image as context, as inference does (default true; lavin.readImageText). */
+  readImageText?: boolean;
+  /** OCR results kept across runs (by image content). */
+  imageTextCache?: ImageTextCache;
 }
 
 export interface VisionTrainOutcome {
@@ -70,9 +76,20 @@ export interface VisionTrainOutcome {
 }
 
 export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTrainOutcome> {
+  // A GGUF / Hugging Face backbone trains over its own file and CLIP, blocks kept (backboneTraining.ts).
+  const backbone = run.model.info.backbone ? await openBackboneTraining(run.model) : undefined;
+  try {
+    return await trainVisionWith(run, backbone?.weights);
+  } finally {
+    backbone?.close();
+  }
+}
+
+async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWeights): Promise<VisionTrainOutcome> {
   const data = await loadVisionDataset(run.dataDir);
   const tok = run.model.tokenizer;
   const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
+  if (run.readImageText !== false) data.samples = (await addImageText(data.samples, { tok, nVisual, maxSeqLen: run.model.info.maxSeqLen, cache: run.imageTextCache })).samples;
   const prefixes = lavinPrefixes(tok);
   // The layout inserts the prefix and the visual slots, then cuts to max_words: size it so that no
   // answer is cut, and skip the samples that would not fit the model's context.
@@ -90,7 +107,7 @@ export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTr
     }
   }
   run.onData?.({ samples: fitting.length, records: data.records, skipped });
-  const weights = frozenAsInference(await run.model.loadWeights(), run.model.info.precision as WeightFormat);
+  const weights = backboneWeights ?? frozenAsInference(await run.model.loadWeights(), run.model.info.precision as WeightFormat);
   const anchors = fitting.length === 0 || run.textAnchors === 0 ? [] : await textAnchors(run.model, weights, run.init ?? 'fresh', run.seed ?? 0, run.textAnchors ?? Math.max(4, Math.round(fitting.length / 4)));
   for (const a of anchors) longest = Math.max(longest, tok.encode(promptText(LAVIN_FAMILY, a.prompt) + a.answer, { bos: true, eos: true }).length + extra);
   if (fitting.length === 0) throw new Error(`data folder ${run.dataDir}: no usable samples (${data.records} records; ${skipped.length} skipped${skipped.length ? `, e.g. ${skipped[0].where}: ${skipped[0].reason}` : ''})`);
@@ -108,28 +125,12 @@ export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTr
 
 /**
  * The frozen weights as the model's inference sees them: for an int8/int4 model, every LLaMA
- * linear weight the converter quantises goes through the same quantiser and back (the values
- * MatMulNBits multiplies by), so the adapters learn against the numbers they will run with.
- * The float copies are what training multiplies; keeping the blocks packed in the training graph
- * is not done yet.
+ * linear weight the converter quantises goes through the same quantiser (the values MatMulNBits
+ * multiplies by), so the adapters learn against the numbers they will run with; the training graphs
+ * keep those blocks as they are (frozenWeights.ts), no float copy of them is made.
  */
-export function frozenAsInference(w: LoadedWeights, precision: WeightFormat): LoadedWeights {
-  const bits = bitsOf(precision);
-  if (!bits) return w;
-  const policy = llamaLinearPolicy(precision);
-  const tensors = new Map(w.tensors);
-  for (const [name, t] of w.tensors) {
-    if (t.shape.length !== 2 || !isLinearWeight(name) || !policy.applies!(name)) continue;
-    const q = quantizeWeight(t, bits, name);
-    const f = dequantizeWeight(q);
-    tensors.set(name, { dtype: 'float32', shape: t.shape.slice(), data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) } satisfies HostTensor);
-  }
-  return { ...w, tensors };
-}
-
-/** The decoder's linear layers (the weights `linear` quantises in inference). */
-function isLinearWeight(name: string): boolean {
-  return /^layers\.\d+\.(attention\.w[qkvo]|feed_forward\.w[123])\.weight$/.test(name) || name === 'output.weight';
+export function frozenAsInference(w: LoadedWeights, precision: WeightFormat): LoadedWeights & TrainingWeights {
+  return quantizeFrozenLinears(w, precision);
 }
 
 /** A saved set's values as the tensors LavinModel.setAdapters takes. */
@@ -146,7 +147,7 @@ const ANCHOR_INSTRUCTIONS = [
 ];
 
 /** The anchors: the starting adapter set's greedy answers (the model's adapters are put back afterwards). */
-async function textAnchors(model: LavinModel, weights: LoadedWeights, init: 'fresh' | 'checkpoint', seed: number, n: number): Promise<TextSample[]> {
+async function textAnchors(model: LavinModel, weights: Pick<TrainingWeights, 'adapterKeys' | 'tensors'>, init: 'fresh' | 'checkpoint', seed: number, n: number): Promise<TextSample[]> {
   const keys = weights.adapterKeys;
   const current = new Map(keys.map((k) => [k, weights.tensors.get(k)!]));
   const shapes = new Map(keys.map((k) => [k, weights.tensors.get(k)!.shape.slice()]));

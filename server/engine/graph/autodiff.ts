@@ -7,6 +7,8 @@
 import { DType, HostTensor } from '../tensor';
 import { Builder } from './builder';
 import { Graph, Node, Value } from './graph';
+import { timesWeight } from './dequantize';
+import { rebuiltInBackward } from './rebuild';
 
 /** Gradient rule: given the node, its inputs/outputs and the output gradient, the input gradients. */
 type Rule = (ctx: RuleContext) => (Value | undefined)[];
@@ -78,8 +80,8 @@ export function gradients(b: Builder, loss: Value, wrt: readonly Value[]): Map<s
     if (node.outputs.length !== 1) throw new AutodiffError(`${node.op} node ${node.name}: multi-output ops have no gradient rule`);
     const gy = total(node.outputs[0]);
     if (!gy) continue;
-    const rule = RULES[node.op];
-    if (!rule || node.domain) throw new AutodiffError(`no gradient rule for ${node.domain ? node.domain + '.' : ''}${node.op} (node ${node.name})`);
+    const rule = RULES[node.domain ? `${node.domain}.${node.op}` : node.op];
+    if (!rule) throw new AutodiffError(`no gradient rule for ${node.domain ? node.domain + '.' : ''}${node.op} (node ${node.name})`);
     const ins = node.inputs.map((name) => (name ? valueOf(g, name) : (undefined as unknown as Value)));
     const out = valueOf(g, node.outputs[0]);
     for (const v of [...ins.filter((v, k) => v && varying.has(v.name) && differentiableInput(node, k)), out]) requireStatic(v, node);
@@ -247,7 +249,7 @@ const RULES: Record<string, Rule> = {
     const [x, w] = ins;
     let gx: Value | undefined;
     let gw: Value | undefined;
-    if (needs(0)) gx = unbroadcast(b, b.matmul(gy, swapLast2(b, w)), shapeOf(x));
+    if (needs(0)) gx = unbroadcast(b, b.matmul(gy, swapLast2(b, rebuiltInBackward(b, w, gy))), shapeOf(x));
     if (needs(1)) {
       if (w.rank === 2 && x.rank > 2) {
         // A shared 2-D weight: fold the batch dims into rows, one [K, rows] x [rows, N] product.
@@ -322,6 +324,16 @@ const RULES: Record<string, Rule> = {
     ];
   },
   Cast: ({ b, ins, gy }) => [b.cast(gy, ins[0].dtype)],
+  // A frozen quantised weight (never a gradient of its own): dx = dy @ W with W rebuilt from its
+  // blocks here, a value of the backward pass alone, so the forward keeps no float copy alive.
+  'com.microsoft.MatMulNBits': ({ b, node, ins, gy }) => {
+    const [x, packed, scales, zeroPoints] = ins;
+    if (!zeroPoints || node.inputs.length > 4) throw new AutodiffError(`MatMulNBits node ${node.name}: only codes, scales and integer zero points are differentiable here`);
+    const bits = attrInt(node, 'bits', 4);
+    if (bits !== 4 && bits !== 8) throw new AutodiffError(`MatMulNBits node ${node.name}: ${bits}-bit weights`);
+    const shape = { n: attrInt(node, 'N', 0), k: attrInt(node, 'K', 0), bits, blockSize: attrInt(node, 'block_size', 0) } as const;
+    return [unbroadcast(b, timesWeight(b, gy, { packed, scales, zeroPoints, shape }), shapeOf(x))];
+  },
 };
 
 /** Ops with a gradient rule (for error messages and tests). */
