@@ -4,7 +4,7 @@
 // fitted to 8B-wide models of a few layers that are built and measured here.
 //
 //   node out/bench/trainingMemory.js [--shapes d512,1b | none] [--precisions fp32,int8,int4] [--seq N] [--steps N]
-//        [--threads N] [--estimate-layers 1,2 | --no-estimate] [--json]
+//        [--threads N] [--estimate-layers 2,3,4 | --no-estimate] [--json]
 //
 // The models: LLaMA of the shape, text-only (no CLIP: the backbone is what differs between precisions),
 // LaVIN's LLM adapters (all trained), random values. Float layers are copies of one random layer
@@ -246,9 +246,11 @@ export async function measureTraining(o: MemoryRunOptions): Promise<MemoryRunRes
 }
 
 // ---- the 8B estimate ------------------------------------------------------------------------------
+// Fitted from 2 layers up: with a single layer each per-block session runs once and the peak stays
+// lower (measured at 8B width: 1 layer 2172 MB, then 2928, 3034, 3183 MB for 2, 3, 4 layers).
 
 export interface Estimate {
-  /** peak(L) = intercept + slope * L, fitted to the measured runs (MB). */
+  /** peak(L) = intercept + slope * L, least squares over the measured runs (MB). */
   intercept: number;
   slope: number;
   layers: number;
@@ -263,15 +265,21 @@ export interface Estimate {
 
 export function fitEstimate(runs: MemoryRunResult[], width: Width = LLAMA3_8B): Estimate {
   if (runs.length < 2) throw new Error('8B estimate: needs runs at two layer counts');
-  const [a, b] = [runs[0], runs[runs.length - 1]];
-  const slope = (b.peakRssMB - a.peakRssMB) / (b.layers - a.layers);
-  const intercept = a.peakRssMB - slope * a.layers;
+  const fit = (y: (r: MemoryRunResult) => number) => {
+    // least squares over the measured layer counts
+    const n = runs.length;
+    const mx = runs.reduce((s, r) => s + r.layers, 0) / n;
+    const my = runs.reduce((s, r) => s + y(r), 0) / n;
+    const slope = runs.reduce((s, r) => s + (r.layers - mx) * (y(r) - my), 0) / runs.reduce((s, r) => s + (r.layers - mx) ** 2, 0);
+    return { slope, intercept: my - slope * mx };
+  };
+  const { slope, intercept } = fit((r) => r.peakRssMB);
+  const cpu = fit((r) => r.stepCpuMs);
   const { dim: D, ffnHidden: F, nKvHeads, nHeads } = width;
   const layerWeights = 2 * D * D + 2 * D * (nKvHeads * (D / nHeads)) + 3 * D * F;
   const int4Bytes = layerWeights * (0.5 + 4.5 / QUANT_BLOCK);
   const boundary = runs[0].seqLen * D * 4;
-  const cpuSlope = (b.stepCpuMs - a.stepCpuMs) / (b.layers - a.layers);
-  return { intercept, slope, layers: width.nLayers, estimateMB: intercept + slope * width.nLayers, expectedSlopeMB: mb(int4Bytes + boundary), cpuIntercept: a.stepCpuMs - cpuSlope * a.layers, cpuSlope, measured: runs };
+  return { intercept, slope, layers: width.nLayers, estimateMB: intercept + slope * width.nLayers, expectedSlopeMB: mb(int4Bytes + boundary), cpuIntercept: cpu.intercept, cpuSlope: cpu.slope, measured: runs };
 }
 
 // ---- table and command line -----------------------------------------------------------------------
@@ -297,7 +305,7 @@ interface Cli {
 }
 
 function parseArgs(argv: string[]): Cli {
-  const cli: Cli = { shapes: ['d512', '1b'], precisions: [...PRECISIONS], estimateLayers: [1, 2], json: false };
+  const cli: Cli = { shapes: ['d512', '1b'], precisions: [...PRECISIONS], estimateLayers: [2, 3, 4], json: false };
   const num = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer`);
@@ -353,7 +361,8 @@ export function describeEstimate(e: Estimate): string {
     `8B Q4 estimate (Llama-3-8B shape, int4 blocks of ${QUANT_BLOCK}, 512 tokens, per-block recomputation, embedding rows read on demand):`,
     `  measured at 8B width: ${pts}`,
     `  peak(L) = ${e.intercept.toFixed(0)} MB + L x ${e.slope.toFixed(0)} MB  (slope expected from sizes: ${e.expectedSlopeMB.toFixed(0)} MB = one layer's int4 blocks + one kept ${e.measured[0].seqLen}x4096 float boundary)`,
-    `  => L = ${e.layers}: ${(e.estimateMB / 1024).toFixed(1)} GB peak RSS; step CPU time ${(e.cpuIntercept / 1000).toFixed(0)} s + L x ${(e.cpuSlope / 1000).toFixed(0)} s = ${((e.cpuIntercept + e.cpuSlope * e.layers) / 1000 / 60).toFixed(0)} CPU-minutes per 512-token example`,
+    `  => L = ${e.layers}: ${(e.estimateMB / 1024).toFixed(1)} GB peak RSS`,
+    `  step CPU time fitted the same way: ${(e.cpuIntercept / 1000).toFixed(1)} s + L x ${(e.cpuSlope / 1000).toFixed(2)} s = ${((e.cpuIntercept + e.cpuSlope * e.layers) / 1000).toFixed(0)} s per 512-token example at L = ${e.layers} (CPU time also swells under other load: read it as rough)`,
   ].join('\n');
 }
 
