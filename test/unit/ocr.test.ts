@@ -157,6 +157,8 @@ test('reading order: rows top to bottom, near parts joined, far columns kept apa
   assert.deepEqual(lines.map((l) => l.text), ['Hello World', 'far column', 'Second', '中文字']);
   assert.deepEqual(lines[0].box, [10, 10, 120, 30]);
   assert.equal(normaliseText(' （a）\u3000 ｂ. '), '(a) b.');
+  assert.equal(normaliseText('name ‘fetchUser’ or “x”'), `name 'fetchUser' or "x"`, 'curly quotes in Latin text are straight ones read curly');
+  assert.equal(normaliseText('找不到名称“client”。'), '找不到名称“client”。', 'Chinese text keeps its curly quotation marks');
 });
 
 test('the example screenshot reads every line, the error message whole', { timeout: 120_000 }, async () => {

@@ -71,7 +71,14 @@ function byStrokes(g: Glyph, ink: LineInk, m: LineMetrics): string | null {
   if (refTop === undefined || y1 > (refTop + m.baseline) / 2) return null;
   const runs = inkRuns(ink, x0, x1);
   if (runs.length < 1 || runs.length > 2 || runs.some(([a, b]) => b - a > Math.max(2, 0.5 * (y1 - y0)))) return null;
-  return runs.length === 1 ? "'" : '"';
+  return quoteOfKind(g.char, runs.length === 1);
+}
+
+/** The single or double quote of the same style (straight, or curly opening/closing) as `c`. */
+function quoteOfKind(c: string, single: boolean): string {
+  if (c === '‘' || c === '“') return single ? '‘' : '“';
+  if (c === '’' || c === '”') return single ? '’' : '”';
+  return single ? "'" : '"';
 }
 
 /** The kind of a dash-like glyph, or null to keep what was read. */
