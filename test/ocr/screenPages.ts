@@ -1,9 +1,11 @@
-// The OCR test set's pages: five kinds of screen (dialog, terminal, stack trace, table, settings) in
+// The OCR test set's pages: six kinds of screen (dialog, terminal, stack trace, table, settings, an
+// editor with line numbers, a problems list and a notification; the editor was added after the
+// reader's rules were written, to check they carry over to a screen they were not shaped on) in
 // English and Chinese, each with the strings a reader must find on it. Text a user asks about goes in
 // `expect`, including the cases off-the-shelf OCR got wrong: TS2339, 'data/2026-11.csv', full-width
 // parentheses, a long line, a trailing period.
 
-export type Category = 'dialog' | 'terminal' | 'stacktrace' | 'table' | 'settings';
+export type Category = 'dialog' | 'terminal' | 'stacktrace' | 'table' | 'settings' | 'editor';
 export type Lang = 'en' | 'zh';
 
 export interface ScreenPage {
@@ -122,8 +124,46 @@ function settings(lang: Lang): ScreenPage {
   };
 }
 
+function editor(lang: Lang): ScreenPage {
+  const code = lang === 'en'
+    ? [
+      'import { readFile } from "node:fs/promises";',
+      '',
+      '// Retry the upload at most 3 times before giving up.',
+      'export async function upload(path: string, retries = 3): Promise<number> {',
+      '  const body = await readFile(path, { encoding: "utf8" });',
+      "  if (body.length === 0) throw new Error(`empty file: ${path}`);",
+      '  return client.put("/v2/files", body, { timeoutMs: 15_000 });',
+      '}',
+    ]
+    : [
+      'import { readFile } from "node:fs/promises";',
+      '',
+      '// 上传失败时最多重试 3 次，然后放弃。',
+      'export async function upload(path: string, retries = 3): Promise<number> {',
+      '  const body = await readFile(path, { encoding: "utf8" });',
+      "  if (body.length === 0) throw new Error(`文件为空：${path}`);",
+      '  return client.put("/v2/files", body, { timeoutMs: 15_000 });',
+      '}',
+    ];
+  const problems = lang === 'en'
+    ? ["Cannot find name 'client'. ts(2304) [Ln 7, Col 10]", "'retries' is declared but its value is never read. ts(6133) [Ln 4, Col 43]"]
+    : ["找不到名称“client”。ts(2304) [行 7，列 10]", "已声明“retries”，但从未读取其值。ts(6133) [行 4，列 43]"];
+  const toast = lang === 'en' ? 'Extension host terminated unexpectedly 3 times within the last 5 minutes.' : '扩展主机在过去 5 分钟内意外终止了 3 次。';
+  const tabs = lang === 'en' ? ['upload.ts', 'PROBLEMS 2', 'OUTPUT'] : ['upload.ts', '问题 2', '输出'];
+  const gutter = code.map((_, i) => `<div>${i + 1}</div>`).join('');
+  return {
+    category: 'editor', lang,
+    body: `<div class="tabs">${tabs.map((t) => `<span class="tab">${esc(t)}</span>`).join('')}</div>
+<div class="editor"><div class="gutter">${gutter}</div><div class="code">${code.map((l) => `<div>${esc(l) || '&nbsp;'}</div>`).join('')}</div></div>
+<div class="problems">${problems.map((p) => `<div>${esc(p)}</div>`).join('')}</div>
+<div class="toast">${esc(toast)}</div>`,
+    expect: [...tabs, ...code.filter((l) => l.trim()).map((l) => l.trim()), ...problems, toast],
+  };
+}
+
 export function screenPages(): ScreenPage[] {
-  return (['en', 'zh'] as const).flatMap((lang) => [dialog(lang), terminal(lang), stacktrace(lang), table(lang), settings(lang)]);
+  return (['en', 'zh'] as const).flatMap((lang) => [dialog(lang), terminal(lang), stacktrace(lang), table(lang), settings(lang), editor(lang)]);
 }
 
 export type Theme = 'light' | 'dark';
@@ -157,5 +197,11 @@ th { background: ${c.panel}; font-weight: 600; }
 .setting { margin: 0 0 16px; padding-left: 10px; }
 .name { font-weight: 600; }
 .desc { color: ${c.muted}; margin-top: 3px; }
+.tabs { margin: -16px -24px 0; padding: 6px 14px; background: ${c.panel}; border-bottom: 1px solid ${c.border}; }
+.tab { margin-right: 22px; }
+.editor { display: flex; margin: 0 -24px; padding: 8px 0; background: ${c.term}; font: 13px/19px "DejaVu Sans Mono", "WenQuanYi Micro Hei Mono", monospace; white-space: pre; }
+.gutter { width: 40px; padding-right: 14px; text-align: right; color: ${c.muted}; }
+.problems { margin: 12px 0 0; padding-top: 8px; border-top: 1px solid ${c.border}; line-height: 1.7; }
+.toast { position: absolute; right: 20px; bottom: 20px; white-space: nowrap; padding: 10px 14px; background: ${c.panel}; border: 1px solid ${c.border}; box-shadow: 0 2px 8px rgba(0,0,0,0.3); }
 </style></head><body>${page.body}</body></html>`;
 }

@@ -94,7 +94,7 @@ test('word gaps on a monospace line: spaces are the blank cells of the grid, wha
   assert.equal(addGapSpaces(withSpaces, spaceSteps, crop, 1, [255, 255, 255]), '$ ls data/x.csv y');
 });
 
-test('glyph shapes: size pairs by height on a monospace line, quotes by stroke count, a dot on the baseline', () => {
+test('glyph shapes: size pairs by height on a monospace line, quotes by stroke count, a dot on the baseline, a one-stroke caret', () => {
   const width = 200;
   const ink = { width, height: 20, mask: new Uint8Array(width * 20), columns: new Uint8Array(width), top: 2, inkHeight: 16 };
   const draw = (x0: number, y0: number, x1: number, y1: number) => {
@@ -122,6 +122,12 @@ test('glyph shapes: size pairs by height on a monospace line, quotes by stroke c
   for (let y = 3; y < 7; y++) ink.mask.fill(0, y * width + 39, y * width + 41);
   fixShapes(glyphs, ink, metrics, true);
   assert.equal(glyphs.map((g) => g.char).join(''), `s0'".c`);
+  // a caret on two legs stays, one stroke read as a caret is a backtick
+  const caret = glyph('^', 80, [77, 3, 83, 6]);
+  for (let y = 4; y < 6; y++) ink.mask.fill(0, y * width + 79, y * width + 81);
+  const tick = glyph('^', 90, [89, 3, 92, 6]);
+  fixShapes([caret, tick], ink, metrics, true);
+  assert.deepEqual([caret.char, tick.char], ['^', '`']);
   // proportional lines: no size decisions (a box there may hold a neighbour's ink)
   const proportional = [glyph('S', 110, [107, 8, 113, 16])];
   fixShapes(proportional, ink, metrics, false);
@@ -157,6 +163,8 @@ test('reading order: rows top to bottom, near parts joined, far columns kept apa
   assert.deepEqual(lines.map((l) => l.text), ['Hello World', 'far column', 'Second', '中文字']);
   assert.deepEqual(lines[0].box, [10, 10, 120, 30]);
   assert.equal(normaliseText(' （a）\u3000 ｂ. '), '(a) b.');
+  assert.equal(normaliseText('name ‘fetchUser’ or “x”'), `name 'fetchUser' or "x"`, 'curly quotes in Latin text are straight ones read curly');
+  assert.equal(normaliseText('找不到名称“client”。'), '找不到名称“client”。', 'Chinese text keeps its curly quotation marks');
 });
 
 test('the example screenshot reads every line, the error message whole', { timeout: 120_000 }, async () => {

@@ -3,7 +3,8 @@
 //   at the line's x-height is the lowercase one, at cap height the capital (or the digit 0, which is
 //   what the recogniser or the neighbouring digits say). 'open0(' and '2026-11.csv' ('csV'). Only on
 //   monospace lines, where a glyph's cell holds no neighbour's ink.
-// - a dash or middle dot read for a small dot on the baseline is a full stop ('config-yaml').
+// - a dash or middle dot read for a small dot on the baseline is a full stop ('config-yaml'); a caret
+//   that is a single stroke is a backtick.
 // - quotes: one thin stroke high on the line is ', two are " (the recogniser mixes them, and reads an
 //   apostrophe as *).
 // - dashes: the Chinese numeral 一 with a word gap on both sides is a dash ('Acme 云 — 登录'); a
@@ -32,8 +33,22 @@ export function fixShapes(glyphs: Glyph[], ink: LineInk, metrics: LineMetrics | 
     if (sized) g.char = sized;
     else if (QUOTE_LIKE.has(g.char) || (g.char === '*' && QUOTE_LIKE.has(g.alt))) g.char = byStrokes(g, ink, metrics) ?? g.char;
     else if (DOT_LIKE.has(g.char) && onBaseline(g, metrics)) g.char = '.';
+    else if (g.char === '^' && singleStroke(g, ink, metrics)) g.char = '`';
     else if (DASHES.has(g.char)) g.char = dashKind(glyphs, i, ink, metrics, monospace) ?? g.char;
   }
+}
+
+/** A caret stands on two legs; a mark high on the line that is one stroke in every row is a backtick. */
+function singleStroke(g: Glyph, ink: LineInk, m: LineMetrics): boolean {
+  const [x0, y0, x1, y1] = g.box!;
+  const refTop = m.xTop ?? m.capTop;
+  if (refTop === undefined || y1 > (refTop + m.baseline) / 2) return false;
+  for (let y = y0; y < y1; y++) {
+    let runs = 0;
+    for (let x = x0; x < x1; x++) if (ink.mask[y * ink.width + x] && (x === x0 || !ink.mask[y * ink.width + x - 1])) runs++;
+    if (runs > 1) return false;
+  }
+  return true;
 }
 
 /** Read as a dash or a middle dot, but the ink is a small dot sitting on the baseline: a full stop. */
@@ -71,7 +86,14 @@ function byStrokes(g: Glyph, ink: LineInk, m: LineMetrics): string | null {
   if (refTop === undefined || y1 > (refTop + m.baseline) / 2) return null;
   const runs = inkRuns(ink, x0, x1);
   if (runs.length < 1 || runs.length > 2 || runs.some(([a, b]) => b - a > Math.max(2, 0.5 * (y1 - y0)))) return null;
-  return runs.length === 1 ? "'" : '"';
+  return quoteOfKind(g.char, runs.length === 1);
+}
+
+/** The single or double quote of the same style (straight, or curly opening/closing) as `c`. */
+function quoteOfKind(c: string, single: boolean): string {
+  if (c === '‘' || c === '“') return single ? '‘' : '“';
+  if (c === '’' || c === '”') return single ? '’' : '”';
+  return single ? "'" : '"';
 }
 
 /** The kind of a dash-like glyph, or null to keep what was read. */

@@ -69,8 +69,22 @@ function joinText(a: string, b: string): string {
 /**
  * NFKC (full-width ASCII and parentheses to their ASCII forms), typographic quotes to ASCII ones (the
  * recogniser writes ‘ and “ for the straight quotes of code and paths far more often than screens
- * show curly ones) and runs of whitespace to one space.
+ * show curly ones) except where the quote's outer side touches Chinese text, whose quotation marks
+ * are the curly ones (找不到名称“client”。), and runs of whitespace to one space.
  */
 export function normaliseText(text: string): string {
-  return text.normalize('NFKC').replace(/[‘’‚‛′]/g, "'").replace(/[“”„‟″]/g, '"').replace(/\s+/g, ' ').trim();
+  const t = text.normalize('NFKC');
+  const chinese = (c: string | undefined) => c !== undefined && CHINESE.test(c);
+  return t
+    .replace(/[‘’‚‛′“”„‟″]/g, (q, i: number) => {
+      const opening = q === '‘' || q === '“';
+      const closing = q === '’' || q === '”';
+      if ((opening && chinese(t[i - 1])) || (closing && chinese(t[i + 1]))) return q;
+      return /[‘’‚‛′]/.test(q) ? "'" : '"';
+    })
+    .replace(/\s+/g, ' ')
+    .trim();
 }
+
+/** CJK ideographs and CJK punctuation (after NFKC: 。、「」 and the like stay, full-width ASCII does not). */
+const CHINESE = /[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff]/u;

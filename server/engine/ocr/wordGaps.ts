@@ -29,13 +29,11 @@ const DIGIT = /[0-9]/;
 const MIN_CHARS = 6;
 /** Share of neighbouring characters with no blank cell between them on a monospace grid. */
 const MIN_TOUCHING = 0.65;
-/** Mean distance of the characters' centres from their cells' centres (in cells) for a monospace line. */
-const GRID_FIT = 0.17;
 /** Cell widths tried, as shares of the line's ink height (monospace advance 0.6 em, ink 0.9-1.2 em). */
 const PITCH_RANGE: [number, number] = [0.3, 0.9];
 /** centrePeriod takes the widest cell whose fit is at least this share of the best. */
 const NEAR_BEST = 0.9;
-/** Most inkOffGrid of a monospace line. */
+/** Most mean distance (in cells) of the narrow glyphs' ink centres from their cells' centres. */
 const INK_FIT = 0.09;
 /** Glyphs with their own ink run a monospace judgement needs (short proportional lines fit by chance). */
 const MIN_MEASURED = 10;
