@@ -15,7 +15,9 @@ export interface VisionQaResult {
   total: number;
   correct: number;
   accuracy: number;
-  rows: { source: string; expected: string; got: string; correct: boolean }[];
+  rows: { source: string; question: string; expected: string; got: string; correct: boolean }[];
+  /** Per question text (the kind of question in a synthetic set): correct and total. */
+  byQuestion: Map<string, { correct: number; total: number }>;
 }
 
 /** The first word of an answer, lower-cased, without surrounding punctuation. */
@@ -33,8 +35,15 @@ export async function evaluateVisionQa(model: VisionQaGenerator, dataDir: string
     const r = await model.generate({ prompt: s.prompt, image, temperature: 0, maxNewTokens: opts.maxNewTokens ?? 8, positionMode: opts.positionMode });
     const expected = firstWord(s.answer);
     const got = firstWord(r.text);
-    rows.push({ source: s.source || path.basename(s.imagePath ?? ''), expected, got, correct: expected === got });
+    rows.push({ source: s.source || path.basename(s.imagePath ?? ''), question: s.instruction ?? '', expected, got, correct: expected === got });
   }
   const correct = rows.filter((r) => r.correct).length;
-  return { total: rows.length, correct, accuracy: rows.length ? correct / rows.length : 0, rows };
+  const byQuestion = new Map<string, { correct: number; total: number }>();
+  for (const r of rows) {
+    const q = byQuestion.get(r.question) ?? { correct: 0, total: 0 };
+    q.total++;
+    if (r.correct) q.correct++;
+    byQuestion.set(r.question, q);
+  }
+  return { total: rows.length, correct, accuracy: rows.length ? correct / rows.length : 0, rows, byQuestion };
 }
