@@ -199,6 +199,8 @@ export interface TrainParams {
   /** Replace an existing set of that name; without it (and without resume) an existing set is refused, never replaced. */
   overwrite?: boolean;
   learningRate?: number;
+  /** Give image samples the text read from their image as context, as image questions get it (default true; setting lavin.readImageText). */
+  readImageText?: boolean;
   /** LSP work-done progress token; progress also goes out as `lavin/trainProgress`. */
   workDoneToken?: ProgressToken;
   /** Links `lavin/trainProgress` notifications to this run (default: the adapter set name). */
@@ -240,6 +242,59 @@ export interface PreviewTrainingResult {
   examples: TrainingSampleExample[];
 }
 
+export interface PreviewVisionDataParams {
+  /** Image-question data folder, as `data` for `lavin/train` (must lie inside the workspace). */
+  data: string;
+}
+
+/** What `lavin/train` with `data` would train on: the same validation, without a model or any training. */
+export interface PreviewVisionDataResult {
+  /** LLaVA-Instruct-style data.json, or the ScienceQA layout (its train split). */
+  format: 'llava' | 'scienceqa';
+  /** Records (conversations or problems) read. */
+  records: number;
+  /** Samples that pass validation (one per answer). Those too long for the model's context are skipped when training starts. */
+  samples: number;
+  /** Records and samples left out, with why (the first 50; see `skippedTotal`). */
+  skipped: { where: string; reason: string }[];
+  skippedTotal: number;
+  /** The first few samples (at most 3); `image` relative to the data folder. */
+  examples: TrainingSampleExample[];
+}
+
+export interface ExportAdapterSetParams {
+  /** A set of the adapter-set store. */
+  name: string;
+  /** Absolute path of the .safetensors file to write. */
+  file: string;
+  /** Replace an existing file (the user confirmed it); without it an existing file is refused. */
+  overwrite?: boolean;
+}
+
+export interface ExportAdapterSetResult {
+  file: string;
+  bytes: number;
+  kind: 'docs' | 'vision';
+  /** Whether the set records the fingerprint of its backbone and CLIP. */
+  fingerprinted: boolean;
+}
+
+export interface ImportAdapterSetParams {
+  /** Absolute path of a file written by `lavin/exportAdapterSet` or `lavin adapters --export`. */
+  file: string;
+  /** Name in the store (default: the name in the file). An existing set is never replaced. */
+  name?: string;
+}
+
+export interface ImportAdapterSetResult {
+  name: string;
+  path: string;
+  kind: 'docs' | 'vision';
+  /** The model it was trained on. */
+  baseModel: string;
+  steps: number;
+}
+
 export interface TrainProgressParams {
   runId: string;
   step: number;
@@ -273,6 +328,10 @@ export interface AdapterSetInfo {
   baseModel?: string;
   /** Training loss at the last saved step, when recorded. */
   loss?: number;
+  /** What it was trained on: project docs or image-question data. */
+  kind?: 'docs' | 'vision';
+  /** Whether it records the fingerprint of the backbone and CLIP it was trained on (sets saved before that do not). */
+  fingerprinted?: boolean;
 }
 
 export interface ListAdapterSetsResult {
@@ -377,6 +436,12 @@ export const TrainRequest = new RequestType<TrainParams, TrainResult, void>('lav
 /** Dry run of the docs dataset for `lavin/train`: counts, skipped files, example prompts. Needs no model. */
 export const PreviewTrainingRequest = new RequestType<PreviewTrainingParams, PreviewTrainingResult, void>('lavin/previewTraining');
 export const ListAdapterSetsRequest = new RequestType0<ListAdapterSetsResult, void>('lavin/listAdapterSets');
+/** Dry run of image-question data for `lavin/train` with `data`: format, sample count, skipped with reasons. Needs no model. */
+export const PreviewVisionDataRequest = new RequestType<PreviewVisionDataParams, PreviewVisionDataResult, void>('lavin/previewVisionData');
+/** One adapter set to one .safetensors file with a manifest (name, kind, model fingerprint, shape, training summary). */
+export const ExportAdapterSetRequest = new RequestType<ExportAdapterSetParams, ExportAdapterSetResult, void>('lavin/exportAdapterSet');
+/** An exported file into the store; checked whole first (a bad file or a name clash leaves the store as it was). */
+export const ImportAdapterSetRequest = new RequestType<ImportAdapterSetParams, ImportAdapterSetResult, void>('lavin/importAdapterSet');
 export const ActivateAdapterSetRequest = new RequestType<ActivateAdapterSetParams, StatusResult, void>('lavin/activateAdapterSet');
 export const SetupModelRequest = new RequestType<SetupModelParams, SetupModelResult, void>('lavin/setupModel');
 /** Models already on disk: Ollama's store, LM Studio's models folder, the Hugging Face hub cache, picked paths. Needs no model; never downloads. */

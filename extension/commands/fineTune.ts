@@ -87,7 +87,7 @@ export async function fineTune(backend: Backend, config: LavinConfig, options: F
           }),
         );
         try {
-          return await backend.request(TrainRequest, { docs: folder.fsPath, include, name, steps: options.steps, runId, overwrite }, cancel.token);
+          return await backend.request(TrainRequest, { docs: folder.fsPath, include, name, steps: options.steps, runId, overwrite, readImageText: config.readImageText }, cancel.token);
         } finally {
           subs.forEach((s) => s.dispose());
           cancel.dispose();

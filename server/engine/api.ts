@@ -28,6 +28,8 @@ export interface LoadOptions {
    * disk). Default true; false still opens a copy that exists.
    */
   packedWeights?: boolean;
+  /** A GGUF / Hugging Face backbone's CLIP (OpenAI .pt, Hugging Face folder or safetensors, LLaVA mmproj GGUF). */
+  clip?: string;
   log?: (message: string) => void;
 }
 
@@ -88,10 +90,10 @@ export interface ModelInfo {
   name: string;
   dir: string;
   llama: { dim: number; layers: number; heads: number; vocab: number; ffnHidden: number };
-  /** The ViT; absent for a language backbone without a vision adapter set. */
+  /** The ViT; absent for a language backbone given no CLIP. */
   clip?: { width: number; layers: number; heads: number; patch: number; resolution: number };
   /** A backbone opened from a GGUF file or Hugging Face folder (absent for a LaVIN model folder). */
-  backbone?: { arch: string; source: 'gguf' | 'hf'; path: string; fileType?: string };
+  backbone?: { arch: string; source: 'gguf' | 'hf'; path: string; fileType?: string; clip?: string };
   /** Why images are not seen, when they are not (shown with every answer). */
   visionNote?: string;
   adapterParameters: number;

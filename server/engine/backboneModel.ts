@@ -1,17 +1,22 @@
 // A language backbone from the files people already have (a GGUF file, a Hugging Face folder) run
 // as a LaVIN model: the one model definition with the file's hyper-parameters, a fresh adapter set
-// on every block (the identity, so the logits are the backbone's own), and no ViT until a vision
-// adapter set has been trained for this backbone.
+// on every block (the identity, so the logits are the backbone's own), and optionally a CLIP the
+// user names (`--clip`: OpenAI, Hugging Face or a LLaVA mmproj GGUF) with fresh CLIP adapters and a
+// visual projection sized to the backbone. Untrained visual tokens are never fed: the model sees
+// images only once a vision adapter set trained for this backbone and CLIP is swapped in.
 
 import * as fs from 'fs';
 import * as path from 'path';
-import { AdapterConfig, LavinConfig, LlamaConfig } from './lavin';
+import { AdapterConfig, ClipConfig, LavinConfig, LlamaConfig, VISUAL_PREFIX } from './lavin';
+import type { LoadedWeights, ModelManifest } from './modelDir';
+import { dequantizeWeight } from './quant';
 import { EngineOptions, LavinRuntime } from './runtime';
 import { SessionConfig } from './session';
 import { PromptFamily } from './sequence';
 import { HostTensor, fromFloat32, toFloat32 } from './tensor';
 import { isSentencePieceStyle, modelChatRenderer, SentencePieceModelTokenizer, Tokenizer, tokenizerFromGguf, tokenizerFromHfFolder } from './tokenizer';
 import { OpenedBackbone, openBackbone } from './weights/backbone';
+import { loadClipSource, type LoadedClip } from './weights/clip';
 
 /** What an answer says when it was given an image it could not use. */
 export const NO_VISION_NOTE = 'no vision adapter set is trained for this backbone yet, so the image was not used: this is the text-only answer';
@@ -73,9 +78,68 @@ export function freshAdapterSet(llama: Pick<LlamaConfig, 'dim' | 'nLayers'>, a: 
   return out;
 }
 
-/** The LaVIN configuration of a backbone: its own LLaMA fields, no ViT, LaVIN's adapter shape. */
-export function backboneConfig(llama: LlamaConfig, contextLength: number, maxSeqLen = DEFAULT_BACKBONE_CONTEXT): LavinConfig {
-  return { llama, adapter: BACKBONE_ADAPTER, maxSeqLen: Math.min(contextLength, maxSeqLen) };
+/** LaVIN's visual projection bottleneck (AdapterMLP hidden_proj, 128 in LaVIN-7B/13B). */
+export const BACKBONE_HIDDEN_PROJ = 128;
+
+/**
+ * Fresh CLIP adapters (one router adapter per ViT block, the identity like the LLM's) and a visual
+ * projection W -> 128 -> dim whose output layer is zero: the visual tokens of an untrained set are
+ * zero vectors. Training starts from LaVIN's own initialisation (train/init.ts) whatever these are.
+ */
+export function freshVisionAdapters(clip: Pick<ClipConfig, 'width' | 'layers'>, dim: number, a: AdapterConfig = BACKBONE_ADAPTER): Map<string, HostTensor> {
+  const out = new Map<string, HostTensor>();
+  let seed = 0x5eed1e55;
+  const uniform = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
+  const put = (name: string, shape: number[], bound = 0) => {
+    const n = shape.reduce((p, d) => p * d, 1);
+    out.set(name, fromFloat32(Float32Array.from({ length: n }, () => (bound ? uniform() * bound : 0)), shape));
+  };
+  const W = clip.width;
+  for (let l = 0; l < clip.layers; l++) {
+    const p = `${VISUAL_PREFIX}transformer.resblocks.${l}.adapter_attn`;
+    put(`${p}.conv_A.weight`, [a.hidden, W, 1], Math.sqrt(6 / (W + a.hidden)));
+    put(`${p}.conv_A.bias`, [a.hidden]);
+    for (const up of ['conv_B', 'conv_D']) {
+      put(`${p}.${up}.weight`, [W, a.hidden / a.groups, 1]);
+      put(`${p}.${up}.bias`, [W]);
+    }
+    put(`${p}.expert_weights.weight`, [2, W]);
+    put(`${p}.expert_weights.bias`, [2]);
+  }
+  put('adapter_proj.conv_A.weight', [BACKBONE_HIDDEN_PROJ, W], Math.sqrt(6 / (W + BACKBONE_HIDDEN_PROJ)));
+  put('adapter_proj.conv_A.bias', [BACKBONE_HIDDEN_PROJ]);
+  put('adapter_proj.conv_B.weight', [dim, BACKBONE_HIDDEN_PROJ]);
+  put('adapter_proj.conv_B.bias', [dim]);
+  return out;
+}
+
+/** A CLIP's tensors under the model definition's names. */
+export function clipParams(clip: LoadedClip): Map<string, HostTensor> {
+  return new Map([...clip.tensors].map(([k, t]) => [VISUAL_PREFIX + k, t]));
+}
+
+/** The model definition's ViT fields of a loaded CLIP. */
+export function clipConfigOf(clip: LoadedClip): ClipConfig {
+  const { width, layers, heads, patch, resolution, layerNormEps } = clip.config;
+  return { width, layers, heads, patch, resolution, layerNormEps };
+}
+
+/** Load the CLIP a user gave for a backbone; one line naming the file when it cannot serve. */
+export async function loadBackboneClip(p: string, nVisual = BACKBONE_ADAPTER.nVisualTokens): Promise<LoadedClip> {
+  const clip = await loadClipSource(p);
+  if (clip.config.layers < nVisual) throw new Error(`${p}: a CLIP of ${clip.config.layers} blocks cannot give LaVIN's ${nVisual} visual tokens (one per tapped block)`);
+  return clip;
+}
+
+/** The LaVIN configuration of a backbone: its own LLaMA fields, LaVIN's adapter shape, and the ViT when a CLIP is given. */
+export function backboneConfig(llama: LlamaConfig, contextLength: number, maxSeqLen = DEFAULT_BACKBONE_CONTEXT, clip?: ClipConfig): LavinConfig {
+  return { llama, ...(clip ? { clip } : {}), adapter: BACKBONE_ADAPTER, maxSeqLen: Math.min(contextLength, maxSeqLen) };
+}
+
+/** The backbone's LLaMA fields; a file's own RoPE divisors (GGUF rope_freqs.weight, Llama 3) are used as stored, not refitted. */
+function llamaOf(opened: Pick<OpenedBackbone, 'spec' | 'tensors'>): LlamaConfig {
+  const freqs = opened.tensors.get('rope_freqs.weight');
+  return freqs ? { ...opened.spec.llama, ropeScaling: { type: 'frequencyFactors', factors: Array.from(toFloat32(freqs)) } } : opened.spec.llama;
 }
 
 /**
@@ -83,13 +147,14 @@ export function backboneConfig(llama: LlamaConfig, contextLength: number, maxSeq
  * blocks. The runtime owns `opened` from here on (embedding rows are read from the file): its
  * dispose closes it, and so does a failure here.
  */
-export async function backboneRuntime(opened: OpenedBackbone, session: SessionConfig, kernels: EngineOptions['kernels'], maxSeqLen?: number): Promise<LavinRuntime> {
-  // A file's own RoPE divisors (GGUF rope_freqs.weight, Llama 3) are used as stored, not refitted.
-  const freqs = opened.tensors.get('rope_freqs.weight');
-  const llama: LlamaConfig = freqs ? { ...opened.spec.llama, ropeScaling: { type: 'frequencyFactors', factors: Array.from(toFloat32(freqs)) } } : opened.spec.llama;
-  const cfg = backboneConfig(llama, opened.spec.contextLength, maxSeqLen);
+export async function backboneRuntime(opened: OpenedBackbone, session: SessionConfig, kernels: EngineOptions['kernels'], maxSeqLen?: number, clip?: LoadedClip): Promise<LavinRuntime> {
+  const cfg = backboneConfig(llamaOf(opened), opened.spec.contextLength, maxSeqLen, clip && clipConfigOf(clip));
   const tensors = new Map(opened.tensors);
   for (const [k, t] of freshAdapterSet(cfg.llama)) tensors.set(k, t);
+  if (clip) {
+    for (const [k, t] of clipParams(clip)) tensors.set(k, t);
+    for (const [k, t] of freshVisionAdapters(clip.config, cfg.llama.dim)) tensors.set(k, t);
+  }
   const embeddingRows = (ids: readonly number[]) => opened.embeddingRows(ids);
   try {
     return await LavinRuntime.create(cfg, tensors, session, { weights: 'fp32', kernels }, { prequantized: opened.quantized, embeddingRows, close: () => opened.close() });
@@ -125,5 +190,35 @@ export async function openBackboneFiles(p: string): Promise<{ opened: OpenedBack
   } catch (e) {
     opened.close();
     throw e;
+  }
+}
+
+/**
+ * Every parameter of a backbone (+ CLIP) as the trainer takes them (LoadedWeights, official names):
+ * the backbone's quantised linears dequantised to float32 (the values inference multiplies by; the
+ * frozen blocks are not kept packed in training yet), the embedding table whole, the CLIP's tensors
+ * and `adapters` (the set in use). `clipFile` is recorded as the manifest's CLIP.
+ */
+export async function backboneTrainingWeights(p: string, clip: LoadedClip | undefined, clipFile: string | undefined, adapters: ReadonlyMap<string, HostTensor>, maxSeqLen?: number): Promise<LoadedWeights> {
+  const opened = await openBackbone(p);
+  try {
+    const cfg = backboneConfig(llamaOf(opened), opened.spec.contextLength, maxSeqLen, clip && clipConfigOf(clip));
+    const tensors = new Map<string, HostTensor>();
+    for (const [k, t] of opened.tensors) if (k !== 'rope_freqs.weight') tensors.set(k, t);
+    for (const [k, q] of opened.quantized) tensors.set(k, fromFloat32(dequantizeWeight(q), [q.n, q.k]));
+    if (!tensors.has('tok_embeddings.weight')) {
+      const { vocab, dim } = cfg.llama;
+      tensors.set('tok_embeddings.weight', fromFloat32(opened.embeddingRows(Array.from({ length: vocab }, (_, i) => i)), [vocab, dim]));
+    }
+    if (clip) for (const [k, t] of clipParams(clip)) tensors.set(k, t);
+    for (const [k, t] of adapters) tensors.set(k, t);
+    // The trainer's base-model identity reads manifest.llama as a folder and manifest.clip as a file.
+    const manifest: ModelManifest = {
+      format: 'lavin-code-model', version: 1, name: opened.spec.name,
+      llama: fs.statSync(p).isDirectory() ? p : path.dirname(p), clip: clipFile ?? p, adapter: '', positionMode: 'consistent',
+    };
+    return { manifest, dir: path.dirname(path.resolve(p)), cfg, tensors, adapterKeys: [...adapters.keys()] };
+  } finally {
+    opened.close();
   }
 }

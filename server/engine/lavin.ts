@@ -135,7 +135,9 @@ export function expertWeights(b: Builder, w: Value): [Value, Value] {
 
 // ---------------------------------------------------------------------------------------------
 // Vision: OpenAI CLIP ViT with a router adapter in every block; features are the class token after
-// every (layers / nVisualTokens)-th block, before ln_post. Batch of one image: the reference routes
+// every (layers / nVisualTokens)-th block, before ln_post (LaVIN's choice; the last tap is the last
+// block). A tower whose depth is not a multiple (a LLaVA mmproj keeps 23 of ViT-L's 24 blocks) is
+// tapped after block ceil(k * layers / nVisualTokens), k = 1..n: the same blocks when it divides. Batch of one image: the reference routes
 // every image in a batch with item 0's per-token weights (a quirk); routing each image by itself is
 // what batch size 1 gives, and what we do.
 // ---------------------------------------------------------------------------------------------
@@ -161,7 +163,9 @@ export function clipVisual(b: Builder, p: ParamSource, cfg: LavinConfig, pixels:
   x = b.add(x, P('positional_embedding'));
   x = layerNorm(b, x, P('ln_pre.weight'), P('ln_pre.bias'), layerNormEps);
 
-  const tapEvery = layers / cfg.adapter.nVisualTokens;
+  const nTaps = cfg.adapter.nVisualTokens;
+  if (layers < nTaps) throw new Error(`a CLIP of ${layers} blocks cannot give ${nTaps} visual tokens (one per tapped block)`);
+  const tapped = (i: number) => Math.floor(((i + 1) * nTaps) / layers) > Math.floor((i * nTaps) / layers);
   const taps: Value[] = [];
   const routes: Value[] = [];
   for (let i = 0; i < layers; i++) {
@@ -174,7 +178,7 @@ export function clipVisual(b: Builder, p: ParamSource, cfg: LavinConfig, pixels:
     x = b.add(x, clipAttention(b, a, PT(`${blk}.attn.in_proj_weight`), P(`${blk}.attn.in_proj_bias`), PT(`${blk}.attn.out_proj.weight`), P(`${blk}.attn.out_proj.bias`), width, heads));
     const m = layerNorm(b, x, P(`${blk}.ln_2.weight`), P(`${blk}.ln_2.bias`), layerNormEps);
     x = b.add(x, linear(b, quickGelu(b, linear(b, m, PT(`${blk}.mlp.c_fc.weight`), P(`${blk}.mlp.c_fc.bias`))), PT(`${blk}.mlp.c_proj.weight`), P(`${blk}.mlp.c_proj.bias`)));
-    if ((i + 1) % tapEvery === 0) taps.push(b.slice(x, [0], [1], [0]));
+    if (tapped(i)) taps.push(b.slice(x, [0], [1], [0]));
   }
   return { features: b.concat(taps, 0), routerWeights: routes };
 }

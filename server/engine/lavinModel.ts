@@ -12,7 +12,7 @@ import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
 import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convertedCopy';
-import { LavinConfig, visionOf } from './lavin';
+import { LavinConfig, VISUAL_PREFIX, visionOf } from './lavin';
 import { checkCpuMemory } from './memory';
 import { chooseDevice, describeChoice } from './device';
 import { WEIGHT_FORMATS } from './quant';
@@ -20,9 +20,13 @@ import { EngineOptions } from './runtime';
 import { ExecutionDevice, SessionConfig } from './session';
 import { inferenceSequence, InferenceSequence, LAVIN_FAMILY, Prompt, PromptFamily, promptText } from './sequence';
 import { LlamaTokenizer, Tokenizer } from './tokenizer';
-import { backboneConfig, backboneRuntime, isBackbonePath, NO_VISION_NOTE, openBackboneFiles } from './backboneModel';
+import { backboneConfig, backboneRuntime, backboneTrainingWeights, clipConfigOf, isBackbonePath, loadBackboneClip, NO_VISION_NOTE, openBackboneFiles } from './backboneModel';
+import type { LoadedClip } from './weights/clip';
 
 const RAW_FAMILY: PromptFamily = { kind: 'raw' };
+
+/** The CLIP adapters and the visual projection (absent from a set trained without images). */
+const isVisionAdapter = (name: string) => name.startsWith(VISUAL_PREFIX) || name.startsWith('adapter_proj.');
 
 export class LavinModel {
   /** Every parameter, read on first use when the model runs from a converted copy (training needs it). */
@@ -35,6 +39,13 @@ export class LavinModel {
   private promptCache?: PromptCache;
   /** The last image's visual tokens, by a digest of its bytes (a follow-up about it skips the ViT). */
   private lastImage?: { digest: string; visualTokens: Float32Array };
+  /** Whether visual tokens are fed: a backbone's only once a vision adapter set trained for it is in use. */
+  private visionReady: boolean;
+  /** How requests become tokens (sequence.ts); a backbone switches to LaVIN's layout with a vision set (what it was trained in). */
+  private promptFamily: PromptFamily;
+  private readonly ownFamily: PromptFamily;
+  /** A backbone's CLIP file (`--clip`), for training. */
+  clipFile?: string;
   private constructor(
     readonly info: ModelInfo,
     readonly runtime: LavinRuntime,
@@ -46,8 +57,10 @@ export class LavinModel {
     adapters: Map<string, HostTensor>,
     weights?: LoadedWeights,
     /** How requests become tokens (sequence.ts): LaVIN's layout, or a backbone's chat template / raw text. */
-    readonly family: PromptFamily = LAVIN_FAMILY,
+    family: PromptFamily = LAVIN_FAMILY,
   ) {
+    this.promptFamily = this.ownFamily = family;
+    this.visionReady = manifest !== undefined;
     this.adapters = adapters;
     this.baseAdapters = new Map(adapters);
     if (weights) this.weightsLoading = Promise.resolve(weights);
@@ -145,20 +158,26 @@ export class LavinModel {
     const device: ExecutionDevice = choice.device;
     if (opts.precision && opts.precision !== 'fp32') log(`precision ${opts.precision} ignored: ${file} runs in its own tensor types`);
     log(`opening backbone ${file}`);
+    // The CLIP first: a bad CLIP file fails before the backbone is read.
+    let clip: LoadedClip | undefined;
+    if (opts.clip) {
+      clip = await loadBackboneClip(opts.clip);
+      log(`CLIP ${opts.clip}: ${clip.source}, ViT ${clip.config.width}x${clip.config.layers}, ${clip.config.resolution} px, patch ${clip.config.patch}${clip.notes.length ? ` (${clip.notes.join('; ')})` : ''}`);
+    }
     const { opened, tokenizer, family } = await openBackboneFiles(file);
     const { spec } = opened;
     if (device === 'cpu') {
       // The estimate's weight format closest to the file's (its quantised blocks stay as they are).
       const format = /^Q[2-5]/.test(spec.fileType ?? '') ? 'int4' : /^Q/.test(spec.fileType ?? '') ? 'int8' : 'fp32';
       try {
-        const warning = checkCpuMemory(backboneConfig(spec.llama, spec.contextLength), format, spec.name);
+        const warning = checkCpuMemory(backboneConfig(spec.llama, spec.contextLength, undefined, clip && clipConfigOf(clip)), format, spec.name);
         if (warning) log(`warning: ${warning}`);
       } catch (e) {
         opened.close();
         throw e;
       }
     }
-    const runtime = await backboneRuntime(opened, { device, threads: opts.threads }, device === 'cpu' ? 'fused' : 'plain'); // owns `opened` now
+    const runtime = await backboneRuntime(opened, { device, threads: opts.threads }, device === 'cpu' ? 'fused' : 'plain', undefined, clip); // owns `opened` now
     const cfg = runtime.cfg;
     if (tokenizer.nWords > cfg.llama.vocab) {
       await runtime.dispose();
@@ -171,7 +190,8 @@ export class LavinModel {
       name: spec.name,
       dir: path.resolve(file),
       llama: { dim: cfg.llama.dim, layers: cfg.llama.nLayers, heads: cfg.llama.nHeads, vocab: cfg.llama.vocab, ffnHidden: cfg.llama.ffnHidden },
-      backbone: { arch: spec.arch, source: spec.source.kind, path: spec.source.path, fileType: spec.fileType },
+      backbone: { arch: spec.arch, source: spec.source.kind, path: spec.source.path, fileType: spec.fileType, ...(opts.clip ? { clip: path.resolve(opts.clip) } : {}) },
+      ...(clip ? { clip: { width: clip.config.width, layers: clip.config.layers, heads: clip.config.heads, patch: clip.config.patch, resolution: clip.config.resolution } } : {}),
       visionNote: NO_VISION_NOTE,
       adapterParameters,
       temperature: cfg.adapter.temperature,
@@ -180,8 +200,10 @@ export class LavinModel {
       deviceNote: describeChoice(choice),
       precision: 'fp32',
     };
-    log(`loaded ${spec.name}: ${spec.arch} ${cfg.llama.dim}x${cfg.llama.nLayers} (${cfg.llama.nHeads} heads, ${cfg.llama.nKvHeads} key/value heads)${spec.fileType ? `, ${spec.fileType}` : ''}, fresh adapters, no vision tower, on ${device}`);
-    return new LavinModel(info, runtime, tokenizer, undefined, file, adapters, undefined, family);
+    log(`loaded ${spec.name}: ${spec.arch} ${cfg.llama.dim}x${cfg.llama.nLayers} (${cfg.llama.nHeads} heads, ${cfg.llama.nKvHeads} key/value heads)${spec.fileType ? `, ${spec.fileType}` : ''}, fresh adapters, ${clip ? 'CLIP without a trained vision set (images not seen yet)' : 'no vision tower'}, on ${device}`);
+    const model = new LavinModel(info, runtime, tokenizer, undefined, file, adapters, undefined, family);
+    if (opts.clip) model.clipFile = path.resolve(opts.clip);
+    return model;
   }
 
   /** Whether the full checkpoint (backbones) is in host memory. */
@@ -192,7 +214,9 @@ export class LavinModel {
   /** Every parameter under its official name, with the adapters in use (for training). */
   async loadWeights(): Promise<LoadedWeights> {
     this.promptCache = undefined; // training is the caller: free the conversation's KV rows (7B: up to 1 GB) first
-    this.weightsLoading ??= loadModelDir(this.dir);
+    this.weightsLoading ??= this.info.backbone
+      ? (async () => backboneTrainingWeights(this.dir, this.clipFile ? await loadBackboneClip(this.clipFile) : undefined, this.clipFile, this.adapters, this.runtime.cfg.maxSeqLen))()
+      : loadModelDir(this.dir);
     const w = await this.weightsLoading;
     for (const [k, t] of this.adapters) w.tensors.set(k, t);
     return w;
@@ -200,7 +224,12 @@ export class LavinModel {
 
   /** Whether images reach the model: a backbone without a trained vision adapter set answers them from the text path. */
   get seesImages(): boolean {
-    return this.runtime.cfg.clip !== undefined;
+    return this.runtime.cfg.clip !== undefined && this.visionReady;
+  }
+
+  /** How this model's requests become tokens now. */
+  get family(): PromptFamily {
+    return this.promptFamily;
   }
 
   /**
@@ -244,7 +273,8 @@ export class LavinModel {
       stopAtEos: req.stopAtEos ?? true,
       // Without a modality token (a backbone, a raw prompt) positions start at 0, each token at its own (as llama.cpp).
       firstPosition: modality ? 1 : 0,
-      positionMode: req.positionMode ?? (modality ? this.manifest?.positionMode ?? 'reference' : 'consistent'),
+      // A backbone's vision set was trained here, with training positions.
+      positionMode: req.positionMode ?? (modality && this.manifest ? this.manifest.positionMode ?? 'reference' : 'consistent'),
       signal: req.signal,
       keepLogits: req.onLogits !== undefined,
       onToken: (id, index) => {
@@ -276,8 +306,22 @@ export class LavinModel {
    * Run with another adapter set of this model (names as in the checkpoint, `module.` stripped):
    * swapped into the running sessions; the backbones are not touched or reloaded.
    */
-  setAdapters(adapters: ReadonlyMap<string, HostTensor>): void {
+  setAdapters(given: ReadonlyMap<string, HostTensor>, opts: { vision?: boolean } = {}): void {
+    // A backbone's text-only set (no CLIP adapters) runs with the fresh CLIP adapters of a CLIP loaded beside it.
+    let adapters = given;
+    if (this.info.backbone) {
+      const filled = new Map(given);
+      for (const [k, t] of this.baseAdapters) if (!filled.has(k) && isVisionAdapter(k)) filled.set(k, t);
+      adapters = filled;
+    }
     this.runtime.setAdapters(adapters);
+    if (this.info.backbone) {
+      // A backbone sees images only with a set trained on them for it (and its CLIP), in LaVIN's layout.
+      this.visionReady = opts.vision === true && this.runtime.cfg.clip !== undefined;
+      this.promptFamily = this.visionReady ? LAVIN_FAMILY : this.ownFamily;
+      if (this.visionReady) delete this.info.visionNote;
+      else this.info.visionNote = NO_VISION_NOTE;
+    }
     this.promptCache = undefined; // rows and visual tokens were computed with the old adapters
     this.lastImage = undefined;
     this.adapters = new Map([...this.baseAdapters.keys()].map((k) => [k, adapters.get(k)!]));
@@ -294,7 +338,7 @@ export class LavinModel {
 
   /** Back to the adapters the model folder names. */
   restoreAdapters(): void {
-    this.setAdapters(this.baseAdapters);
+    this.setAdapters(this.baseAdapters, { vision: this.manifest !== undefined });
   }
 
   async dispose(): Promise<void> {

@@ -13,25 +13,30 @@ import { loadAdapter } from '../engine/weights';
 import {
   AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, ImageTextLine, LavinErrorCodes, ListAdapterSetsResult,
   ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
-  TrainResult,
+  TrainResult, PreviewVisionDataParams, PreviewVisionDataResult, ExportAdapterSetParams, ExportAdapterSetResult, ImportAdapterSetParams, ImportAdapterSetResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
 import { defaultModelDir, DEFAULT_MAX_IMAGE_BYTES, lavinHome, packageVersion } from './defaults';
 import { badParams, classifyEngineError, HostError } from './errors';
 import { HostChatParams, pickImage } from './imageInput';
 import { chatBody, fitChat, fitExplain, FittedPrompt, TokenCounter } from './prompt';
-import { imageTextContext, ImageTextContext, toProtocolLines } from './imageText';
+import { imageTextFor, ImageTextContext, toProtocolLines } from './imageText';
+import { DEFAULT_MAX_NEW_TOKENS, promptTokenBudget } from '../engine/imageTextContext';
 import { OcrLine, TextReader } from '../engine/ocr/textReader';
 import type { PromptBody } from '../engine/sequence';
 import { ModelQueue } from './queue';
 import { TrainingPort } from './training';
 import { languageIdFor } from './languages';
 import { discoverModels } from './models';
+import { findVisionTower } from './models/visionTower';
+import { isBackbonePath } from '../engine/backboneModel';
 import { Workspace } from './workspace';
 
 export interface HostOptions {
   /** Model folder to load on first use (default: the embedded model). */
   modelDir?: string;
+  /** A GGUF / Hugging Face backbone's CLIP (`--clip`); default: the vision tower discovery links to it (an mmproj beside it, Ollama's projector layer). */
+  clip?: string;
   device?: DevicePreference;
   threads?: number;
   /** LoadOptions.packedWeights for every load (default true). */
@@ -66,7 +71,6 @@ export interface SetupControl {
   onProgress?: ConvertProgress;
 }
 
-const DEFAULT_MAX_NEW_TOKENS = 256;
 const DEFAULT_TRAIN_STEPS = 100;
 /** Files bigger than this are not read for explain (the context holds a few hundred lines at most). */
 const MAX_EXPLAIN_FILE_BYTES = 4 * 1024 * 1024;
@@ -137,9 +141,7 @@ export class ModelHost {
     ctl.onImageText?.(lines);
     let context: ImageTextContext | undefined;
     const result = await this.answer(params, picked.image, picked.notices, ctl, (count, budget) => {
-      const bare = chatBody(params.messages);
-      const base = count(bare);
-      context = imageTextContext(lines, (text) => count(chatBody(params.messages, text)) - base, budget);
+      context = imageTextFor(lines, (text) => chatBody(params.messages, text), count, budget);
       const fitted = fitChat(params.messages, count, budget, context.text || undefined);
       return { body: fitted.body, notices: [...context.notices, ...fitted.notices] };
     });
@@ -198,7 +200,7 @@ export class ModelHost {
       let firstStep = 0;
       try {
         const outcome = await training.train({
-          model, docsDir, dataDir, onData: ctl.onData, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, signal,
+          model, docsDir, dataDir, onData: ctl.onData, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, readImageText: params.readImageText, signal,
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {
@@ -225,6 +227,19 @@ export class ModelHost {
     return this.trainingPort().previewDocs(this.docsFolder(params.docs), params.include);
   }
 
+  /** Image-question data as `train` with `data` validates it; reads the folder only, needs no model and does not queue. */
+  previewVisionData(params: PreviewVisionDataParams): Promise<PreviewVisionDataResult> {
+    return this.trainingPort().previewVisionData(this.docsFolder(params.data, 'data folder'));
+  }
+
+  exportAdapterSet(params: ExportAdapterSetParams): Promise<ExportAdapterSetResult> {
+    return this.trainingPort().exportAdapterSet(params.name, params.file, { overwrite: params.overwrite });
+  }
+
+  importAdapterSet(params: ImportAdapterSetParams): Promise<ImportAdapterSetResult> {
+    return this.trainingPort().importAdapterSet(params.file, params.name);
+  }
+
   /** Models already on disk (Ollama, LM Studio, Hugging Face cache, picked paths): metadata only, no queue. */
   listModels(params: ListModelsParams): Promise<ListModelsResult> {
     return discoverModels(params);
@@ -238,6 +253,8 @@ export class ModelHost {
   async activateAdapterSet(name: string | null): Promise<StatusResult> {
     await this.queue.run('loading', async () => {
       const base = this.baseDir ?? this.opts.modelDir ?? defaultModelDir();
+      // A backbone has no model.json to derive a folder from: its sets always swap into the loaded model.
+      if (name !== null && isBackbonePath(base)) await this.ensureModel();
       // The loaded model is the base folder's own (not a derived folder): adapters swap in place.
       const inPlace = this.model !== null && this.model.info.dir === path.resolve(base);
       if (name === null) {
@@ -251,10 +268,11 @@ export class ModelHost {
       const known = await training.listAdapterSets();
       if (!known.some((s) => s.name === name)) throw badParams(`no adapter set named "${name}" (known: ${known.map((s) => s.name).join(', ') || 'none'})`);
       const model = await this.ensureModel();
-      const file = await training.adapterFile(name, model);
+      const file = await training.adapterFile(name, model, (note) => this.opts.log?.(`note: ${note}`));
       const set = await loadAdapter(file);
       if (inPlace && set.args.temperature === model.info.temperature) {
-        model.setAdapters(set.tensors);
+        // A backbone sees images only with a set trained on images for it and its CLIP.
+        model.setAdapters(set.tensors, { vision: model.info.backbone ? await training.seesImages?.(name, model) : true });
         this.adapterSet = name;
         this.opts.log?.(`adapter set ${name} swapped in (backbones kept)`);
         return;
@@ -306,7 +324,7 @@ export class ModelHost {
       const ctx = model.info.maxSeqLen;
       const maxNewTokens = params.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
       // The prompt may use all but the answer's share; a long answer request cannot starve the prompt below half.
-      const budget = ctx - Math.min(maxNewTokens, Math.floor(ctx / 2));
+      const budget = promptTokenBudget(ctx, maxNewTokens);
       const raw = 'raw' in params && params.raw === true;
       const count: TokenCounter = (body) => model.promptIds(body, image !== undefined && model.seesImages, raw).ids.length;
       const fitted = fit(count, budget);
@@ -343,7 +361,7 @@ export class ModelHost {
     const options = { ...this.loadOptions, ...params };
     let model: LavinModel;
     try {
-      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, packedWeights: this.opts.packedWeights, log });
+      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, packedWeights: this.opts.packedWeights, clip: this.clipFor(dir), log });
     } catch (err) {
       throw new HostError(LavinErrorCodes.ModelLoadFailed, (err as Error).message);
     }
@@ -356,7 +374,16 @@ export class ModelHost {
     this.changed();
   }
 
-  private trainingPort(): TrainingPort {
+  /** The CLIP of a backbone: the one given, else the vision tower stored with it (none for a model folder, which names its own). */
+  private clipFor(dir: string): string | undefined {
+    if (!isBackbonePath(dir)) return undefined;
+    if (this.opts.clip) return this.opts.clip;
+    const tower = findVisionTower(dir);
+    if (tower) this.opts.log?.(`vision tower ${tower} belongs to ${dir}: using its CLIP`);
+    return tower;
+  }
+
+    private trainingPort(): TrainingPort {
     const training = this.opts.training;
     if (!training) throw new HostError(LavinErrorCodes.TrainingFailed, 'training is not available in this build (no trainer is wired to the host)');
     return training;

@@ -102,6 +102,7 @@ export function trainParams(value: unknown): TrainParams {
     resume: optBoolean(o, 'resume'),
     overwrite: optBoolean(o, 'overwrite'),
     learningRate: optNumber(o, 'learningRate', { min: 0, max: 1 }),
+    readImageText: optBoolean(o, 'readImageText'),
     workDoneToken: token as TrainParams['workDoneToken'],
     runId: optString(o, 'runId'),
   };

@@ -2,7 +2,7 @@
 // host (and its tests) do not depend on how training is implemented.
 
 import { LavinModel } from '../engine/lavinModel';
-import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
+import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult } from '../protocol';
 
 export interface TrainStep {
   step: number;
@@ -32,6 +32,8 @@ export interface TrainRun {
   /** Replace an existing set in outDir; without it (and without resume) an existing set is refused. */
   overwrite?: boolean;
   learningRate?: number;
+  /** Give image samples the text read from their image as context, as image questions get it (default true; lavin.readImageText). */
+  readImageText?: boolean;
   signal: AbortSignal;
   onStep: (step: TrainStep) => void;
   /** Image-question data: told once every sample is validated, before the first step. */
@@ -53,7 +55,15 @@ export interface TrainingPort {
   train(run: TrainRun): Promise<TrainOutcome>;
   /** What `train` would use from the docs folder (same builder, same options), without a model. */
   previewDocs(docsDir: string, include?: string[]): PreviewTrainingResult;
+  /** What `train` would use from image-question data (same validation), without a model. */
+  previewVisionData(dataDir: string): Promise<PreviewVisionDataResult>;
   listAdapterSets(): Promise<AdapterSetInfo[]>;
-  /** A LaVIN adapter checkpoint (.pth) of a saved set, checked to fit `model`'s backbones. */
-  adapterFile(name: string, model: LavinModel): Promise<string>;
+  /** A saved set to one .safetensors file with its manifest (train/adapterExport.ts). */
+  exportAdapterSet(name: string, file: string, opts: { overwrite?: boolean }): Promise<ExportAdapterSetResult>;
+  /** An exported file into the store, never over an existing set. */
+  importAdapterSet(file: string, name?: string): Promise<ImportAdapterSetResult>;
+  /** A LaVIN adapter checkpoint (.pth) of a saved set, checked to fit `model`'s backbones; `onNote` hears why a check was partial. */
+  adapterFile(name: string, model: LavinModel, onNote?: (note: string) => void): Promise<string>;
+  /** Whether a saved set was trained on images for this backbone and its CLIP (then its visual tokens are fed). */
+  seesImages?(name: string, model: LavinModel): Promise<boolean>;
 }

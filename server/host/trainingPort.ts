@@ -6,13 +6,17 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { LavinModel } from '../engine/lavinModel';
-import { AdapterSetInfo, PreviewTrainingResult } from '../protocol';
-import { ADAPTER_META_FILE, baseModelIdentity, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
+import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult } from '../protocol';
+import { ADAPTER_SET_NAME, exportAdapterSet, importAdapterSet } from '../train/adapterExport';
+import { previewVisionData } from './visionPreview';
+import { ADAPTER_META_FILE, adapterSetKind, AdapterSetMeta, BaseModelIdentity, baseModelIdentity, checkAdapterSetFits, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
 import { lavinHome } from './defaults';
 import { badParams } from './errors';
 import { summarizeDocsDataset } from './docsPreview';
 import { TrainingPort, TrainOutcome, TrainRun } from './training';
 import { trainVisionAdapters } from '../train/vision';
+import { checkSetFits, fingerprintOf, SetFingerprint, setSeesImages, stampFingerprint } from './backboneAdapterSets';
+import { addImageText, imageSampleWords, ImageTextCache } from '../train/data/sampleImageText';
 
 /** Tokens per training example (prompt + answer); docs sections longer than this are cut. */
 const MAX_WORDS = 128;
@@ -24,6 +28,8 @@ export function defaultAdapterSetsDir(): string {
 
 export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): TrainingPort {
   const setDir = (name: string) => path.join(storeDir, name);
+  // OCR of training images, by content: a resumed or repeated run reads no image twice.
+  const imageTextCache = new ImageTextCache();
 
   return {
     async train(run: TrainRun): Promise<TrainOutcome> {
@@ -33,12 +39,16 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       }
       if (!run.resume && !run.overwrite) refuseToReplace(outDir, run.name);
       if (run.dataDir) {
+        // A backbone trains its vision adapters over the CLIP it was given (--clip, or its mmproj); the set records both.
+        const fp = run.model.info.backbone ? backboneVisionFingerprint(run.model) : undefined;
+        if (fp && run.resume) checkSetFits(outDir, run.name, run.model, fp);
         const v = await trainVisionAdapters({
-          model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal,
+          model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal, readImageText: run.readImageText, imageTextCache,
           onData: (d) => run.onData?.({ samples: d.samples, skipped: d.skipped }),
           onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
         });
         const r = v.result;
+        if (fp && fs.existsSync(path.join(outDir, ADAPTER_META_FILE))) stampFingerprint(outDir, fp);
         return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted, samples: v.samples, skipped: v.skipped };
       }
       if (!run.docsDir) throw badParams('training needs a docs folder or an image-question data folder');
@@ -47,10 +57,14 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         const matching = run.include ? ` matching ${run.include.join(', ')}` : '';
         throw badParams(`docs folder ${run.docsDir} has no usable sections (${summary.filesScanned} files${matching} scanned; Markdown, reStructuredText or text files with headed sections are used)`);
       }
-      if (!run.model.info.clip) throw badParams(`training adapters on ${run.model.info.name} (a GGUF / Hugging Face backbone) is not supported yet: only LaVIN model folders train`);
+      if (!run.model.info.clip || run.model.info.backbone) throw badParams(`training adapters on docs for ${run.model.info.name} (a GGUF / Hugging Face backbone) is not supported yet: only LaVIN model folders train on docs (image-question data, --data, trains a backbone)`);
       const tok = run.model.tokenizer;
-      const maxWords = Math.min(MAX_WORDS, run.model.info.maxSeqLen);
-      const examples = await prepareExamples(samples, tok, { maxWords, imageSize: run.model.info.clip.resolution });
+      const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
+      const maxSeqLen = run.model.info.maxSeqLen;
+      const withText = run.readImageText === false ? samples : (await addImageText(samples, { tok, nVisual, maxSeqLen, cache: imageTextCache })).samples;
+      // Image samples keep their whole answer after the read text: the sequence grows to the longest of them.
+      const maxWords = Math.min(Math.max(MAX_WORDS, imageSampleWords(withText, tok, nVisual)), maxSeqLen);
+      const examples = await prepareExamples(withText, tok, { maxWords, imageSize: run.model.info.clip.resolution });
       const r = await train({
         weights: await run.model.loadWeights(),
         samples: examples,
@@ -72,6 +86,16 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       return summarizeDocsDataset(buildDocsDataset(docsDir, { include }));
     },
 
+    async previewVisionData(dataDir: string): Promise<PreviewVisionDataResult> {
+      try {
+        return await previewVisionData(dataDir);
+      } catch (err) {
+        throw badParams((err as Error).message); // no data.json / problems.json, data.json not a list ...
+      }
+    },
+    exportAdapterSet: (name, file, opts) => exportFromStore(storeDir, name, file, opts),
+    importAdapterSet: (file, name) => importIntoStore(storeDir, file, name),
+
     async listAdapterSets(): Promise<AdapterSetInfo[]> {
       if (!fs.existsSync(storeDir)) return [];
       const sets: AdapterSetInfo[] = [];
@@ -79,7 +103,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         if (!entry.isDirectory() || !fs.existsSync(path.join(storeDir, entry.name, ADAPTER_META_FILE))) continue;
         try {
           const meta = readMeta(path.join(storeDir, entry.name));
-          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss });
+          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss, kind: adapterSetKind(meta), fingerprinted: meta.baseModel.fingerprint !== undefined });
         } catch {
           // A set being written or damaged: not listed, the store's own checks report it on use.
         }
@@ -87,13 +111,21 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       return sets.sort((a, b) => a.name.localeCompare(b.name));
     },
 
-    async adapterFile(name: string, model: LavinModel): Promise<string> {
+    async seesImages(name: string, model: LavinModel): Promise<boolean> {
+      return setSeesImages(setDir(name), model);
+    },
+
+    async adapterFile(name: string, model: LavinModel, onNote?: (note: string) => void): Promise<string> {
       const dir = setDir(name);
       const set = await loadAdapterSet(dir, { optimizer: false });
-      if (!model.manifest) throw badParams(`adapter sets are trained on LaVIN model folders; ${model.info.name} is a GGUF / Hugging Face backbone`);
-      const base = baseModelIdentity({ manifest: model.manifest, dir: model.dir });
-      if (set.meta.baseModel.id !== base.id) {
-        throw badParams(`adapter set ${name} was trained on ${set.meta.baseModel.name}, not on the loaded ${base.name}`);
+      if (!model.manifest) {
+        try {
+          checkSetFits(dir, name, model);
+        } catch (e) {
+          throw badParams((e as Error).message);
+        }
+      } else {
+        checkSetFitsModel(name, set.meta, baseModelIdentity({ manifest: model.manifest, dir: model.dir }), onNote);
       }
       const file = path.join(dir, EXPORT_FILE);
       const fresh = fs.existsSync(file) && fs.statSync(file).mtimeMs >= fs.statSync(path.join(dir, ADAPTER_META_FILE)).mtimeMs;
@@ -101,6 +133,44 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       return file;
     },
   };
+}
+
+/** What a backbone's vision set records; a backbone given no CLIP cannot train vision. */
+function backboneVisionFingerprint(model: LavinModel): SetFingerprint {
+  if (!model.clipFile) {
+    throw badParams(`vision training on the backbone ${model.info.name} needs its CLIP: give --clip PATH (a Hugging Face CLIP folder or safetensors, an OpenAI .pt, or a LLaVA mmproj .gguf)`);
+  }
+  return fingerprintOf(model);
+}
+
+async function exportFromStore(storeDir: string, name: string, file: string, opts: { overwrite?: boolean }): Promise<ExportAdapterSetResult> {
+  const dir = path.join(storeDir, name);
+  if (!ADAPTER_SET_NAME.test(name) || !fs.existsSync(path.join(dir, ADAPTER_META_FILE))) throw badParams(`no adapter set named "${name}" in ${storeDir}`);
+  try {
+    const r = await exportAdapterSet(dir, file, opts);
+    return { file: r.file, bytes: r.bytes, kind: r.manifest.kind, fingerprinted: r.manifest.baseModel.fingerprint !== undefined };
+  } catch (err) {
+    throw badParams((err as Error).message);
+  }
+}
+
+async function importIntoStore(storeDir: string, file: string, name?: string): Promise<ImportAdapterSetResult> {
+  try {
+    const r = await importAdapterSet(file, storeDir, { name });
+    return { name: r.name, path: r.dir, kind: r.manifest.kind, baseModel: r.manifest.baseModel.name, steps: r.manifest.training.steps };
+  } catch (err) {
+    throw badParams((err as Error).message);
+  }
+}
+
+/** A set trained on another backbone or CLIP is refused (naming both); an old set without a fingerprint passes with a note. */
+function checkSetFitsModel(name: string, meta: AdapterSetMeta, current: BaseModelIdentity, onNote?: (note: string) => void): void {
+  try {
+    const { note } = checkAdapterSetFits(name, meta, current);
+    if (note) onNote?.(note);
+  } catch (err) {
+    throw badParams((err as Error).message);
+  }
 }
 
 /** Training never silently replaces a set: an existing one is kept unless the caller asked to overwrite it. */

@@ -7,7 +7,10 @@
 //                                optimizer step, RNG state and trainer cursor, for exact resume
 // Every file is written atomically (temp + fsync + rename) and adapter.json only ever names files
 // that are complete, so a kill at any moment leaves the previous or the new set, never a torn one.
-// Export / import to the official LaVIN .pth layout: {'model': {'module.'+name: fp32}, 'epoch', 'args'}.
+// Export / import to the official LaVIN .pth layout: {'model': {'module.'+name: fp32}, 'epoch', 'args'};
+// to one portable safetensors file with a manifest: adapterExport.ts.
+// A set records the content fingerprint of the backbone and CLIP it was trained on
+// (baseModel.fingerprint, modelFingerprint below); using it on another model is refused (checkAdapterSetFits).
 
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -25,16 +28,36 @@ export const ADAPTER_META_FILE = 'adapter.json';
 export const MODULE_PREFIX = 'module.';
 
 export interface BaseModelIdentity {
-  /** sha256 over the backbone files' names and sizes. */
+  /** sha256 over the backbone files' names and sizes (sets from before fingerprints are checked by this alone). */
   id: string;
   name: string;
+  /** Content fingerprint of the frozen backbone and CLIP (absent in sets saved before it was recorded). */
+  fingerprint?: ModelFingerprint;
+  /** File or folder names of the two, for messages. */
+  files?: { backbone: string; clip?: string };
 }
+
+/** Content hashes (hex sha256) of the backbone's weights and of its CLIP's; no clip for a model without a vision tower. */
+export interface ModelFingerprint {
+  backbone: string;
+  clip?: string;
+}
+
+/** What modelFingerprint reads: weight files, or folders of them (a LLaMA checkpoint or Hugging Face folder). */
+export interface FingerprintSources {
+  backbone: string | readonly string[];
+  clip?: string | readonly string[];
+}
+
+export type AdapterSetKind = 'docs' | 'vision';
 
 export interface AdapterSetMeta {
   format: 'lavin-code-adapter';
   version: 1;
   name: string;
   baseModel: BaseModelIdentity;
+  /** What it was trained on; absent: derived from `data` (adapterSetKind). */
+  kind?: AdapterSetKind;
   /** Router softmax temperature. */
   temperature: number;
   /** LaVIN args written into exports (adapter_dim, hidden_proj, max_seq_len, n_prompt, ...). */
@@ -75,7 +98,7 @@ export class AdapterStoreError extends Error {
   }
 }
 
-/** Identity of the frozen backbones: names and sizes of the LLaMA and CLIP files. */
+/** Identity of the frozen backbones of a LaVIN model folder: names and sizes of the LLaMA and CLIP files, and their content fingerprint. */
 export function baseModelIdentity(weights: Pick<LoadedWeights, 'manifest' | 'dir'>): BaseModelIdentity {
   const resolve = (p: string) => (path.isAbsolute(p) ? p : path.join(weights.dir, p));
   const entries: [string, number][] = [];
@@ -85,7 +108,136 @@ export function baseModelIdentity(weights: Pick<LoadedWeights, 'manifest' | 'dir
   }
   const clip = resolve(weights.manifest.clip);
   entries.push([`clip/${path.basename(clip)}`, fs.statSync(clip).size]);
-  return { id: createHash('sha256').update(JSON.stringify(entries)).digest('hex'), name: weights.manifest.name };
+  return {
+    id: createHash('sha256').update(JSON.stringify(entries)).digest('hex'),
+    name: weights.manifest.name,
+    fingerprint: modelFingerprint({ backbone: llama, clip }),
+    files: { backbone: path.basename(llama), clip: path.basename(clip) },
+  };
+}
+
+/** Identity of a backbone opened from a GGUF file or Hugging Face folder (with the CLIP it is given, if any). */
+export function backboneIdentity(name: string, sources: { backbone: string; clip?: string }): BaseModelIdentity {
+  const fingerprint = modelFingerprint(sources);
+  return { id: fingerprint.backbone, name, fingerprint, files: { backbone: path.basename(sources.backbone), ...(sources.clip ? { clip: path.basename(sources.clip) } : {}) } };
+}
+
+// ---- fingerprint ------------------------------------------------------------------------------
+//
+// sha256 over, per weight file: its size, its first 4 MiB (the header: GGUF metadata and tensor
+// infos, the safetensors JSON index, the .pth zip's pickle), its last 1 MiB (the zip central
+// directory) and 64 slices of 16 KiB spread evenly over the rest; for a folder also each file's
+// name (shard order). About 6 MiB read per file whatever its size, so an 8 GB GGUF costs ~70 reads,
+// not 8 GB. Why that is enough: the question is "is this the model the set was trained on", not
+// "was it tampered with". Another architecture, size, quantisation or vocabulary changes the header;
+// a fine-tune or re-quantisation of the same shape changes practically every weight block, so 64
+// slices across the data all matching by chance does not happen. A file edited in a few bytes
+// between the slices would pass; that is out of scope (no weight file here is trusted input anyway).
+
+const HEAD_BYTES = 4 << 20;
+const TAIL_BYTES = 1 << 20;
+const SLICES = 64;
+const SLICE_BYTES = 16 << 10;
+const WEIGHT_FILE = /\.(gguf|safetensors|pth|pt|bin)$|^(params|config)\.json$/;
+
+const fingerprintCache = new Map<string, string>();
+
+/**
+ * The content fingerprint of a model: one hash of the backbone's weight files, one of the CLIP's.
+ * A source is a file, a folder (its weight files: *.gguf, *.safetensors, *.pth, *.pt, *.bin,
+ * params.json, config.json) or a list of files. The same bytes under another file name (an Ollama
+ * blob and the same GGUF in LM Studio) give the same fingerprint.
+ */
+export function modelFingerprint(sources: FingerprintSources): ModelFingerprint {
+  const backbone = sourceHash(sources.backbone);
+  return sources.clip === undefined ? { backbone } : { backbone, clip: sourceHash(sources.clip) };
+}
+
+function sourceHash(source: string | readonly string[]): string {
+  const files = typeof source === 'string' ? weightFilesOf(source) : source.map((f) => ({ file: f, name: path.basename(f) }));
+  if (files.length === 0) throw new Error(`cannot fingerprint ${String(source)}: no weight files in it`);
+  const h = createHash('sha256');
+  const named = files.length > 1 || typeof source !== 'string' || fs.statSync(source).isDirectory();
+  for (const { file, name } of files) {
+    if (named) h.update(`${name}\0`);
+    h.update(fileHash(file));
+  }
+  return h.digest('hex');
+}
+
+function weightFilesOf(source: string): { file: string; name: string }[] {
+  if (!fs.existsSync(source)) throw new Error(`cannot fingerprint ${source}: no such file or folder`);
+  if (!fs.statSync(source).isDirectory()) return [{ file: source, name: path.basename(source) }];
+  return fs.readdirSync(source).filter((f) => WEIGHT_FILE.test(f) && fs.statSync(path.join(source, f)).isFile()).sort().map((f) => ({ file: path.join(source, f), name: f }));
+}
+
+/** One file's sampled hash (hex), cached by path, size and modification time. */
+function fileHash(file: string): string {
+  const st = fs.statSync(file);
+  const key = `${path.resolve(file)}\0${st.size}\0${st.mtimeMs}`;
+  const cached = fingerprintCache.get(key);
+  if (cached) return cached;
+  const h = createHash('sha256').update(`size ${st.size}\0`);
+  const fd = fs.openSync(file, 'r');
+  try {
+    const read = (pos: number, len: number) => {
+      const buf = Buffer.alloc(len);
+      let got = 0;
+      while (got < len) {
+        const n = fs.readSync(fd, buf, got, len - got, pos + got);
+        if (n === 0) break;
+        got += n;
+      }
+      h.update(buf.subarray(0, got));
+    };
+    if (st.size <= HEAD_BYTES + TAIL_BYTES + SLICES * SLICE_BYTES) read(0, st.size);
+    else {
+      read(0, HEAD_BYTES);
+      const span = st.size - HEAD_BYTES - TAIL_BYTES - SLICE_BYTES;
+      for (let i = 0; i < SLICES; i++) read(HEAD_BYTES + Math.floor((span * i) / (SLICES - 1)), SLICE_BYTES);
+      read(st.size - TAIL_BYTES, TAIL_BYTES);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  const hex = h.digest('hex');
+  fingerprintCache.set(key, hex);
+  return hex;
+}
+
+/**
+ * Whether a saved set may run on the model with identity `current`. Throws naming both models when
+ * the backbone or the CLIP differs; returns a note for a set saved before fingerprints (then only
+ * the backbone files' names and sizes are compared, as they were before).
+ */
+export function checkAdapterSetFits(setName: string, meta: Pick<AdapterSetMeta, 'baseModel'>, current: BaseModelIdentity): { note?: string } {
+  const trained = meta.baseModel;
+  const saved = trained.fingerprint;
+  if (!saved || !current.fingerprint) {
+    if (trained.id !== current.id) {
+      throw new AdapterStoreError(setName, `was trained on ${trained.name}, not on the loaded ${current.name} (their backbone files differ)`);
+    }
+    return { note: `adapter set ${setName} was saved before adapter sets recorded the model's fingerprint: only its backbone file names and sizes were checked against ${current.name}` };
+  }
+  const short = (h: string) => h.slice(0, 12);
+  const part = (which: 'backbone' | 'clip', files?: { backbone: string; clip?: string }) => (files?.[which] ? ` ${files[which]}` : '');
+  if (saved.backbone !== current.fingerprint.backbone) {
+    throw new AdapterStoreError(setName, `was trained on the backbone of ${trained.name}${part('backbone', trained.files)} (fingerprint ${short(saved.backbone)}), not on the loaded ${current.name}${part('backbone', current.files)} (${short(current.fingerprint.backbone)}); train a set for ${current.name} or load ${trained.name}`);
+  }
+  if (saved.clip !== undefined && current.fingerprint.clip === undefined) {
+    throw new AdapterStoreError(setName, `was trained with the CLIP of ${trained.name}${part('clip', trained.files)} (fingerprint ${short(saved.clip)}); the loaded ${current.name} has no CLIP`);
+  }
+  if (saved.clip !== undefined && saved.clip !== current.fingerprint.clip) {
+    throw new AdapterStoreError(setName, `was trained with the CLIP of ${trained.name}${part('clip', trained.files)} (fingerprint ${short(saved.clip)}), not with the loaded ${current.name}'s${part('clip', current.files)} (${short(current.fingerprint.clip!)}); train a set for this CLIP`);
+  }
+  return {};
+}
+
+/** docs or vision: recorded on import, otherwise read from what the trainer wrote into `data`. */
+export function adapterSetKind(meta: Pick<AdapterSetMeta, 'kind' | 'data'>): AdapterSetKind {
+  if (meta.kind) return meta.kind;
+  const d = meta.data ?? {};
+  return d.data !== undefined || d.format === 'llava' || d.format === 'scienceqa' ? 'vision' : 'docs';
 }
 
 /** LaVIN args for an adapter of this model (what train.py would have recorded). */

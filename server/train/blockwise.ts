@@ -21,10 +21,11 @@ import { layOutGraph, ParamLayout, TRANSPOSE } from '../engine/graph/layouts';
 import { HostParams, ParamSource, transpose2d } from '../engine/graph/params';
 import { clipVisual, LavinConfig, lmHead, llamaDecoder, llamaLinearPolicy, nextTokenLoss, ropeTables, routerWeights, visualProjection, visionOf } from '../engine/lavin';
 import { createSession } from '../engine/session';
+import { QuantizedWeight } from '../engine/quant';
 import { floatsToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
-import { trainingAttentionBias } from './trainingGraph';
+import { TRAINING_ACCURACY_LEVEL, trainingAttentionBias, trainingLinearPolicy } from './trainingGraph';
 import { LaidOutExample, labelledCount } from '../engine/sequence';
-import { StepOptions, StepResult, TrainingStepperOptions } from './step';
+import { embeddingRowsOf, StepOptions, StepResult, TrainingStepperOptions } from './step';
 
 /** Every parameter a graph needs is a graph input; frozen 2-D weights come pre-transposed. */
 class FedParams implements ParamSource {
@@ -37,6 +38,8 @@ class FedParams implements ParamSource {
     private readonly trainable: ReadonlySet<string>,
     /** Feed the frozen LLaMA linear weights as float16 (cast to float32 in the graph). */
     private readonly half = false,
+    /** The quantised weight of a (layer-0) name for the layer this graph is built for. */
+    private readonly quantizedOf: (name: string) => QuantizedWeight | undefined = () => undefined,
   ) {}
   has(name: string): boolean {
     return this.tensors.has(name);
@@ -72,6 +75,8 @@ class FedParams implements ParamSource {
     return layOutGraph(b, this.param(b, name), this.shape(name), layout, name);
   }
   linear(b: Builder, x: Value, name: string, bias?: Value): Value {
+    const q = this.trainable.has(name) || this.tensors.has(name) ? undefined : this.quantizedOf(name);
+    if (q) return this.quantizedLinear(b, x, name, q, bias);
     if (!this.half || this.trainable.has(name) || !llamaLinearPolicy('fp16').applies!(name)) return linear(b, x, this.paramT(b, name), bias);
     const key = `${name}.T.fp16`;
     let v = this.made.get(key);
@@ -83,16 +88,50 @@ class FedParams implements ParamSource {
     }
     return linear(b, x, b.cast(v, 'float32'), bias);
   }
+  /**
+   * x @ W^T with W fed in its blocks (codes, scales, zero points, and GGUF's per-block offsets as
+   * [blocks, N]): MatMulNBits forward; autodiff rebuilds W for the input gradient.
+   */
+  private quantizedLinear(b: Builder, x: Value, name: string, q: QuantizedWeight, bias?: Value): Value {
+    const key = `${name}.q${q.bits}`;
+    const fed = (suffix: string, part: QuantPart, dtype: 'uint8' | 'float32', shape: number[]) => {
+      const input = `${key}${suffix}`;
+      let v = this.made.get(input);
+      if (!v) {
+        v = b.input(input, dtype, shape);
+        this.made.set(input, v);
+        this.feeds.set(input, { name, transposed: false, half: false, part });
+      }
+      return v;
+    };
+    const blocks = Math.ceil(q.k / q.blockSize);
+    const packed = fed('', 'packed', 'uint8', q.packed.shape);
+    const scales = fed('.scales', 'scales', 'float32', q.scales.shape);
+    const zeroPoints = fed('.zero_points', 'zeroPoints', 'uint8', q.zeroPoints.shape);
+    const attrs = { K: { i: q.k }, N: { i: q.n }, bits: { i: q.bits }, block_size: { i: q.blockSize }, accuracy_level: { i: TRAINING_ACCURACY_LEVEL } };
+    let y = b.op('MatMulNBits', [x, packed, scales, zeroPoints], [{ dtype: 'float32', shape: [...x.shape!.slice(0, -1), q.n] }], attrs, 'com.microsoft')[0];
+    if (q.offsets) {
+      // W = (q - zp) * scale + offset: the offsets multiply the activations' per-block sums.
+      const lead = x.shape!.slice(0, -1).map(() => 0);
+      const sums = b.reduceSum(b.reshape(x, [...lead, blocks, q.blockSize]), [-1], false);
+      y = b.add(y, b.matmul(sums, fed('.offsets', 'offsetsT', 'float32', [blocks, q.n])));
+    }
+    return bias ? b.add(y, bias) : y;
+  }
   /** The graph's parameter inputs that are trainable. */
   trainableInputs(g: Graph): Value[] {
     return g.inputs.filter((v) => this.trainable.has(v.name));
   }
 }
 
+type QuantPart = 'packed' | 'scales' | 'zeroPoints' | 'offsetsT';
+
 interface FeedSpec {
   name: string;
   transposed: boolean;
   half: boolean;
+  /** A part of the quantised weight `name`. */
+  part?: QuantPart;
 }
 
 interface Program {
@@ -109,6 +148,8 @@ export class BlockwiseTrainingStepper {
   private programs = new Map<string, Promise<Program>>();
   private readonly hostCache = new Map<string, Float32Array | Uint16Array>();
   private readonly T: number;
+  private readonly embedRows: (ids: readonly number[]) => Float32Array;
+  private readonly quantized: ReadonlyMap<string, QuantizedWeight>;
 
   constructor(
     readonly cfg: LavinConfig,
@@ -116,7 +157,8 @@ export class BlockwiseTrainingStepper {
     readonly options: TrainingStepperOptions,
   ) {
     this.T = options.seqLen;
-    if (!tensors.has('tok_embeddings.weight')) throw new Error('training: missing parameter tok_embeddings.weight');
+    this.embedRows = embeddingRowsOf(cfg, tensors, options.frozen);
+    this.quantized = options.frozen?.quantized ?? new Map();
   }
 
   async dispose(): Promise<void> {
@@ -174,9 +216,21 @@ export class BlockwiseTrainingStepper {
     });
   }
 
-  /** One LLM block with layer-0 names; every weight is an input. */
-  private block(vjp: boolean) {
-    return this.program(vjp ? 'block_vjp' : 'block', () => {
+  /**
+   * Which storage each of a layer's linears has (float, or bits/block/offsets): layers that store
+   * theirs alike share one graph (a Q4_K_M file gives some layers' ffn_down Q6_K, others Q4_K).
+   */
+  private layerFormat(layer: number): string {
+    const prefix = `layers.${layer}.`;
+    const parts: string[] = [];
+    for (const [name, q] of this.quantized) if (name.startsWith(prefix)) parts.push(`${name.slice(prefix.length)}:${q.bits}/${q.blockSize}${q.offsets ? '+o' : ''}`);
+    return parts.sort().join(',');
+  }
+
+  /** One LLM block with layer-0 names, shaped like `layer`'s weights; every weight is an input. */
+  private block(vjp: boolean, layer: number) {
+    const format = this.layerFormat(layer);
+    return this.program(`${vjp ? 'block_vjp' : 'block'}|${format}`, () => {
       const { dim, headDim } = this.cfg.llama;
       const T = this.T;
       const g = new Graph(vjp ? 'train_block_vjp' : 'train_block');
@@ -184,7 +238,8 @@ export class BlockwiseTrainingStepper {
       const trainable = new Set([...this.trainableSet()].filter((n) => n.startsWith(LAYER0)).concat(
         [...this.trainableSet()].filter((n) => /^layers\.\d+\./.test(n)).map((n) => n.replace(/^layers\.\d+\./, LAYER0)),
       ));
-      const params = new FedParams(this.tensors, trainable, this.options.frozenFormat === 'fp16');
+      const quantizedOf = (name: string) => this.quantized.get(name.replace(/^layers\.0\./, `layers.${layer}.`));
+      const params = new FedParams(this.tensors, trainable, this.options.frozenFormat === 'fp16', quantizedOf);
       const masks: { name: string; shape: number[] }[] = [];
       const hIn = b.input('h_in', 'float32', [1, T, dim]);
       const tables = ropeTables(this.cfg.llama, T);
@@ -217,7 +272,7 @@ export class BlockwiseTrainingStepper {
       const T = this.T;
       const g = new Graph('train_head');
       const b = new Builder(g);
-      const params = new HostParams(this.tensors, new Set(), this.options.frozenFormat === 'fp16' ? llamaLinearPolicy('fp16') : undefined);
+      const params = new HostParams(this.tensors, new Set(), trainingLinearPolicy(this.options.frozenFormat), { prequantized: this.quantized });
       const h = b.input('h', 'float32', [1, T, dim]);
       const logits = lmHead(b, params, this.cfg, b.slice(h, [0], [T - 1], [1]));
       const loss = nextTokenLoss(b, logits, vocab, b.input('labels', 'int64', [T - 1, 1]), b.input('label_weights', 'float32', [T - 1, 1]));
@@ -251,6 +306,10 @@ export class BlockwiseTrainingStepper {
     const feeds: Record<string, ort.Tensor> = {};
     for (const [input, src] of p.feeds) {
       const real = layer === undefined ? src.name : src.name.replace(/^layers\.0\./, `layers.${layer}.`);
+      if (src.part) {
+        feeds[input] = this.quantizedFeed(real, src.part);
+        continue;
+      }
       const shape = this.tensors.get(real)!.shape;
       const trained = params.get(real);
       if (this.options.trainable.includes(real) && !trained) throw new Error(`training: no value for trainable parameter ${real}`);
@@ -262,6 +321,23 @@ export class BlockwiseTrainingStepper {
           : new ort.Tensor('float32', this.hostCopy({ ...src, name: real }) as Float32Array, dims);
     }
     return feeds;
+  }
+
+  /** A part of a quantised weight as a graph input (the codes are fed as stored: no copy). */
+  private quantizedFeed(name: string, part: QuantPart): ort.Tensor {
+    const q = this.quantized.get(name);
+    if (!q) throw new Error(`training: ${name} is not quantised like layer 0's (blockwise graphs are shared per storage format)`);
+    if (part === 'packed') return new ort.Tensor('uint8', q.packed.data, q.packed.shape);
+    if (part === 'zeroPoints') return new ort.Tensor('uint8', q.zeroPoints.data, q.zeroPoints.shape);
+    if (part === 'scales') return new ort.Tensor('float32', floatView(q.scales), q.scales.shape);
+    const key = `${name}.offsetsT`;
+    let t = this.hostCache.get(key) as Float32Array | undefined;
+    if (!t) {
+      const blocks = Math.ceil(q.k / q.blockSize);
+      t = toFloat32(transpose2d({ dtype: 'float32', shape: [q.n, blocks], data: q.offsets!.data }, key));
+      this.hostCache.set(key, t);
+    }
+    return new ort.Tensor('float32', t, [Math.ceil(q.k / q.blockSize), q.n]);
   }
 
   private drawMasks(masks: { name: string; shape: number[] }[], random: (() => number) | undefined): Record<string, ort.Tensor> {
@@ -304,27 +380,24 @@ export class BlockwiseTrainingStepper {
     // ---- assembly -----------------------------------------------------------------------------
     const m = image ? 1 : 0;
     const eMod = params.get('adapter_modality_embedding.weight') ?? this.host('adapter_modality_embedding.weight', false);
-    const emb = this.tensors.get('tok_embeddings.weight')!;
-    const bytes = emb.dtype === 'float32' ? 4 : 2;
     const h0 = new Float32Array(T * dim);
     h0.set(eMod.subarray(m * dim, (m + 1) * dim), 0);
+    for (const s of ex.slots) if ('token' in s && s.token < 0) throw new Error(`token id ${s.token} outside the vocabulary`);
+    h0.set(this.embedRows(ex.slots.map((s) => ('token' in s ? s.token : -1))), dim);
     ex.slots.forEach((s, i) => {
       const row = (i + 1) * dim;
-      if ('token' in s) {
-        if (!Number.isInteger(s.token) || s.token < 0 || s.token >= this.cfg.llama.vocab) throw new Error(`token id ${s.token} outside the vocabulary`);
-        h0.set(toFloat32({ dtype: emb.dtype, shape: [dim], data: emb.data.subarray(s.token * dim * bytes, (s.token + 1) * dim * bytes) }), row);
-      } else {
+      if (!('token' in s)) {
         if (!visual) throw new Error('training: a text-only example has visual slots');
         h0.set(visual.subarray(s.visual * dim, (s.visual + 1) * dim), row);
       }
     });
 
     // ---- blocks forward, keeping only the boundaries --------------------------------------------
-    const fwd = await this.block(false);
     const hs: Float32Array[] = [h0];
     const blockMasks: Record<string, ort.Tensor>[] = [];
     const routes = new Float32Array(nLayers * 2);
     for (let l = 0; l < nLayers; l++) {
+      const fwd = await this.block(false, l);
       blockMasks.push(this.drawMasks(fwd.masks, opts.random));
       const out = await fwd.session.run({ h_in: new ort.Tensor('float32', hs[l], [1, T, dim]), ...this.paramFeeds(fwd, l, params), ...blockMasks[l] });
       hs.push(out.h_out.data as Float32Array);
@@ -347,8 +420,8 @@ export class BlockwiseTrainingStepper {
     let g = ho['grad.h'].data as Float32Array;
 
     // ---- blocks backward (recomputing each block) -----------------------------------------------
-    const vjp = await this.block(true);
     for (let l = nLayers - 1; l >= 0; l--) {
+      const vjp = await this.block(true, l);
       const out = await vjp.session.run({ h_in: new ort.Tensor('float32', hs[l], [1, T, dim]), grad_out: new ort.Tensor('float32', g, [1, T, dim]), ...this.paramFeeds(vjp, l, params), ...blockMasks[l] });
       for (const [input, output] of vjp.grads) {
         if (input === 'h_in') continue;
@@ -375,4 +448,10 @@ export class BlockwiseTrainingStepper {
     }
     return { loss: (ho.loss.data as Float32Array)[0], grads, routerWeights: routes, labelledTokens: n };
   }
+}
+
+/** A float32 HostTensor's values without a copy where its bytes are aligned. */
+function floatView(t: HostTensor): Float32Array {
+  const d = t.data;
+  return d.byteOffset % 4 === 0 ? new Float32Array(d.buffer, d.byteOffset, d.byteLength / 4) : toFloat32(t);
 }

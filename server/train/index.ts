@@ -1,8 +1,10 @@
 // Mixture-of-modality training: public surface for the backend.
 export { train, type TrainOptions, type TrainProgress, type TrainResult } from './trainer';
 export {
-  saveAdapterSet, loadAdapterSet, readMeta, exportLavinPth, importLavinPth, baseModelIdentity, lavinArgs,
+  saveAdapterSet, loadAdapterSet, readMeta, exportLavinPth, importLavinPth, baseModelIdentity, backboneIdentity, lavinArgs,
+  modelFingerprint, checkAdapterSetFits, adapterSetKind,
   ADAPTER_META_FILE, AdapterStoreError, type AdapterSet, type AdapterSetMeta, type OptimizerSnapshot, type BaseModelIdentity,
+  type ModelFingerprint, type FingerprintSources, type AdapterSetKind,
 } from './adapterStore';
 export { initAdapterTensors } from './init';
 export { AdamW, learningRate, peakLr, decays, GradientAccumulator, LAVIN_ADAMW, LAVIN_BASE_LR } from './optim';

@@ -7,6 +7,7 @@ import { createSession, SessionConfig } from '../engine/session';
 import { HostTensor, numel, toFloat32 } from '../engine/tensor';
 import { buildTrainingGraph, DropoutSpec, TRAIN_IO, TrainingGraph } from './trainingGraph';
 import { LaidOutExample, labelledCount, Modality } from '../engine/sequence';
+import { FrozenExtras } from './frozenWeights';
 
 export interface StepResult {
   loss: number;
@@ -31,30 +32,56 @@ export interface TrainingStepperOptions {
   trainable: string[];
   seqLen: number;
   dropout?: DropoutSpec;
-  /** Frozen LLaMA linear weights in fp32 (default) or fp16 (whole-graph stepper). */
+  /** Frozen LLaMA float linear weights in fp32 (default) or fp16. */
   frozenFormat?: 'fp32' | 'fp16';
+  /** Frozen weights not in the tensor map: quantised linears (kept in their blocks) and embedding rows. */
+  frozen?: FrozenExtras;
   session?: SessionConfig;
+}
+
+/** Frozen token-embedding rows [ids.length, D] from the table or the given reader (zero rows for negative ids). */
+export function embeddingRowsOf(cfg: LavinConfig, tensors: ReadonlyMap<string, HostTensor>, frozen: FrozenExtras | undefined): (ids: readonly number[]) => Float32Array {
+  const { dim, vocab } = cfg.llama;
+  const t = tensors.get('tok_embeddings.weight');
+  const read = frozen?.embeddingRows;
+  if (!t && !read) throw new Error('training: missing parameter tok_embeddings.weight');
+  return (ids) => {
+    for (const id of ids) if (id >= 0 && (!Number.isInteger(id) || id >= vocab)) throw new Error(`token id ${id} outside the vocabulary (0..${vocab - 1})`);
+    const out = new Float32Array(ids.length * dim);
+    if (read) {
+      const real = ids.filter((id) => id >= 0);
+      const rows = read(real);
+      let j = 0;
+      ids.forEach((id, i) => {
+        if (id >= 0) out.set(rows.subarray(j * dim, ++j * dim), i * dim);
+      });
+      return out;
+    }
+    const bytes = t!.dtype === 'float32' ? 4 : 2;
+    ids.forEach((id, i) => {
+      if (id >= 0) out.set(toFloat32({ dtype: t!.dtype, shape: [dim], data: t!.data.subarray(id * dim * bytes, (id + 1) * dim * bytes) }), i * dim);
+    });
+    return out;
+  };
 }
 
 export class TrainingStepper {
   private readonly programs = new Map<Modality, Promise<{ tg: TrainingGraph; session: ort.InferenceSession }>>();
-  private readonly tokEmbeddings: HostTensor;
+  private readonly embedRows: (ids: readonly number[]) => Float32Array;
 
   constructor(
     readonly cfg: LavinConfig,
     private readonly tensors: ReadonlyMap<string, HostTensor>,
     readonly options: TrainingStepperOptions,
   ) {
-    const t = tensors.get('tok_embeddings.weight');
-    if (!t) throw new Error('training: missing parameter tok_embeddings.weight');
-    this.tokEmbeddings = t;
+    this.embedRows = embeddingRowsOf(cfg, tensors, options.frozen);
   }
 
   private program(m: Modality) {
     let p = this.programs.get(m);
     if (!p) {
       p = (async () => {
-        const tg = buildTrainingGraph(this.cfg, this.tensors, { trainable: this.options.trainable, seqLen: this.options.seqLen, withImage: m === 'image', dropout: this.options.dropout, frozenFormat: this.options.frozenFormat });
+        const tg = buildTrainingGraph(this.cfg, this.tensors, { trainable: this.options.trainable, seqLen: this.options.seqLen, withImage: m === 'image', dropout: this.options.dropout, frozenFormat: this.options.frozenFormat, quantized: this.options.frozen?.quantized });
         return { tg, session: await createSession(tg.graph, this.options.session) };
       })();
       this.programs.set(m, p);
@@ -65,20 +92,6 @@ export class TrainingStepper {
   async dispose(): Promise<void> {
     for (const p of this.programs.values()) await (await p).session.release();
     this.programs.clear();
-  }
-
-  /** Frozen token embedding rows [ids.length, D] (zero rows for negative ids). */
-  private embedRows(ids: number[]): Float32Array {
-    const { dim, vocab } = this.cfg.llama;
-    const t = this.tokEmbeddings;
-    const bytes = t.dtype === 'float32' ? 4 : 2;
-    const out = new Float32Array(ids.length * dim);
-    ids.forEach((id, i) => {
-      if (id < 0) return;
-      if (!Number.isInteger(id) || id >= vocab) throw new Error(`token id ${id} outside the vocabulary (0..${vocab - 1})`);
-      out.set(toFloat32({ dtype: t.dtype, shape: [dim], data: t.data.subarray(id * dim * bytes, (id + 1) * dim * bytes) }), i * dim);
-    });
-    return out;
   }
 
   /** Forward + backward for one laid-out example at the current parameter values. */

@@ -9,7 +9,6 @@
 // labelled tokens and micro-batches are averaged. Examples run one at a time through the graph.
 
 import * as fs from 'fs';
-import { LoadedWeights } from '../engine/modelDir';
 import { SessionConfig } from '../engine/session';
 import { HostTensor, numel, toFloat32 } from '../engine/tensor';
 import { AdapterSet, AdapterSetMeta, baseModelIdentity, lavinArgs, loadAdapterSet, readMeta, saveAdapterSet, ADAPTER_META_FILE } from './adapterStore';
@@ -19,6 +18,7 @@ import { Rng } from './rng';
 import { LaidOutExample, labelledCount, layoutExample, TokenizedExample } from '../engine/sequence';
 import { TrainingStepper } from './step';
 import { BlockwiseTrainingStepper } from './blockwise';
+import { frozenParameterCount, TrainingWeights } from './frozenWeights';
 import * as path from 'path';
 
 export interface TrainProgress {
@@ -32,7 +32,11 @@ export interface TrainProgress {
 }
 
 export interface TrainOptions {
-  weights: LoadedWeights;
+  /**
+   * The model: a LaVIN model folder's LoadedWeights, or frozenWeights.ts's forms (int8/int4 linears
+   * kept in their blocks; a GGUF / Hugging Face backbone via backboneTrainingWeights).
+   */
+  weights: TrainingWeights;
   /** Tokenised examples (see data/tokenize.ts); all are laid out to `seqLen`. */
   samples: TokenizedExample[];
   /** Token ids of the image and no-image prefixes (lavinPrefixes in engine/sequence.ts). */
@@ -133,7 +137,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (trainable.length === 0) throw new Error('training: no adapter parameter is trainable');
   const trainableShapes = new Map(trainable.map((k) => [k, shapes.get(k)!]));
   const optimizer = new AdamW(trainableShapes, opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {});
-  const base = baseModelIdentity(weights);
+  const base = weights.baseModel ?? baseModelOf(weights);
 
   if (opts.resume && fs.existsSync(path.join(opts.outDir, ADAPTER_META_FILE))) {
     const saved = await loadAdapterSet(opts.outDir);
@@ -164,9 +168,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     };
   }
 
-  const stepperOptions = { trainable, seqLen, dropout: (opts.dropout ?? 0.1) > 0 ? { p: opts.dropout ?? 0.1 } : undefined, frozenFormat: opts.frozenFormat, session: opts.session };
-  let totalParams = 0;
-  for (const t of weights.tensors.values()) totalParams += numel(t.shape);
+  const frozen = { quantized: weights.quantized, embeddingRows: weights.embeddingRows };
+  const stepperOptions = { trainable, seqLen, dropout: (opts.dropout ?? 0.1) > 0 ? { p: opts.dropout ?? 0.1 } : undefined, frozenFormat: opts.frozenFormat, frozen, session: opts.session };
+  const totalParams = frozenParameterCount(weights);
   const recompute = opts.recompute ?? (totalParams >= 1e9 ? 'blockwise' : 'whole');
   // Adapter parameters that do not train enter the graphs as constants at their starting values.
   const frozenAdapters = keys.filter((k) => !trainableShapes.has(k));
@@ -229,6 +233,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   else meta = readMeta(opts.outDir);
   const elapsed = (performance.now() - started) / 1000;
   return { step, totalSteps, aborted, losses, meta, secondsPerStep: losses.length ? elapsed / losses.length : 0 };
+}
+
+function baseModelOf(w: TrainingWeights) {
+  if (!w.manifest || !w.dir) throw new Error('training: the weights name no base model (a model folder or baseModel)');
+  return baseModelIdentity({ manifest: w.manifest, dir: w.dir });
 }
 
 /** Adapter values of a saved set as a tensor map ready to merge into LoadedWeights.tensors. */

@@ -14,6 +14,7 @@ import { Builder } from '../engine/graph/builder';
 import { Graph, Value } from '../engine/graph/graph';
 import { HostParams } from '../engine/graph/params';
 import { LavinConfig, lavinForward, LavinSequence, llamaLinearPolicy, ropeTables, visionOf } from '../engine/lavin';
+import { QuantizedWeight } from '../engine/quant';
 import { HostTensor } from '../engine/tensor';
 
 export const TRAIN_IO = {
@@ -43,11 +44,28 @@ export interface TrainingGraphOptions {
   /** Dropout on every MM-adapter bottleneck, driven by masks fed as graph inputs. */
   dropout?: DropoutSpec;
   /**
-   * Storage of the frozen LLaMA linear weights: fp32 (default) or fp16 (half the memory, cast to
-   * fp32 in the graph; lossless for Meta's fp16 checkpoints). Quantised formats have no gradient
-   * rule (MatMulNBits) and are refused.
+   * Storage of the frozen LLaMA float linear weights: fp32 (default) or fp16 (half the memory, cast
+   * to fp32 in the graph; lossless for Meta's fp16 checkpoints).
    */
   frozenFormat?: 'fp32' | 'fp16';
+  /**
+   * Frozen linears kept in their int8/int4 blocks (absent from the tensor map): multiplied by
+   * MatMulNBits at TRAINING_ACCURACY_LEVEL, their input gradient through the weight rebuilt in the
+   * backward pass (autodiff's MatMulNBits rule); no float copy is held.
+   */
+  quantized?: ReadonlyMap<string, QuantizedWeight>;
+}
+
+/**
+ * MatMulNBits accuracy level of training graphs: 0 multiplies in float32 (the dequantised weight's
+ * own numbers, as the backward pass does), not with int8-quantised activations (level 4,
+ * inference's): the gradient is then the gradient of the function the forward pass computes.
+ */
+export const TRAINING_ACCURACY_LEVEL = 0;
+
+/** The linear policy of a training graph's frozen weights. */
+export function trainingLinearPolicy(format: 'fp32' | 'fp16' = 'fp32') {
+  return { ...llamaLinearPolicy(format), accuracyLevel: TRAINING_ACCURACY_LEVEL };
 }
 
 export interface DropoutMaskInput {
@@ -86,7 +104,7 @@ export function buildTrainingGraph(cfg: LavinConfig, tensors: ReadonlyMap<string
   const trainable = new Set(opts.trainable);
   const format = opts.frozenFormat ?? 'fp32';
   if (format !== 'fp32' && format !== 'fp16') throw new Error(`training graph: frozen weights can be fp32 or fp16, not ${String(format)}`);
-  const p = new HostParams(tensors, trainable, llamaLinearPolicy(format));
+  const p = new HostParams(tensors, trainable, trainingLinearPolicy(format), { prequantized: opts.quantized });
   const { dim, headDim } = cfg.llama;
   const nVisual = cfg.adapter.nVisualTokens;
 

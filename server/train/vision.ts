@@ -10,6 +10,7 @@ import { llamaLinearPolicy } from '../engine/lavin';
 import { promptText, LAVIN_FAMILY, lavinPrefixes } from '../engine/sequence';
 import { loadVisionDataset, SkippedSample, VisionDataset } from './data/llavaInstruct';
 import { prepareExamples } from './data/prepare';
+import { addImageText, ImageTextCache } from './data/sampleImageText';
 import { TextSample } from './data/tokenize';
 import { train, TrainProgress, TrainResult } from './trainer';
 import { heldBySeparatedRoutes, initAdapterTensors, RouteProbe, separateRoutes } from './init';
@@ -66,6 +67,10 @@ export interface VisionTrainRun {
   textAnchors?: number;
   /** Told once the data is validated, before the first step. */
   onData?: (d: { samples: number; records: number; skipped: SkippedSample[] }) => void;
+  /** Give each image sample the text read from its image as context, as inference does (default true; lavin.readImageText). */
+  readImageText?: boolean;
+  /** OCR results kept across runs (by image content). */
+  imageTextCache?: ImageTextCache;
 }
 
 export interface VisionTrainOutcome {
@@ -80,6 +85,7 @@ export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTr
   const data = await loadVisionDataset(run.dataDir);
   const tok = run.model.tokenizer;
   const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
+  if (run.readImageText !== false) data.samples = (await addImageText(data.samples, { tok, nVisual, maxSeqLen: run.model.info.maxSeqLen, cache: run.imageTextCache })).samples;
   const prefixes = lavinPrefixes(tok);
   // The layout inserts the prefix and the visual slots, then cuts to max_words: size it so that no
   // answer is cut, and skip the samples that would not fit the model's context.
@@ -173,8 +179,9 @@ async function separatedStart(model: LavinModel, weights: LoadedWeights, seed: n
   const current = new Map(keys.map((k) => [k, weights.tensors.get(k)!]));
   const start = initAdapterTensors(shapes, new Rng(seed));
   const cfg = model.runtime.cfg;
+  const sawImages = model.seesImages;
   const probe: RouteProbe = async (set) => {
-    model.setAdapters(adapterHostTensors({ tensors: set, shapes }));
+    model.setAdapters(adapterHostTensors({ tensors: set, shapes }), { vision: true });
     const routes = async (img?: Uint8Array) => {
       const r = await model.generate({ prompt: { kind: 'chat', turns: [{ role: 'user', content: 'Describe it.' }] }, image: img, temperature: 0, maxNewTokens: 1 });
       if (r.route !== (img ? 'image' : 'text')) throw new Error(`adapter init: a ${img ? 'image' : 'text'} request took the ${r.route} route`);
@@ -185,7 +192,7 @@ async function separatedStart(model: LavinModel, weights: LoadedWeights, seed: n
   try {
     await separateRoutes(start, cfg.llama.nLayers, cfg.adapter.temperature, probe, new Rng(seed + 1));
   } finally {
-    model.setAdapters(current);
+    model.setAdapters(current, { vision: sawImages });
   }
   const tensors = new Map(weights.tensors);
   for (const [k, v] of adapterHostTensors({ tensors: start, shapes })) tensors.set(k, v);

@@ -7,6 +7,7 @@
 import { DType, HostTensor } from '../tensor';
 import { Builder } from './builder';
 import { Graph, Node, Value } from './graph';
+import { dequantizedWeight } from './dequantize';
 
 /** Gradient rule: given the node, its inputs/outputs and the output gradient, the input gradients. */
 type Rule = (ctx: RuleContext) => (Value | undefined)[];
@@ -78,8 +79,8 @@ export function gradients(b: Builder, loss: Value, wrt: readonly Value[]): Map<s
     if (node.outputs.length !== 1) throw new AutodiffError(`${node.op} node ${node.name}: multi-output ops have no gradient rule`);
     const gy = total(node.outputs[0]);
     if (!gy) continue;
-    const rule = RULES[node.op];
-    if (!rule || node.domain) throw new AutodiffError(`no gradient rule for ${node.domain ? node.domain + '.' : ''}${node.op} (node ${node.name})`);
+    const rule = RULES[node.domain ? `${node.domain}.${node.op}` : node.op];
+    if (!rule) throw new AutodiffError(`no gradient rule for ${node.domain ? node.domain + '.' : ''}${node.op} (node ${node.name})`);
     const ins = node.inputs.map((name) => (name ? valueOf(g, name) : (undefined as unknown as Value)));
     const out = valueOf(g, node.outputs[0]);
     for (const v of [...ins.filter((v, k) => v && varying.has(v.name) && differentiableInput(node, k)), out]) requireStatic(v, node);
@@ -181,6 +182,18 @@ function unbroadcast(b: Builder, gx: Value, target: number[]): Value {
   if (axes.length) out = b.reduceSum(out, axes, true);
   if (shapeOf(out).join(',') !== target.join(',')) out = b.reshape(out, target);
   return out;
+}
+
+/**
+ * `x` again, but computed once `dependency` exists: Where(isnan(dependency's first value), x, x).
+ * A frozen weight rebuilt from an initializer alone would be constant-folded at load (a permanent
+ * float copy) or scheduled at the start of the run (all layers' copies alive at once); tied to the
+ * incoming gradient it is built just before the one product that uses it, and freed after.
+ */
+export function after(b: Builder, x: Value, dependency: Value): Value {
+  const first = b.slice(b.reshape(dependency, [-1]), [0], [1], [0]);
+  const cond = b.op('IsNaN', [first], [{ dtype: 'bool', shape: [1] }])[0];
+  return b.op('Where', [cond, x, x], [{ dtype: x.dtype, shape: x.shape }])[0];
 }
 
 function swapLast2(b: Builder, v: Value): Value {
@@ -322,6 +335,16 @@ const RULES: Record<string, Rule> = {
     ];
   },
   Cast: ({ b, ins, gy }) => [b.cast(gy, ins[0].dtype)],
+  // A frozen quantised weight (never a gradient of its own): dx = dy @ W with W rebuilt from its
+  // blocks here, a value of the backward pass alone, so the forward keeps no float copy alive.
+  'com.microsoft.MatMulNBits': ({ b, node, ins, gy }) => {
+    const [x, packed, scales, zeroPoints] = ins;
+    if (!zeroPoints || node.inputs.length > 4) throw new AutodiffError(`MatMulNBits node ${node.name}: only codes, scales and integer zero points are differentiable here`);
+    const bits = attrInt(node, 'bits', 4);
+    if (bits !== 4 && bits !== 8) throw new AutodiffError(`MatMulNBits node ${node.name}: ${bits}-bit weights`);
+    const w = dequantizedWeight(b, after(b, packed, gy), scales, zeroPoints, { n: attrInt(node, 'N', 0), k: attrInt(node, 'K', 0), bits, blockSize: attrInt(node, 'block_size', 0) });
+    return [unbroadcast(b, b.matmul(gy, w), shapeOf(x))];
+  },
 };
 
 /** Ops with a gradient rule (for error messages and tests). */

@@ -1,8 +1,10 @@
 // CLIP vision tower under OpenAI names (`conv1.weight`, `transformer.resblocks.N.attn.in_proj_weight`, ...)
 // from any of: an OpenAI visual state dict, a full OpenAI CLIP state dict or TorchScript archive
 // (`visual.` prefix, text tower ignored), or Hugging Face CLIPVisionModel / CLIPModel safetensors
-// (renamed, q/k/v stacked into in_proj). Geometry comes from the tensor shapes.
+// (renamed, q/k/v stacked into in_proj). Geometry comes from the tensor shapes. loadClipSource also
+// takes a Hugging Face CLIP folder and the tower inside a LLaVA mmproj GGUF (clipGguf.ts).
 import * as fs from 'fs/promises';
+import * as fsSync from 'fs';
 import * as path from 'path';
 import type { DType, HostTensor } from '../tensor';
 import { CheckpointError, formatShape } from './weightErrors';
@@ -10,6 +12,7 @@ import { ConcatBuilder, FLOAT_DTYPES, transpose2d } from './ops';
 import { openTensorFile } from './tensorFile';
 import type { TensorFile } from './types';
 import type { ClipConfig as ModelClipConfig } from '../lavin';
+import { loadClipGguf, looksLikeGguf } from './clipGguf';
 
 /** The model definition's ViT geometry, plus what the checkpoint also tells. */
 export interface ClipConfig extends ModelClipConfig {
@@ -17,7 +20,7 @@ export interface ClipConfig extends ModelClipConfig {
   numPositions: number;
 }
 
-export type ClipSourceKind = 'openai' | 'huggingface';
+export type ClipSourceKind = 'openai' | 'huggingface' | 'mmproj';
 
 export interface LoadedClip {
   config: ClipConfig;
@@ -107,7 +110,7 @@ function detectLayout(file: TensorFile): Layout {
   throw new CheckpointError(file.path, 'not a CLIP vision checkpoint: none of class_embedding, visual.class_embedding, vision_model.embeddings.class_embedding is present');
 }
 
-interface HfVisionConfig { num_attention_heads?: unknown; hidden_size?: unknown; num_hidden_layers?: unknown; patch_size?: unknown; image_size?: unknown; layer_norm_eps?: unknown; intermediate_size?: unknown }
+interface HfVisionConfig { hidden_act?: unknown; num_attention_heads?: unknown; hidden_size?: unknown; num_hidden_layers?: unknown; patch_size?: unknown; image_size?: unknown; layer_norm_eps?: unknown; intermediate_size?: unknown }
 
 /** The vision part of a Hugging Face config.json beside the weights, if there is one. */
 async function readHfConfig(weightsPath: string): Promise<{ file: string; cfg: HfVisionConfig } | undefined> {
@@ -126,6 +129,41 @@ async function readHfConfig(weightsPath: string): Promise<{ file: string; cfg: H
   }
   const vision = (typeof raw.vision_config === 'object' && raw.vision_config !== null ? raw.vision_config : raw) as HfVisionConfig;
   return vision.num_attention_heads !== undefined || vision.hidden_size !== undefined ? { file, cfg: vision } : undefined;
+}
+
+/**
+ * A CLIP vision tower from any source a user may have: OpenAI .pt/.pth, Hugging Face CLIP
+ * safetensors (a file, or the folder holding model.safetensors and config.json), or a LLaVA mmproj
+ * GGUF. The reader is chosen by content, not by name.
+ */
+export async function loadClipSource(p: string, opts: { heads?: number } = {}): Promise<LoadedClip> {
+  let stat: fsSync.Stats;
+  try {
+    stat = fsSync.statSync(p);
+  } catch {
+    throw new CheckpointError(p, 'CLIP file or folder not found');
+  }
+  if (stat.isDirectory()) {
+    const file = ['model.safetensors', 'pytorch_model.safetensors'].map((n) => path.join(p, n)).find((f) => fsSync.existsSync(f));
+    if (!file) {
+      const sharded = fsSync.existsSync(path.join(p, 'model.safetensors.index.json'));
+      throw new CheckpointError(p, sharded ? 'a sharded CLIP checkpoint is not supported (CLIP vision towers fit in one model.safetensors)' : 'no model.safetensors in this folder: not a Hugging Face CLIP folder');
+    }
+    return loadClip(file, opts);
+  }
+  const head = Buffer.alloc(4);
+  const fd = fsSync.openSync(p, 'r');
+  try {
+    fsSync.readSync(fd, head, 0, 4, 0);
+  } finally {
+    fsSync.closeSync(fd);
+  }
+  if (looksLikeGguf(head)) {
+    const clip = loadClipGguf(p);
+    if (opts.heads !== undefined && opts.heads !== clip.config.heads) throw new CheckpointError(p, `clip.vision.attention.head_count ${clip.config.heads} contradicts the configured CLIP heads ${opts.heads}`);
+    return clip;
+  }
+  return loadClip(p, opts);
 }
 
 export async function loadClip(filePath: string, opts: { heads?: number } = {}): Promise<LoadedClip> {
@@ -210,6 +248,10 @@ async function loadFrom(file: TensorFile, filePath: string, opts: { heads?: numb
     check('patch_size', patch);
     check('image_size', resolution);
     check('intermediate_size', mlpHidden);
+    // The model definition's MLP is CLIP's quick GELU (OpenAI CLIP, and every openai/clip-* on the hub).
+    if (c.hidden_act !== undefined && c.hidden_act !== 'quick_gelu') {
+      throw new CheckpointError(hf.file, `hidden_act is ${JSON.stringify(c.hidden_act)}; only CLIP's "quick_gelu" (OpenAI CLIP) is supported`);
+    }
     if (c.num_attention_heads !== undefined) {
       if (typeof c.num_attention_heads !== 'number' || !Number.isSafeInteger(c.num_attention_heads) || c.num_attention_heads <= 0) {
         throw new CheckpointError(hf.file, `num_attention_heads must be a positive integer, found ${JSON.stringify(c.num_attention_heads)}`);

@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { ADAPTER_META_FILE } from '../../train';
+import { exportAdapterSet, ExportResult, importAdapterSet, ImportResult } from '../../train/adapterExport';
 import { lavinHome } from '../defaults';
 import { defaultAdapterSetsDir } from '../trainingPort';
 
@@ -82,4 +83,15 @@ export function chooseAdapterSet(flag: string | undefined): ChosenAdapterSet | n
     return { name: path.basename(dir), dir, via: 'flag' };
   }
   return { name: flag, dir: storeSet(flag), via: 'flag' };
+}
+
+/** `lavin adapters --export`: a set (by name or folder, as --adapters takes it) to one .safetensors file. */
+export function exportSet(nameOrDir: string, file: string): Promise<ExportResult> {
+  if (nameOrDir === 'none') throw new Error('--export needs an adapter set name or folder');
+  return exportAdapterSet(chooseAdapterSet(nameOrDir)!.dir, path.resolve(file));
+}
+
+/** `lavin adapters --import`: an exported file into the store (never over an existing set). */
+export function importSet(file: string, name?: string): Promise<ImportResult> {
+  return importAdapterSet(path.resolve(file), defaultAdapterSetsDir(), { name });
 }

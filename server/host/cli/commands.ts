@@ -19,6 +19,8 @@ import { UsageError } from './usage';
 
 export interface CommonFlags {
   model?: string;
+  /** A GGUF / Hugging Face backbone's CLIP (ask and train --clip). */
+  clip?: string;
   device?: DevicePreference;
   json: boolean;
   verbose: boolean;
@@ -54,8 +56,16 @@ function makeHost(flags: CommonFlags, ctx: CliContext, training = ctx.training):
       throw new Error(fs.statSync(dir).isDirectory() ? `model folder ${dir} has no model.json or config.json (create one with "lavin convert")` : `${dir} is not a GGUF file`);
     }
   }
+  if (flags.clip !== undefined) {
+    const clip = path.resolve(flags.clip);
+    if (!fs.existsSync(clip)) throw new Error(`CLIP ${flags.clip} does not exist`);
+    if (flags.model === undefined || !isBackbonePath(path.resolve(flags.model))) {
+      throw new UsageError('--clip gives a GGUF or Hugging Face backbone (--model FILE.gguf|DIR) its CLIP; a LaVIN model folder names its own in model.json');
+    }
+  }
   return new ModelHost({
     modelDir: flags.model && path.resolve(flags.model),
+    clip: flags.clip && path.resolve(flags.clip),
     device: flags.device,
     workspace: new Workspace([path.parse(process.cwd()).root]),
     training,
@@ -183,7 +193,7 @@ export async function explain(spec: string, flags: AnswerFlags, ctx: CliContext)
   }, streamAnswer(ctx, flags.topLogits)));
 }
 
-export async function train(opts: { docs?: string; data?: string; steps?: number; out?: string; resume: boolean; overwrite: boolean; name?: string; include?: string[]; dryRun: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
+export async function train(opts: { docs?: string; data?: string; steps?: number; out?: string; resume: boolean; overwrite: boolean; name?: string; include?: string[]; dryRun: boolean; readImageText: boolean }, flags: CommonFlags, ctx: CliContext): Promise<void> {
   const given = (opts.docs ?? opts.data)!;
   const folder = path.resolve(given);
   const what = opts.docs !== undefined ? 'docs folder' : 'data folder';
@@ -192,7 +202,7 @@ export async function train(opts: { docs?: string; data?: string; steps?: number
   const host = makeHost(flags, ctx);
   try {
     const source = opts.docs !== undefined ? { docs: folder } : { data: folder };
-    const r = await host.train({ ...source, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, overwrite: opts.overwrite, name: opts.name, include: opts.include }, {
+    const r = await host.train({ ...source, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, overwrite: opts.overwrite, name: opts.name, include: opts.include, readImageText: opts.readImageText }, {
       signal: ctx.signal,
       onData: (d) => {
         ctx.out.event({ event: 'data', samples: d.samples, skipped: d.skipped });
@@ -251,7 +261,7 @@ function sampling(f: SamplingFlags) {
 
 /** `lavin eval --scienceqa DIR`: the paper's Table 1 columns for one split. */
 export async function evalScienceQa(
-  opts: { dir: string; split: string; limit?: number; greedy: boolean; unparsed: 'wrong' | 'random' } & SamplingFlags,
+  opts: { dir: string; split: string; limit?: number; greedy: boolean; unparsed: 'wrong' | 'random'; imageText?: boolean } & SamplingFlags,
   flags: CommonFlags,
   ctx: CliContext,
 ): Promise<void> {
@@ -262,6 +272,7 @@ export async function evalScienceQa(
     const r = await evaluateScienceQa(model, dir, {
       split: opts.split, limit: opts.limit, greedy: opts.greedy, unparsed: opts.unparsed, seed: opts.seed,
       temperature: opts.temperature, topP: opts.topP, maxNewTokens: opts.maxNewTokens, signal: ctx.signal,
+      ...(opts.imageText ? { imageText: { tok: model.tokenizer, nVisual: model.runtime.cfg.adapter.nVisualTokens, maxSeqLen: model.info.maxSeqLen } } : {}),
       onProblem: (row, done, total) => ctx.out.progress('evaluating', done / total, `${done}/${total}`),
     });
     ctx.out.endProgress();

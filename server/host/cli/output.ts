@@ -12,6 +12,8 @@ export type CliEvent =
   | { event: 'preview'; samples: number; [extra: string]: unknown }
   | { event: 'data'; samples: number; skipped: { where: string; reason: string }[] }
   | { event: 'adapters'; store: string; active: string | null; sets: unknown[] }
+  | { event: 'exported'; name: string; file: string; [extra: string]: unknown }
+  | { event: 'imported'; name: string; path: string; [extra: string]: unknown }
   | { event: 'models'; models: unknown[]; [extra: string]: unknown }
   | { event: 'tokens'; ids: number[] }
   | { event: 'lines'; lines: unknown[] }

@@ -7,12 +7,13 @@ import type { InitializeParams, ProgressToken, WorkDoneProgressBegin, WorkDonePr
 import {
   ActivateAdapterSetRequest, ChatRequest, ExplainRequest, LavinInitializationOptions, ListAdapterSetsRequest, ListModelsRequest, LoadModelRequest,
   PreviewTrainingRequest, SetupModelRequest, StatusChangedNotification, StatusRequest, TokenNotification, TrainProgressNotification, TrainRequest,
-  UnloadModelRequest,
+  UnloadModelRequest, PreviewVisionDataRequest, ExportAdapterSetRequest, ImportAdapterSetRequest,
 } from '../../protocol';
 import { HostError } from '../errors';
 import { GenerateControl, ModelHost } from '../modelHost';
 import * as P from '../requestChecks';
 import { listModelsParams } from '../models/listModelsParams';
+import { exportAdapterSetParams, importAdapterSetParams, previewVisionDataParams } from '../adapterSetParams';
 import { TrainingPort } from '../training';
 import { Workspace } from '../workspace';
 import { TolerantMessageReader } from './reader';
@@ -149,6 +150,9 @@ export function startServer(opts: ServerOptions) {
   }));
   connection.onRequest(PreviewTrainingRequest.method, handle((p) => getHost().previewTraining(P.previewTrainingParams(p))));
   connection.onRequest(ListAdapterSetsRequest.method, handle(() => getHost().listAdapterSets()));
+  connection.onRequest(PreviewVisionDataRequest.method, handle((p) => getHost().previewVisionData(previewVisionDataParams(p))));
+  connection.onRequest(ExportAdapterSetRequest.method, handle((p) => getHost().exportAdapterSet(exportAdapterSetParams(p))));
+  connection.onRequest(ImportAdapterSetRequest.method, handle((p) => getHost().importAdapterSet(importAdapterSetParams(p))));
   connection.onRequest(ListModelsRequest.method, handle((p) => getHost().listModels(listModelsParams(p))));
   connection.onRequest(ActivateAdapterSetRequest.method, handle((p) => getHost().activateAdapterSet(P.activateParams(p).name)));
   connection.onRequest(SetupModelRequest.method, handle((p, token) => {

@@ -1,7 +1,8 @@
 // A training set from a documentation folder: Markdown / MDX / reStructuredText / plain-text files
 // are split into sections, each section becomes an instruction sample ("explain <heading>" ->
 // section text), and every referenced image with alt text or a caption becomes an image sample
-// ("describe this image" -> alt text + caption). Walks only inside the chosen folder (symlinks are
+// ("describe this image" -> alt text + caption; the text read from the image joins it as context when
+// training runs, train/data/sampleImageText.ts). Walks only inside the chosen folder (symlinks are
 // not followed, image references must resolve inside it), honours .gitignore files, and skips
 // binaries and huge files. It never decodes images, so its summary doubles as a dry run.
 
@@ -9,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import ignore, { Ignore } from 'ignore';
 import { Minimatch } from 'minimatch';
+import { instructionBody } from '../../engine/sequence';
 import { chatPrompt, TextSample } from './tokenize';
 import { resolveInside } from './paths';
 
@@ -129,7 +131,8 @@ export function buildDocsDataset(root: string, opts: DocsDatasetOptions = {}): D
           continue;
         }
         const instruction = 'Describe this image.';
-        samples.push({ prompt: chatPrompt(instruction), instruction, answer: description, imagePath, source: `${rel} -> ${img.target}` });
+        // A body, not text: training adds the text read from the image as its context (sampleImageText.ts).
+        samples.push({ prompt: instructionBody(instruction), instruction, answer: description, imagePath, source: `${rel} -> ${img.target}` });
         summary.imageSamples++;
         summary.characters += description.length;
         used = true;

@@ -50,7 +50,9 @@ export function loadScienceQa(root: string, split = 'train'): TextSample[] {
     if (!Array.isArray(p.choices) || !Number.isInteger(p.answer) || p.answer < 0 || p.answer >= p.choices.length) {
       throw new Error(`ScienceQA problem ${id}: "choices" / "answer" are malformed`);
     }
-    const { prompt, answer } = scienceQaPrompt(p);
+    // The prompt as a body (its text is scienceQaPrompt's): the text read from the image can join its context field (sampleImageText.ts).
+    const prompt = { kind: 'scienceqa' as const, question: p.question, hint: p.hint, choices: p.choices };
+    const { answer } = scienceQaPrompt(p);
     let imagePath: string | undefined;
     if (p.image) {
       imagePath = path.join(root, 'images', p.split ?? split, id, p.image);

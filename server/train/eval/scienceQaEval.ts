@@ -16,7 +16,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { GenerateRequest, PositionMode } from '../../engine/api';
+import { Prompt } from '../../engine/sequence';
 import { ScienceQaProblem, scienceQaPrompt } from '../data/scienceqa';
+import { addImageText, SampleImageTextOptions } from '../data/sampleImageText';
 import { Rng } from '../rng';
 import { computeTable1, contextFlags, Table1, Table1Column, Table1Counts, table1Buckets } from './table1';
 
@@ -59,6 +61,11 @@ export interface ScienceQaEvalOptions {
   unparsed?: 'wrong' | 'random';
   /** Decode positions (default: the model's; 'consistent' for adapters trained by this product). */
   positionMode?: PositionMode;
+  /**
+   * Give image problems the text read from their image after the hint, as training gives it by
+   * default (data/sampleImageText.ts): for adapters trained here with it. Absent: the paper's prompts.
+   */
+  imageText?: SampleImageTextOptions;
   signal?: AbortSignal;
   onProblem?: (row: ScienceQaRow, done: number, total: number) => void;
 }
@@ -169,6 +176,7 @@ export async function evaluateScienceQa(model: ScienceQaGenerator, dir: string, 
   if (!(topP > 0 && topP <= 1)) throw new Error(`ScienceQA eval: topP must be in (0, 1], got ${topP}`);
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) throw new Error(`ScienceQA eval: maxNewTokens must be a positive integer, got ${maxNewTokens}`);
   const guesser = new Rng(seed);
+  const prompts = opts.imageText ? await withImageText(items, opts.imageText) : items.map((item) => item.prompt);
 
   const started = performance.now();
   const rows: ScienceQaRow[] = [];
@@ -181,7 +189,7 @@ export async function evaluateScienceQa(model: ScienceQaGenerator, dir: string, 
     const image = item.imagePath ? new Uint8Array(fs.readFileSync(item.imagePath)) : undefined;
     let text: string;
     try {
-      ({ text } = await model.generate({ prompt: item.prompt, image, maxNewTokens, temperature, topP, seed: seed + i, positionMode: opts.positionMode, signal: opts.signal }));
+      ({ text } = await model.generate({ prompt: prompts[i], image, maxNewTokens, temperature, topP, seed: seed + i, positionMode: opts.positionMode, signal: opts.signal }));
     } catch (e) {
       throw new Error(`ScienceQA problem ${item.pid}: ${(e as Error).message}`);
     }
@@ -221,4 +229,13 @@ export async function evaluateScienceQa(model: ScienceQaGenerator, dir: string, 
     aborted,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** The items' prompts with the text read from their images in the context field (the same text as before where none was read). */
+async function withImageText(items: ScienceQaItem[], opts: SampleImageTextOptions): Promise<Prompt[]> {
+  const samples = items.map((item) => ({
+    prompt: { kind: 'scienceqa' as const, question: item.problem.question, hint: item.problem.hint ?? undefined, choices: item.problem.choices },
+    answer: '', imagePath: item.imagePath, source: `ScienceQA problem ${item.pid}`,
+  }));
+  return (await addImageText(samples, opts)).samples.map((s, i) => (s.imagePath && s.prompt !== samples[i].prompt ? s.prompt : items[i].prompt));
 }

@@ -11,7 +11,7 @@ import { loadChatFile } from '../../../server/train/data/chat';
 import { buildDocsDataset } from '../../../server/train/data/docs';
 import { loadScienceQa, scienceQaPrompt } from '../../../server/train/data/scienceqa';
 import { chatPrompt, TextTokenizer, tokenizeExample } from '../../../server/train/data/tokenize';
-import { layoutExample } from '../../../server/engine/sequence';
+import { LAVIN_FAMILY, layoutExample, promptText } from '../../../server/engine/sequence';
 
 /** One id per character (code + 3), BOS 1 / EOS 2: enough to check positions exactly. */
 const charTok: TextTokenizer = {
@@ -83,7 +83,7 @@ describe('loaders', () => {
     }));
     fs.writeFileSync(path.join(dir, 'pid_splits.json'), JSON.stringify({ train: ['7', '8'], test: [] }));
     const s = loadScienceQa(dir);
-    assert.equal(s[0].prompt, 'Question: Which is a mammal?\nContext: N/A\nOptions: (A) cat (B) trout\nResponse:');
+    assert.equal(promptText(LAVIN_FAMILY, s[0].prompt), 'Question: Which is a mammal?\nContext: N/A\nOptions: (A) cat (B) trout\nResponse:');
     assert.equal(s[0].answer, 'The answer is A. BECAUSE: Mammals have fur. A cat has fur.');
     assert.ok(s[0].imagePath?.endsWith('images/train/7/image.png'));
     assert.equal(s[1].answer, 'The answer is C.');
