@@ -1,11 +1,13 @@
 // Exact-answer accuracy of a model on a LLaVA-Instruct-style test split: each record's last gpt
 // turn against the model's greedy answer (first word, case and punctuation ignored), asked the way
-// `lavin ask --image FILE "question"` asks (engine/sequence.ts via the model's own generate).
+// `lavin ask --image FILE "question"` asks (engine/sequence.ts via the model's own generate; with
+// `imageText`, the text read from each image as context, as ask and training give it).
 
 import * as fs from 'fs';
 import * as path from 'path';
 import { GenerateRequest, GenerateResult } from '../../engine/api';
 import { loadVisionDataset } from '../data/llavaInstruct';
+import { addImageText, SampleImageTextOptions } from '../data/sampleImageText';
 
 export interface VisionQaGenerator {
   generate(req: GenerateRequest): Promise<GenerateResult>;
@@ -26,9 +28,18 @@ export function firstWord(text: string): string {
   return w.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '').toLowerCase();
 }
 
-export async function evaluateVisionQa(model: VisionQaGenerator, dataDir: string, opts: { limit?: number; maxNewTokens?: number; positionMode?: GenerateRequest['positionMode'] } = {}): Promise<VisionQaResult> {
+export interface VisionQaOptions {
+  limit?: number;
+  maxNewTokens?: number;
+  positionMode?: GenerateRequest['positionMode'];
+  /** Give each question the text read from its image as context (what `lavin ask --image` and training do by default). */
+  imageText?: SampleImageTextOptions;
+}
+
+export async function evaluateVisionQa(model: VisionQaGenerator, dataDir: string, opts: VisionQaOptions = {}): Promise<VisionQaResult> {
   const data = await loadVisionDataset(dataDir);
-  const samples = data.samples.slice(0, opts.limit ?? data.samples.length);
+  let samples = data.samples.slice(0, opts.limit ?? data.samples.length);
+  if (opts.imageText) samples = (await addImageText(samples, opts.imageText)).samples;
   const rows: VisionQaResult['rows'] = [];
   for (const s of samples) {
     const image = s.imagePath ? fs.readFileSync(s.imagePath) : undefined;
