@@ -54,7 +54,12 @@ describe('vision adapters learn the synthetic set (int4 backbone)', () => {
     const r = await trainVisionAdapters({ model, dataDir: path.join(dir, 'train'), outDir: path.join(dir, 'set'), steps: STEPS, imageTextCache: cache });
     assert.equal(r.result.step, STEPS);
     assert.equal(r.skipped.length, 0);
-    model.setAdapters(adapterHostTensors(await loadAdapterSet(path.join(dir, 'set'), { optimizer: false })));
+    const set = await loadAdapterSet(path.join(dir, 'set'), { optimizer: false });
+    // The text route's up-projections were held at zero, and the text modality token keeps to that expert.
+    for (const [k, v] of set.tensors) if (/^layers\.\d+\.adapter_attn\.conv_B\./.test(k)) assert.ok(v.every((x) => x === 0), `${k} moved`);
+    model.setAdapters(adapterHostTensors(set));
+    const textRoute = await model.generate({ prompt: { kind: 'chat', turns: [{ role: 'user', content: 'Hello' }] }, temperature: 0, maxNewTokens: 1 });
+    for (const [l, w] of textRoute.routerWeights.entries()) assert.ok(w[1] < 1e-6, `block ${l}: the text route gives expert 1 weight ${w[1]}`);
     const accAfter = await evaluateVisionQa(model, path.join(dir, 'test'), opts);
     const drift = textDrift(textBefore, await textSnapshot(model, undefined, { positionMode: 'consistent' }));
     const wrong = accAfter.rows.filter((x) => !x.correct).map((x) => `${x.expected}->${x.got}`).join(', ');
