@@ -27,6 +27,7 @@ import { decodeTensor, encodeTensor, GgufType, Q4_K_M_MIX, writeLlamaGguf } from
 import { BenchShape, benchConfig, lazyRandomTensors, llamaParameters, randomValues, SEED, SHAPES, WEIGHTS_VERSION } from './shapes';
 import type { WorkerArgs, WorkerResult } from './worker';
 import type { OcrBenchResult } from './ocr';
+import { describeEstimate, type Estimate, type MemoryRunResult } from './trainingMemory';
 import { LavinRuntime, PREFILL_CHUNK } from '../server/engine/runtime';
 import { llamaLinearParameters } from '../server/engine/memory';
 
@@ -408,13 +409,27 @@ async function main() {
     push(shape, 'fp32', `train_${t.modality}_tokens_s`, t.tokensPerSecond, null);
     push(shape, 'fp32', `train_${t.modality}_peak_rss_mb`, t.peakRssMB, null);
   }
-  // OCR (issue 13): reading an 800x480 screenshot, in its own process (bench/ocr.ts).
-  const ocrRun = spawnSync(process.execPath, [path.join(__dirname, 'ocr.js'), '--json', '--runs', '3', '--threads', String(o.threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (ocrRun.status !== 0) throw new Error(`OCR bench failed with status ${ocrRun.status}`);
-  const ocr = JSON.parse(ocrRun.stdout) as OcrBenchResult;
-  push('ocr 800x480', 'fp32', 'ocr_ms', ocr.ocrMs, null);
-  push('embedded', 'fp32', 'ttft_image_with_ocr_ms', ocr.ttftEmbeddedMs, null);
-  for (const r of rows.filter((x) => x.metric === 'ttft_image_ms' && x.ours !== null)) push(r.shape, r.precision, 'ttft_image_with_ocr_ms', r.ours! + ocr.ocrMs, null);
+  // Training over the frozen backbone in its own precision (issue 14): peak RSS and step time at
+  // fp32/int8/int4, and the 8B Q4 estimate, each run in its own process (bench/trainingMemory.ts).
+  const memory = o.onlySameFile ? undefined : spawnSync(process.execPath, [path.join(__dirname, 'trainingMemory.js'), '--json', '--threads', String(o.threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (memory && memory.status !== 0) throw new Error(`training memory bench failed with status ${memory.status}`);
+  const trainingMemory = memory ? (JSON.parse(memory.stdout) as { rows: MemoryRunResult[]; estimate?: Estimate }) : undefined;
+  for (const r of trainingMemory?.rows ?? []) {
+    const shape = `${r.shape} train T${r.seqLen}`;
+    push(shape, r.precision, 'train_peak_rss_mb', r.peakRssMB, null);
+    push(shape, r.precision, 'train_step_ms', r.stepMs, null);
+    push(shape, r.precision, 'train_step_cpu_ms', r.stepCpuMs, null);
+  }
+  if (trainingMemory?.estimate) push('8b train T512 (estimate)', 'int4', 'train_peak_rss_mb', trainingMemory.estimate.estimateMB, null);
+  // OCR (issue 13): reading an 800x480 screenshot, in its own process (bench/ocr.ts); not with --only-same-file.
+  const ocrRun = o.onlySameFile ? undefined : spawnSync(process.execPath, [path.join(__dirname, 'ocr.js'), '--json', '--runs', '3', '--threads', String(o.threads)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  if (ocrRun && ocrRun.status !== 0) throw new Error(`OCR bench failed with status ${ocrRun.status}`);
+  const ocr = ocrRun ? JSON.parse(ocrRun.stdout) as OcrBenchResult : undefined;
+  if (ocr) {
+    push('ocr 800x480', 'fp32', 'ocr_ms', ocr.ocrMs, null);
+    push('embedded', 'fp32', 'ttft_image_with_ocr_ms', ocr.ttftEmbeddedMs, null);
+    for (const r of rows.filter((x) => x.metric === 'ttft_image_ms' && x.ours !== null)) push(r.shape, r.precision, 'ttft_image_with_ocr_ms', r.ours! + ocr.ocrMs, null);
+  }
   const loadAfter = load();
   const header = ['shape', 'precision', 'metric', 'ours', 'llama.cpp', 'ours/llama.cpp'];
   const lines = rows.map((r) => [r.shape, r.precision, r.metric, fmt(r.ours), fmt(r.llamacpp), r.ratio === null ? '-' : r.ratio.toFixed(2)]);
@@ -437,8 +452,9 @@ async function main() {
   console.log('peak_rss_mb: the text path (ours before the ViT loads); peak_rss_with_vit_mb: ours with the CLIP ViT-L/14 session loaded.');
   console.log(`greedy_tokens_equal (ours = leading decode tokens identical to llama.cpp's, llama.cpp column = tokens compared): ${agreement.join('; ')}.`);
   if (sameFileAgreement.length) console.log(`"<shape> <TYPE> file" rows: both engines load that one GGUF file (ours as lavin ask --model FILE.gguf does); greedy agreement ${sameFileAgreement.join('; ')}.`);
+  if (trainingMemory?.estimate) console.log(describeEstimate(trainingMemory.estimate));
   console.log('ttft_image_ms: ours only (CLIP ViT-L/14 + 64-token prompt prefill + first token); node-llama-cpp has no image input.');
-  console.log(`ocr_ms: reading ${ocr.image} (${ocr.lines} lines; median of 3 after a warm-up). ttft_image_with_ocr_ms: embedded = measured end to end through the model host (request to first token, ${ocr.promptTokens}-token prompt with the read text); per shape = ttft_image_ms + ocr_ms (the read text's ${ocr.imageTextChars} characters lengthen that prompt, not included).`);
+  if (ocr) console.log(`ocr_ms: reading ${ocr.image} (${ocr.lines} lines; median of 3 after a warm-up). ttft_image_with_ocr_ms: embedded = measured end to end through the model host (request to first token, ${ocr.promptTokens}-token prompt with the read text); per shape = ttft_image_ms + ocr_ms (the read text's ${ocr.imageTextChars} characters lengthen that prompt, not included).`);
   fs.mkdirSync(path.dirname(o.out), { recursive: true });
   fs.writeFileSync(o.out, JSON.stringify(rows, null, 2) + '\n');
   console.log(`wrote ${path.relative(process.cwd(), o.out)}`);

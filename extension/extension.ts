@@ -11,6 +11,8 @@ import { askAboutImage } from './commands/askAboutImage';
 import { fineTune, FineTuneOptions } from './commands/fineTune';
 import { selectModel, SelectModelOptions } from './commands/selectModel';
 import { selectAdapterSet } from './commands/selectAdapterSet';
+import { trainVision, TrainVisionOptions } from './commands/trainVision';
+import { exportAdapterSetCommand, ExportOptions, importAdapterSetCommand, ImportOptions } from './commands/adapterSetFiles';
 import { restartBackend } from './commands/restartBackend';
 import { showLogs } from './commands/showLogs';
 import { quickMenu } from './commands/quickMenu';
@@ -51,6 +53,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<LavinA
     vscode.commands.registerCommand('lavin.fineTune', (options?: FineTuneOptions) => fineTune(b, readConfig(), options)),
     vscode.commands.registerCommand('lavin.selectModel', (options?: SelectModelOptions) => selectModel(b, readConfig(), options)),
     vscode.commands.registerCommand('lavin.selectAdapterSet', () => selectAdapterSet(b)),
+    vscode.commands.registerCommand('lavin.trainVision', (options?: TrainVisionOptions) => trainVision(b, options)),
+    vscode.commands.registerCommand('lavin.exportAdapterSet', (options?: ExportOptions) => exportAdapterSetCommand(b, options)),
+    vscode.commands.registerCommand('lavin.importAdapterSet', (options?: ImportOptions) => importAdapterSetCommand(b, options)),
     vscode.commands.registerCommand('lavin.restartBackend', () => restartBackend(b)),
     vscode.commands.registerCommand('lavin.showLogs', () => showLogs(log)),
     vscode.commands.registerCommand('lavin.newChat', () => chat.newChat()),

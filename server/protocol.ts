@@ -177,6 +177,8 @@ export interface LoadModelParams {
   device?: DevicePreference;
   precision?: PrecisionName;
   threads?: number;
+  /** A GGUF / Hugging Face backbone's CLIP (HF CLIP folder or safetensors, OpenAI .pt, LLaVA mmproj .gguf); absent: the mmproj stored with it, if any. */
+  clip?: string;
 }
 
 export interface TrainParams {

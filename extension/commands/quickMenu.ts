@@ -8,6 +8,7 @@ export async function quickMenu(): Promise<void> {
     { label: '$(server-process) Select Model…', command: 'lavin.selectModel' },
     { label: '$(layers) Select Adapter Set…', command: 'lavin.selectAdapterSet' },
     { label: '$(beaker) Fine-tune Adapters on Project Docs…', command: 'lavin.fineTune' },
+    { label: '$(eye) Train Vision Adapters…', command: 'lavin.trainVision' },
     { label: '$(debug-restart) Restart Backend', command: 'lavin.restartBackend' },
     { label: '$(output) Show Logs', command: 'lavin.showLogs' },
   ];

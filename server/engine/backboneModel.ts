@@ -8,8 +8,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AdapterConfig, ClipConfig, LavinConfig, LlamaConfig, VISUAL_PREFIX } from './lavin';
-import type { LoadedWeights, ModelManifest } from './modelDir';
-import { dequantizeWeight } from './quant';
 import { EngineOptions, LavinRuntime } from './runtime';
 import { SessionConfig } from './session';
 import { PromptFamily } from './sequence';
@@ -155,11 +153,13 @@ export async function backboneRuntime(opened: OpenedBackbone, session: SessionCo
     for (const [k, t] of clipParams(clip)) tensors.set(k, t);
     for (const [k, t] of freshVisionAdapters(clip.config, cfg.llama.dim)) tensors.set(k, t);
   }
-  const embeddingRows = (ids: readonly number[]) => opened.embeddingRows(ids);
+  // The runtime keeps these two functions, not `opened`: once the session holds the weights, the
+  // host copies in opened.tensors/quantized are garbage (unless the caller keeps `opened`).
+  const { embeddingRows, close } = opened;
   try {
-    return await LavinRuntime.create(cfg, tensors, session, { weights: 'fp32', kernels }, { prequantized: opened.quantized, embeddingRows, close: () => opened.close() });
+    return await LavinRuntime.create(cfg, tensors, session, { weights: 'fp32', kernels }, { prequantized: opened.quantized, embeddingRows, close });
   } catch (e) {
-    opened.close();
+    close();
     throw e;
   }
 }
@@ -193,32 +193,3 @@ export async function openBackboneFiles(p: string): Promise<{ opened: OpenedBack
   }
 }
 
-/**
- * Every parameter of a backbone (+ CLIP) as the trainer takes them (LoadedWeights, official names):
- * the backbone's quantised linears dequantised to float32 (the values inference multiplies by; the
- * frozen blocks are not kept packed in training yet), the embedding table whole, the CLIP's tensors
- * and `adapters` (the set in use). `clipFile` is recorded as the manifest's CLIP.
- */
-export async function backboneTrainingWeights(p: string, clip: LoadedClip | undefined, clipFile: string | undefined, adapters: ReadonlyMap<string, HostTensor>, maxSeqLen?: number): Promise<LoadedWeights> {
-  const opened = await openBackbone(p);
-  try {
-    const cfg = backboneConfig(llamaOf(opened), opened.spec.contextLength, maxSeqLen, clip && clipConfigOf(clip));
-    const tensors = new Map<string, HostTensor>();
-    for (const [k, t] of opened.tensors) if (k !== 'rope_freqs.weight') tensors.set(k, t);
-    for (const [k, q] of opened.quantized) tensors.set(k, fromFloat32(dequantizeWeight(q), [q.n, q.k]));
-    if (!tensors.has('tok_embeddings.weight')) {
-      const { vocab, dim } = cfg.llama;
-      tensors.set('tok_embeddings.weight', fromFloat32(opened.embeddingRows(Array.from({ length: vocab }, (_, i) => i)), [vocab, dim]));
-    }
-    if (clip) for (const [k, t] of clipParams(clip)) tensors.set(k, t);
-    for (const [k, t] of adapters) tensors.set(k, t);
-    // The trainer's base-model identity reads manifest.llama as a folder and manifest.clip as a file.
-    const manifest: ModelManifest = {
-      format: 'lavin-code-model', version: 1, name: opened.spec.name,
-      llama: fs.statSync(p).isDirectory() ? p : path.dirname(p), clip: clipFile ?? p, adapter: '', positionMode: 'consistent',
-    };
-    return { manifest, dir: path.dirname(path.resolve(p)), cfg, tensors, adapterKeys: [...adapters.keys()] };
-  } finally {
-    opened.close();
-  }
-}

@@ -10,6 +10,7 @@ import { HOST_TENSORS, readConverted } from './convertedCopy';
 import { LavinConfig } from './lavin';
 import { commitPacked, discardPacked, freeBytes, newPackedWrite, packedIdentity, packedPaths, packedState } from './packedWeights';
 import { bitsOf } from './quant';
+import { decoderSessionConfig } from './deviceKv';
 import { createSessionFromFile, SessionConfig } from './session';
 import { HostTensor } from './tensor';
 import { openTensorFile } from './weights';
@@ -66,7 +67,8 @@ export async function openConvertedSessions<R extends CheckedRuntime>(dir: strin
   const vision = () => createSessionFromFile(path.join(dir, m.files.vision), session);
   const make = (decoder: ort.InferenceSession, from: string) => create(m.cfg, vision, decoder, host, from);
   const source = path.join(dir, m.files.decoder);
-  const fromSource = async () => make(await createSessionFromFile(source, session), source);
+  // On WebGPU the decoder's added keys and values stay on the device (deviceKv.ts); GPU providers open the source decoder.
+  const fromSource = async () => make(await createSessionFromFile(source, decoderSessionConfig(session, m.cfg.llama.nLayers)), source);
   const cpu = (session.device ?? 'cpu') === 'cpu';
   // float32 weights on the CPU: no repacking, so the MatMuls read the memory-mapped data file, as
   // llama.cpp does. 1b, alternating runs: the session opens in 0.4 s instead of 9-11 s (7B: about

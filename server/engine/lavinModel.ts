@@ -20,13 +20,39 @@ import { EngineOptions } from './runtime';
 import { ExecutionDevice, SessionConfig } from './session';
 import { inferenceSequence, InferenceSequence, LAVIN_FAMILY, Prompt, PromptFamily, promptText } from './sequence';
 import { LlamaTokenizer, Tokenizer } from './tokenizer';
-import { backboneConfig, backboneRuntime, backboneTrainingWeights, clipConfigOf, isBackbonePath, loadBackboneClip, NO_VISION_NOTE, openBackboneFiles } from './backboneModel';
+import { backboneConfig, backboneRuntime, clipConfigOf, isBackbonePath, loadBackboneClip, NO_VISION_NOTE, openBackboneFiles } from './backboneModel';
 import type { LoadedClip } from './weights/clip';
 
 const RAW_FAMILY: PromptFamily = { kind: 'raw' };
+const RAW_IMAGE_NOTE = 'a raw prompt has no place for visual tokens, so the image was not used: this is the text-only answer';
 
 /** The CLIP adapters and the visual projection (absent from a set trained without images). */
 const isVisionAdapter = (name: string) => name.startsWith(VISUAL_PREFIX) || name.startsWith('adapter_proj.');
+
+/** A loaded model's ModelInfo: what its config, adapter set and device say, plus its own fields. */
+function modelInfoOf(
+  cfg: LavinConfig,
+  adapters: ReadonlyMap<string, HostTensor>,
+  choice: Awaited<ReturnType<typeof chooseDevice>>,
+  own: Pick<ModelInfo, 'name' | 'dir' | 'precision'> & Pick<Partial<ModelInfo>, 'clip' | 'backbone' | 'visionNote'>,
+): ModelInfo {
+  let adapterParameters = 0;
+  for (const t of adapters.values()) adapterParameters += t.shape.reduce((a, d) => a * d, 1);
+  const { dim, nLayers: layers, nHeads: heads, vocab, ffnHidden } = cfg.llama;
+  const { name, dir, precision, ...optional } = own; // (the order of the fields as listed in --json output)
+  return {
+    name,
+    dir: path.resolve(dir),
+    llama: { dim, layers, heads, vocab, ffnHidden },
+    ...optional,
+    adapterParameters,
+    temperature: cfg.adapter.temperature,
+    maxSeqLen: cfg.maxSeqLen,
+    device: choice.device,
+    deviceNote: describeChoice(choice),
+    precision,
+  };
+}
 
 export class LavinModel {
   /** Every parameter, read on first use when the model runs from a converted copy (training needs it). */
@@ -131,21 +157,9 @@ export class LavinModel {
     if (tokenizer.nWords !== cfg.llama.vocab) {
       throw new Error(`tokenizer has ${tokenizer.nWords} pieces but the LLaMA embedding has ${cfg.llama.vocab} rows`);
     }
-    let adapterParameters = 0;
-    for (const t of adapters.values()) adapterParameters += t.shape.reduce((a, d) => a * d, 1);
-    const info: ModelInfo = {
-      name: manifest.name,
-      dir: path.resolve(dir),
-      llama: { dim: cfg.llama.dim, layers: cfg.llama.nLayers, heads: cfg.llama.nHeads, vocab: cfg.llama.vocab, ffnHidden: cfg.llama.ffnHidden },
-      clip: { width: visionOf(cfg).width, layers: visionOf(cfg).layers, heads: visionOf(cfg).heads, patch: visionOf(cfg).patch, resolution: visionOf(cfg).resolution },
-      adapterParameters,
-      temperature: cfg.adapter.temperature,
-      maxSeqLen: cfg.maxSeqLen,
-      device,
-      deviceNote: describeChoice(choice),
-      precision,
-    };
-    log(`loaded ${info.name}: LLaMA ${cfg.llama.dim}x${cfg.llama.nLayers}, CLIP ${visionOf(cfg).width}x${visionOf(cfg).layers}, ${adapterParameters} adapter parameters, on ${device}`);
+    const { width, layers, heads, patch, resolution } = visionOf(cfg);
+    const info = modelInfoOf(cfg, adapters, choice, { name: manifest.name, dir, precision, clip: { width, layers, heads, patch, resolution } });
+    log(`loaded ${info.name}: LLaMA ${cfg.llama.dim}x${cfg.llama.nLayers}, CLIP ${width}x${layers}, ${info.adapterParameters} adapter parameters, on ${device}`);
     return new LavinModel(info, runtime, tokenizer, manifest, dir, adapters, weights);
   }
 
@@ -184,22 +198,12 @@ export class LavinModel {
       throw new Error(`${file}: the tokenizer has ${tokenizer.nWords} tokens but the embedding table ${cfg.llama.vocab} rows`);
     }
     const adapters = new Map([...runtime.adapterTensors()]);
-    let adapterParameters = 0;
-    for (const t of adapters.values()) adapterParameters += t.shape.reduce((a, d) => a * d, 1);
-    const info: ModelInfo = {
-      name: spec.name,
-      dir: path.resolve(file),
-      llama: { dim: cfg.llama.dim, layers: cfg.llama.nLayers, heads: cfg.llama.nHeads, vocab: cfg.llama.vocab, ffnHidden: cfg.llama.ffnHidden },
+    const info = modelInfoOf(cfg, adapters, choice, {
+      name: spec.name, dir: file, precision: 'fp32',
       backbone: { arch: spec.arch, source: spec.source.kind, path: spec.source.path, fileType: spec.fileType, ...(opts.clip ? { clip: path.resolve(opts.clip) } : {}) },
       ...(clip ? { clip: { width: clip.config.width, layers: clip.config.layers, heads: clip.config.heads, patch: clip.config.patch, resolution: clip.config.resolution } } : {}),
       visionNote: NO_VISION_NOTE,
-      adapterParameters,
-      temperature: cfg.adapter.temperature,
-      maxSeqLen: cfg.maxSeqLen,
-      device,
-      deviceNote: describeChoice(choice),
-      precision: 'fp32',
-    };
+    });
     log(`loaded ${spec.name}: ${spec.arch} ${cfg.llama.dim}x${cfg.llama.nLayers} (${cfg.llama.nHeads} heads, ${cfg.llama.nKvHeads} key/value heads)${spec.fileType ? `, ${spec.fileType}` : ''}, fresh adapters, ${clip ? 'CLIP without a trained vision set (images not seen yet)' : 'no vision tower'}, on ${device}`);
     const model = new LavinModel(info, runtime, tokenizer, undefined, file, adapters, undefined, family);
     if (opts.clip) model.clipFile = path.resolve(opts.clip);
@@ -214,9 +218,9 @@ export class LavinModel {
   /** Every parameter under its official name, with the adapters in use (for training). */
   async loadWeights(): Promise<LoadedWeights> {
     this.promptCache = undefined; // training is the caller: free the conversation's KV rows (7B: up to 1 GB) first
-    this.weightsLoading ??= this.info.backbone
-      ? (async () => backboneTrainingWeights(this.dir, this.clipFile ? await loadBackboneClip(this.clipFile) : undefined, this.clipFile, this.adapters, this.runtime.cfg.maxSeqLen))()
-      : loadModelDir(this.dir);
+    // A backbone's training weights are read from its file by train/backboneTraining.ts (quantised blocks kept).
+    if (this.info.backbone) throw new Error(`${this.info.name} is a GGUF / Hugging Face backbone: its training weights come from its file (train/backboneTraining.ts), not from a model folder`);
+    this.weightsLoading ??= loadModelDir(this.dir);
     const w = await this.weightsLoading;
     for (const [k, t] of this.adapters) w.tensors.set(k, t);
     return w;
@@ -246,8 +250,9 @@ export class LavinModel {
   async generate(req: GenerateRequest): Promise<GenerateResult> {
     const t0 = performance.now();
     // Untrained visual tokens are never fed: without a vision adapter set the image is set aside, and the answer says so.
-    const withImage = req.image !== undefined && this.seesImages;
-    const visionNote = req.image !== undefined && !withImage ? this.info.visionNote ?? NO_VISION_NOTE : undefined;
+    // A raw prompt has no place for visual tokens either (sequence.ts): its image is set aside the same way.
+    const withImage = req.image !== undefined && this.seesImages && req.raw !== true;
+    const visionNote = req.image !== undefined && !withImage ? (this.seesImages ? RAW_IMAGE_NOTE : this.info.visionNote ?? NO_VISION_NOTE) : undefined;
     const visual = withImage ? await this.visualTokens(req.image!) : undefined;
     const visionMs = performance.now() - t0;
     const { ids, visual: slots, modality } = this.promptIds(req.prompt, withImage, req.raw);

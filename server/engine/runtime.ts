@@ -1,6 +1,9 @@
 // Runs the inference graphs: vision pass, embedding lookup, the router table, and decoder steps over
 // a KV cache (kvCache.ts). Token-level only: text, prompts and sampling live in generate.ts; opening
 // a converted copy's sessions (and its packed weights) lives in convertedSessions.ts.
+// It passes 400 lines because a decoder step has two paths, the KV cache in host memory and on a
+// GPU (moving it: deviceKv.ts), over one decoder session and one set of adapter feeds that this
+// class keeps; split apart they would share most of the class's private state.
 
 import * as ort from 'onnxruntime-node';
 import { openConvertedSessions, OpenOptions } from './convertedSessions';
@@ -11,6 +14,7 @@ import { createSession, ExecutionDevice, f32, i64, SessionConfig } from './sessi
 import { parseLaidOutName, layOutHost } from './graph/layouts';
 import { HostTensor, toFloat32 } from './tensor';
 import { KvCache } from './kvCache';
+import { decoderSessionConfig, DeviceTensors, keepsKvOnDevice } from './deviceKv';
 import type { Modality } from './sequence';
 export { KvCache };
 export type { Modality, OpenOptions };
@@ -57,6 +61,30 @@ export interface StepInput {
 const ROUTE_FED = new ort.Tensor('bool', Uint8Array.from([0]), [1]);
 const ROUTE_SELF = new ort.Tensor('bool', Uint8Array.from([1]), [1]);
 
+/**
+ * Where decoder steps spend their time, summed since the runtime opened (bench/checkGpu.ts resets
+ * it): preparing feeds, the decoder's run (on a GPU including onnxruntime's uploads of host inputs
+ * and downloads of host outputs), and keeping the KV cache (host copy or device write).
+ */
+export interface StepStats {
+  steps: number;
+  prepareMs: number;
+  runMs: number;
+  kvMs: number;
+  /** Bytes of host tensors given to the decoder and KV sessions (on a GPU: uploaded). */
+  hostInputBytes: number;
+  /** Bytes of host tensors they returned (on a GPU: downloaded). */
+  hostOutputBytes: number;
+}
+
+export const emptyStepStats = (): StepStats => ({ steps: 0, prepareMs: 0, runMs: 0, kvMs: 0, hostInputBytes: 0, hostOutputBytes: 0 });
+
+const hostBytes = (ts: Iterable<ort.Tensor>) => {
+  let n = 0;
+  for (const t of ts) if (t.location === 'cpu') n += (t.data as ArrayBufferView).byteLength;
+  return n;
+};
+
 export interface StepOutput {
   logits: Float32Array; // [n, V]
   /** The input cache, now extended by this step's tokens. */
@@ -71,6 +99,11 @@ export class LavinRuntime {
 
   private vision?: Promise<ort.InferenceSession>;
   private readonly openVision: () => Promise<ort.InferenceSession>;
+  /** On WebGPU: moves the KV cache and adapter feeds onto the device, where steps keep them (deviceKv.ts). */
+  private readonly mover?: DeviceTensors;
+  /** The decoder's adapter feeds on the device (made on the first GPU step after setAdapters). */
+  private deviceAdapters?: Promise<Map<string, ort.Tensor>>;
+  readonly stats: StepStats = emptyStepStats();
 
   private constructor(
     readonly cfg: LavinConfig,
@@ -83,12 +116,20 @@ export class LavinRuntime {
     private readonly device: ExecutionDevice = 'cpu',
     private readonly embeddingRows?: (ids: readonly number[]) => Float32Array,
     private readonly closeBackbone?: () => void,
+    /** Set when steps keep the KV cache on the device: the sessions that move it are made with this. */
+    kvSession?: SessionConfig,
   ) {
     this.openVision = typeof vision === 'function' ? vision : async () => vision;
     if (typeof vision !== 'function') this.vision = Promise.resolve(vision);
-    this.tokEmbeddings = tensors.get('tok_embeddings.weight');
+    if (!embeddingRows) this.tokEmbeddings = tensors.get('tok_embeddings.weight'); // (a backbone's tied table would stay alive for nothing)
     this.modalityEmbedding = toFloat32(tensors.get('adapter_modality_embedding.weight')!);
     for (const [name, t] of tensors) if (isAdapterParam(name)) this.adapterFeeds.set(name, f32(toFloat32(t), t.shape.slice()));
+    if (kvSession) this.mover = new DeviceTensors(kvSession, cfg.llama.nLayers, cfg.llama.nKvHeads, cfg.llama.headDim);
+  }
+
+  /** Whether decoder steps keep the KV cache on the device (WebGPU). */
+  get kvOnDevice(): boolean {
+    return this.mover !== undefined;
   }
 
   /** The adapter set in use, as host tensors (checkpoint names). */
@@ -140,6 +181,7 @@ export class LavinRuntime {
     }
     for (const [name, t] of next) this.adapterFeeds.set(name, t);
     this.laidOutFeeds.clear();
+    void this.dropDeviceAdapters();
     this.modalityEmbedding.set(this.adapterFeeds.get('adapter_modality_embedding.weight')!.data as Float32Array);
     this.routerTables.clear();
   }
@@ -161,11 +203,18 @@ export class LavinRuntime {
       if (!tensors.has(name)) throw new Error(`missing parameter ${name}`);
     }
     // A language backbone without a vision adapter set has no ViT (encodeImage refuses, naming why).
-    const vision = cfg.clip ? await createSession(buildVisionGraph(cfg, inferenceParams(tensors)), session) : () => Promise.reject(new Error('no vision tower'));
+    const built = <G>(what: string, build: () => G): G => {
+      const b0 = performance.now();
+      const g = build();
+      if (session.phases) session.phases[`${what}.buildMs`] = performance.now() - b0;
+      return g;
+    };
+    const vision = cfg.clip ? await createSession(built('lavin_vision', () => buildVisionGraph(cfg, inferenceParams(tensors))), session) : () => Promise.reject(new Error('no vision tower'));
     // GPU providers multiply the quantised/fp16 linears in float16 (graph/params.ts halfActivations).
     const policy = { ...llamaLinearPolicy(engine.weights ?? 'fp32'), halfActivations: (session.device ?? 'cpu') !== 'cpu' };
-    const decoder = await createSession(buildDecoderGraph(cfg, inferenceParams(tensors, policy, backbone.prequantized), engine.kernels), session);
-    return new LavinRuntime(cfg, vision, decoder, tensors, undefined, session.device, backbone.embeddingRows, backbone.close);
+    const graph = built('lavin_decoder', () => buildDecoderGraph(cfg, inferenceParams(tensors, policy, backbone.prequantized), engine.kernels));
+    const decoder = await createSession(graph, decoderSessionConfig(session, cfg.llama.nLayers));
+    return new LavinRuntime(cfg, vision, decoder, tensors, undefined, session.device, backbone.embeddingRows, backbone.close, keepsKvOnDevice(session) ? session : undefined);
   }
 
   /**
@@ -174,7 +223,7 @@ export class LavinRuntime {
    * checked packed copy).
    */
   static async open(dir: string, session: SessionConfig = {}, opts: OpenOptions = {}): Promise<LavinRuntime> {
-    return openConvertedSessions(dir, session, opts, (cfg, vision, decoder, host, from) => new LavinRuntime(cfg, vision, decoder, host, from, session.device));
+    return openConvertedSessions(dir, session, opts, (cfg, vision, decoder, host, from) => new LavinRuntime(cfg, vision, decoder, host, from, session.device, undefined, undefined, keepsKvOnDevice(session) ? session : undefined));
   }
 
   /**
@@ -186,15 +235,20 @@ export class LavinRuntime {
     const ids = [1, 2, 3].map((i) => i % vocab);
     const out = await this.step({ embeds: this.embed(ids), positions: [1, 2, 3], routerWeights: new Float32Array(2 * nLayers).fill(0.5), cache: KvCache.empty(this.cfg) });
     const rows: Float32Array[] = [out.logits.slice(), out.routerProbe.slice()];
+    await out.cache.toHost();
     for (let l = 0; l < nLayers; l++) {
       const past = out.cache.past(l);
       rows.push((past.key.data as Float32Array).slice(), (past.value.data as Float32Array).slice());
     }
+    out.cache.release();
     return rows;
   }
 
   async dispose(): Promise<void> {
     if (this.vision) await (await this.vision).release();
+    // Device tensors before the sessions: freeing one after its provider is gone crashes onnxruntime.
+    await this.dropDeviceAdapters();
+    await this.mover?.release();
     await this.decoder.release();
     this.closeBackbone?.();
   }
@@ -247,6 +301,7 @@ export class LavinRuntime {
     if (cached) return cached;
     const unused = new Float32Array(2 * this.cfg.llama.nLayers);
     const out = await this.step({ embeds: this.modalityToken(m), positions: [0], routerWeights: unused, cache: KvCache.empty(this.cfg), routeFromFirstToken: true });
+    out.cache.release();
     const weights = out.routerProbe.slice();
     this.routerTables.set(m, weights);
     return weights;
@@ -275,14 +330,34 @@ export class LavinRuntime {
 
   /** One decoder call over T new tokens after `cache`. */
   async step(input: StepInput): Promise<StepOutput> {
-    const { dim, nLayers } = this.cfg.llama;
+    const t0 = performance.now();
+    const { dim } = this.cfg.llama;
     const T = input.positions.length;
     if (input.embeds.length !== T * dim) throw new Error(`step: ${input.embeds.length} embedding values for ${T} tokens of dim ${dim}`);
+    if (this.mover) return this.stepOnDevice(input, this.mover, t0);
     // onnxruntime 1.30's WebGPU provider crashes (SIGSEGV) on zero-sized inputs: a GPU step never
     // gets an empty past, but masked slots (the CPU keeps the exact empty shapes it was verified with).
     if (input.cache.slots === 0 && this.device !== 'cpu') input.cache.reserve(1);
     const P = input.cache.length;
-    const C = input.cache.slots; // the buffers fed below (appending may grow them afterwards)
+    const feeds = this.stepFeeds(input, P, input.cache.slots); // the buffers fed (appending may grow them afterwards)
+    for (let l = 0; l < this.cfg.llama.nLayers; l++) {
+      const past = input.cache.past(l);
+      feeds[DECODER_IO.pastKey(l)] = past.key;
+      feeds[DECODER_IO.pastValue(l)] = past.value;
+    }
+    const out = await this.runDecoder(this.withAdapters(this.decoder, feeds), t0);
+    const k0 = performance.now();
+    const added = (name: (l: number) => string) => Array.from({ length: this.cfg.llama.nLayers }, (_, l) => out[name(l)].data as Float32Array);
+    if (input.cache.length !== P) throw new Error('step: the KV cache was extended by another step while this one ran');
+    input.cache.append(added(DECODER_IO.addedKey), added(DECODER_IO.addedValue), T);
+    this.stats.kvMs += performance.now() - k0;
+    return { logits: out[DECODER_IO.logits].data as Float32Array, cache: input.cache, routerProbe: out[DECODER_IO.probe].data as Float32Array };
+  }
+
+  /** The decoder's inputs but the cache and adapters: embeddings, positions, the attention bias over C slots + T. */
+  private stepFeeds(input: StepInput, P: number, C: number): Record<string, ort.Tensor> {
+    const { dim, nLayers } = this.cfg.llama;
+    const T = input.positions.length;
     // Columns: the cache's C slots (filled: 0..P-1), then this step's T tokens; `masked` speaks of
     // the [T, P+T] matrix of real positions.
     const width = C + T;
@@ -298,7 +373,7 @@ export class LavinRuntime {
       }
     }
     const rows = input.logitRows ?? [T - 1];
-    const feeds: Record<string, ort.Tensor> = {
+    return {
       [DECODER_IO.embeds]: f32(input.embeds, [1, T, dim]),
       [DECODER_IO.positions]: i64(input.positions),
       [DECODER_IO.bias]: f32(bias, [T, width]),
@@ -306,20 +381,68 @@ export class LavinRuntime {
       [DECODER_IO.routeSelf]: input.routeFromFirstToken ? ROUTE_SELF : ROUTE_FED,
       [DECODER_IO.logitPositions]: i64(rows),
     };
+  }
+
+  /** The decoder's run, counted in `stats` (prepare: since t0). */
+  private async runDecoder(feeds: Record<string, ort.Tensor>, t0: number): Promise<ort.InferenceSession.ReturnType> {
+    const r0 = performance.now();
+    this.stats.prepareMs += r0 - t0;
+    this.stats.hostInputBytes += hostBytes(Object.values(feeds));
+    const out = await this.decoder.run(feeds);
+    this.stats.runMs += performance.now() - r0;
+    this.stats.hostOutputBytes += hostBytes(Object.values(out));
+    this.stats.steps++;
+    return out;
+  }
+
+  /**
+   * A step on WebGPU: the cache's rows and the adapter feeds stay on the device; only the step's
+   * own inputs go up and only logits and the router probe come down.
+   */
+  private async stepOnDevice(input: StepInput, mover: DeviceTensors, t0: number): Promise<StepOutput> {
+    const { nLayers } = this.cfg.llama;
+    const T = input.positions.length;
+    const P = input.cache.length;
+    const past = await input.cache.onDevice(mover);
+    const feeds = this.stepFeeds(input, P, input.cache.slots);
     for (let l = 0; l < nLayers; l++) {
-      const past = input.cache.past(l);
-      feeds[DECODER_IO.pastKey(l)] = past.key;
-      feeds[DECODER_IO.pastValue(l)] = past.value;
+      feeds[DECODER_IO.pastKey(l)] = past[2 * l];
+      feeds[DECODER_IO.pastValue(l)] = past[2 * l + 1];
     }
-    const out = await this.decoder.run(this.withAdapters(this.decoder, feeds));
-    const added = (name: (l: number) => string) => Array.from({ length: nLayers }, (_, l) => out[name(l)].data as Float32Array);
-    if (input.cache.length !== P) throw new Error('step: the KV cache was extended by another step while this one ran');
-    input.cache.append(added(DECODER_IO.addedKey), added(DECODER_IO.addedValue), T);
-    return {
-      logits: out[DECODER_IO.logits].data as Float32Array,
-      cache: input.cache,
-      routerProbe: out[DECODER_IO.probe].data as Float32Array,
-    };
+    for (const [name, t] of await this.adaptersOnDevice(mover)) feeds[name] = t;
+    const out = await this.runDecoder(feeds, t0);
+    const k0 = performance.now();
+    const added = Array.from({ length: nLayers }, (_, l) => [out[DECODER_IO.addedKey(l)], out[DECODER_IO.addedValue(l)]]).flat();
+    const bad = added.find((t) => t.location !== 'gpu-buffer');
+    if (bad || input.cache.length !== P) {
+      for (const t of added) if (t.location === 'gpu-buffer') t.dispose();
+      throw new Error(bad ? `step: the decoder returned its added keys on the ${bad.location}, not the GPU` : 'step: the KV cache was extended by another step while this one ran');
+    }
+    const before = mover.traffic.uploadBytes;
+    await input.cache.appendOnDevice(added, T);
+    this.stats.hostInputBytes += mover.traffic.uploadBytes - before;
+    this.stats.kvMs += performance.now() - k0;
+    return { logits: out[DECODER_IO.logits].data as Float32Array, cache: input.cache, routerProbe: out[DECODER_IO.probe].data as Float32Array };
+  }
+
+  /** The decoder's adapter inputs as device tensors, uploaded once per adapter set. */
+  private adaptersOnDevice(mover: DeviceTensors): Promise<Map<string, ort.Tensor>> {
+    if (!this.deviceAdapters) {
+      const host = new Map<string, ort.Tensor>();
+      for (const name of this.decoder.inputNames) {
+        const t = this.adapterFeeds.get(name) ?? this.laidOutFeed(name);
+        if (t) host.set(name, t);
+      }
+      this.deviceAdapters = host.size ? mover.uploadNamed(host) : Promise.resolve(host);
+    }
+    return this.deviceAdapters;
+  }
+
+  private async dropDeviceAdapters(): Promise<void> {
+    const d = this.deviceAdapters;
+    this.deviceAdapters = undefined;
+    const m = await d?.catch(() => undefined);
+    m?.forEach((t) => t.dispose());
   }
 
   /**
@@ -340,6 +463,7 @@ export class LavinRuntime {
       logitRows: Array.from({ length: T }, (_, i) => i),
       masked: (row, col) => col === 0 && row > 0,
     });
+    out.cache.release();
     return out.logits;
   }
 }

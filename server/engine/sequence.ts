@@ -197,11 +197,17 @@ export interface TokenizedExample {
  * separately (BOS; EOS on the full example), padded with -1 or truncated to max_words, the prompt
  * positions of the labels masked, and every negative id made 0 (labels 0 are ignored by the loss).
  */
-export function tokenizeExample(tok: SequenceTokenizer, prompt: Prompt, answer: string, maxWords: number, modality: Modality = 'text', pixels?: Float32Array, source?: string): TokenizedExample {
+export function tokenizeExample(tok: SequenceTokenizer, prompt: Prompt, answer: string, maxWords: number, modality: Modality = 'text', pixels?: Float32Array, source?: string, family: PromptFamily = LAVIN_FAMILY): TokenizedExample {
   if (!Number.isInteger(maxWords) || maxWords < 2) throw new Error(`max_words must be an integer >= 2, got ${maxWords}`);
-  const text = promptText(LAVIN_FAMILY, prompt);
-  const promptIds = tok.encode(text, { bos: true, eos: false });
-  let example = tok.encode(text + answer, { bos: true, eos: true });
+  const text = promptText(family, prompt);
+  // A backbone's own format (chat template, raw text) encodes as inferenceSequence does; EOS ends the answer.
+  const encode = (t: string, eos: boolean): number[] => {
+    if (family.kind === 'lavin') return tok.encode(t, { bos: true, eos });
+    const ids = family.kind === 'raw' ? (tok.encodeRaw ? tok.encodeRaw(t) : tok.encode(t, { bos: true })) : tok.encode(t, { bos: false, parseSpecial: true });
+    return eos ? ids.concat(tok.encode('', { bos: false, eos: true })) : ids;
+  };
+  const promptIds = encode(text, false);
+  let example = encode(text + answer, true);
   if (example.length < maxWords) example = example.concat(new Array(maxWords - example.length).fill(-1));
   else example = example.slice(0, maxWords);
   const labels = example.map((id, i) => (i < promptIds.length ? -1 : id));

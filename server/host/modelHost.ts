@@ -82,6 +82,8 @@ export class ModelHost {
   private adapterSet: string | null = null;
   /** Device/threads of the last explicit load, reused when an adapter set swap reloads the model. */
   private loadOptions: LoadModelParams = {};
+  /** The CLIP a loadModel request gave, for the backbone it was given with (reloads keep it). */
+  private givenClip?: { dir: string; clip: string };
   private readonly queue: ModelQueue;
   private readonly version = packageVersion();
   private disposed = false;
@@ -361,7 +363,7 @@ export class ModelHost {
     const options = { ...this.loadOptions, ...params };
     let model: LavinModel;
     try {
-      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, packedWeights: this.opts.packedWeights, clip: this.clipFor(dir), log });
+      model = await LavinModel.load(dir, { device: options.device ?? this.opts.device, precision: options.precision, threads: options.threads ?? this.opts.threads, packedWeights: this.opts.packedWeights, clip: this.clipFor(dir, params.clip ?? (this.givenClip?.dir === dir ? this.givenClip.clip : undefined)), log });
     } catch (err) {
       throw new HostError(LavinErrorCodes.ModelLoadFailed, (err as Error).message);
     }
@@ -370,14 +372,15 @@ export class ModelHost {
     this.baseDir = baseDir;
     this.adapterSet = adapterSet;
     this.loadOptions = { device: options.device, precision: options.precision, threads: options.threads };
+    this.givenClip = params.clip === undefined ? this.givenClip : { dir, clip: params.clip };
     await old?.dispose();
     this.changed();
   }
 
   /** The CLIP of a backbone: the one given, else the vision tower stored with it (none for a model folder, which names its own). */
-  private clipFor(dir: string): string | undefined {
+  private clipFor(dir: string, given?: string): string | undefined {
     if (!isBackbonePath(dir)) return undefined;
-    if (this.opts.clip) return this.opts.clip;
+    if (given ?? this.opts.clip) return given ?? this.opts.clip;
     const tower = findVisionTower(dir);
     if (tower) this.opts.log?.(`vision tower ${tower} belongs to ${dir}: using its CLIP`);
     return tower;

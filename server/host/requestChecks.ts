@@ -81,6 +81,7 @@ export function loadModelParams(value: unknown): LoadModelParams {
     device: optEnum(o, 'device', DEVICES),
     precision: optEnum(o, 'precision', PRECISIONS),
     threads: optNumber(o, 'threads', { min: 1, max: 1024, integer: true }),
+    clip: optString(o, 'clip'),
   };
 }
 

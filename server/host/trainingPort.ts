@@ -9,14 +9,16 @@ import { LavinModel } from '../engine/lavinModel';
 import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult } from '../protocol';
 import { ADAPTER_SET_NAME, exportAdapterSet, importAdapterSet } from '../train/adapterExport';
 import { previewVisionData } from './visionPreview';
-import { ADAPTER_META_FILE, adapterSetKind, AdapterSetMeta, BaseModelIdentity, baseModelIdentity, checkAdapterSetFits, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
+import { ADAPTER_META_FILE, adapterSetKind, setFingerprint, AdapterSetMeta, BaseModelIdentity, baseModelIdentity, checkAdapterSetFits, buildDocsDataset, exportLavinPth, layoutPrefixes, loadAdapterSet, prepareExamples, readMeta, train } from '../train';
 import { lavinHome } from './defaults';
 import { badParams } from './errors';
 import { summarizeDocsDataset } from './docsPreview';
 import { TrainingPort, TrainOutcome, TrainRun } from './training';
 import { trainVisionAdapters } from '../train/vision';
-import { checkSetFits, fingerprintOf, SetFingerprint, setSeesImages, stampFingerprint } from './backboneAdapterSets';
+import { backboneIdentityOf, setSeesImages } from '../train/backboneTraining';
 import { addImageText, imageSampleWords, ImageTextCache } from '../train/data/sampleImageText';
+import { backboneTrainingWeights } from '../train/frozenWeights';
+import { openBackbone } from '../engine/weights/backbone';
 
 /** Tokens per training example (prompt + answer); docs sections longer than this are cut. */
 const MAX_WORDS = 128;
@@ -40,15 +42,16 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       if (!run.resume && !run.overwrite) refuseToReplace(outDir, run.name);
       if (run.dataDir) {
         // A backbone trains its vision adapters over the CLIP it was given (--clip, or its mmproj); the set records both.
-        const fp = run.model.info.backbone ? backboneVisionFingerprint(run.model) : undefined;
-        if (fp && run.resume) checkSetFits(outDir, run.name, run.model, fp);
+        if (run.model.info.backbone) {
+          if (!run.model.clipFile) throw badParams(`vision training on the backbone ${run.model.info.name} needs its CLIP: give --clip PATH (a Hugging Face CLIP folder or safetensors, an OpenAI .pt, or a LLaVA mmproj .gguf)`);
+          if (run.resume) checkSetFitsModel(run.name, readMeta(outDir), backboneIdentityOf(run.model));
+        }
         const v = await trainVisionAdapters({
           model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal, readImageText: run.readImageText, imageTextCache,
           onData: (d) => run.onData?.({ samples: d.samples, skipped: d.skipped }),
           onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
         });
         const r = v.result;
-        if (fp && fs.existsSync(path.join(outDir, ADAPTER_META_FILE))) stampFingerprint(outDir, fp);
         return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted, samples: v.samples, skipped: v.skipped };
       }
       if (!run.docsDir) throw badParams('training needs a docs folder or an image-question data folder');
@@ -57,28 +60,36 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         const matching = run.include ? ` matching ${run.include.join(', ')}` : '';
         throw badParams(`docs folder ${run.docsDir} has no usable sections (${summary.filesScanned} files${matching} scanned; Markdown, reStructuredText or text files with headed sections are used)`);
       }
-      if (!run.model.info.clip || run.model.info.backbone) throw badParams(`training adapters on docs for ${run.model.info.name} (a GGUF / Hugging Face backbone) is not supported yet: only LaVIN model folders train on docs (image-question data, --data, trains a backbone)`);
       const tok = run.model.tokenizer;
+      // A GGUF / Hugging Face backbone trains on docs in its own prompt format and tensor types, text
+      // only (its images train through --data), over a second opening of its file (frozenWeights.ts).
+      const backbone = run.model.info.backbone;
+      const ignoreImages = !run.model.info.clip || !!backbone;
       const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
       const maxSeqLen = run.model.info.maxSeqLen;
-      const withText = run.readImageText === false ? samples : (await addImageText(samples, { tok, nVisual, maxSeqLen, cache: imageTextCache })).samples;
+      const withText = run.readImageText === false || ignoreImages ? samples : (await addImageText(samples, { tok, nVisual, maxSeqLen, cache: imageTextCache })).samples;
       // Image samples keep their whole answer after the read text: the sequence grows to the longest of them.
-      const maxWords = Math.min(Math.max(MAX_WORDS, imageSampleWords(withText, tok, nVisual)), maxSeqLen);
-      const examples = await prepareExamples(withText, tok, { maxWords, imageSize: run.model.info.clip.resolution });
-      const r = await train({
-        weights: await run.model.loadWeights(),
-        samples: examples,
-        ...layoutPrefixes(tok),
-        steps: run.steps,
-        lr: run.learningRate,
-        outDir,
-        resume: run.resume,
-        name: run.name,
-        dataSummary: { docs: run.docsDir, files: summary.filesUsed.length, textSamples: summary.textSamples, imageSamples: summary.imageSamples },
-        signal: run.signal,
-        onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
-      });
-      return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted };
+      const maxWords = Math.min(Math.max(MAX_WORDS, ignoreImages ? 0 : imageSampleWords(withText, tok, nVisual)), maxSeqLen);
+      const examples = await prepareExamples(withText, tok, { maxWords, imageSize: run.model.info.clip?.resolution, ignoreImages, family: run.model.family });
+      const opened = backbone ? await openBackbone(backbone.path) : undefined;
+      try {
+        const r = await train({
+          weights: opened ? backboneTrainingWeights(opened, { adapters: new Map(run.model.runtime.adapterTensors()), maxSeqLen: run.model.info.maxSeqLen }) : await run.model.loadWeights(),
+          samples: examples,
+          ...(backbone ? { prefixImage: [], prefixText: [] } : layoutPrefixes(tok)),
+          steps: run.steps,
+          lr: run.learningRate,
+          outDir,
+          resume: run.resume,
+          name: run.name,
+          dataSummary: { docs: run.docsDir, files: summary.filesUsed.length, textSamples: summary.textSamples, imageSamples: summary.imageSamples },
+          signal: run.signal,
+          onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
+        });
+        return { name: r.meta.name, path: outDir, steps: r.step, finalLoss: r.losses.length ? r.losses[r.losses.length - 1] : null, cancelled: r.aborted };
+      } finally {
+        opened?.close();
+      }
     },
 
     previewDocs(docsDir: string, include?: string[]): PreviewTrainingResult {
@@ -103,7 +114,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
         if (!entry.isDirectory() || !fs.existsSync(path.join(storeDir, entry.name, ADAPTER_META_FILE))) continue;
         try {
           const meta = readMeta(path.join(storeDir, entry.name));
-          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss, kind: adapterSetKind(meta), fingerprinted: meta.baseModel.fingerprint !== undefined });
+          sets.push({ name: entry.name, path: path.join(storeDir, entry.name), steps: meta.step, updated: meta.updatedAt, baseModel: meta.baseModel.name, loss: meta.loss, kind: adapterSetKind(meta), fingerprinted: setFingerprint(meta) !== undefined });
         } catch {
           // A set being written or damaged: not listed, the store's own checks report it on use.
         }
@@ -112,21 +123,13 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
     },
 
     async seesImages(name: string, model: LavinModel): Promise<boolean> {
-      return setSeesImages(setDir(name), model);
+      return setSeesImages(readMeta(setDir(name)), model);
     },
 
     async adapterFile(name: string, model: LavinModel, onNote?: (note: string) => void): Promise<string> {
       const dir = setDir(name);
       const set = await loadAdapterSet(dir, { optimizer: false });
-      if (!model.manifest) {
-        try {
-          checkSetFits(dir, name, model);
-        } catch (e) {
-          throw badParams((e as Error).message);
-        }
-      } else {
-        checkSetFitsModel(name, set.meta, baseModelIdentity({ manifest: model.manifest, dir: model.dir }), onNote);
-      }
+      checkSetFitsModel(name, set.meta, model.manifest ? baseModelIdentity({ manifest: model.manifest, dir: model.dir }) : backboneIdentityOf(model), onNote);
       const file = path.join(dir, EXPORT_FILE);
       const fresh = fs.existsSync(file) && fs.statSync(file).mtimeMs >= fs.statSync(path.join(dir, ADAPTER_META_FILE)).mtimeMs;
       if (!fresh) exportLavinPth(set, file);
@@ -135,20 +138,12 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
   };
 }
 
-/** What a backbone's vision set records; a backbone given no CLIP cannot train vision. */
-function backboneVisionFingerprint(model: LavinModel): SetFingerprint {
-  if (!model.clipFile) {
-    throw badParams(`vision training on the backbone ${model.info.name} needs its CLIP: give --clip PATH (a Hugging Face CLIP folder or safetensors, an OpenAI .pt, or a LLaVA mmproj .gguf)`);
-  }
-  return fingerprintOf(model);
-}
-
 async function exportFromStore(storeDir: string, name: string, file: string, opts: { overwrite?: boolean }): Promise<ExportAdapterSetResult> {
   const dir = path.join(storeDir, name);
   if (!ADAPTER_SET_NAME.test(name) || !fs.existsSync(path.join(dir, ADAPTER_META_FILE))) throw badParams(`no adapter set named "${name}" in ${storeDir}`);
   try {
     const r = await exportAdapterSet(dir, file, opts);
-    return { file: r.file, bytes: r.bytes, kind: r.manifest.kind, fingerprinted: r.manifest.baseModel.fingerprint !== undefined };
+    return { file: r.file, bytes: r.bytes, kind: r.manifest.kind, fingerprinted: r.manifest.fingerprint !== undefined };
   } catch (err) {
     throw badParams((err as Error).message);
   }

@@ -1,7 +1,8 @@
 // One adapter set as one portable safetensors file: the adapter tensors (fp32, the set's own names)
 // and a small manifest in `__metadata__` (every value a string, as safetensors requires):
 //   format "lavin-code-adapter-export", format_version "1", name, kind (docs | vision),
-//   base_model (JSON: name, id, fingerprint of the backbone and CLIP, file names),
+//   fingerprint (JSON: content hashes of the backbone and CLIP it was trained on, or null for a set
+//   saved before fingerprints), base_model (JSON: name, id, file names),
 //   args (JSON: the LaVIN args with the router temperature, so engine/weights loadAdapter reads the file as an adapter checkpoint),
 //   temperature, shape (JSON: tensor and parameter counts, adapter width, visual tokens),
 //   training (JSON: steps, epoch, loss, dates, data summary), keys (JSON: checkpoint order),
@@ -14,7 +15,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { BYTES_PER_ELEMENT, HostTensor, numel, toFloat32 } from '../engine/tensor';
 import { CheckpointError, openTensorFile } from '../engine/weights';
-import { AdapterSetKind, AdapterSetMeta, adapterSetKind, BaseModelIdentity, loadAdapterSet, saveAdapterSet } from './adapterStore';
+import { AdapterSetKind, AdapterSetMeta, adapterSetKind, BaseModelIdentity, loadAdapterSet, ModelFingerprint, saveAdapterSet, setFingerprint } from './adapterStore';
 import { writeFileAtomic } from './atomicFile';
 import { f32Tensor, safetensorsChunks } from './safetensorsWriter';
 
@@ -26,6 +27,7 @@ export const ADAPTER_SET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export interface ExportManifest {
   name: string;
   kind: AdapterSetKind;
+  fingerprint?: ModelFingerprint;
   baseModel: BaseModelIdentity;
   args: Record<string, number | string | boolean>;
   temperature: number;
@@ -50,6 +52,7 @@ export async function exportAdapterSet(setDir: string, file: string, opts: { ove
   const manifest: ExportManifest = {
     name: meta.name,
     kind: adapterSetKind(meta),
+    fingerprint: setFingerprint(meta),
     baseModel: meta.baseModel,
     args: meta.args,
     temperature: meta.temperature,
@@ -62,6 +65,7 @@ export async function exportAdapterSet(setDir: string, file: string, opts: { ove
     format_version: String(EXPORT_VERSION),
     name: manifest.name,
     kind: manifest.kind,
+    fingerprint: JSON.stringify(manifest.fingerprint ?? null),
     base_model: JSON.stringify(manifest.baseModel),
     args: JSON.stringify({ temperature: manifest.temperature, ...manifest.args }),
     temperature: String(manifest.temperature),
@@ -136,7 +140,7 @@ export async function importAdapterSet(file: string, storeDir: string, opts: { n
 
   const now = new Date().toISOString();
   const meta: AdapterSetMeta = {
-    format: 'lavin-code-adapter', version: 1, name, baseModel: manifest.baseModel, kind: manifest.kind,
+    format: 'lavin-code-adapter', version: 1, name, baseModel: manifest.baseModel, ...(manifest.fingerprint ? { fingerprint: manifest.fingerprint } : {}), kind: manifest.kind,
     temperature: manifest.temperature, args: manifest.args, step: manifest.training.steps, epoch: manifest.training.epoch, loss: manifest.training.loss,
     createdAt: manifest.training.createdAt, updatedAt: now, data: { ...manifest.training.data, importedFrom: path.basename(file), importedAt: now },
     keys: manifest.keys, files: { tensors: '' },
@@ -175,8 +179,9 @@ function readManifest(m: Record<string, string>, fail: (why: string) => never): 
   if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string')) fail('its manifest\'s "keys" is not a list of tensor names');
   const baseModel = obj('base_model') as unknown as BaseModelIdentity;
   if (typeof baseModel.id !== 'string' || typeof baseModel.name !== 'string') fail('its manifest\'s "base_model" lacks id or name');
-  const fp = baseModel.fingerprint;
-  if (fp !== undefined && (typeof fp !== 'object' || fp === null || typeof fp.backbone !== 'string' || (fp.clip !== undefined && typeof fp.clip !== 'string'))) fail('its manifest\'s fingerprint is malformed');
+  const fingerprint = json('fingerprint') as ModelFingerprint | null;
+  const wellFormed = (fp: ModelFingerprint | null | undefined) => fp === undefined || fp === null || (typeof fp === 'object' && typeof fp.backbone === 'string' && (fp.clip === undefined || typeof fp.clip === 'string'));
+  if (!wellFormed(fingerprint) || !wellFormed(baseModel.fingerprint)) fail('its manifest\'s fingerprint is malformed');
   const args = obj('args') as Record<string, number | string | boolean>;
   const temperature = Number(m.temperature);
   if (!Number.isFinite(temperature) || temperature <= 0) fail(`its manifest's "temperature" ${JSON.stringify(m.temperature)} is not a positive number`);
@@ -186,7 +191,7 @@ function readManifest(m: Record<string, string>, fail: (why: string) => never): 
   if (!Number.isInteger(training.steps) || typeof training.createdAt !== 'string') fail('its manifest\'s "training" lacks steps or createdAt');
   if (typeof m.name !== 'string' || m.name === '') fail('its manifest has no name');
   if (typeof m.tensors_sha256 !== 'string') fail('its manifest has no tensors_sha256');
-  return { name: m.name, kind, baseModel, args, temperature, shape, training: { ...training, updatedAt: training.updatedAt ?? training.createdAt }, keys: keys as string[] };
+  return { name: m.name, kind, ...(fingerprint ? { fingerprint } : {}), baseModel, args, temperature, shape, training: { ...training, updatedAt: training.updatedAt ?? training.createdAt }, keys: keys as string[] };
 }
 
 function shapeSummary(args: Record<string, number | string | boolean>, tensors: [string, HostTensor][]): ExportManifest['shape'] {

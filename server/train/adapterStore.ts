@@ -9,8 +9,9 @@
 // that are complete, so a kill at any moment leaves the previous or the new set, never a torn one.
 // Export / import to the official LaVIN .pth layout: {'model': {'module.'+name: fp32}, 'epoch', 'args'};
 // to one portable safetensors file with a manifest: adapterExport.ts.
-// A set records the content fingerprint of the backbone and CLIP it was trained on
-// (baseModel.fingerprint, modelFingerprint below); using it on another model is refused (checkAdapterSetFits).
+// A set records the content fingerprint of the backbone and CLIP it was trained on (`fingerprint`;
+// a LaVIN model folder's reaches the meta through baseModel.fingerprint, which baseModelIdentity
+// fills; setFingerprint reads either); using it on another model is refused (checkAdapterSetFits).
 
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -56,6 +57,8 @@ export interface AdapterSetMeta {
   version: 1;
   name: string;
   baseModel: BaseModelIdentity;
+  /** Content fingerprint of the backbone and CLIP it was trained on (modelFingerprint); read it with setFingerprint. */
+  fingerprint?: ModelFingerprint;
   /** What it was trained on; absent: derived from `data` (adapterSetKind). */
   kind?: AdapterSetKind;
   /** Router softmax temperature. */
@@ -210,9 +213,9 @@ function fileHash(file: string): string {
  * the backbone or the CLIP differs; returns a note for a set saved before fingerprints (then only
  * the backbone files' names and sizes are compared, as they were before).
  */
-export function checkAdapterSetFits(setName: string, meta: Pick<AdapterSetMeta, 'baseModel'>, current: BaseModelIdentity): { note?: string } {
+export function checkAdapterSetFits(setName: string, meta: Pick<AdapterSetMeta, 'baseModel' | 'fingerprint'>, current: BaseModelIdentity): { note?: string } {
   const trained = meta.baseModel;
-  const saved = trained.fingerprint;
+  const saved = setFingerprint(meta);
   if (!saved || !current.fingerprint) {
     if (trained.id !== current.id) {
       throw new AdapterStoreError(setName, `was trained on ${trained.name}, not on the loaded ${current.name} (their backbone files differ)`);
@@ -231,6 +234,11 @@ export function checkAdapterSetFits(setName: string, meta: Pick<AdapterSetMeta, 
     throw new AdapterStoreError(setName, `was trained with the CLIP of ${trained.name}${part('clip', trained.files)} (fingerprint ${short(saved.clip)}), not with the loaded ${current.name}'s${part('clip', current.files)} (${short(current.fingerprint.clip!)}); train a set for this CLIP`);
   }
   return {};
+}
+
+/** The fingerprint a set records: top-level (backbone sets, imports), else its base model's (model-folder sets); none in sets saved before fingerprints. */
+export function setFingerprint(meta: Pick<AdapterSetMeta, 'baseModel' | 'fingerprint'>): ModelFingerprint | undefined {
+  return meta.fingerprint ?? meta.baseModel.fingerprint;
 }
 
 /** docs or vision: recorded on import, otherwise read from what the trainer wrote into `data`. */

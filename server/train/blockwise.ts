@@ -4,10 +4,11 @@
 //   vision     pixels -> visual tokens V (forward graph; a VJP graph recomputes it for the backward)
 //   assembly   h0 = [E_mod[m]; token embeddings + placement V]       (host, both directions)
 //   block      h_in -> h_out, router weights: ONE forward graph and ONE vector-Jacobian-product graph
-//              serve every layer; the layer's weights are graph inputs (fed per run, the frozen 2-D
-//              ones pre-transposed), so weights live once in host memory and only the block
-//              boundaries h_0..h_L are kept between the forward and backward passes
-//   head       h_L -> loss and d loss / d h_L
+//              serve every layer (per storage format: a Q4_K_M file mixes them); the layer's weights
+//              are graph inputs (fedParams.ts: fed per run, frozen 2-D floats pre-transposed,
+//              quantised linears as their blocks), so weights live once in host memory and only
+//              the block boundaries h_0..h_L are kept between the forward and backward passes
+//   head       h_L -> loss and d loss / d h_L, in chunks of rows (the vocabulary is wide)
 // Each VJP graph recomputes its segment's forward pass and contracts the outputs with the incoming
 // gradient (sum(out * g_out)), which autodiff differentiates like any loss. Dropout masks are drawn
 // in the same order as the whole-graph stepper's, so both steppers compute the same numbers.
@@ -16,123 +17,16 @@ import * as ort from 'onnxruntime-node';
 import { gradients } from '../engine/graph/autodiff';
 import { Builder } from '../engine/graph/builder';
 import { Graph, Value } from '../engine/graph/graph';
-import { linear } from '../engine/graph/nn';
-import { layOutGraph, ParamLayout, TRANSPOSE } from '../engine/graph/layouts';
-import { HostParams, ParamSource, transpose2d } from '../engine/graph/params';
-import { clipVisual, LavinConfig, lmHead, llamaDecoder, llamaLinearPolicy, nextTokenLoss, ropeTables, routerWeights, visualProjection, visionOf } from '../engine/lavin';
+import { HostParams, transpose2d } from '../engine/graph/params';
+import { clipVisual, LavinConfig, lmHead, llamaDecoder, nextTokenLoss, ropeTables, routerWeights, visualProjection, visionOf } from '../engine/lavin';
 import { createSession } from '../engine/session';
 import { QuantizedWeight } from '../engine/quant';
 import { floatsToHalf, HostTensor, numel, toFloat32 } from '../engine/tensor';
-import { TRAINING_ACCURACY_LEVEL, trainingAttentionBias, trainingLinearPolicy } from './trainingGraph';
+import { trainingAttentionBias, trainingLinearPolicy } from './trainingGraph';
+import { FedParams, FeedSpec, QuantPart } from './fedParams';
 import { LaidOutExample, labelledCount } from '../engine/sequence';
 import { embeddingRowsOf, StepOptions, StepResult, TrainingStepperOptions } from './step';
 
-/** Every parameter a graph needs is a graph input; frozen 2-D weights come pre-transposed. */
-class FedParams implements ParamSource {
-  private readonly made = new Map<string, Value>();
-  /** Input name -> source tensor, transposed or not, as float32 or float16. */
-  readonly feeds = new Map<string, FeedSpec>();
-
-  constructor(
-    private readonly tensors: ReadonlyMap<string, HostTensor>,
-    private readonly trainable: ReadonlySet<string>,
-    /** Feed the frozen LLaMA linear weights as float16 (cast to float32 in the graph). */
-    private readonly half = false,
-    /** The quantised weight of a (layer-0) name for the layer this graph is built for. */
-    private readonly quantizedOf: (name: string) => QuantizedWeight | undefined = () => undefined,
-  ) {}
-  has(name: string): boolean {
-    return this.tensors.has(name);
-  }
-  shape(name: string): number[] {
-    const t = this.tensors.get(name);
-    if (!t) throw new Error(`missing parameter ${name}`);
-    return t.shape;
-  }
-  param(b: Builder, name: string): Value {
-    let v = this.made.get(name);
-    if (!v) {
-      v = b.input(name, 'float32', this.shape(name).slice());
-      this.made.set(name, v);
-      this.feeds.set(name, { name, transposed: false, half: false });
-    }
-    return v;
-  }
-  paramT(b: Builder, name: string): Value {
-    if (this.trainable.has(name) || this.shape(name).length !== 2) return this.paramAs(b, name, TRANSPOSE);
-    const key = `${name}.T`;
-    let v = this.made.get(key);
-    if (!v) {
-      const [r, c] = this.shape(name);
-      v = b.input(key, 'float32', [c, r]);
-      this.made.set(key, v);
-      this.feeds.set(key, { name, transposed: true, half: false });
-    }
-    return v;
-  }
-  /** Layouts as graph ops on the fed parameter (gradients flow through them). */
-  paramAs(b: Builder, name: string, layout: ParamLayout): Value {
-    return layOutGraph(b, this.param(b, name), this.shape(name), layout, name);
-  }
-  linear(b: Builder, x: Value, name: string, bias?: Value): Value {
-    const q = this.trainable.has(name) || this.tensors.has(name) ? undefined : this.quantizedOf(name);
-    if (q) return this.quantizedLinear(b, x, name, q, bias);
-    if (!this.half || this.trainable.has(name) || !llamaLinearPolicy('fp16').applies!(name)) return linear(b, x, this.paramT(b, name), bias);
-    const key = `${name}.T.fp16`;
-    let v = this.made.get(key);
-    if (!v) {
-      const [r, c] = this.shape(name);
-      v = b.input(key, 'float16', [c, r]);
-      this.made.set(key, v);
-      this.feeds.set(key, { name, transposed: true, half: true });
-    }
-    return linear(b, x, b.cast(v, 'float32'), bias);
-  }
-  /**
-   * x @ W^T with W fed in its blocks (codes, scales, zero points, and GGUF's per-block offsets as
-   * [blocks, N]): MatMulNBits forward; autodiff rebuilds W for the input gradient.
-   */
-  private quantizedLinear(b: Builder, x: Value, name: string, q: QuantizedWeight, bias?: Value): Value {
-    const key = `${name}.q${q.bits}`;
-    const fed = (suffix: string, part: QuantPart, dtype: 'uint8' | 'float32', shape: number[]) => {
-      const input = `${key}${suffix}`;
-      let v = this.made.get(input);
-      if (!v) {
-        v = b.input(input, dtype, shape);
-        this.made.set(input, v);
-        this.feeds.set(input, { name, transposed: false, half: false, part });
-      }
-      return v;
-    };
-    const blocks = Math.ceil(q.k / q.blockSize);
-    const packed = fed('', 'packed', 'uint8', q.packed.shape);
-    const scales = fed('.scales', 'scales', 'float32', q.scales.shape);
-    const zeroPoints = fed('.zero_points', 'zeroPoints', 'uint8', q.zeroPoints.shape);
-    const attrs = { K: { i: q.k }, N: { i: q.n }, bits: { i: q.bits }, block_size: { i: q.blockSize }, accuracy_level: { i: TRAINING_ACCURACY_LEVEL } };
-    let y = b.op('MatMulNBits', [x, packed, scales, zeroPoints], [{ dtype: 'float32', shape: [...x.shape!.slice(0, -1), q.n] }], attrs, 'com.microsoft')[0];
-    if (q.offsets) {
-      // W = (q - zp) * scale + offset: the offsets multiply the activations' per-block sums.
-      const lead = x.shape!.slice(0, -1).map(() => 0);
-      const sums = b.reduceSum(b.reshape(x, [...lead, blocks, q.blockSize]), [-1], false);
-      y = b.add(y, b.matmul(sums, fed('.offsets', 'offsetsT', 'float32', [blocks, q.n])));
-    }
-    return bias ? b.add(y, bias) : y;
-  }
-  /** The graph's parameter inputs that are trainable. */
-  trainableInputs(g: Graph): Value[] {
-    return g.inputs.filter((v) => this.trainable.has(v.name));
-  }
-}
-
-type QuantPart = 'packed' | 'scales' | 'zeroPoints' | 'offsetsT';
-
-interface FeedSpec {
-  name: string;
-  transposed: boolean;
-  half: boolean;
-  /** A part of the quantised weight `name`. */
-  part?: QuantPart;
-}
 
 interface Program {
   session: ort.InferenceSession;
@@ -143,6 +37,8 @@ interface Program {
 }
 
 const LAYER0 = 'layers.0.';
+/** Logit floats per head run (32 MB; see headRows). */
+const HEAD_CHUNK = 1 << 23;
 
 export class BlockwiseTrainingStepper {
   private programs = new Map<string, Promise<Program>>();
@@ -265,17 +161,26 @@ export class BlockwiseTrainingStepper {
     });
   }
 
-  /** Final norm, LM head and the cross-entropy; outputs the loss and d loss / d h_L. */
+  /**
+   * Rows of h per head run: the head is per row (norm, logits, each row's -log p), so it runs on
+   * chunks of rows whose logits stay near HEAD_CHUNK floats; one pass over every row would hold
+   * several [T, vocab] tensors (8B at 512 tokens: 262 MB each).
+   */
+  private headRows(): number {
+    return Math.max(1, Math.min(this.T - 1, Math.floor(HEAD_CHUNK / this.cfg.llama.vocab)));
+  }
+
+  /** Final norm, LM head and the cross-entropy of headRows() rows; outputs their loss and d loss / d h. */
   private head() {
     return this.program('head', () => {
       const { dim, vocab } = this.cfg.llama;
-      const T = this.T;
+      const R = this.headRows();
       const g = new Graph('train_head');
       const b = new Builder(g);
       const params = new HostParams(this.tensors, new Set(), trainingLinearPolicy(this.options.frozenFormat), { prequantized: this.quantized });
-      const h = b.input('h', 'float32', [1, T, dim]);
-      const logits = lmHead(b, params, this.cfg, b.slice(h, [0], [T - 1], [1]));
-      const loss = nextTokenLoss(b, logits, vocab, b.input('labels', 'int64', [T - 1, 1]), b.input('label_weights', 'float32', [T - 1, 1]));
+      const h = b.input('h', 'float32', [1, R, dim]);
+      const logits = lmHead(b, params, this.cfg, h);
+      const loss = nextTokenLoss(b, logits, vocab, b.input('labels', 'int64', [R, 1]), b.input('label_weights', 'float32', [R, 1]));
       b.output(loss, 'loss');
       const grads = new Map<string, string>();
       grads.set('h', b.output(gradients(b, loss, [h]).get('h')!, 'grad.h').name);
@@ -415,9 +320,23 @@ export class BlockwiseTrainingStepper {
         weights[i - 1] = tokenWeight;
       }
     }
+    // Logit rows 0..T-2 in chunks of R (the last one padded with weight-0 rows); row T-1 has none.
     const head = await this.head();
-    const ho = await head.session.run({ h: new ort.Tensor('float32', hs[nLayers], [1, T, dim]), labels: new ort.Tensor('int64', labels, [T - 1, 1]), label_weights: new ort.Tensor('float32', weights, [T - 1, 1]) });
-    let g = ho['grad.h'].data as Float32Array;
+    const R = this.headRows();
+    let loss = 0;
+    let g: Float32Array = new Float32Array(T * dim);
+    for (let r0 = 0; r0 < T - 1; r0 += R) {
+      const rows = Math.min(R, T - 1 - r0);
+      const h = new Float32Array(R * dim);
+      h.set(hs[nLayers].subarray(r0 * dim, (r0 + rows) * dim));
+      const lab = new BigInt64Array(R);
+      lab.set(labels.subarray(r0, r0 + rows));
+      const wts = new Float32Array(R);
+      wts.set(weights.subarray(r0, r0 + rows));
+      const ho = await head.session.run({ h: new ort.Tensor('float32', h, [1, R, dim]), labels: new ort.Tensor('int64', lab, [R, 1]), label_weights: new ort.Tensor('float32', wts, [R, 1]) });
+      loss += (ho.loss.data as Float32Array)[0];
+      g.set((ho['grad.h'].data as Float32Array).subarray(0, rows * dim), r0 * dim);
+    }
 
     // ---- blocks backward (recomputing each block) -----------------------------------------------
     for (let l = nLayers - 1; l >= 0; l--) {
@@ -446,7 +365,7 @@ export class BlockwiseTrainingStepper {
       const out = await vv.session.run({ pixels: new ort.Tensor('float32', ex.pixels!, [1, 3, r, r]), grad_out: new ort.Tensor('float32', gV, [nv, dim]), ...trainedFeeds, ...visionMasks });
       for (const [input, output] of vv.grads) addGrad(input, out[output].data as Float32Array);
     }
-    return { loss: (ho.loss.data as Float32Array)[0], grads, routerWeights: routes, labelledTokens: n };
+    return { loss, grads, routerWeights: routes, labelledTokens: n };
   }
 }
 

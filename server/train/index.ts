@@ -2,7 +2,7 @@
 export { train, type TrainOptions, type TrainProgress, type TrainResult } from './trainer';
 export {
   saveAdapterSet, loadAdapterSet, readMeta, exportLavinPth, importLavinPth, baseModelIdentity, backboneIdentity, lavinArgs,
-  modelFingerprint, checkAdapterSetFits, adapterSetKind,
+  modelFingerprint, checkAdapterSetFits, adapterSetKind, setFingerprint,
   ADAPTER_META_FILE, AdapterStoreError, type AdapterSet, type AdapterSetMeta, type OptimizerSnapshot, type BaseModelIdentity,
   type ModelFingerprint, type FingerprintSources, type AdapterSetKind,
 } from './adapterStore';

@@ -4,9 +4,8 @@
 
 import { LavinModel } from '../engine/lavinModel';
 import { LoadedWeights } from '../engine/modelDir';
-import { bitsOf, dequantizeWeight, quantizeWeight, WeightFormat } from '../engine/quant';
+import { WeightFormat } from '../engine/quant';
 import { HostTensor } from '../engine/tensor';
-import { llamaLinearPolicy } from '../engine/lavin';
 import { promptText, LAVIN_FAMILY, lavinPrefixes } from '../engine/sequence';
 import { loadVisionDataset, SkippedSample, VisionDataset } from './data/llavaInstruct';
 import { prepareExamples } from './data/prepare';
@@ -16,6 +15,8 @@ import { train, TrainProgress, TrainResult } from './trainer';
 import { heldBySeparatedRoutes, initAdapterTensors, RouteProbe, separateRoutes } from './init';
 import * as fs from 'fs';
 import { Rng } from './rng';
+import { openBackboneTraining } from './backboneTraining';
+import { quantizeFrozenLinears, TrainingWeights } from './frozenWeights';
 
 export interface VisionTrainDefaults {
   epochs: number;
@@ -86,6 +87,16 @@ export interface VisionTrainOutcome {
 }
 
 export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTrainOutcome> {
+  // A GGUF / Hugging Face backbone trains over its own file and CLIP, blocks kept (backboneTraining.ts).
+  const backbone = run.model.info.backbone ? await openBackboneTraining(run.model) : undefined;
+  try {
+    return await trainVisionWith(run, backbone?.weights);
+  } finally {
+    backbone?.close();
+  }
+}
+
+async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWeights): Promise<VisionTrainOutcome> {
   const data = await loadVisionDataset(run.dataDir);
   const tok = run.model.tokenizer;
   const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
@@ -107,7 +118,7 @@ export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTr
     }
   }
   run.onData?.({ samples: fitting.length, records: data.records, skipped });
-  const weights = frozenAsInference(await run.model.loadWeights(), run.model.info.precision as WeightFormat);
+  const weights = backboneWeights ?? frozenAsInference(await run.model.loadWeights(), run.model.info.precision as WeightFormat);
   if (fitting.length === 0) throw new Error(`data folder ${run.dataDir}: no usable samples (${data.records} records; ${skipped.length} skipped${skipped.length ? `, e.g. ${skipped[0].where}: ${skipped[0].reason}` : ''})`);
   const init = run.init ?? 'fresh';
   const seed = run.seed ?? 0;
@@ -134,28 +145,12 @@ export async function trainVisionAdapters(run: VisionTrainRun): Promise<VisionTr
 
 /**
  * The frozen weights as the model's inference sees them: for an int8/int4 model, every LLaMA
- * linear weight the converter quantises goes through the same quantiser and back (the values
- * MatMulNBits multiplies by), so the adapters learn against the numbers they will run with.
- * The float copies are what training multiplies; keeping the blocks packed in the training graph
- * is not done yet.
+ * linear weight the converter quantises goes through the same quantiser (the values MatMulNBits
+ * multiplies by), so the adapters learn against the numbers they will run with; the training graphs
+ * keep those blocks as they are (frozenWeights.ts), no float copy of them is made.
  */
-export function frozenAsInference(w: LoadedWeights, precision: WeightFormat): LoadedWeights {
-  const bits = bitsOf(precision);
-  if (!bits) return w;
-  const policy = llamaLinearPolicy(precision);
-  const tensors = new Map(w.tensors);
-  for (const [name, t] of w.tensors) {
-    if (t.shape.length !== 2 || !isLinearWeight(name) || !policy.applies!(name)) continue;
-    const q = quantizeWeight(t, bits, name);
-    const f = dequantizeWeight(q);
-    tensors.set(name, { dtype: 'float32', shape: t.shape.slice(), data: new Uint8Array(f.buffer, f.byteOffset, f.byteLength) } satisfies HostTensor);
-  }
-  return { ...w, tensors };
-}
-
-/** The decoder's linear layers (the weights `linear` quantises in inference). */
-function isLinearWeight(name: string): boolean {
-  return /^layers\.\d+\.(attention\.w[qkvo]|feed_forward\.w[123])\.weight$/.test(name) || name === 'output.weight';
+export function frozenAsInference(w: LoadedWeights, precision: WeightFormat): LoadedWeights & TrainingWeights {
+  return quantizeFrozenLinears(w, precision);
 }
 
 /** A saved set's values as the tensors LavinModel.setAdapters takes. */
@@ -175,7 +170,7 @@ const ANCHOR_INSTRUCTIONS = [
  * The weights with a fresh adapter set whose routes are separated (init.ts separateRoutes), measured
  * through the model with an image of the data; undefined when the data has no image.
  */
-async function separatedStart(model: LavinModel, weights: LoadedWeights, seed: number, imagePath: string | undefined): Promise<LoadedWeights | undefined> {
+async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePath: string | undefined): Promise<TrainingWeights | undefined> {
   if (!imagePath) return undefined;
   const image = fs.readFileSync(imagePath);
   const keys = weights.adapterKeys;
@@ -204,7 +199,7 @@ async function separatedStart(model: LavinModel, weights: LoadedWeights, seed: n
 }
 
 /** The anchors: the starting adapter set's greedy answers (the model's adapters are put back afterwards). */
-async function textAnchors(model: LavinModel, weights: LoadedWeights, init: 'fresh' | 'checkpoint', seed: number, n: number): Promise<TextSample[]> {
+async function textAnchors(model: LavinModel, weights: Pick<TrainingWeights, 'adapterKeys' | 'tensors'>, init: 'fresh' | 'checkpoint', seed: number, n: number): Promise<TextSample[]> {
   const keys = weights.adapterKeys;
   const current = new Map(keys.map((k) => [k, weights.tensors.get(k)!]));
   const shapes = new Map(keys.map((k) => [k, weights.tensors.get(k)!.shape.slice()]));

@@ -5,6 +5,7 @@ import * as assert from 'assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { before, describe, it } from 'node:test';
+import { guideDocs } from './guideDocs';
 import { lavin, LavinRun, tempDir } from './runLavin';
 
 type Top = { id: number; logit: number }[];
@@ -23,12 +24,7 @@ describe('adapter sets on the command line', () => {
   let home: string;
   const question = ['--json', '--max-new-tokens', '2', '--top-logits', '8', 'How do I install it?'];
   before(async () => {
-    docs = tempDir('lavin-docs-');
-    home = tempDir('lavin-home-');
-    fs.writeFileSync(path.join(docs, 'guide.md'), [
-      '# Install', '', 'Run npm ci, then npm run build; the command line is then available as npx lavin.', '',
-      '# Ask', '', 'Use lavin ask with a quoted question, and --image to ask about a screenshot.', '',
-    ].join('\n'));
+    ({ docs, home } = guideDocs());
     const r = await lavin(['train', '--json', '--docs', docs, '--steps', '3', '--name', 'guide'], { home });
     assert.equal(r.code, 0, r.stderr);
   });

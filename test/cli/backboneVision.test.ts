@@ -60,9 +60,11 @@ describe('a GGUF backbone with a CLIP (--clip, mmproj)', () => {
     const saved = r.events.find((e) => e.event === 'saved')!;
     assert.equal(saved.steps, 2);
     const meta = JSON.parse(fs.readFileSync(path.join(set, 'adapter.json'), 'utf8'));
-    assert.match(meta.fingerprint.backbone, /^[0-9a-f]{64}$/);
-    assert.match(meta.fingerprint.clip, /^[0-9a-f]{64}$/);
-    assert.notEqual(meta.fingerprint.backbone, meta.fingerprint.clip);
+    const fp = meta.baseModel.fingerprint;
+    assert.match(fp.backbone, /^[0-9a-f]{64}$/);
+    assert.match(fp.clip, /^[0-9a-f]{64}$/);
+    assert.notEqual(fp.backbone, fp.clip);
+    assert.deepEqual(meta.baseModel.files, { backbone: path.basename(gguf), clip: path.basename(mmproj) });
     assert.ok(meta.data.image > 0, 'trained on image samples');
     for (const key of ['backbone.visual.transformer.resblocks.5.adapter_attn.conv_A.weight', 'adapter_proj.conv_B.weight', 'layers.1.adapter_attn.conv_A.weight']) {
       assert.ok(meta.keys.includes(key), key);
@@ -77,13 +79,28 @@ describe('a GGUF backbone with a CLIP (--clip, mmproj)', () => {
     assert.equal(done.visionNote, undefined);
   });
 
+  it('ask --raw --image with the set: a raw prompt has no place for visual tokens, the note says so', async () => {
+    const r = await lavin(['ask', '--model', gguf, '--clip', mmproj, '--adapters', set, '--raw', '--image', image, '--max-new-tokens', '2', '--json', 'hello'], { home });
+    assert.equal(r.code, 0, r.stderr);
+    const done = r.events.at(-1)!;
+    assert.equal(done.route, 'text');
+    assert.match(String(done.visionNote), /raw prompt has no place for visual tokens/);
+  });
+
   it('the set is refused with another CLIP, or with none', async () => {
     const other = await lavin(['ask', '--model', gguf, '--clip', otherClip, '--adapters', set, '--image', image, '--json', 'q'], { home });
     assert.notEqual(other.code, 0);
-    assert.match(other.stderr + other.stdout, /trained with another CLIP/);
+    assert.match(other.stderr + other.stdout, /was trained with the CLIP of .* not with the loaded/);
     const none = await lavin(['ask', '--model', gguf, '--adapters', set, '--json', 'q'], { home });
     assert.notEqual(none.code, 0);
-    assert.match(none.stderr + none.stdout, /trained with a CLIP: give the same one with --clip/);
+    assert.match(none.stderr + none.stdout, /was trained with the CLIP of .*has no CLIP/);
+  });
+
+  it('resuming the set with another CLIP is refused before any step', async () => {
+    const r = await lavin(['train', '--model', gguf, '--clip', otherClip, '--data', path.join(data, 'train'), '--steps', '3', '--out', set, '--resume', '--json'], { home });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr + r.stdout, /was trained with the CLIP of .* not with the loaded/);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(set, 'adapter.json'), 'utf8')).step, 2, 'the set is untouched');
   });
 
   it('--clip is for backbones; a missing or broken CLIP file is one line naming it', async () => {

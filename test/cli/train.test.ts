@@ -5,18 +5,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { before, describe, it } from 'node:test';
+import { guideDocs } from './guideDocs';
 import { BIN, lavin, tempDir } from './runLavin';
 
 describe('lavin train', () => {
   let docs: string;
   let home: string;
   before(() => {
-    docs = tempDir('lavin-docs-');
-    home = tempDir('lavin-home-');
-    fs.writeFileSync(path.join(docs, 'guide.md'), [
-      '# Install', '', 'Run npm ci, then npm run build; the command line is then available as npx lavin.', '',
-      '# Ask', '', 'Use lavin ask with a quoted question, and --image to ask about a screenshot.', '',
-    ].join('\n'));
+    ({ docs, home } = guideDocs());
   });
 
   it('prints a step event per step, then saved; --resume continues from the saved step', async () => {

@@ -2,11 +2,12 @@
 // fixture README's tolerances as the CPU suite. Used by the lavapipe test (WebGPU numerics on the CPU
 // through Mesa's software Vulkan) and by `npm run check:gpu`. Run alone it prints one JSON line:
 //   node out/test/golden/deviceParity.js webgpu [fp16] [int4]
+// (it also reports kvTraffic: what decode steps move between host and device)
 
 import { loadModelDir } from '../../server/engine/modelDir';
 import { WeightFormat } from '../../server/engine/quant';
 import { argmax } from '../../server/engine/sampling';
-import { LavinRuntime } from '../../server/engine/runtime';
+import { KvCache, LavinRuntime, StepStats } from '../../server/engine/runtime';
 import type { ExecutionDevice } from '../../server/engine/session';
 import { closeness, FIXTURE_DIR, fixtureModelDir, readGoldenJson, readGoldenTensors } from './fixture';
 import { forwardChecks } from './forwardChecks';
@@ -112,6 +113,67 @@ export async function providerParity(device: ExecutionDevice, weights: WeightFor
   return { weights, against: 'cpu provider, same weights', tolerance: `|d| <= ${rel.toExponential(2)} max|ref| + 1e-6`, worstRelativeError: worst * rel, ok, worstErrorOverBound: worst, top1Agreement: `${top1}/${rows}` };
 }
 
+export interface KvTraffic {
+  /** Decode steps measured per path, after a prefill of `prompt` tokens. */
+  steps: number;
+  prompt: number;
+  /** Bytes of the whole cache (keys and values of every layer, float32, all slots) at the end. */
+  cacheBytes: number;
+  /** Per decode step with the KV cache on the device / in host memory: host bytes in and out, ms. */
+  onDevice: StepStats;
+  onHost: StepStats;
+  /** The most any decode logit differs between the two paths (the same decoder: expect 0), over the decode and a reuse of the cache (truncated, then prefilled and decoded). */
+  maxLogitDifference: number;
+}
+
+/**
+ * Host<->device traffic of decode steps on `device` with the KV cache kept on the device (the
+ * default on WebGPU) and in host memory, on the fixture model (float32, plain kernels): the same
+ * greedy decode through both, its logits compared.
+ */
+export async function kvTraffic(device: ExecutionDevice, prompt = 40, steps = 8): Promise<KvTraffic> {
+  const model = await loadModelDir(fixtureModelDir('openai'));
+  const { nLayers, nKvHeads, headDim, vocab } = model.cfg.llama;
+  let cacheBytes = 0;
+  const decode = async (kvOnHost: boolean) => {
+    const rt = await LavinRuntime.create(model.cfg, model.tensors, { device, threads: 1, kvOnHost }, { kernels: 'plain' });
+    try {
+      const router = await rt.routerTable('text');
+      const ids = Array.from({ length: prompt }, (_, i) => (7 * i + 3) % vocab);
+      let out = (await rt.prefill({ embeds: rt.embed(ids), positions: ids.map((_, i) => i + 1), routerWeights: router, cache: KvCache.empty(rt.cfg) }))!;
+      Object.assign(rt.stats, { steps: 0, prepareMs: 0, runMs: 0, kvMs: 0, hostInputBytes: 0, hostOutputBytes: 0 });
+      const logits: Float32Array[] = [];
+      for (let k = 0; k < steps; k++) {
+        out = await rt.step({ embeds: rt.embed([argmax(out.logits)]), positions: [out.cache.length + 1], routerWeights: router, cache: out.cache });
+        logits.push(out.logits.slice());
+      }
+      cacheBytes = 2 * nLayers * nKvHeads * headDim * out.cache.slots * 4;
+      const per = { ...rt.stats };
+      for (const k of ['prepareMs', 'runMs', 'kvMs', 'hostInputBytes', 'hostOutputBytes'] as const) per[k] /= per.steps;
+      // A next turn reusing the cache (generate.ts): keep its first rows, prefill a few tokens past
+      // them (reserving room while the rows are on the device), decode on.
+      const keep = prompt; // drops the decoded rows; the prefill then asks for more slots than the cache has
+      out.cache.truncate(keep);
+      const more = ids.slice(0, 6).map((id) => (id + 1) % vocab);
+      out = (await rt.prefill({ embeds: rt.embed(more), positions: more.map((_, i) => keep + 1 + i), routerWeights: router, cache: out.cache }))!;
+      logits.push(out.logits.slice());
+      for (let k = 0; k < 2; k++) {
+        out = await rt.step({ embeds: rt.embed([argmax(out.logits)]), positions: [out.cache.length + 1], routerWeights: router, cache: out.cache });
+        logits.push(out.logits.slice());
+      }
+      out.cache.release();
+      return { per, logits };
+    } finally {
+      await rt.dispose();
+    }
+  };
+  const dev = await decode(false);
+  const host = await decode(true);
+  let diff = 0;
+  dev.logits.forEach((a, i) => a.forEach((x, j) => (diff = Math.max(diff, Math.abs(x - host.logits[i][j])))));
+  return { steps, prompt, cacheBytes, onDevice: dev.per, onHost: host.per, maxLogitDifference: diff };
+}
+
 // (not when node --test loads this file as a test file: NODE_TEST_CONTEXT is set there)
 if (require.main === module && process.env.NODE_TEST_CONTEXT === undefined) {
   const device = (process.argv[2] ?? 'webgpu') as ExecutionDevice;
@@ -120,7 +182,7 @@ if (require.main === module && process.env.NODE_TEST_CONTEXT === undefined) {
     const report = await goldenParity(device);
     const parities: ProviderParity[] = [];
     for (const w of against) parities.push(await providerParity(device, w)); // one GPU session pair at a time
-    return { ...report, providerParity: parities };
+    return { ...report, providerParity: parities, kvTraffic: await kvTraffic(device) };
   })().then(
     (r) => process.stdout.write(JSON.stringify(r) + '\n'),
     (e) => {

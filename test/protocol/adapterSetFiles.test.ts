@@ -89,5 +89,14 @@ describe('adapter set files and the vision data preview over the protocol', () =
     assert.match((await rpcError(send(ImportAdapterSetRequest.method, { file: 'fixture.safetensors' }))).message, /file must be an absolute path/);
     assert.match((await rpcError(send(ImportAdapterSetRequest.method, { file, name: '../x' }))).message, /name "\.\.\/x" must be 1-64 letters/);
     assert.match((await rpcError(send(ExportAdapterSetRequest.method, { name: 'nope', file: file + '2' }))).message, /no adapter set named "nope"/);
+    // Malformed requests: invalid params, said in one line.
+    for (const [method, params] of [
+      [PreviewVisionDataRequest.method, {}], [PreviewVisionDataRequest.method, { data: 7 }], [ExportAdapterSetRequest.method, { name: 'fixture' }],
+      [ExportAdapterSetRequest.method, { name: 'fixture', file, overwrite: 'yes' }], [ImportAdapterSetRequest.method, {}], [ImportAdapterSetRequest.method, null],
+    ] as const) {
+      const e = await rpcError(send(method, params));
+      assert.equal(e.code, -32602, `${method} ${JSON.stringify(params)}: ${e.message}`);
+      assert.ok(!e.message.includes('\n'), e.message);
+    }
   });
 });

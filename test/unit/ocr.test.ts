@@ -9,6 +9,8 @@ import sharp from 'sharp';
 import { TextReader } from '../../server/engine/ocr/textReader';
 import { ctcGreedy } from '../../server/engine/ocr/ctcDecoding';
 import { addGapSpaces } from '../../server/engine/ocr/wordGaps';
+import { fixShapes } from '../../server/engine/ocr/glyphShapes';
+import type { Glyph } from '../../server/engine/ocr/lineInk';
 import { boxesFromProbability, DETECTION_DEFAULTS } from '../../server/engine/ocr/textDetection';
 import { inReadingOrder, normaliseText, OcrLine } from '../../server/engine/ocr/readingOrder';
 
@@ -27,7 +29,8 @@ test('CTC greedy decoding collapses repeats, drops blanks, keeps a repeat split 
   assert.equal(r.text, 'aab ');
   assert.ok(Math.abs(r.confidence - 0.7) < 1e-6);
   assert.deepEqual(r.steps, [[0, 1], [3, 3], [4, 5], [6, 6]], 'first and last step of each character');
-  assert.deepEqual(ctcGreedy(new Float32Array([0.9, 0.1, 0, 0]), 1, 4, dict), { text: '', confidence: 0, steps: [] });
+  const blank = ctcGreedy(new Float32Array([0.9, 0.1, 0, 0]), 1, 4, dict);
+  assert.deepEqual([blank.text, blank.confidence, blank.steps], ['', 0, []]);
 });
 
 test('CTC decoding resolves near-ties by context only: 1/l beside digits, case before a digit, the opening quote kind', () => {
@@ -59,9 +62,70 @@ test('word gaps: a blank run of at least 0.35 x the ink height between two chara
   // one step per 5 px: a at steps 0, b at 1-2, c at 3-4, 中 at 6
   const steps: Array<[number, number]> = [[0, 0], [1, 2], [3, 4], [6, 6]];
   assert.equal(addGapSpaces('abc中', steps, crop, 5, [255, 255, 255]), 'ab c 中');
-  assert.equal(addGapSpaces('ab(中', steps, crop, 5, [255, 255, 255]), 'ab(中', 'beside punctuation a gap must be twice as wide; none after an opening bracket');
+  assert.equal(addGapSpaces('a+c中', steps, crop, 5, [255, 255, 255]), 'a+c 中', 'beside punctuation a gap must be twice as wide');
+  assert.equal(addGapSpaces('ab(中', steps, crop, 5, [255, 255, 255]), 'ab (中', 'a bracket after a word has ordinary side bearings; none after an opening bracket');
   assert.equal(addGapSpaces('1:2中', steps, crop, 5, [255, 255, 255]), '1:2 中', 'no space between a digit and punctuation');
   assert.equal(addGapSpaces('ab c中', steps, crop, 5, [255, 255, 255]), 'ab c中', 'text and steps disagree: left alone');
+});
+
+/** A crop with one ink block per character of `line` (6 of every 10 px cell) and where a recogniser read each. */
+function monospaceLine(line: string, jitter: number[] = []) {
+  const width = line.length * 10 + 10;
+  const crop = { width, height: 16, data: new Uint8Array(width * 16 * 3).fill(255) };
+  const steps: Array<[number, number]> = [];
+  let text = '';
+  [...line].forEach((c, k) => {
+    if (c === ' ') return;
+    for (let y = 1; y < 15; y++) for (let x = k * 10 + 7; x < k * 10 + 13; x++) crop.data.fill(0, (y * width + x) * 3, (y * width + x) * 3 + 3);
+    const centre = k * 10 + 10 + (jitter[text.length] ?? 0);
+    steps.push([centre - 0.5, centre - 0.5]);
+    text += c;
+  });
+  return { crop, text, steps };
+}
+
+test('word gaps on a monospace line: spaces are the blank cells of the grid, whatever the recogniser read', () => {
+  const { crop, text, steps } = monospaceLine('$ ls data/x.csv  y', [0, 1, -1, 1, 0, -1, 1, 0, 0, -1, 1, 0, 1, 0]);
+  assert.equal(text, '$lsdata/x.csvy');
+  assert.equal(addGapSpaces(text, steps, crop, 1, [255, 255, 255]), '$ ls data/x.csv y');
+  // a space the recogniser read inside a word is dropped (one at the right place is kept)
+  const withSpaces = '$ lsda ta/x.csvy';
+  const spaceSteps: Array<[number, number]> = [steps[0], [15, 15], steps[1], steps[2], steps[3], steps[4], [55, 55], ...steps.slice(5)];
+  assert.equal(addGapSpaces(withSpaces, spaceSteps, crop, 1, [255, 255, 255]), '$ ls data/x.csv y');
+});
+
+test('glyph shapes: size pairs by height on a monospace line, quotes by stroke count, a dot on the baseline', () => {
+  const width = 200;
+  const ink = { width, height: 20, mask: new Uint8Array(width * 20), columns: new Uint8Array(width), top: 2, inkHeight: 16 };
+  const draw = (x0: number, y0: number, x1: number, y1: number) => {
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) {
+      ink.mask[y * width + x] = 1;
+      ink.columns[x] = 1;
+    }
+  };
+  const glyph = (char: string, x: number, box: [number, number, number, number], alt = ''): Glyph => {
+    draw(...box);
+    return { char, x, box, p: 0.95, alt, altP: 0.05, first: 0, last: 0, span: [x - 4, x + 4], steps: [x, x] };
+  };
+  // baseline 16, x-height top 8, cap top 4
+  const metrics = { baseline: 16, xTop: 8, capTop: 4 };
+  const glyphs = [
+    glyph('S', 10, [7, 8, 13, 16]), // x-height tall: s
+    glyph('o', 20, [17, 4, 23, 16], '0'), // cap tall, runner-up 0: 0
+    glyph('"', 30, [29, 3, 31, 7]), // one thin stroke high up: '
+    glyph("'", 40, [38, 3, 42, 7]),
+    glyph('-', 50, [49, 14, 51, 16]), // a dot on the baseline: .
+    glyph('c', 60, [57, 8, 63, 16]), // already small: unchanged
+  ];
+  // the quote at 40 is two strokes (38 and 41): "
+  ink.columns.fill(0, 39, 41);
+  for (let y = 3; y < 7; y++) ink.mask.fill(0, y * width + 39, y * width + 41);
+  fixShapes(glyphs, ink, metrics, true);
+  assert.equal(glyphs.map((g) => g.char).join(''), `s0'".c`);
+  // proportional lines: no size decisions (a box there may hold a neighbour's ink)
+  const proportional = [glyph('S', 110, [107, 8, 113, 16])];
+  fixShapes(proportional, ink, metrics, false);
+  assert.equal(proportional[0].char, 'S');
 });
 
 test('DB post-processing: one box per blob, grown by area * ratio / perimeter, weak blobs dropped', () => {

@@ -4,16 +4,17 @@
 // that is removed afterwards). A string counts when one read line contains it exactly after NFKC and
 // whitespace normalisation.
 //
-// The target is 97 %. Measured with this reader on 2026-12-04: 90.4 % (the test prints the
-// table per category and every miss); the assertion is the measured level less a small margin, so a
-// regression fails while the gap to the target stays visible (the diagnostic says "NOT met").
+// The target is 97 %. Measured with this reader on 2026-12-04: 97.8 % (704/720; 90.4 % before
+// the monospace grid, glyph-shape checks and dropped-quote marks of server/engine/ocr; the test prints
+// the table per category and every miss); the assertion is the measured level less a small margin, so a
+// regression fails; the diagnostic says whether the target is met.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatAccuracy, measureOcrAccuracy } from '../ocr/measureOcr';
 
 const TARGET = 0.97;
-const FLOOR = 0.88;
+const FLOOR = 0.96;
 
 test('OCR reads the rendered screenshot set (share of expected strings found exactly)', { timeout: 30 * 60_000 }, async (t) => {
   const a = await measureOcrAccuracy();

@@ -7,7 +7,8 @@
 import { DType, HostTensor } from '../tensor';
 import { Builder } from './builder';
 import { Graph, Node, Value } from './graph';
-import { dequantizedWeight } from './dequantize';
+import { timesWeight } from './dequantize';
+import { rebuiltInBackward } from './rebuild';
 
 /** Gradient rule: given the node, its inputs/outputs and the output gradient, the input gradients. */
 type Rule = (ctx: RuleContext) => (Value | undefined)[];
@@ -184,18 +185,6 @@ function unbroadcast(b: Builder, gx: Value, target: number[]): Value {
   return out;
 }
 
-/**
- * `x` again, but computed once `dependency` exists: Where(isnan(dependency's first value), x, x).
- * A frozen weight rebuilt from an initializer alone would be constant-folded at load (a permanent
- * float copy) or scheduled at the start of the run (all layers' copies alive at once); tied to the
- * incoming gradient it is built just before the one product that uses it, and freed after.
- */
-export function after(b: Builder, x: Value, dependency: Value): Value {
-  const first = b.slice(b.reshape(dependency, [-1]), [0], [1], [0]);
-  const cond = b.op('IsNaN', [first], [{ dtype: 'bool', shape: [1] }])[0];
-  return b.op('Where', [cond, x, x], [{ dtype: x.dtype, shape: x.shape }])[0];
-}
-
 function swapLast2(b: Builder, v: Value): Value {
   const r = v.rank;
   const perm = Array.from({ length: r }, (_, i) => i);
@@ -260,7 +249,7 @@ const RULES: Record<string, Rule> = {
     const [x, w] = ins;
     let gx: Value | undefined;
     let gw: Value | undefined;
-    if (needs(0)) gx = unbroadcast(b, b.matmul(gy, swapLast2(b, w)), shapeOf(x));
+    if (needs(0)) gx = unbroadcast(b, b.matmul(gy, swapLast2(b, rebuiltInBackward(b, w, gy))), shapeOf(x));
     if (needs(1)) {
       if (w.rank === 2 && x.rank > 2) {
         // A shared 2-D weight: fold the batch dims into rows, one [K, rows] x [rows, N] product.
@@ -342,8 +331,8 @@ const RULES: Record<string, Rule> = {
     if (!zeroPoints || node.inputs.length > 4) throw new AutodiffError(`MatMulNBits node ${node.name}: only codes, scales and integer zero points are differentiable here`);
     const bits = attrInt(node, 'bits', 4);
     if (bits !== 4 && bits !== 8) throw new AutodiffError(`MatMulNBits node ${node.name}: ${bits}-bit weights`);
-    const w = dequantizedWeight(b, after(b, packed, gy), scales, zeroPoints, { n: attrInt(node, 'N', 0), k: attrInt(node, 'K', 0), bits, blockSize: attrInt(node, 'block_size', 0) });
-    return [unbroadcast(b, b.matmul(gy, w), shapeOf(x))];
+    const shape = { n: attrInt(node, 'N', 0), k: attrInt(node, 'K', 0), bits, blockSize: attrInt(node, 'block_size', 0) } as const;
+    return [unbroadcast(b, timesWeight(b, gy, { packed, scales, zeroPoints, shape }), shapeOf(x))];
   },
 };
 

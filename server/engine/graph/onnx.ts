@@ -24,9 +24,15 @@ export interface SerializeOptions {
   externalFile?: string;
   /** Byte alignment of external tensors (mmap-friendly); default 64. */
   externalAlign?: number;
+  /**
+   * Each external tensor in a "file" of its own (`<externalFile>.<n>`, offset 0), so an in-memory
+   * session is handed the tensors' own buffers instead of one concatenated copy of them all.
+   */
+  externalPerTensor?: boolean;
 }
 
-export interface ExternalChunk { offset: number; data: Uint8Array }
+/** An external tensor's bytes: in `file` (when per tensor) or at `offset` of the one external file. */
+export interface ExternalChunk { offset: number; data: Uint8Array; file?: string }
 
 export interface SerializedModel {
   model: Uint8Array;
@@ -45,7 +51,11 @@ export function serializeModel(graph: Graph, opts: SerializeOptions = {}): Seria
   for (const node of graph.nodes) g.message(1, nodeProto(node));
   g.string(2, graph.name);
   for (const [name, t] of graph.initializers) {
-    if (t.data.byteLength >= threshold) {
+    if (t.data.byteLength >= threshold && opts.externalPerTensor) {
+      const own = `${file}.${chunks.length}`;
+      chunks.push({ offset: 0, data: t.data, file: own });
+      g.message(5, tensorProto(name, t, { location: own, offset: 0, length: t.data.byteLength }));
+    } else if (t.data.byteLength >= threshold) {
       const offset = Math.ceil(size / align) * align;
       chunks.push({ offset, data: t.data });
       size = offset + t.data.byteLength;
@@ -67,6 +77,7 @@ export function serializeModel(graph: Graph, opts: SerializeOptions = {}): Seria
 
 /** Concatenate external chunks into one buffer (for in-memory sessions of modest size). */
 export function externalBytes(ext: NonNullable<SerializedModel['external']>): Uint8Array {
+  if (ext.chunks.some((c) => c.file)) throw new Error('externalBytes: the tensors are in files of their own');
   const out = new Uint8Array(ext.size);
   for (const c of ext.chunks) out.set(c.data, c.offset);
   return out;

@@ -9,9 +9,11 @@ export interface Recognised {
   confidence: number;
   /** Per character of text: the first and last CTC step it was read at. */
   steps?: Array<[number, number]>;
+  /** Per character of text: what was read, with the runner-up (for the shape checks of glyphShapes.ts). */
+  chars?: Emitted[];
 }
 
-interface Emitted {
+export interface Emitted {
   first: number;
   last: number;
   char: string;
@@ -43,7 +45,7 @@ export function ctcGreedy(probs: Float32Array, steps: number, classes: number, d
   }
   const chars = resolveAmbiguities(emitted);
   const confidence = emitted.length ? emitted.reduce((s, e) => s + e.p, 0) / emitted.length : 0;
-  return { text: chars.join(''), confidence, steps: emitted.map((e) => [e.first, e.last]) };
+  return { text: chars.join(''), confidence, steps: emitted.map((e) => [e.first, e.last]), chars: emitted.map((e, i) => (chars[i] === e.char ? e : { ...e, char: chars[i], alt: e.char, altP: e.p })) };
 }
 
 const DIGIT = /^[0-9]$/;

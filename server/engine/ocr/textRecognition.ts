@@ -4,9 +4,11 @@
 
 import * as ort from 'onnxruntime-node';
 import type { RgbImage } from '../image';
-import { ctcGreedy, Recognised } from './ctcDecoding';
+import { ctcGreedy, Emitted, Recognised } from './ctcDecoding';
 import { Box, resizeRgb } from './textDetection';
-import { addGapSpaces } from './wordGaps';
+import { fixShapes } from './glyphShapes';
+import { inkBox, lineInk, lineMetrics, placeGlyphs } from './lineInk';
+import { monospaceGrid, spacedText } from './wordGaps';
 
 export const REC_HEIGHT = 48;
 /** Training width of the recognition model: narrower crops are padded to it, as PaddleOCR does. */
@@ -63,9 +65,34 @@ export async function recognise(session: ort.InferenceSession, crop: RgbImage, d
   const probs = out[session.outputNames[0]];
   const [, steps, classes] = probs.dims as number[];
   const r = ctcGreedy(probs.data as Float32Array, steps, classes, dictionary);
-  if (!gapSpaces || !r.steps) return r;
+  if (!gapSpaces || !r.chars || r.chars.length < 2) return r;
+  // the ink decides spaces and look-alike characters (lineInk.ts, glyphShapes.ts, wordGaps.ts)
   const stepWidth = (padded / steps) * (crop.width / width);
-  return { ...r, text: addGapSpaces(r.text, r.steps, crop, stepWidth, edgeColour(crop, [0, 0, crop.width, crop.height])) };
+  const ink = lineInk(crop, edgeColour(crop, [0, 0, crop.width, crop.height]));
+  if (ink.inkHeight === 0) return r;
+  const glyphs = placeGlyphs(halfWidthInLatin(r.chars), ink, stepWidth);
+  const metrics = lineMetrics(glyphs);
+  const chars = glyphs.filter((g) => g.char !== ' ');
+  const grid = monospaceGrid(chars, ink);
+  // on a monospace line a glyph's ink is the ink of its cell
+  if (grid) chars.forEach((g, i) => grid.cells[i] >= 0 && (g.box = inkBox(ink, grid.centres[i] - 0.4 * grid.pitch, grid.centres[i] + 0.4 * grid.pitch)));
+  fixShapes(glyphs, ink, metrics, grid !== null);
+  return { ...r, text: spacedText(glyphs, ink, metrics, grid) };
+}
+
+const FULL_WIDTH_ASCII = /^[\uff01-\uff5e]$/u;
+const CJK = /[\u3400-\u9fff\uf900-\ufaff]/u;
+
+/**
+ * A full-width form ('（', '：') between two characters that are not CJK is the ASCII one in a Latin
+ * line (NFKC would fold it anyway; before the spacing it also takes one cell, not two).
+ */
+function halfWidthInLatin(chars: Emitted[]): Emitted[] {
+  return chars.map((c, i) => {
+    if (!FULL_WIDTH_ASCII.test(c.char)) return c;
+    const near = [chars[i - 1], chars[i - 2], chars[i + 1], chars[i + 2]].filter((x) => x && x.char !== ' ');
+    return near.some((x) => CJK.test(x.char)) ? c : { ...c, char: c.char.normalize('NFKC') };
+  });
 }
 
 /** (v / 255 - 0.5) / 0.5 in BGR plane order; the padding stays 0. */

@@ -1,83 +1,268 @@
-// Spaces the recogniser left out. PP-OCRv4's Chinese model often drops the space between Latin words
-// ('Found 2errors', 'foradmin@example.com') and between Chinese and Latin text. The pixels still show
-// the gap: a run of background columns between two characters, wider than letters ever leave inside a
-// word, is a space. Characters are placed by their CTC steps (each step covers a fixed slice of the
-// input width). Not inserted between two CJK characters (Chinese has no spaces), next to full-width
-// punctuation (its glyph is half blank), after an opening or before a closing mark.
+// Spaces from the pixels. PP-OCRv4's Chinese model often drops the space between Latin words
+// ('Found 2errors', 'foradmin@example.com'), between Chinese and Latin text and after a shell prompt
+// ('$ls'), and sometimes reads one that is not there ('Loader. readMonth'). Two cases:
+// - Monospace lines (terminals, stack traces): characters sit on a grid of equal cells (two for a CJK
+//   or full-width character). Where the recognised characters' centres fall on that grid shows how many
+//   cells lie between two of them: one or more blank cells is a space, none is no space, whatever the
+//   recogniser wrote. A blank-looking cell that holds a small mark high on the line is a quote the
+//   recogniser dropped ("Property 'userId'" read as "Property userId'").
+// - Proportional lines: a run of background columns between two characters, wider than letters leave
+//   inside a word, is a space. Not between two CJK characters (Chinese has no spaces), next to
+//   full-width punctuation (its glyph is half blank), after an opening or before a closing mark.
 
 import type { RgbImage } from '../image';
+import { cellsOf, Glyph, inkBox, inkRuns, LineInk, lineInk, LineMetrics, longestBlank, placeGlyphs } from './lineInk';
 
 /** A gap counts as a space when its blank run is at least this share of the ink height. */
 const SPACE_SHARE = 0.35;
-/** Next to ASCII punctuation (narrow glyphs with wide side bearings in monospace fonts): twice that. */
+/** Next to ASCII punctuation (narrow glyphs with wide side bearings): this times that. */
 const PUNCT_FACTOR = 2;
-/** Least colour distance (sum over R, G, B) from the background that counts as ink. */
-const INK = 96;
 
 const CJK = /[\u3400-\u9fff\uf900-\ufaff]/u;
 const WIDE_PUNCT = /[\u3000-\u303f\uff00-\uff65\u2014\u2026]/u;
-const NO_SPACE_AFTER = new Set(['(', '[', '{', "'", '"', '/', '\\', '-', '@', '$', '#', '_', '.']);
-const NO_SPACE_BEFORE = new Set([')', ']', '}', "'", '"', '.', ',', ':', ';', '!', '?', '/', '\\', '-', '@', '_', '%']);
+const NO_SPACE_AFTER = new Set(['(', '[', '{', '/', '\\', '-', '@', '#', '_']);
+const NO_SPACE_BEFORE = new Set([')', ']', '}', '.', ',', ':', ';', '!', '?', '/', '\\', '-', '@', '_', '%']);
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 const DIGIT = /[0-9]/;
 
-/**
- * `text` with spaces added where the crop shows a word gap between two characters. `steps` is each
- * character's first and last CTC step, `stepWidth` the crop pixels one step covers.
- */
+/** Monospace needs at least this many narrow characters to judge the grid. */
+const MIN_CHARS = 6;
+/** Share of neighbouring characters with no blank cell between them on a monospace grid. */
+const MIN_TOUCHING = 0.65;
+/** Mean distance of the characters' centres from their cells' centres (in cells) for a monospace line. */
+const GRID_FIT = 0.17;
+/** Cell widths tried, as shares of the line's ink height (monospace advance 0.6 em, ink 0.9-1.2 em). */
+const PITCH_RANGE: [number, number] = [0.3, 0.9];
+/** centrePeriod takes the widest cell whose fit is at least this share of the best. */
+const NEAR_BEST = 0.9;
+/** Most inkOffGrid of a monospace line. */
+const INK_FIT = 0.09;
+/** Glyphs with their own ink run a monospace judgement needs (short proportional lines fit by chance). */
+const MIN_MEASURED = 10;
+/** Beside a wide character on a monospace line, a blank run of this many cells is a space. */
+const WIDE_GAP = 0.8;
+
+export interface Grid {
+  pitch: number;
+  /** Per non-space glyph: its cell (narrow glyphs), or -1 (wide glyphs, which break the grid). */
+  cells: number[];
+  /** Per non-space glyph: the centre of its cell in crop pixels (its own centre for wide glyphs). */
+  centres: number[];
+}
+
+/** Text of the glyphs with spaces decided from the ink (see the file comment). */
+export function spacedText(glyphs: Glyph[], ink: LineInk, metrics: LineMetrics | null, grid = monospaceGrid(glyphs.filter((g) => g.char !== ' '), ink)): string {
+  const chars = glyphs.filter((g) => g.char !== ' ');
+  if (chars.length < 2 || ink.inkHeight === 0) return glyphs.map((g) => g.char).join('');
+  return grid ? monospaceText(glyphs, ink, grid, metrics) : proportionalText(glyphs, ink);
+}
+
+/** Spaces added to `text` from the crop's gaps (unit tests and callers without glyphs). */
 export function addGapSpaces(text: string, steps: Array<[number, number]>, crop: RgbImage, stepWidth: number, background: [number, number, number]): string {
   const chars = [...text];
   if (chars.length !== steps.length || chars.length < 2) return text;
-  const { ink, inkHeight } = inkColumns(crop, background);
-  if (inkHeight === 0) return text;
-  const minGap = Math.max(2, SPACE_SHARE * inkHeight);
-  let out = chars[0];
-  for (let i = 1; i < chars.length; i++) {
-    const a = chars[i - 1];
-    const b = chars[i];
-    if (a !== ' ' && b !== ' ' && spaceAllowed(a, b)) {
-      const from = Math.floor((steps[i - 1][1] + 0.5) * stepWidth);
-      const to = Math.ceil((steps[i][0] + 0.5) * stepWidth);
-      const punct = !LETTER_OR_DIGIT.test(a) || !LETTER_OR_DIGIT.test(b);
-      if (longestBlank(ink, from, to) >= minGap * (punct ? PUNCT_FACTOR : 1)) out += ' ';
+  const ink = lineInk(crop, background);
+  const glyphs = placeGlyphs(chars.map((char, i) => ({ char, first: steps[i][0], last: steps[i][1], p: 1, alt: '', altP: 0 })), ink, stepWidth);
+  return spacedText(glyphs, ink, null);
+}
+
+/**
+ * The monospace grid the narrow characters sit on, or null for a proportional line. Positions are the
+ * centres of the characters' own ink (an ink run no other character falls in; monospace fonts centre
+ * each glyph in its cell), else their CTC positions. The cell width is the widest one on which the
+ * positions agree (centrePeriod), refined by least squares; each run of narrow characters between
+ * wide (CJK) ones has its own phase, since a browser draws CJK at its own advance, not two cells.
+ * Monospace when the ink centres sit on their cells' centres, and most neighbours touch.
+ */
+export function monospaceGrid(chars: Glyph[], ink: LineInk): Grid | null {
+  if (ink.inkHeight === 0) return null;
+  const runs = inkRuns(ink, 0, ink.width);
+  const runOf = chars.map((g) => (cellsOf(g.char) === 1 ? runs.findIndex(([a, b]) => g.x >= a - 1 && g.x <= b + 1) : -1));
+  const owners = new Map<number, number>();
+  for (const r of runOf) if (r >= 0) owners.set(r, (owners.get(r) ?? 0) + 1);
+  const inkX = runOf.map((r) => (r >= 0 && owners.get(r) === 1 ? (runs[r][0] + runs[r][1]) / 2 : null));
+  const xs = chars.map((g, i) => inkX[i] ?? g.x);
+  // segments: runs of consecutive narrow characters
+  const segment: number[] = [];
+  let seg = 0;
+  chars.forEach((g, i) => {
+    if (cellsOf(g.char) !== 1) {
+      segment.push(-1);
+      if (i > 0 && segment[i - 1] >= 0) seg++;
+    } else segment.push(seg);
+  });
+  const narrow = chars.map((_, i) => i).filter((i) => segment[i] >= 0);
+  if (narrow.length < MIN_CHARS || inkX.filter((x) => x !== null).length < MIN_CHARS) return null;
+  let pitch = centrePeriod(narrow.map((i) => xs[i]), narrow.map((i) => segment[i]), ink.inkHeight);
+  if (!pitch) return null;
+  // least squares with one origin per segment
+  const origins = new Map<number, number>();
+  const phaseOf = (s: number) => origins.get(s) ?? 0;
+  for (let round = 0; round < 4; round++) {
+    if (round === 0) {
+      for (const s of new Set(narrow.map((i) => segment[i]))) {
+        let sx = 0;
+        let sy = 0;
+        for (const i of narrow) if (segment[i] === s) {
+          sx += Math.cos((2 * Math.PI * xs[i]) / pitch);
+          sy += Math.sin((2 * Math.PI * xs[i]) / pitch);
+        }
+        origins.set(s, (Math.atan2(sy, sx) / (2 * Math.PI)) * pitch);
+      }
     }
-    out += b;
+    const k = narrow.map((i) => Math.round((xs[i] - phaseOf(segment[i])) / pitch!));
+    let sxy = 0;
+    let sxx = 0;
+    const stats = new Map<number, { n: number; k: number; x: number }>();
+    narrow.forEach((i, j) => {
+      const e = stats.get(segment[i]) ?? { n: 0, k: 0, x: 0 };
+      e.n++;
+      e.k += k[j];
+      e.x += xs[i];
+      stats.set(segment[i], e);
+    });
+    narrow.forEach((i, j) => {
+      const e = stats.get(segment[i])!;
+      sxy += (k[j] - e.k / e.n) * (xs[i] - e.x / e.n);
+      sxx += (k[j] - e.k / e.n) ** 2;
+    });
+    if (sxx === 0) return null;
+    pitch = sxy / sxx;
+    for (const [s, e] of stats) origins.set(s, e.x / e.n - (pitch * e.k) / e.n);
+  }
+  const cells = chars.map((_, i) => (segment[i] >= 0 ? Math.round((xs[i] - phaseOf(segment[i])) / pitch!) : -1));
+  const centres = chars.map((g, i) => (segment[i] >= 0 ? phaseOf(segment[i]) + cells[i] * pitch! : g.x));
+  let off = 0;
+  let measured = 0;
+  let touching = 0;
+  let pairs = 0;
+  for (const i of narrow) {
+    if (inkX[i] !== null) {
+      off += Math.abs(inkX[i]! - centres[i]) / pitch;
+      measured++;
+    }
+    if (i > 0 && segment[i - 1] === segment[i]) {
+      if (cells[i] <= cells[i - 1]) return null;
+      pairs++;
+      if (cells[i] === cells[i - 1] + 1) touching++;
+    }
+  }
+  return measured >= MIN_MEASURED && off / measured <= INK_FIT && touching >= MIN_TOUCHING * pairs ? { pitch, cells, centres } : null;
+}
+
+/**
+ * The cell width the positions agree on best: for each width in PITCH_RANGE, how closely they fall
+ * on one phase (per segment) modulo it. A half or a third of the true width fits as well, so the
+ * widest one close to the best is taken.
+ */
+function centrePeriod(xs: number[], segment: number[], inkHeight: number): number | null {
+  const fits: Array<[number, number]> = [];
+  let most = 0;
+  for (let w = PITCH_RANGE[0] * inkHeight; w <= PITCH_RANGE[1] * inkHeight; w += 0.02) {
+    const sums = new Map<number, [number, number]>();
+    xs.forEach((x, i) => {
+      const a = (2 * Math.PI * x) / w;
+      const e = sums.get(segment[i]) ?? [0, 0];
+      e[0] += Math.cos(a);
+      e[1] += Math.sin(a);
+      sums.set(segment[i], e);
+    });
+    let r = 0;
+    for (const [c, d] of sums.values()) r += Math.hypot(c, d);
+    r /= xs.length;
+    fits.push([w, r]);
+    most = Math.max(most, r);
+  }
+  for (let i = fits.length - 1; i >= 0; i--) if (fits[i][1] >= NEAR_BEST * most) return fits[i][0];
+  return null;
+}
+
+function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineMetrics | null): string {
+  const chars = glyphs.filter((g) => g.char !== ' ');
+  const { pitch, cells, centres } = grid;
+  const cellStart = (i: number, k: number) => centres[i] + (k - cells[i] - 0.5) * pitch;
+  let out = cells[0] >= 0 ? markIn(ink, cellStart(0, cells[0] - 1), pitch, metrics) ?? '' : '';
+  let readSpace = false;
+  let j = 0;
+  for (const g of glyphs) {
+    if (g.char === ' ') {
+      readSpace = true;
+      continue;
+    }
+    if (j > 0) {
+      const a = chars[j - 1];
+      if (cells[j] >= 0 && cells[j - 1] >= 0) {
+        if (cells[j] > cells[j - 1] + 1) out += gapText(cellStart(j - 1, cells[j - 1] + 1), cells[j] - cells[j - 1] - 1, pitch, ink, metrics);
+      } else if (!(CJK.test(a.char) && CJK.test(g.char)) && !WIDE_PUNCT.test(a.char) && !WIDE_PUNCT.test(g.char) && !cjkPunctuation(a.char, g.char)) {
+        // beside a wide character the grid says nothing: a gap of most of a cell is a space
+        // and a mark in the cell before a narrow character is a quote the recogniser dropped
+        const mark = cells[j] >= 0 ? markIn(ink, cellStart(j, cells[j] - 1), pitch, metrics) : null;
+        const to = mark ? cellStart(j, cells[j] - 1) : g.box ? g.box[0] + 1 : g.x;
+        if (longestBlank(ink.columns, a.box ? a.box[2] - 1 : a.x, to) >= (mark ? 0.5 : WIDE_GAP) * pitch) out += ' ';
+        out += mark ?? '';
+      } else if (readSpace && !WIDE_PUNCT.test(a.char) && !WIDE_PUNCT.test(g.char) && !cjkPunctuation(a.char, g.char)) out += ' ';
+    }
+    out += g.char;
+    readSpace = false;
+    j++;
+  }
+  const last = chars.length - 1;
+  return out + (cells[last] >= 0 ? markIn(ink, cellStart(last, cells[last] + 1), pitch, metrics) ?? '' : '');
+}
+
+/**
+ * What `cells` blank-looking cells after `a` (or before the first character when `a` is its position
+ * only) hold: a space for each blank one, a quote for one with a small thin mark high on the line
+ * that no character was read for (one stroke ', two "). Runs of spaces become one.
+ */
+function gapText(start: number, cells: number, pitch: number, ink: LineInk, metrics: LineMetrics | null): string {
+  let out = '';
+  for (let j = 0; j < cells; j++) out += markIn(ink, start + j * pitch, pitch, metrics) ?? ' ';
+  return out.replace(/ +/g, ' ');
+}
+
+function markIn(ink: LineInk, cellStart: number, pitch: number, metrics: LineMetrics | null): string | null {
+  if (!metrics || metrics.xTop === undefined) return null;
+  const from = cellStart + 0.15 * pitch;
+  const to = cellStart + 0.85 * pitch;
+  const box = inkBox(ink, from, to);
+  if (!box) return null;
+  const runs = inkRuns(ink, from, to);
+  const high = box[3] <= (metrics.xTop + metrics.baseline) / 2;
+  const thin = runs.every(([x0, x1]) => x1 - x0 <= Math.max(2, 0.5 * (box[3] - box[1])));
+  if (high && thin && runs.length <= 2) return runs.length === 1 ? "'" : '"';
+  // a flat bar below the baseline across the cell: an underscore read as a space
+  const flat = box[3] - box[1] <= Math.max(2, 0.15 * ink.inkHeight) && box[2] - box[0] >= 0.5 * (to - from);
+  return flat && box[1] >= metrics.baseline - 1 ? '_' : null;
+}
+
+function proportionalText(glyphs: Glyph[], ink: LineInk): string {
+  const minGap = Math.max(2, SPACE_SHARE * ink.inkHeight);
+  let out = glyphs[0].char;
+  for (let i = 1; i < glyphs.length; i++) {
+    const a = glyphs[i - 1];
+    const b = glyphs[i];
+    if (a.char !== ' ' && b.char !== ' ' && spaceAllowed(a.char, b.char)) {
+      // sentence punctuation before a word and a bracket after one have ordinary side bearings
+      const sentence = (/^[.,:;!?]$/.test(a.char) && LETTER_OR_DIGIT.test(b.char)) || (/^[([]$/.test(b.char) && LETTER_OR_DIGIT.test(a.char));
+      const punct = !sentence && (!LETTER_OR_DIGIT.test(a.char) || !LETTER_OR_DIGIT.test(b.char));
+      if (longestBlank(ink.columns, Math.floor(a.steps[1]), Math.ceil(b.steps[0])) >= minGap * (punct ? PUNCT_FACTOR : 1)) out += ' ';
+    }
+    out += b.char;
   }
   return out;
 }
 
+/** Sentence punctuation beside a CJK character is Chinese punctuation read as ASCII: never a space. */
+function cjkPunctuation(a: string, b: string): boolean {
+  return (CJK.test(a) && /^[,.:;!?)\]]$/.test(b)) || (CJK.test(b) && /^[,.:;!?([]$/.test(a));
+}
+
 function spaceAllowed(a: string, b: string): boolean {
+  if (cjkPunctuation(a, b)) return false;
   if (CJK.test(a) && CJK.test(b)) return false;
   // '23:18', '(42,17)': punctuation between digits keeps no space
   if ((DIGIT.test(a) && !LETTER_OR_DIGIT.test(b)) || (DIGIT.test(b) && !LETTER_OR_DIGIT.test(a))) return false;
   if (WIDE_PUNCT.test(a) || WIDE_PUNCT.test(b)) return false;
   return !NO_SPACE_AFTER.has(a) && !NO_SPACE_BEFORE.has(b);
-}
-
-function inkColumns(crop: RgbImage, bg: [number, number, number]): { ink: Uint8Array; inkHeight: number } {
-  const ink = new Uint8Array(crop.width);
-  let top = crop.height;
-  let bottom = -1;
-  for (let y = 0; y < crop.height; y++) {
-    for (let x = 0; x < crop.width; x++) {
-      const i = (y * crop.width + x) * 3;
-      const d = Math.abs(crop.data[i] - bg[0]) + Math.abs(crop.data[i + 1] - bg[1]) + Math.abs(crop.data[i + 2] - bg[2]);
-      if (d >= INK) {
-        ink[x] = 1;
-        if (y < top) top = y;
-        if (y > bottom) bottom = y;
-      }
-    }
-  }
-  return { ink, inkHeight: bottom >= top ? bottom - top + 1 : 0 };
-}
-
-function longestBlank(ink: Uint8Array, from: number, to: number): number {
-  let best = 0;
-  let run = 0;
-  for (let x = Math.max(0, from); x < Math.min(ink.length, to); x++) {
-    run = ink[x] ? 0 : run + 1;
-    if (run > best) best = run;
-  }
-  return best;
 }

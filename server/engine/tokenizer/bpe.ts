@@ -2,12 +2,11 @@
 // word's UTF-8 bytes as GPT-2 byte characters, then the adjacent pair with the lowest merge rank
 // (leftmost on ties) merged until none is left; pieces that are not tokens fall back to byte tokens.
 
-import { MergeQueue } from './mergeQueue';
+import { codepointSymbols, mergeSymbolPair, MergeQueue, type MergeSymbol } from './mergeQueue';
 import { splitWords } from './regexSplit';
 import { codepointsOf } from './unicodeFlags';
 import type { Vocab } from './vocab';
 
-interface Symbol { start: number; len: number; prev: number; next: number }
 interface Bigram { left: number; right: number; text: string; rank: number }
 
 /** GPT-2's byte -> printable character map and its inverse. */
@@ -44,19 +43,10 @@ export function bpeTokenize(vocab: Vocab, text: string, out: number[]): void {
 
 function tokenizeWord(vocab: Vocab, word: string, out: number[]): void {
   const pre = vocab.pre!;
-  const symbols: Symbol[] = [];
   let whole = pre.ignoreMerges && vocab.textToToken(word) !== undefined;
   if (!whole && pre.wholeNewlineRuns && /^\n+$/.test(word)) whole = vocab.textToToken(word) !== undefined; // gemma-4 newline runs
-  if (whole) {
-    symbols.push({ start: 0, len: word.length, prev: -1, next: -1 });
-  } else {
-    for (let i = 0; i < word.length;) {
-      const len = word.codePointAt(i)! > 0xffff ? 2 : 1;
-      symbols.push({ start: i, len, prev: symbols.length - 1, next: i + len < word.length ? symbols.length + 1 : -1 });
-      i += len;
-    }
-  }
-  const textOf = (s: Symbol) => word.slice(s.start, s.start + s.len);
+  const symbols = whole ? [{ start: 0, len: word.length, prev: -1, next: -1 }] : codepointSymbols(word);
+  const textOf = (s: MergeSymbol) => word.slice(s.start, s.start + s.len);
   const queue = new MergeQueue<Bigram>((a, b) => a.rank < b.rank || (a.rank === b.rank && a.left < b.left));
   const tryAdd = (left: number, right: number): void => {
     if (left === -1 || right === -1) return;
@@ -70,12 +60,7 @@ function tokenizeWord(vocab: Vocab, word: string, out: number[]): void {
     const l = symbols[b.left];
     const r = symbols[b.right];
     if (l.len === 0 || r.len === 0 || textOf(l) + textOf(r) !== b.text) continue; // stale
-    l.len += r.len;
-    r.len = 0;
-    l.next = r.next;
-    if (r.next >= 0) symbols[r.next].prev = b.left;
-    tryAdd(l.prev, b.left);
-    tryAdd(b.left, l.next);
+    mergeSymbolPair(symbols, b.left, b.right, tryAdd);
   }
   for (const s of symbols) {
     if (s.len === 0) continue;

@@ -2,10 +2,9 @@
 // start from single codepoints, repeatedly merge the adjacent pair whose joined text is the token with
 // the highest score (leftmost on ties), and spell out anything left that is not a token as byte tokens.
 
-import { MergeQueue } from './mergeQueue';
+import { codepointSymbols, mergeSymbolPair, MergeQueue } from './mergeQueue';
 import type { Vocab } from './vocab';
 
-interface Symbol { start: number; len: number; prev: number; next: number }
 interface Bigram { left: number; right: number; score: number; size: number }
 
 const HEX = '0123456789ABCDEF';
@@ -19,12 +18,7 @@ export function spmByteToken(vocab: Vocab, byte: number, source: string): number
 
 /** Appends the ids of `text` (spaces already escaped as U+2581) to `out`. */
 export function spmTokenize(vocab: Vocab, text: string, out: number[], source: string): void {
-  const symbols: Symbol[] = [];
-  for (let i = 0; i < text.length;) {
-    const len = text.codePointAt(i)! > 0xffff ? 2 : 1;
-    symbols.push({ start: i, len, prev: symbols.length - 1, next: i + len < text.length ? symbols.length + 1 : -1 });
-    i += len;
-  }
+  const symbols = codepointSymbols(text);
   const queue = new MergeQueue<Bigram>((a, b) => a.score > b.score || (a.score === b.score && a.left < b.left));
   const tryAdd = (left: number, right: number): void => {
     if (left === -1 || right === -1) return;
@@ -39,12 +33,7 @@ export function spmTokenize(vocab: Vocab, text: string, out: number[], source: s
     const l = symbols[b.left];
     const r = symbols[b.right];
     if (l.len === 0 || r.len === 0 || l.len + r.len !== b.size) continue; // stale
-    l.len += r.len;
-    r.len = 0;
-    l.next = r.next;
-    if (r.next >= 0) symbols[r.next].prev = b.left;
-    tryAdd(l.prev, b.left);
-    tryAdd(b.left, l.next);
+    mergeSymbolPair(symbols, b.left, b.right, tryAdd);
   }
   const encoder = new TextEncoder();
   for (let i = symbols.length > 0 ? 0 : -1; i !== -1; i = symbols[i].next) {

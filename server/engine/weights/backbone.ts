@@ -75,23 +75,10 @@ async function openGgufBackbone(path: string): Promise<OpenedBackbone> {
       }
     }
 
-    const tensors = new Map<string, HostTensor>();
-    const quantized = new Map<string, QuantizedWeight>();
-    const embedding = byEngine.get('tok_embeddings.weight')!;
-    for (const [name, info] of byEngine) {
-      const type = info.typeName as GgufReadableType;
-      const isTable = name === 'tok_embeddings.weight';
-      if (isTable && !spec.llama.tiedEmbeddings) continue; // served row by row by embeddingRows
-      if (type in FLOAT_DTYPES) {
-        tensors.set(name, { dtype: FLOAT_DTYPES[type], shape: info.shape.slice(), data: f.readTensor(info.name) });
-      } else if (info.shape.length === 2) {
-        quantized.set(name, reblock(type as GgufQuantType, f.readTensor(info.name), info.shape[0], info.shape[1], info.name));
-      } else {
-        // A quantised 1-D tensor (not written by llama.cpp's converters): widen it, it is small.
-        const v = dequantize(type, f.readTensor(info.name), info.nElements);
-        tensors.set(name, { dtype: 'float32', shape: info.shape.slice(), data: new Uint8Array(v.buffer) });
-      }
-    }
+    // An untied table is served row by row by embeddingRows (never loaded whole).
+    if (!spec.llama.tiedEmbeddings) byEngine.delete('tok_embeddings.weight');
+    const { tensors, quantized } = readGgufTensors(f, byEngine);
+    const embedding = f.tensor('token_embd.weight');
     const dim = spec.llama.dim;
     const rowBytes = f.rowBytes(embedding.name);
     const tableType = embedding.typeName as GgufReadableType;
@@ -112,4 +99,41 @@ async function openGgufBackbone(path: string): Promise<OpenedBackbone> {
     f.close();
     throw e;
   }
+}
+
+/** Bytes of raw blocks read per step when re-blocking (a 7B head is ~400 MB; one row is read at least). */
+const READ_STEP_BYTES = 4 << 20;
+
+/**
+ * The tensors by engine name: floats as stored, quantised linears re-blocked (ggufQuants.ts) from
+ * one small scratch buffer, a few rows at a time. (A fresh buffer per tensor cost the largest
+ * tensor's size at peak, and its freeing made glibc raise its mmap threshold: the weights' buffers,
+ * allocated after, stayed resident when freed.) A function of its own so that the scratch is not
+ * kept alive by the opened backbone's closures.
+ */
+function readGgufTensors(f: GgufFile, byEngine: ReadonlyMap<string, GgufTensorInfo>): Pick<OpenedBackbone, 'tensors' | 'quantized'> {
+  const tensors = new Map<string, HostTensor>();
+  const quantized = new Map<string, QuantizedWeight>();
+  const isFloat = (info: GgufTensorInfo) => info.typeName in FLOAT_DTYPES;
+  const quant = [...byEngine.values()].filter((i) => !isFloat(i));
+  const scratch = new Uint8Array(Math.max(0, ...quant.map((i) => Math.min(i.nBytes, Math.max(READ_STEP_BYTES, f.rowBytes(i.name))))));
+  for (const [name, info] of byEngine) {
+    const type = info.typeName as GgufReadableType;
+    if (isFloat(info)) {
+      tensors.set(name, { dtype: FLOAT_DTYPES[type], shape: info.shape.slice(), data: f.readTensor(info.name) });
+    } else if (info.shape.length === 2) {
+      const rowBytes = f.rowBytes(info.name);
+      const rows = (first: number, count: number) => {
+        const buf = scratch.subarray(0, count * rowBytes);
+        f.readInto(info.name, first * rowBytes, buf);
+        return buf;
+      };
+      quantized.set(name, reblock(type as GgufQuantType, rows, info.shape[0], info.shape[1], info.name, Math.floor(scratch.length / rowBytes)));
+    } else {
+      // A quantised 1-D tensor (not written by llama.cpp's converters): widen it, it is small.
+      const v = dequantize(type, f.readTensor(info.name), info.nElements);
+      tensors.set(name, { dtype: 'float32', shape: info.shape.slice(), data: new Uint8Array(v.buffer) });
+    }
+  }
+  return { tensors, quantized };
 }

@@ -64,5 +64,6 @@ export interface OpenedBackbone {
    * never held whole in float32; for GGUF the rows are read from the file, exactly ggml's values).
    */
   embeddingRows(ids: ArrayLike<number>): Float32Array;
+  /** Both are plain functions (no `this`): a runtime keeps them without the tensors (backboneRuntime). */
   close(): void;
 }

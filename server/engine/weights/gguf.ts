@@ -159,13 +159,18 @@ export class GgufFile {
 
   /** `length` bytes from `start` within a tensor's data (e.g. a few rows of a table). */
   readBytes(name: string, start: number, length: number): Uint8Array {
-    const info = this.tensor(name);
-    if (start < 0 || start + length > info.nBytes) throw new RangeError(`${name}: bytes ${start}..${start + length} are outside its ${info.nBytes}`);
-    if (this.fd === null) throw new CheckpointError(this.path, 'file is closed', name);
     const raw = Buffer.allocUnsafeSlow(length); // every byte is read over: no zero-fill
     const buf = new Uint8Array(raw.buffer, raw.byteOffset, length);
-    readFully(this.fd, this.path, buf, info.fileOffset + start, `tensor ${name}`);
+    this.readInto(name, start, buf);
     return buf;
+  }
+
+  /** `buf.length` bytes from `start` within a tensor's data, into `buf`. */
+  readInto(name: string, start: number, buf: Uint8Array): void {
+    const info = this.tensor(name);
+    if (start < 0 || start + buf.length > info.nBytes) throw new RangeError(`${name}: bytes ${start}..${start + buf.length} are outside its ${info.nBytes}`);
+    if (this.fd === null) throw new CheckpointError(this.path, 'file is closed', name);
+    readFully(this.fd, this.path, buf, info.fileOffset + start, `tensor ${name}`);
   }
 
   /** Bytes of one row (ne[0] elements) of a tensor in its storage type. */

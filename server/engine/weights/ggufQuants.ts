@@ -199,13 +199,13 @@ export const TARGET: Record<GgufQuantType, { bits: 4 | 8; block: number; zp: num
 };
 
 /**
- * The quantised linear weight [n, k] (GGUF ne = [k, n], `src` its raw bytes) in MatMulNBits's
- * format, codes and scales carried over (see the table at the top).
+ * The quantised linear weight [n, k] (GGUF ne = [k, n]) in MatMulNBits's format, codes and scales
+ * carried over (see the table at the top). `src` is its raw bytes, or reads them `rowsPerRead` rows
+ * at a time (so a caller can stream a large tensor through a small buffer).
  */
-export function reblock(type: GgufQuantType, src: Uint8Array, n: number, k: number, name: string): QuantizedWeight {
+export function reblock(type: GgufQuantType, src: Uint8Array | ((firstRow: number, rows: number) => Uint8Array), n: number, k: number, name: string, rowsPerRead = n): QuantizedWeight {
   const [bs, bb] = LAYOUT[type];
   if (k % bs !== 0) throw new Error(`${name}: ${type} rows of ${k} are not whole blocks of ${bs}`);
-  if (src.length !== (n * k * bb) / bs) throw new Error(`${name}: ${src.length} bytes for ${type} [${n}, ${k}], expected ${(n * k * bb) / bs}`);
   const { bits, block, zp, offsets: hasOffsets } = TARGET[type];
   const blocks = k / block;
   const blob = (block * bits) / 8;
@@ -214,15 +214,24 @@ export function reblock(type: GgufQuantType, src: Uint8Array, n: number, k: numb
   const scales = new Float32Array(n * blocks);
   const offsets = hasOffsets ? new Float32Array(n * blocks) : undefined;
   const zeroPoints = new Uint8Array(n * zpRow).fill(bits === 8 ? zp : zp | (zp << 4));
-  const nSrc = (n * k) / bs;
-  const out = { src, packed, scales, offsets };
-  switch (type) {
-    case 'Q4_0': case 'Q4_1': reblockQ4(out, nSrc, type === 'Q4_1'); break;
-    case 'Q8_0': reblockQ8_0(out, nSrc); break;
-    case 'Q5_0': case 'Q5_1': reblockQ5(out, nSrc, type === 'Q5_1'); break;
-    case 'Q4_K': reblockQ4K(out, nSrc); break;
-    case 'Q5_K': reblockQ5K(out, nSrc); break;
-    case 'Q6_K': reblockQ6K(out, nSrc); break;
+  const read = typeof src === 'function' ? src : () => src;
+  const step = typeof src === 'function' ? Math.max(1, rowsPerRead) : n;
+  for (let r = 0; r < n; r += step) {
+    const rows = Math.min(step, n - r);
+    const bytes = read(r, rows);
+    if (bytes.length !== (rows * k * bb) / bs) throw new Error(`${name}: ${bytes.length} bytes for ${type} [${rows}, ${k}], expected ${(rows * k * bb) / bs}`);
+    // Every loop below indexes its outputs from the first block it is given: rows r.. start there.
+    const b0 = r * blocks;
+    const out = { src: bytes, packed: packed.subarray(b0 * blob), scales: scales.subarray(b0), offsets: offsets?.subarray(b0) };
+    const nSrc = (rows * k) / bs;
+    switch (type) {
+      case 'Q4_0': case 'Q4_1': reblockQ4(out, nSrc, type === 'Q4_1'); break;
+      case 'Q8_0': reblockQ8_0(out, nSrc); break;
+      case 'Q5_0': case 'Q5_1': reblockQ5(out, nSrc, type === 'Q5_1'); break;
+      case 'Q4_K': reblockQ4K(out, nSrc); break;
+      case 'Q5_K': reblockQ5K(out, nSrc); break;
+      case 'Q6_K': reblockQ6K(out, nSrc); break;
+    }
   }
   const u8 = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   return {
@@ -259,7 +268,7 @@ function reblockQ8_0({ src, packed, scales }: Reblocking, nSrc: number): void {
     packed.set(src.subarray(p + 2, p + 34), i * 32);
     scales[i] = half(src, p);
   }
-  const words = new Uint32Array(packed.buffer, packed.byteOffset, packed.byteLength / 4);
+  const words = new Uint32Array(packed.buffer, packed.byteOffset, nSrc * 8); // these blocks only (packed runs on to later rows)
   for (let w = 0; w < words.length; w++) words[w] ^= 0x80808080; // int8 q -> uint8 q + 128
 }
 

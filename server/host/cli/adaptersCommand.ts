@@ -1,7 +1,7 @@
 // `lavin adapters`: the adapter sets `lavin train` saved, and which one ask/explain use by default;
 // a set exported to one .safetensors file (train/adapterExport.ts) and imported on another machine.
 
-import { readMeta } from '../../train';
+import { readMeta, setFingerprint } from '../../train';
 import { defaultAdapterSetsDir } from '../trainingPort';
 import { activeAdapterSet, exportSet, importSet, setActiveAdapterSet, storeSet } from './adapterSets';
 import { CliCommand, noPositionals, OUTPUT_OPTIONS, stringOption, Values } from './command';
@@ -10,7 +10,7 @@ import { UsageError } from './usage';
 
 export const adaptersCommand: CliCommand = {
   name: 'adapters',
-  summary: 'list the fine-tuned adapter sets (name, base model, steps, loss, date) and which is active',
+  summary: 'list the fine-tuned adapter sets (name, base model, steps, loss, date) and which is active; export or import one as a .safetensors file',
   synopsis: '[--activate NAME|none | --export NAME|DIR --out FILE.safetensors | --import FILE [--name NAME]] [--json]',
   options: {
     activate: { type: 'string', value: 'NAME|none', help: 'make NAME the set lavin ask/explain use when --adapters is not given; none: the model\'s own adapters again' },
@@ -35,7 +35,7 @@ export const adaptersCommand: CliCommand = {
       const dir = activate === 'none' ? null : storeSet(activate); // exists, or a clear error listing what does
       setActiveAdapterSet(activate === 'none' ? null : activate);
       ctx.out.info(activate === 'none' ? 'no adapter set is active: ask and explain use the model\'s own adapters' : `adapter set ${activate} is active: ask and explain use it unless --adapters is given`);
-      if (dir && !readMeta(dir).baseModel.fingerprint) ctx.out.info(`note: ${activate} was saved before adapter sets recorded the model's fingerprint: only the backbone's file names and sizes are checked when it is used`);
+      if (dir && !setFingerprint(readMeta(dir))) ctx.out.info(`note: ${activate} was saved before adapter sets recorded the model's fingerprint: only the backbone's file names and sizes are checked when it is used`);
     }
     if (!ctx.training) throw new Error('adapter sets need the trainer, which is not available in this build');
     const store = defaultAdapterSetsDir();
@@ -71,13 +71,13 @@ async function moveSet(values: Values, ctx: CliContext): Promise<boolean> {
   if (exp !== undefined) {
     if (out === undefined) throw new UsageError('--export needs --out FILE.safetensors');
     const r = await exportSet(exp, out);
-    ctx.out.event({ event: 'exported', name: r.manifest.name, file: r.file, bytes: r.bytes, kind: r.manifest.kind, baseModel: r.manifest.baseModel.name, fingerprint: r.manifest.baseModel.fingerprint ?? null });
-    ctx.out.info(`adapter set ${r.manifest.name} (${r.manifest.kind}, ${r.manifest.shape.parameters} parameters, trained on ${r.manifest.baseModel.name}) exported to ${r.file} (${r.bytes} bytes)${r.manifest.baseModel.fingerprint ? '' : '; it has no model fingerprint (trained before they were recorded)'}`);
+    ctx.out.event({ event: 'exported', name: r.manifest.name, file: r.file, bytes: r.bytes, kind: r.manifest.kind, baseModel: r.manifest.baseModel.name, fingerprint: r.manifest.fingerprint ?? null });
+    ctx.out.info(`adapter set ${r.manifest.name} (${r.manifest.kind}, ${r.manifest.shape.parameters} parameters, trained on ${r.manifest.baseModel.name}) exported to ${r.file} (${r.bytes} bytes)${r.manifest.fingerprint ? '' : '; it has no model fingerprint (trained before they were recorded)'}`);
     return true;
   }
   if (imp !== undefined) {
     const r = await importSet(imp, name);
-    ctx.out.event({ event: 'imported', name: r.name, path: r.dir, kind: r.manifest.kind, baseModel: r.manifest.baseModel.name, steps: r.manifest.training.steps, fingerprint: r.manifest.baseModel.fingerprint ?? null });
+    ctx.out.event({ event: 'imported', name: r.name, path: r.dir, kind: r.manifest.kind, baseModel: r.manifest.baseModel.name, steps: r.manifest.training.steps, fingerprint: r.manifest.fingerprint ?? null });
     ctx.out.info(`adapter set ${r.name} imported into ${r.dir} (${r.manifest.kind}, ${r.manifest.training.steps} steps, trained on ${r.manifest.baseModel.name}); lavin ask --adapters ${r.name} uses it, lavin adapters --activate ${r.name} makes it the default`);
     return true;
   }

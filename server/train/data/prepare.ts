@@ -3,7 +3,7 @@
 
 import * as fs from 'fs';
 import { preprocessImage } from '../../engine/image';
-import { lavinPrefixes, tokenizeExample, TokenizedExample } from '../../engine/sequence';
+import { lavinPrefixes, PromptFamily, tokenizeExample, TokenizedExample } from '../../engine/sequence';
 import { TextSample, TextTokenizer } from './tokenize';
 
 export interface PrepareOptions {
@@ -12,6 +12,8 @@ export interface PrepareOptions {
   imageSize?: number;
   /** Treat image samples as text-only (no vision tower). */
   ignoreImages?: boolean;
+  /** The model's prompt format (a backbone's chat template or raw text; default LaVIN's). */
+  family?: PromptFamily;
 }
 
 export async function prepareExamples(samples: TextSample[], tok: TextTokenizer, opts: PrepareOptions): Promise<TokenizedExample[]> {
@@ -30,7 +32,7 @@ export async function prepareExamples(samples: TextSample[], tok: TextTokenizer,
         pixelsCache.set(s.imagePath, pixels);
       }
     }
-    out.push(tokenizeExample(tok, s.prompt, s.answer, opts.maxWords, pixels ? 'image' : 'text', pixels, s.source));
+    out.push(tokenizeExample(tok, s.prompt, s.answer, opts.maxWords, pixels ? 'image' : 'text', pixels, s.source, opts.family));
   }
   return out;
 }

@@ -150,7 +150,8 @@ test('export -> import round trip: one safetensors file with a manifest, tensors
     assert.equal(m.format_version, '1');
     assert.equal(m.name, 'shapes');
     assert.equal(m.kind, 'vision');
-    assert.deepEqual(JSON.parse(m.base_model).fingerprint, set.meta.baseModel.fingerprint);
+    assert.deepEqual(JSON.parse(m.fingerprint), set.meta.baseModel.fingerprint);
+    assert.match(JSON.parse(m.fingerprint).backbone, /^[0-9a-f]{64}$/);
     assert.equal(JSON.parse(m.training).steps, 42);
     assert.deepEqual(f.names().sort(), [...set.meta.keys].sort());
   } finally {
@@ -188,6 +189,15 @@ test('export -> import round trip: one safetensors file with a manifest, tensors
   assert.equal((await exportAdapterSet(path.join(store, 'guide'), docsFile)).manifest.kind, 'docs');
   assert.equal((await importAdapterSet(docsFile, other)).name, 'guide');
   assert.equal(readMeta(path.join(other, 'guide')).kind, 'docs');
+  // A backbone's set records its fingerprint at the top of its meta: that travels too.
+  const fp = { backbone: 'a'.repeat(64), clip: 'b'.repeat(64) };
+  const bb = await savedSet(store, 'backbone-set', { data: '/d', format: 'llava' });
+  saveAdapterSet(path.join(store, 'backbone-set'), { ...bb, meta: { ...readMeta(path.join(store, 'backbone-set')), baseModel: { id: 'x', name: 'Qwen2 0.5B' }, fingerprint: fp } });
+  const bbFile = path.join(tmp(), 'bb.safetensors');
+  assert.deepEqual((await exportAdapterSet(path.join(store, 'backbone-set'), bbFile)).manifest.fingerprint, fp);
+  const bbBack = readMeta((await importAdapterSet(bbFile, other)).dir);
+  assert.deepEqual(bbBack.fingerprint, fp);
+  assert.throws(() => checkAdapterSetFits('backbone-set', bbBack, set.meta.baseModel), /was trained on the backbone of Qwen2 0\.5B \(fingerprint aaaaaaaaaaaa\)/);
 });
 
 test('refusals: existing name, existing export file, truncated, damaged, not an export, mismatched manifest; the store is untouched', async () => {

@@ -24,6 +24,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { after, test } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { gradients } from '../../../server/engine/graph/autodiff';
+import { Builder } from '../../../server/engine/graph/builder';
+import { timesWeight, timesWeightT } from '../../../server/engine/graph/dequantize';
+import { Graph } from '../../../server/engine/graph/graph';
+import { createSession } from '../../../server/engine/session';
 import { writeLlamaGguf, Q4_K_M_MIX, type GgufType, type LlamaGgufSpec } from '../../../bench/gguf';
 import { LavinConfig } from '../../../server/engine/lavin';
 import { dequantizeWeight, QuantizedWeight, quantizeWeight } from '../../../server/engine/quant';
@@ -236,3 +242,45 @@ for (const { title, spec } of BACKBONES) {
     }
   });
 }
+
+// ---- the in-graph rebuild of a quantised weight, chunk by chunk --------------------------------
+
+test('products with a quantised weight rebuilt in row chunks equal the dequantised weight\'s (forward and input gradient)', async () => {
+  const [N, K, T] = [23, 160, 3]; // 7-row chunks of a 160-wide weight (blocks of 128: the last one padded)
+  const rng = new Rng(5);
+  const wf = gaussian(rng, N * K, 0.1);
+  for (const bits of [4, 8] as const) {
+    const q = quantizeWeight(fromFloat32(wf, [N, K]), bits, 'w');
+    const W = dequantizeWeight(q);
+    const g = new Graph(`chunks${bits}`);
+    const b = new Builder(g);
+    const x = b.input('x', 'float32', [T, K]);
+    const dy = b.input('dy', 'float32', [T, N]);
+    const blocked = { packed: b.initializer('p', q.packed), scales: b.initializer('s', q.scales), zeroPoints: b.initializer('z', q.zeroPoints), shape: q };
+    const y = timesWeightT(b, x, blocked, 7 * K);
+    b.output(y, 'y');
+    b.output(timesWeight(b, dy, blocked, 7 * K), 'dyW');
+    // d(sum(y * dy))/dx = dy @ W: autodiff multiplies by a chunk rebuilt again in the backward pass
+    b.output(gradients(b, b.reduceSum(b.mul(y, dy), [0, 1], false), [x]).get('x')!, 'gx');
+    const session = await createSession(g, { threads: 1 });
+    const xs = gaussian(rng, T * K, 1);
+    const dys = gaussian(rng, T * N, 1);
+    const out = await session.run({ x: new ort.Tensor('float32', xs, [T, K]), dy: new ort.Tensor('float32', dys, [T, N]) });
+    const close = (got: Float32Array, want: Float64Array, what: string) => {
+      const scale = Math.max(...Array.from(want, Math.abs));
+      for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-5 * scale, `int${bits} ${what}[${i}]: ${got[i]} vs ${want[i]}`);
+    };
+    const ref = new Float64Array(T * N);
+    const dyW = new Float64Array(T * K);
+    for (let t = 0; t < T; t++) for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) {
+      ref[t * N + n] += xs[t * K + k] * W[n * K + k];
+      dyW[t * K + k] += dys[t * N + n] * W[n * K + k];
+    }
+    close(out.y.data as Float32Array, ref, 'x @ W^T');
+    close(out.dyW.data as Float32Array, dyW, 'dy @ W');
+    close(out.gx.data as Float32Array, dyW, 'gradient');
+    const rebuilt = g.nodes.filter((n) => n.op === 'DequantizeLinear').length;
+    assert.equal(rebuilt, 4 * 3, 'four chunks, rebuilt for x @ W^T, for its gradient and for dy @ W');
+    await session.release();
+  }
+});

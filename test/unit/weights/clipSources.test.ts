@@ -151,12 +151,13 @@ const hfDir = writeHfFolder(path.join(tmp.dir, 'hf-clip'));
 
 // ---- tests --------------------------------------------------------------------------------------
 
-test('Hugging Face CLIP at 336 px, width 32: geometry from the file, 577 positions; the vision graph equals a float64 JS ViT', async () => {
+test('Hugging Face CLIP at 336 px, width 32: geometry from the file, 577 positions; the vision graph equals a float64 JS ViT', async (t) => {
   const hf = await loadClipSource(hfDir);
   assert.equal(hf.source, 'huggingface');
   assert.deepEqual(hf.config, { width: W, layers: LAYERS, heads: HEADS, patch: PATCH, resolution: RES, layerNormEps: 1e-5, mlpHidden: MLP, numPositions: 577 });
   const got = await graphFeatures(hf, pixels);
   const worst = assertClose(got, referenceFeatures(openaiWeight, LAYERS, pixels), 'HF 336');
+  t.diagnostic(`max |graph - float64 reference| = ${worst.toExponential(2)}`);
   assert.ok(worst > 0 || got.some((v) => v !== 0), 'features computed');
   // A perturbed reference must fail (the check can fail).
   const wrong = referenceFeatures(openaiWeight, LAYERS, pixels);
@@ -188,7 +189,7 @@ test('the same weights as an OpenAI .pth and as an mmproj GGUF (llama.cpp names,
   assert.deepEqual(b, a);
 });
 
-test('a LLaVA-1.5-style mmproj (last block and post_ln dropped, ffn names swapped, F16 weights): the stored blocks are tapped as LaVIN taps any depth', async () => {
+test('a LLaVA-1.5-style mmproj (last block and post_ln dropped, ffn names swapped, F16 weights): the stored blocks are tapped as LaVIN taps any depth', async (t) => {
   const file = writeMmproj(path.join(tmp.dir, 'llava', 'mmproj-model-f16.gguf'), { blocks: LAYERS - 1, swappedFfn: true, postLn: false, f16: true });
   const c = await loadClipSource(file);
   assert.equal(c.config.layers, LAYERS - 1);
@@ -198,7 +199,7 @@ test('a LLaVA-1.5-style mmproj (last block and post_ln dropped, ffn names swappe
   // The reference reads the F16-rounded matrices (what the file holds), float32 vectors as they were.
   const rounded = (name: string) => (get(name).shape.length >= 2 ? roundF16(get(name).v) : get(name).v);
   const got = await graphFeatures(c, pixels);
-  assertClose(got, referenceFeatures(rounded, LAYERS - 1, pixels), 'mmproj 6 of 7 blocks');
+  t.diagnostic(`max |graph - float64 reference| = ${assertClose(got, referenceFeatures(rounded, LAYERS - 1, pixels), 'mmproj 6 of 7 blocks').toExponential(2)}`);
 });
 
 test('CLIP files that cannot serve fail with one line naming the file and the reason', async () => {

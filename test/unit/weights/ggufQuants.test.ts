@@ -146,6 +146,29 @@ describe('re-blocking into MatMulNBits keeps the weight values', () => {
   }
 });
 
+describe('re-blocking a few rows at a time gives the same bytes as the whole tensor at once', () => {
+  for (const type of GGUF_QUANT_TYPES) {
+    test(type, () => {
+      const [n, k] = [7, 512];
+      const bytes = randomBlocks(type, n * k, 11 + type.charCodeAt(1));
+      const whole = reblock(type, bytes, n, k, 'w');
+      const rowBytes = bytes.length / n;
+      const reads: number[] = [];
+      const scratch = new Uint8Array(3 * rowBytes).fill(0xa5); // reused: stale bytes must not leak into later rows
+      const stepped = reblock(type, (first, rows) => {
+        reads.push(rows);
+        const buf = scratch.subarray(0, rows * rowBytes);
+        buf.set(bytes.subarray(first * rowBytes, (first + rows) * rowBytes));
+        return buf;
+      }, n, k, 'w', 3);
+      assert.deepEqual(reads, [3, 3, 1]);
+      for (const part of ['packed', 'scales', 'zeroPoints', 'offsets'] as const) {
+        assert.deepEqual(stepped[part]?.data, whole[part]?.data, `${type} ${part}`);
+      }
+    });
+  }
+});
+
 describe('MatMulNBits over the re-blocked weight equals x @ W^T', () => {
   for (const type of GGUF_QUANT_TYPES) {
     for (const level of [0, 4]) {

@@ -1,0 +1,107 @@
+// Look-alike characters decided by the shape of their ink, where the recogniser's text alone cannot:
+// - size pairs: o/O/0, c/C, s/S, u/U, v/V, w/W, x/X, z/Z differ only in height; a glyph whose top is
+//   at the line's x-height is the lowercase one, at cap height the capital (or the digit 0, which is
+//   what the recogniser or the neighbouring digits say). 'open0(' and '2026-11.csv' ('csV'). Only on
+//   monospace lines, where a glyph's cell holds no neighbour's ink.
+// - a dash or middle dot read for a small dot on the baseline is a full stop ('config-yaml').
+// - quotes: one thin stroke high on the line is ', two are " (the recogniser mixes them, and reads an
+//   apostrophe as *).
+// - dashes: the Chinese numeral 一 with a word gap on both sides is a dash ('Acme 云 — 登录'); a
+//   hyphen read for a dash wider than 1.4 x-heights is an em dash, on proportional lines.
+// Each rule needs the line's measured heights and a clear margin, otherwise the text stays as read.
+
+import { Glyph, LineInk, LineMetrics, inkRuns, longestBlank } from './lineInk';
+
+const SIZE_PAIRS: Record<string, string> = { o: 'O', c: 'C', s: 'S', u: 'U', v: 'V', w: 'W', x: 'X', z: 'Z' };
+const SMALL_OF: Record<string, string> = { O: 'o', '0': 'o', C: 'c', S: 's', U: 'u', V: 'v', W: 'w', X: 'x', Z: 'z' };
+const QUOTE_LIKE = new Set(["'", '"', '‘', '’', '“', '”', '′', '″', '`', '´']);
+const DASHES = new Set(['-', '－', '‐', '‒', '–', '—', '―', '一']);
+const DIGIT = /^[0-9]$/;
+/** A height decides only when it is this much nearer (as a share of cap - x height) to one reference. */
+const MARGIN = 0.3;
+/** Cap height in ems (Latin UI and code fonts: 0.66-0.73); a dash's width in ems names its kind. */
+const CAP_EM = 0.71;
+
+export function fixShapes(glyphs: Glyph[], ink: LineInk, metrics: LineMetrics | null, monospace: boolean): void {
+  if (!metrics) return;
+  for (let i = 0; i < glyphs.length; i++) {
+    const g = glyphs[i];
+    if (!g.box) continue;
+    // sizes only on a monospace line, where a glyph's box is its cell and holds no neighbour's ink
+    const sized = monospace ? bySize(g, glyphs[i - 1], glyphs[i + 1], metrics) : null;
+    if (sized) g.char = sized;
+    else if (QUOTE_LIKE.has(g.char) || (g.char === '*' && QUOTE_LIKE.has(g.alt))) g.char = byStrokes(g, ink, metrics) ?? g.char;
+    else if (DOT_LIKE.has(g.char) && onBaseline(g, metrics)) g.char = '.';
+    else if (DASHES.has(g.char)) g.char = dashKind(glyphs, i, ink, metrics, monospace) ?? g.char;
+  }
+}
+
+/** Read as a dash or a middle dot, but the ink is a small dot sitting on the baseline: a full stop. */
+const DOT_LIKE = new Set(['-', '·', '•', '‧', '∙', '・']);
+
+function onBaseline(g: Glyph, m: LineMetrics): boolean {
+  const [x0, y0, x1, y1] = g.box!;
+  const xHeight = m.xTop === undefined ? null : m.baseline - m.xTop;
+  if (xHeight === null || xHeight < 3) return false;
+  // a full stop's top is below the middle of the x-height and it ends at the baseline; a hyphen floats
+  return y0 > m.baseline - xHeight / 2 && Math.abs(y1 - m.baseline) <= 1 && x1 - x0 <= 0.5 * xHeight + 1;
+}
+
+function bySize(g: Glyph, before: Glyph | undefined, after: Glyph | undefined, m: LineMetrics): string | null {
+  const small = SIZE_PAIRS[g.char] !== undefined ? g.char : SMALL_OF[g.char];
+  if (small === undefined || m.xTop === undefined || m.capTop === undefined) return null;
+  const span = m.xTop - m.capTop;
+  if (span < 1.5) return null;
+  const top = g.box![1];
+  // the glyph must also sit on the baseline (a mark above or below it is something else)
+  if (Math.abs(g.box![3] - m.baseline) > 0.4 * span + 1) return null;
+  if (top >= m.xTop - MARGIN * span) return small;
+  if (top > m.capTop + MARGIN * span) return null;
+  if (small !== 'o') return SIZE_PAIRS[small];
+  // tall o: 0 or O; the recogniser's pick among them, else the neighbours' kind
+  if (g.char === '0' || g.char === 'O') return g.char;
+  if (g.alt === '0' || g.alt === 'O') return g.alt;
+  return DIGIT.test(before?.char ?? '') || DIGIT.test(after?.char ?? '') ? '0' : 'O';
+}
+
+/** ' or " by the number of thin strokes in the glyph's box, when the glyph is a mark high on the line. */
+function byStrokes(g: Glyph, ink: LineInk, m: LineMetrics): string | null {
+  const [x0, y0, x1, y1] = g.box!;
+  const refTop = m.xTop ?? m.capTop;
+  if (refTop === undefined || y1 > (refTop + m.baseline) / 2) return null;
+  const runs = inkRuns(ink, x0, x1);
+  if (runs.length < 1 || runs.length > 2 || runs.some(([a, b]) => b - a > Math.max(2, 0.5 * (y1 - y0)))) return null;
+  return runs.length === 1 ? "'" : '"';
+}
+
+/** The kind of a dash-like glyph, or null to keep what was read. */
+function dashKind(glyphs: Glyph[], i: number, ink: LineInk, m: LineMetrics, monospace: boolean): string | null {
+  const g = glyphs[i];
+  const [x0, y0, x1, y1] = g.box!;
+  if (y1 - y0 > 0.25 * (x1 - x0) + 2) return null; // not a flat bar
+  if (g.char === '一' || g.char === '—' || g.char === '－') {
+    // a numeral inside Chinese text touches its neighbours' spacing; a dash stands between word gaps
+    const gap = 0.25 * emOf(glyphs, m);
+    const left = i > 0 ? glyphs[i - 1] : null;
+    const right = i + 1 < glyphs.length ? glyphs[i + 1] : null;
+    const leftGap = !left || left.char === ' ' || longestBlank(ink.columns, left.x, g.x) >= gap;
+    const rightGap = !right || right.char === ' ' || longestBlank(ink.columns, g.x, right.x) >= gap;
+    if (!leftGap || !rightGap) return null;
+  }
+  // between word gaps: the spaces are there too (the gap rules keep none beside a wide dash)
+  if (g.char !== '-') return ' — ';
+  // an em dash is wider than 1.4 x-heights, a hyphen narrower than one; between them stays as read
+  if (monospace || m.xTop === undefined || m.baseline - m.xTop < 3) return null;
+  return (x1 - x0) / (m.baseline - m.xTop) >= 1.4 ? '—' : null;
+}
+
+/** The line's em in crop pixels: from the cap height, else from the height of its CJK glyphs. */
+function emOf(glyphs: Glyph[], m: LineMetrics): number {
+  if (m.capTop !== undefined) return (m.baseline - m.capTop) / CAP_EM;
+  const cjk = glyphs.filter((g) => g.box && /[\u4e00-\u9fff]/u.test(g.char) && g.char !== '一').map((g) => g.box![3] - g.box![1]);
+  return cjk.length ? Math.max(...cjk) / 0.9 : ink0(glyphs);
+}
+
+function ink0(glyphs: Glyph[]): number {
+  return Math.max(1, ...glyphs.filter((g) => g.box).map((g) => g.box![3] - g.box![1]));
+}
