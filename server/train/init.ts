@@ -45,3 +45,70 @@ export function initAdapterTensors(shapes: ReadonlyMap<string, number[]>, rng: R
   }
   return out;
 }
+
+/** Router weights [expert 0, expert 1] of the modality token in every LLM block, for a text and an image request. */
+export interface RouteProbe {
+  (set: ReadonlyMap<string, Float32Array>): Promise<{ text: number[][]; image: number[][] }>;
+}
+
+/** How surely each modality keeps to its expert: the other expert's weight is 1 / (1 + e^ROUTE_MARGIN) (about 1e-7). */
+const ROUTE_MARGIN = 16;
+
+/**
+ * Names that stay at their starting values when routes are separated: expert 0's up-projection
+ * (conv_B, zero: the identity), the LLM routers and the modality embedding. Text-only requests then
+ * run identity adapters whatever image training does to the rest (conv_A and conv_D feed expert 1
+ * only, CLIP's adapters and adapter_proj only images).
+ */
+export function heldBySeparatedRoutes(name: string): boolean {
+  return /^layers\.\d+\.adapter_attn\.(conv_B|expert_weights)\./.test(name) || name === 'adapter_modality_embedding.weight';
+}
+
+/**
+ * Sets the LLM routers of a fresh set (identity adapters) so that the text modality token routes
+ * to expert 0 and the image one to expert 1, each with weight 1 - 1e-7. LaVIN's router reads the
+ * normalised modality token n_l of block l: logits = E n_l + b, weights = softmax(logits / t). With
+ * identity adapters n_l does not depend on the routers, so n_l is measured through the model
+ * itself: with E's rows (0, r) and b = 0, t * ln(w1 / w0) = r . n_l. Of a few random unit
+ * directions r the one that parts the two modalities most is kept, and scaled and shifted so that
+ * text lands at -ROUTE_MARGIN * t and image at +ROUTE_MARGIN * t.
+ */
+export async function separateRoutes(set: Map<string, Float32Array>, nLayers: number, temperature: number, probe: RouteProbe, rng: Rng, tries = 4): Promise<void> {
+  const dim = set.get('layers.0.adapter_attn.expert_weights.weight')!.length / 2;
+  const best: { r: Float32Array; text: number; image: number }[] = [];
+  for (let k = 0; k < tries; k++) {
+    const rs: Float32Array[] = [];
+    for (let l = 0; l < nLayers; l++) {
+      const r = normal(dim, rng);
+      const norm = Math.hypot(...r);
+      for (let i = 0; i < dim; i++) r[i] /= norm;
+      rs.push(r);
+      setRouter(set, l, r, 1, 0);
+    }
+    const routes = await probe(set);
+    const logitGap = (w: number[]) => temperature * Math.log(w[1] / w[0]);
+    for (let l = 0; l < nLayers; l++) {
+      const text = logitGap(routes.text[l]);
+      const image = logitGap(routes.image[l]);
+      if (!Number.isFinite(text) || !Number.isFinite(image)) continue;
+      if (!best[l] || Math.abs(image - text) > Math.abs(best[l].image - best[l].text)) best[l] = { r: rs[l], text, image };
+    }
+  }
+  for (let l = 0; l < nLayers; l++) {
+    const b = best[l];
+    if (!b || Math.abs(b.image - b.text) < 1e-6) throw new Error(`adapter init: the text and image modality tokens cannot be told apart in block ${l}`);
+    const scale = (2 * ROUTE_MARGIN * temperature) / (b.image - b.text);
+    setRouter(set, l, b.r, scale, -ROUTE_MARGIN * temperature - scale * b.text);
+  }
+}
+
+/** Router of block l: expert 0's logit 0, expert 1's scale * (r . n) + shift. */
+function setRouter(set: Map<string, Float32Array>, l: number, r: Float32Array, scale: number, shift: number): void {
+  const w = set.get(`layers.${l}.adapter_attn.expert_weights.weight`)!;
+  const b = set.get(`layers.${l}.adapter_attn.expert_weights.bias`)!;
+  const dim = r.length;
+  w.fill(0);
+  for (let i = 0; i < dim; i++) w[dim + i] = scale * r[i];
+  b[0] = 0;
+  b[1] = shift;
+}

@@ -10,7 +10,7 @@
 
 import * as fs from 'fs';
 import { SessionConfig } from '../engine/session';
-import { numel, toFloat32 } from '../engine/tensor';
+import { HostTensor, numel, toFloat32 } from '../engine/tensor';
 import { AdapterSet, AdapterSetMeta, baseModelIdentity, lavinArgs, loadAdapterSet, readMeta, saveAdapterSet, ADAPTER_META_FILE } from './adapterStore';
 import { initAdapterTensors } from './init';
 import { AdamW, GradientAccumulator, learningRate, ScheduleOptions } from './optim';
@@ -76,6 +76,8 @@ export interface TrainOptions {
   recompute?: 'whole' | 'blockwise';
   /** Frozen LLaMA linear weights in fp32 (default) or fp16 (half the memory; whole-graph stepper). */
   frozenFormat?: 'fp32' | 'fp16';
+  /** Which adapter parameters train (default all); the others keep their starting values and are saved with the set. */
+  trains?: (name: string) => boolean;
   signal?: AbortSignal;
   onStep?: (p: TrainProgress) => void;
   session?: SessionConfig;
@@ -131,7 +133,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let cursor: TrainerCursor;
   let step: number;
   let meta: AdapterSetMeta;
-  const optimizer = new AdamW(shapes, opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {});
+  const trainable = keys.filter((k) => opts.trains?.(k) ?? true);
+  if (trainable.length === 0) throw new Error('training: no adapter parameter is trainable');
+  const trainableShapes = new Map(trainable.map((k) => [k, shapes.get(k)!]));
+  const optimizer = new AdamW(trainableShapes, opts.weightDecay !== undefined ? { weightDecay: opts.weightDecay } : {});
   const base = weights.baseModel ?? baseModelOf(weights);
 
   if (opts.resume && fs.existsSync(path.join(opts.outDir, ADAPTER_META_FILE))) {
@@ -164,17 +169,22 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   const frozen = { quantized: weights.quantized, embeddingRows: weights.embeddingRows };
-  const stepperOptions = { trainable: keys, seqLen, dropout: (opts.dropout ?? 0.1) > 0 ? { p: opts.dropout ?? 0.1 } : undefined, frozenFormat: opts.frozenFormat, frozen, session: opts.session };
+  const stepperOptions = { trainable, seqLen, dropout: (opts.dropout ?? 0.1) > 0 ? { p: opts.dropout ?? 0.1 } : undefined, frozenFormat: opts.frozenFormat, frozen, session: opts.session };
   const totalParams = frozenParameterCount(weights);
   const recompute = opts.recompute ?? (totalParams >= 1e9 ? 'blockwise' : 'whole');
-  const stepper = recompute === 'blockwise' ? new BlockwiseTrainingStepper(cfg, weights.tensors, stepperOptions) : new TrainingStepper(cfg, weights.tensors, stepperOptions);
-  const acc = new GradientAccumulator(shapes);
+  // Adapter parameters that do not train enter the graphs as constants at their starting values.
+  const frozenAdapters = keys.filter((k) => !trainableShapes.has(k));
+  const graphTensors = frozenAdapters.length === 0 ? weights.tensors : new Map([...weights.tensors, ...frozenAdapters.map((k) => [k, hostFloat32(params.get(k)!, shapes.get(k)!)] as const)]);
+  const stepper = recompute === 'blockwise' ? new BlockwiseTrainingStepper(cfg, graphTensors, stepperOptions) : new TrainingStepper(cfg, graphTensors, stepperOptions);
+  const acc = new GradientAccumulator(trainableShapes);
   const saveEvery = opts.saveEvery ?? 50;
+  // The set stores moments for every adapter key: zeros for those that do not train.
+  const everyKey = (part: Map<string, Float32Array>) => new Map(keys.map((k) => [k, part.get(k) ?? new Float32Array(numel(shapes.get(k)!))]));
   const save = () => {
     meta = saveAdapterSet(opts.outDir, {
       meta: { ...meta, step, epoch: cursor.epoch, loss: losses.length ? losses[losses.length - 1] : meta.loss },
       tensors: params, shapes,
-      optimizer: { step: optimizer.state.step, m: optimizer.state.m, v: optimizer.state.v, rng: rng.state, trainer: { ...cursor } },
+      optimizer: { step: optimizer.state.step, m: everyKey(optimizer.state.m), v: everyKey(optimizer.state.v), rng: rng.state, trainer: { ...cursor } },
     });
   };
   const nextExample = (): LaidOutExample => {
@@ -233,6 +243,10 @@ function baseModelOf(w: TrainingWeights) {
 /** Adapter values of a saved set as a tensor map ready to merge into LoadedWeights.tensors. */
 export async function adapterTensors(dir: string): Promise<AdapterSet> {
   return loadAdapterSet(dir, { optimizer: false });
+}
+
+function hostFloat32(v: Float32Array, shape: number[]): HostTensor {
+  return { dtype: 'float32', shape: shape.slice(), data: new Uint8Array(v.buffer, v.byteOffset, v.byteLength) };
 }
 
 export function paramCount(shapes: ReadonlyMap<string, number[]>): number {
