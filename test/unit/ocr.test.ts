@@ -95,7 +95,7 @@ test('word gaps on a monospace line: spaces are the blank cells of the grid, wha
   assert.equal(addGapSpaces(withSpaces, spaceSteps, crop, 1, [255, 255, 255]), '$ ls data/x.csv y');
 });
 
-test('glyph shapes: size pairs by height on a monospace line, quotes by stroke count, a dot on the baseline, a one-stroke caret', () => {
+test('glyph shapes: size pairs by height on a monospace line, quotes by stroke count, a dot on the baseline, a one-stroke caret, a leaning 1', () => {
   const width = 200;
   const ink = { width, height: 20, mask: new Uint8Array(width * 20), columns: new Uint8Array(width), top: 2, inkHeight: 16 };
   const draw = (x0: number, y0: number, x1: number, y1: number) => {
@@ -133,6 +133,22 @@ test('glyph shapes: size pairs by height on a monospace line, quotes by stroke c
   const proportional = [glyph('S', 110, [107, 8, 113, 16])];
   fixShapes(proportional, ink, metrics, false);
   assert.equal(proportional[0].char, 'S');
+  // a stroke leaning right read as 1 is a slash; an upright 1 with a foot stays
+  const stroke = (x0: number, lean: boolean, foot: boolean) => {
+    for (let y = 4; y < 16; y++) {
+      const x = lean ? x0 + Math.floor((16 - y) / 2) : x0 + 3;
+      ink.mask[y * width + x] = 1;
+      ink.columns[x] = 1;
+    }
+    if (foot) draw(x0 + 1, 15, x0 + 6, 16);
+  };
+  stroke(140, true, false);
+  stroke(160, false, true);
+  const bare = (x: number, box: [number, number, number, number]): Glyph => ({ char: '1', x, box, p: 0.95, alt: '', altP: 0.05, first: 0, last: 0, span: [x - 4, x + 4], steps: [x, x] });
+  const slash = bare(143, [140, 4, 147, 16]);
+  const one = bare(163, [160, 4, 167, 16]);
+  fixShapes([slash, one], ink, metrics, true);
+  assert.deepEqual([slash.char, one.char], ['/', '1']);
 });
 
 test('DB post-processing: one box per blob, grown by area * ratio / perimeter, weak blobs dropped', () => {
