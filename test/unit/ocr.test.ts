@@ -67,6 +67,7 @@ test('word gaps: a blank run of at least 0.35 x the ink height between two chara
   assert.equal(addGapSpaces('ab(中', steps, crop, 5, [255, 255, 255]), 'ab (中', 'a bracket after a word has ordinary side bearings; none after an opening bracket');
   assert.equal(addGapSpaces('1:2中', steps, crop, 5, [255, 255, 255]), '1:2 中', 'no space between a digit and punctuation');
   assert.equal(addGapSpaces('ab c中', steps, crop, 5, [255, 255, 255]), 'ab c中', 'text and steps disagree: left alone');
+  assert.equal(addGapSpaces('ab/中', steps, crop, 5, [255, 255, 255]), 'ab/ 中', 'a wide gap after a slash before Chinese text is a space (// 上传), none inside a path');
 });
 
 /** A crop with one ink block per character of `line` (6 of every 10 px cell) and where a recogniser read each. */
