@@ -13,6 +13,7 @@ import { fixShapes } from '../../server/engine/ocr/glyphShapes';
 import type { Glyph } from '../../server/engine/ocr/lineInk';
 import { boxesFromProbability, DETECTION_DEFAULTS } from '../../server/engine/ocr/textDetection';
 import { inReadingOrder, normaliseText, OcrLine } from '../../server/engine/ocr/readingOrder';
+import { leadSplit } from '../../server/engine/ocr/lineNumbers';
 
 const ROOT = path.resolve(__dirname, '../../..');
 
@@ -66,6 +67,7 @@ test('word gaps: a blank run of at least 0.35 x the ink height between two chara
   assert.equal(addGapSpaces('ab(中', steps, crop, 5, [255, 255, 255]), 'ab (中', 'a bracket after a word has ordinary side bearings; none after an opening bracket');
   assert.equal(addGapSpaces('1:2中', steps, crop, 5, [255, 255, 255]), '1:2 中', 'no space between a digit and punctuation');
   assert.equal(addGapSpaces('ab c中', steps, crop, 5, [255, 255, 255]), 'ab c中', 'text and steps disagree: left alone');
+  assert.equal(addGapSpaces('ab/中', steps, crop, 5, [255, 255, 255]), 'ab/ 中', 'a wide gap after a slash before Chinese text is a space (// 上传), none inside a path');
 });
 
 /** A crop with one ink block per character of `line` (6 of every 10 px cell) and where a recogniser read each. */
@@ -94,7 +96,7 @@ test('word gaps on a monospace line: spaces are the blank cells of the grid, wha
   assert.equal(addGapSpaces(withSpaces, spaceSteps, crop, 1, [255, 255, 255]), '$ ls data/x.csv y');
 });
 
-test('glyph shapes: size pairs by height on a monospace line, quotes by stroke count, a dot on the baseline, a one-stroke caret', () => {
+test('glyph shapes: size pairs by height on a monospace line, quotes by stroke count, a dot on the baseline, a one-stroke caret, a leaning 1', () => {
   const width = 200;
   const ink = { width, height: 20, mask: new Uint8Array(width * 20), columns: new Uint8Array(width), top: 2, inkHeight: 16 };
   const draw = (x0: number, y0: number, x1: number, y1: number) => {
@@ -132,6 +134,22 @@ test('glyph shapes: size pairs by height on a monospace line, quotes by stroke c
   const proportional = [glyph('S', 110, [107, 8, 113, 16])];
   fixShapes(proportional, ink, metrics, false);
   assert.equal(proportional[0].char, 'S');
+  // a stroke leaning right read as 1 is a slash; an upright 1 with a foot stays
+  const stroke = (x0: number, lean: boolean, foot: boolean) => {
+    for (let y = 4; y < 16; y++) {
+      const x = lean ? x0 + Math.floor((16 - y) / 2) : x0 + 3;
+      ink.mask[y * width + x] = 1;
+      ink.columns[x] = 1;
+    }
+    if (foot) draw(x0 + 1, 15, x0 + 6, 16);
+  };
+  stroke(140, true, false);
+  stroke(160, false, true);
+  const bare = (x: number, box: [number, number, number, number]): Glyph => ({ char: '1', x, box, p: 0.95, alt: '', altP: 0.05, first: 0, last: 0, span: [x - 4, x + 4], steps: [x, x] });
+  const slash = bare(143, [140, 4, 147, 16]);
+  const one = bare(163, [160, 4, 167, 16]);
+  fixShapes([slash, one], ink, metrics, true);
+  assert.deepEqual([slash.char, one.char], ['/', '1']);
 });
 
 test('DB post-processing: one box per blob, grown by area * ratio / perimeter, weak blobs dropped', () => {
@@ -165,6 +183,41 @@ test('reading order: rows top to bottom, near parts joined, far columns kept apa
   assert.equal(normaliseText(' （a）\u3000 ｂ. '), '(a) b.');
   assert.equal(normaliseText('name ‘fetchUser’ or “x”'), `name 'fetchUser' or "x"`, 'curly quotes in Latin text are straight ones read curly');
   assert.equal(normaliseText('找不到名称“client”。'), '找不到名称“client”。', 'Chinese text keeps its curly quotation marks');
+});
+
+test('reading order: a line-number gutter stays apart from the code beside it, other leading numbers join', () => {
+  const part = (text: string, box: [number, number, number, number]): OcrLine => ({ text, box, confidence: 0.9 });
+  // an editor: right-aligned numbers ending at x = 40, code from x = 52 (a gap under one row height)
+  const editor = inReadingOrder([
+    part('1', [32, 10, 40, 26]), part('import x', [52, 10, 140, 26]),
+    part('9', [32, 29, 40, 45]), part('// Retry', [52, 29, 150, 45]),
+    part('10', [24, 48, 40, 64]), part('return', [52, 48, 110, 64]),
+  ]);
+  assert.deepEqual(editor.map((l) => l.text), ['1', 'import x', '9', '// Retry', '10', 'return']);
+  // one number alone, but farther from its text than a word gap: still apart
+  assert.deepEqual(inReadingOrder([part('42', [10, 10, 26, 26]), part('Retry', [40, 10, 90, 26])]).map((l) => l.text), ['42', 'Retry']);
+  // a number a word gap before its text, no column of them: one line, as before
+  assert.deepEqual(inReadingOrder([part('3', [10, 10, 18, 26]), part('files changed', [23, 10, 120, 26])]).map((l) => l.text), ['3 files changed']);
+  // numbers that do not end in one column join their text
+  const list = inReadingOrder([
+    part('3', [10, 10, 18, 26]), part('files', [23, 10, 70, 26]),
+    part('120', [60, 40, 84, 56]), part('lines', [89, 40, 130, 56]),
+    part('7', [120, 70, 128, 86]), part('errors', [133, 70, 180, 86]),
+  ]);
+  assert.deepEqual(list.map((l) => l.text), ['3 files', '120 lines', '7 errors']);
+});
+
+test('line numbers: a short lead of ink before a blank wider than a word gap is split off, a word gap is not', () => {
+  // white crop 20 px high, ink 10 px high (rows 5-14) in the given column ranges
+  const crop = (inked: Array<[number, number]>, width = 200) => {
+    const data = new Uint8Array(width * 20 * 3).fill(255);
+    for (const [a, b] of inked) for (let y = 5; y < 15; y++) for (let x = a; x < b; x++) data.fill(0, (y * width + x) * 3, (y * width + x) * 3 + 3);
+    return { width, height: 20, data };
+  };
+  const white: [number, number, number] = [255, 255, 255];
+  assert.equal(leadSplit(crop([[2, 8], [20, 26], [29, 150]]), white), 14, 'a 12 px blank (1.2 ink heights) after a 6 px lead: split in its middle');
+  assert.equal(leadSplit(crop([[2, 8], [15, 21], [24, 150]]), white), null, 'a 7 px blank is a word gap');
+  assert.equal(leadSplit(crop([[2, 60], [75, 150]]), white), null, 'a lead wider than a few digits is text');
 });
 
 test('the example screenshot reads every line, the error message whole', { timeout: 120_000 }, async () => {

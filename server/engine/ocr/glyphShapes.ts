@@ -5,6 +5,7 @@
 //   monospace lines, where a glyph's cell holds no neighbour's ink.
 // - a dash or middle dot read for a small dot on the baseline is a full stop ('config-yaml'); a caret
 //   that is a single stroke is a backtick.
+// - a slash read as 1, I, l, 7 or | ('//' as '1/'): one thin stroke in every row, leaning right.
 // - quotes: one thin stroke high on the line is ', two are " (the recogniser mixes them, and reads an
 //   apostrophe as *).
 // - dashes: the Chinese numeral 一 with a word gap on both sides is a dash ('Acme 云 — 登录'); a
@@ -34,6 +35,7 @@ export function fixShapes(glyphs: Glyph[], ink: LineInk, metrics: LineMetrics | 
     else if (QUOTE_LIKE.has(g.char) || (g.char === '*' && QUOTE_LIKE.has(g.alt))) g.char = byStrokes(g, ink, metrics) ?? g.char;
     else if (DOT_LIKE.has(g.char) && onBaseline(g, metrics)) g.char = '.';
     else if (g.char === '^' && singleStroke(g, ink, metrics)) g.char = '`';
+    else if (SLASH_LIKE.has(g.char) && leansRight(g, ink)) g.char = '/';
     else if (DASHES.has(g.char)) g.char = dashKind(glyphs, i, ink, metrics, monospace) ?? g.char;
   }
 }
@@ -49,6 +51,28 @@ function singleStroke(g: Glyph, ink: LineInk, m: LineMetrics): boolean {
     if (runs > 1) return false;
   }
   return true;
+}
+
+const SLASH_LIKE = new Set(['1', 'I', 'l', '7', '|']);
+
+/**
+ * One thin stroke in every row (1 and 7 have a flag, a foot or a bar; I and l stand upright) whose
+ * top is right of its bottom by at least a third of its height: a slash.
+ */
+function leansRight(g: Glyph, ink: LineInk): boolean {
+  const [x0, y0, x1, y1] = g.box!;
+  const height = y1 - y0;
+  if (height < 6) return false;
+  const centres: number[] = [];
+  for (let y = y0; y < y1; y++) {
+    const xs: number[] = [];
+    for (let x = x0; x < x1; x++) if (ink.mask[y * ink.width + x]) xs.push(x);
+    if (xs.length === 0) continue;
+    if (xs[xs.length - 1] - xs[0] + 1 !== xs.length || xs.length > Math.max(2, 0.3 * height)) return false;
+    centres.push((xs[0] + xs[xs.length - 1]) / 2);
+  }
+  if (centres.length < 0.8 * height) return false;
+  return centres[0] - centres[centres.length - 1] >= height / 3;
 }
 
 /** Read as a dash or a middle dot, but the ink is a small dot sitting on the baseline: a full stop. */

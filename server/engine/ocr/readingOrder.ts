@@ -1,7 +1,8 @@
 // Recognised boxes -> lines in reading order: boxes whose vertical extents overlap by more than half
 // the smaller height share a row; rows go top to bottom, boxes left to right; neighbours in a row that
 // are closer than a line height are one line (DB splits a line at wide spaces), farther ones (table
-// columns, a label and its value) stay separate lines of the same row.
+// columns, a label and its value) stay separate lines of the same row. A line number in an editor's
+// gutter is its own line, never joined to the code beside it (see gutterNumbers).
 
 import type { Box } from './textDetection';
 
@@ -15,6 +16,11 @@ export interface OcrLine {
 /** Gap (in row heights) below which two boxes of a row are parts of one line. */
 const JOIN_GAP = 1.0;
 const ROW_OVERLAP = 0.5;
+/** A digit run leading its row and ending within this many row heights of two others' ends is a column. */
+const COLUMN_ALIGN = 0.5;
+/** A leading digit run this many row heights (about two monospace cells) before the next part stands apart. */
+const NUMBER_GAP = 0.6;
+const DIGITS = /^[0-9]+$/;
 
 export function inReadingOrder(parts: OcrLine[]): OcrLine[] {
   const rows: OcrLine[][] = [];
@@ -38,15 +44,36 @@ export function inReadingOrder(parts: OcrLine[]): OcrLine[] {
       extents[row] = [Math.min(extents[row][0], y0), Math.max(extents[row][1], y1)];
     }
   }
-  return rows.flatMap((row) => joinRow(row.sort((a, b) => a.box[0] - b.box[0])));
+  const sorted = rows.map((row) => row.sort((a, b) => a.box[0] - b.box[0]));
+  const gutter = gutterNumbers(sorted);
+  return sorted.flatMap((row) => joinRow(row, gutter));
 }
 
-function joinRow(row: OcrLine[]): OcrLine[] {
+/**
+ * Parts that are line numbers in a gutter: a digit run that leads its row, has more text to its right,
+ * and either ends (right-aligned, as editors draw them) within half a row height of two other such
+ * runs' ends, or stands more than NUMBER_GAP row heights before the next part, wider than the word
+ * gap the detector keeps inside a line. Joined, they make `3 // Retry` of `// Retry`.
+ */
+function gutterNumbers(rows: OcrLine[][]): Set<OcrLine> {
+  const leading = rows.filter((row) => row.length > 1 && DIGITS.test(row[0].text));
+  const gutter = new Set<OcrLine>();
+  for (const row of leading) {
+    const [number, next] = row;
+    const height = number.box[3] - number.box[1];
+    const aligned = leading.filter((other) => other !== row && Math.abs(other[0].box[2] - number.box[2]) <= COLUMN_ALIGN * height).length >= 2;
+    if (aligned || next.box[0] - number.box[2] > NUMBER_GAP * height) gutter.add(number);
+  }
+  return gutter;
+}
+
+function joinRow(row: OcrLine[], gutter: Set<OcrLine>): OcrLine[] {
   const lines: OcrLine[] = [];
   for (const part of row) {
     const last = lines[lines.length - 1];
     const height = Math.min(part.box[3] - part.box[1], last ? last.box[3] - last.box[1] : Infinity);
-    if (last && part.box[0] - last.box[2] < JOIN_GAP * height) {
+    const afterNumber = lines.length === 1 && gutter.has(row[0]);
+    if (last && !afterNumber && part.box[0] - last.box[2] < JOIN_GAP * height) {
       const n = last.text.length;
       const m = part.text.length;
       last.confidence = (last.confidence * n + part.confidence * m) / Math.max(1, n + m);

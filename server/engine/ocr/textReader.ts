@@ -7,7 +7,9 @@ import { decodeRgb, RgbImage } from '../image';
 import { OcrModelFiles, defaultOcrModelDir, ocrModelFiles, readDictionary } from './ocrModels';
 import { inReadingOrder, normaliseText, OcrLine } from './readingOrder';
 import { DETECTION_DEFAULTS, DetectionOptions, detectText } from './textDetection';
-import { cropRgb, recognise } from './textRecognition';
+import { cropRgb, edgeColour, recognise } from './textRecognition';
+import { leadSplit } from './lineNumbers';
+import type { Box } from './textDetection';
 
 export type { OcrLine } from './readingOrder';
 
@@ -61,12 +63,25 @@ export class TextReader {
   async readRgb(image: RgbImage): Promise<OcrLine[]> {
     const boxes = await detectText(this.detector, image, this.detection);
     const parts: OcrLine[] = [];
-    for (const { box } of boxes) {
-      const r = await recognise(this.recogniser, cropRgb(image, box, Math.round((box[3] - box[1]) * this.cropPadding)), this.dictionary, this.gapSpaces);
-      const text = normaliseText(r.text);
-      if (text && r.confidence >= this.minConfidence) parts.push({ text, box, confidence: r.confidence });
-    }
+    for (const { box } of boxes) parts.push(...(await this.readBox(image, box)));
     return inReadingOrder(parts);
+  }
+
+  /** One detected box -> its part, or two when it starts with a line number (lineNumbers.ts). */
+  private async readBox(image: RgbImage, box: Box): Promise<OcrLine[]> {
+    const split = leadSplit(cropRgb(image, box), edgeColour(image, box));
+    if (split !== null) {
+      const lead: Box = [box[0], box[1], box[0] + split, box[3]];
+      const number = await this.readPart(image, lead);
+      if (number.length === 1 && /^[0-9]+$/.test(number[0].text)) return [...number, ...(await this.readPart(image, [box[0] + split, box[1], box[2], box[3]]))];
+    }
+    return this.readPart(image, box);
+  }
+
+  private async readPart(image: RgbImage, box: Box): Promise<OcrLine[]> {
+    const r = await recognise(this.recogniser, cropRgb(image, box, Math.round((box[3] - box[1]) * this.cropPadding)), this.dictionary, this.gapSpaces);
+    const text = normaliseText(r.text);
+    return text && r.confidence >= this.minConfidence ? [{ text, box, confidence: r.confidence }] : [];
   }
 
   async dispose(): Promise<void> {

@@ -35,7 +35,7 @@ export function cropRgb(img: RgbImage, box: Box, pad = 0): RgbImage {
   return { width, height, data };
 }
 
-function edgeColour(img: RgbImage, [x0, y0, x1, y1]: Box): [number, number, number] {
+export function edgeColour(img: RgbImage, [x0, y0, x1, y1]: Box): [number, number, number] {
   const counts = new Map<number, number>();
   const add = (x: number, y: number) => {
     const i = (y * img.width + x) * 3;

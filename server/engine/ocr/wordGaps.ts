@@ -262,5 +262,7 @@ function spaceAllowed(a: string, b: string): boolean {
   // '23:18', '(42,17)': punctuation between digits keeps no space
   if ((DIGIT.test(a) && !LETTER_OR_DIGIT.test(b)) || (DIGIT.test(b) && !LETTER_OR_DIGIT.test(a))) return false;
   if (WIDE_PUNCT.test(a) || WIDE_PUNCT.test(b)) return false;
+  // a path goes on in Latin letters: a slash before a Chinese character ends a comment marker ('// 上传')
+  if (a === '/' && CJK.test(b)) return true;
   return !NO_SPACE_AFTER.has(a) && !NO_SPACE_BEFORE.has(b);
 }
