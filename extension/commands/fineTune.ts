@@ -3,13 +3,13 @@
 
 import * as vscode from 'vscode';
 import * as path from 'path';
-import { randomUUID } from 'crypto';
 import { ResponseError } from 'vscode-languageclient';
-import { AdapterSetInfo, LavinErrorCodes, ListAdapterSetsRequest, PreviewTrainingRequest, PreviewTrainingResult, TrainRequest, TrainResult } from '../../server/protocol';
+import { AdapterSetInfo, LavinErrorCodes, ListAdapterSetsRequest, PreviewTrainingRequest, PreviewTrainingResult, TrainResult } from '../../server/protocol';
 import type { Backend } from '../backend';
 import { errorMessage } from '../backend';
 import { LavinConfig } from '../config';
 import { activateAdapterSet } from './selectAdapterSet';
+import { trainWithProgress } from './trainingRun';
 
 export interface FineTuneOptions {
   /** Docs folder; asked for when absent. */
@@ -66,33 +66,12 @@ export async function fineTune(backend: Backend, config: LavinConfig, options: F
     if (go !== 'Start Training') return undefined;
   }
 
-  const runId = randomUUID();
   try {
-    const result = await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `LaVIN: training "${name}"`, cancellable: true },
-      async (progress, cancelToken) => {
-        const cancel = new vscode.CancellationTokenSource();
-        const subs = [cancelToken.onCancellationRequested(() => cancel.cancel())];
-        if (options.token) subs.push(options.token.onCancellationRequested(() => cancel.cancel()));
-        let lastFraction = 0;
-        subs.push(
-          backend.onTrainProgress((p) => {
-            if (p.runId !== runId) return;
-            const fraction = p.totalSteps > 0 ? p.step / p.totalSteps : 0;
-            progress.report({
-              message: `step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)} · ETA ${formatEta(p.etaSeconds)}`,
-              increment: Math.max(0, (fraction - lastFraction) * 100),
-            });
-            lastFraction = fraction;
-          }),
-        );
-        try {
-          return await backend.request(TrainRequest, { docs: folder.fsPath, include, name, steps: options.steps, runId, overwrite, readImageText: config.readImageText }, cancel.token);
-        } finally {
-          subs.forEach((s) => s.dispose());
-          cancel.dispose();
-        }
-      },
+    const result = await trainWithProgress(
+      backend,
+      { docs: folder.fsPath, include, name, steps: options.steps, overwrite, readImageText: config.readImageText },
+      `LaVIN: training "${name}"`,
+      options.token,
     );
     const summary = `${result.steps} steps, final loss ${result.finalLoss?.toFixed(3) ?? 'n/a'}`;
     const verb = result.cancelled ? 'stopped; the last checkpoint was saved' : 'trained';
@@ -217,10 +196,4 @@ export function previewDetail(p: PreviewTrainingResult): string {
 function oneLine(text: string, max: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
-}
-
-export function formatEta(seconds: number | null): string {
-  if (seconds === null || !Number.isFinite(seconds)) return '…';
-  const s = Math.round(seconds);
-  return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }

@@ -6,7 +6,6 @@ import * as vscode from 'vscode';
 import { randomUUID } from 'crypto';
 import { TrainParams, TrainRequest, TrainResult } from '../../server/protocol';
 import type { Backend } from '../backend';
-import { formatEta } from './fineTune';
 
 export function trainWithProgress(backend: Backend, params: TrainParams, title: string, token?: vscode.CancellationToken): Thenable<TrainResult> {
   const runId = params.runId ?? randomUUID();
@@ -33,4 +32,11 @@ export function trainWithProgress(backend: Backend, params: TrainParams, title: 
       cancel.dispose();
     }
   });
+}
+
+/** "42 s", "2 min 5 s", "2 h 3 min"; "…" before the first estimate. */
+export function formatEta(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return '…';
+  const s = Math.round(seconds);
+  return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { before, describe, it } from 'node:test';
 import { lavin, LavinRun, tempDir } from './runLavin';
+import { fileListing } from '../helpers/fileListing';
 
 type Top = { id: number; logit: number }[];
 
@@ -15,20 +16,6 @@ function firstLogits(r: LavinRun): Top {
   const e = r.events.find((x) => x.event === 'logits');
   assert.ok(e, `no logits event in ${JSON.stringify(r.events.map((x) => x.event))}`);
   return e.top as Top;
-}
-
-/** The store's files with sizes and times: equal before and after means untouched. */
-function listing(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(`${path.relative(dir, p)} ${fs.statSync(p).size} ${fs.statSync(p).mtimeMs}`);
-    }
-  };
-  walk(dir);
-  return out.sort();
 }
 
 /** A failed run: exit code not 0 and one error line naming `re`. */
@@ -85,7 +72,7 @@ describe('lavin adapters --export / --import, and the model fingerprint', () => 
   it('refuses a name clash, an existing --out file, truncated and foreign files, in one line, store untouched', async () => {
     const file = path.join(work, 'guide2.safetensors');
     assert.equal((await lavin(['adapters', '--export', 'guide', '--out', file], { home })).code, 0);
-    const before = listing(store);
+    const before = fileListing(store);
     refused(await lavin(['adapters', '--import', file], { home }), /an adapter set named "guide" already exists in .*; choose another name \(--name\)/);
     refused(await lavin(['adapters', '--export', 'guide', '--out', file], { home }), /guide2\.safetensors already exists: choose another file name/);
     const truncated = path.join(work, 'cut.safetensors');
@@ -97,7 +84,7 @@ describe('lavin adapters --export / --import, and the model fingerprint', () => 
     const usage = await lavin(['adapters', '--export', 'guide'], { home });
     assert.equal(usage.code, 2, usage.stderr);
     assert.match(usage.stderr, /--export needs --out FILE\.safetensors/);
-    assert.deepEqual(listing(store), before, 'the store is untouched');
+    assert.deepEqual(fileListing(store), before, 'the store is untouched');
   });
 
   it('a set of another backbone is refused naming both; a set without a fingerprint still runs, with a note', async () => {

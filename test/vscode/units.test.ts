@@ -10,7 +10,8 @@ import { describe as describeStatus } from '../../extension/statusBar';
 import { toChatMessages } from '../../extension/languageModel';
 import { sniffImageType } from '../../extension/imagePicker';
 import { ChatHistory } from '../../extension/chat/history';
-import { formatEta, freeName } from '../../extension/commands/fineTune';
+import { freeName } from '../../extension/commands/fineTune';
+import { formatEta } from '../../extension/commands/trainingRun';
 import { checkLlamaFolder, findTokenizer } from '../../extension/commands/selectModel';
 import type { StatusResult } from '../../server/protocol';
 

@@ -14,6 +14,7 @@ import {
 } from '../../../server/train/adapterStore';
 import { exportAdapterSet, importAdapterSet } from '../../../server/train/adapterExport';
 import { safetensorsChunks } from '../../../server/train/safetensorsWriter';
+import { fileListing } from '../../helpers/fileListing';
 
 const CHECKPOINT = path.join(FIXTURE_DIR, 'adapter/checkpoint.pth');
 
@@ -122,19 +123,6 @@ async function savedSet(store: string, name: string, kindData: Record<string, un
   return set;
 }
 
-function listing(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(`${path.relative(dir, p)} ${fs.statSync(p).size} ${fs.statSync(p).mtimeMs}`);
-    }
-  };
-  walk(dir);
-  return out.sort();
-}
-
 test('export -> import round trip: one safetensors file with a manifest, tensors bit-identical, fingerprint and kind kept', async () => {
   const store = tmp();
   const set = await savedSet(store, 'shapes', { data: '/data/shapes', format: 'llava', records: 16 });
@@ -208,7 +196,7 @@ test('refusals: existing name, existing export file, truncated, damaged, not an 
   await exportAdapterSet(path.join(store, 'set1'), file);
   await assert.rejects(exportAdapterSet(path.join(store, 'set1'), file), /set1\.safetensors already exists: choose another file name/);
 
-  const before = listing(store);
+  const before = fileListing(store);
   const oneLine = (re: RegExp) => (e: Error) => re.test(e.message) && !e.message.includes('\n');
   await assert.rejects(importAdapterSet(file, store), oneLine(/cannot import .*set1\.safetensors: an adapter set named "set1" already exists in .*; choose another name \(--name\)/));
   await assert.rejects(importAdapterSet(file, store, { name: '../escape' }), oneLine(/"\.\.\/escape" is not a usable set name/));
@@ -246,5 +234,5 @@ test('refusals: existing name, existing export file, truncated, damaged, not an 
   fs.writeFileSync(newer, Buffer.concat(safetensorsChunks(kept, { ...meta, format_version: '2' })));
   await assert.rejects(importAdapterSet(newer, store, { name: 'x6' }), oneLine(/format version 2; this LaVIN Code reads version 1/));
 
-  assert.deepEqual(listing(store), before, 'the store is exactly as it was');
+  assert.deepEqual(fileListing(store), before, 'the store is exactly as it was');
 });
