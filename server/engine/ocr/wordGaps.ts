@@ -11,15 +11,24 @@
 //   full-width punctuation (its glyph is half blank), after an opening or before a closing mark.
 
 import type { RgbImage } from '../image';
-import { cellsOf, Glyph, inkBox, inkRuns, LineInk, lineInk, LineMetrics, longestBlank, placeGlyphs } from './lineInk';
+import { cellsOf, Glyph, inkBox, inkRuns, LineInk, lineInk, LineMetrics, longestBlank, median, placeGlyphs } from './lineInk';
+import { CJK, cjkEm, fullWidthMarks, WIDE_PUNCT } from './fullWidth';
 
 /** A gap counts as a space when its blank run is at least this share of the ink height. */
 const SPACE_SHARE = 0.35;
 /** Next to ASCII punctuation (narrow glyphs with wide side bearings): this times that. */
 const PUNCT_FACTOR = 2;
+/** Between a Latin letter or digit and a CJK character: this times that. */
+const CJK_LATIN = 0.6;
+/** A read space with a blank under this share of the ink height has no room on the screen. */
+const NO_ROOM = 0.15;
+/** Blank after a full-width comma, colon or period before the next character, as a share of the em. */
+const FULL_WIDTH_BLANK = 0.5;
+/** lineWordGap needs this many read word gaps and touching letter pairs. */
+const MIN_WORD_GAPS = 2;
+/** lineWordGap: its threshold is at least this share of the median read word gap, which is at least this share of SPACE_SHARE's. */
+const WORD_SHARE = 0.75;
 
-const CJK = /[\u3400-\u9fff\uf900-\ufaff]/u;
-const WIDE_PUNCT = /[\u3000-\u303f\uff00-\uff65\u2014\u2026]/u;
 const NO_SPACE_AFTER = new Set(['(', '[', '{', '/', '\\', '-', '@', '#', '_']);
 const NO_SPACE_BEFORE = new Set([')', ']', '}', '.', ',', ':', ';', '!', '?', '/', '\\', '-', '@', '_', '%']);
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
@@ -236,19 +245,85 @@ function markIn(ink: LineInk, cellStart: number, pitch: number, metrics: LineMet
 
 function proportionalText(glyphs: Glyph[], ink: LineInk): string {
   const minGap = Math.max(2, SPACE_SHARE * ink.inkHeight);
-  let out = glyphs[0].char;
-  for (let i = 1; i < glyphs.length; i++) {
-    const a = glyphs[i - 1];
-    const b = glyphs[i];
-    if (a.char !== ' ' && b.char !== ' ' && spaceAllowed(a.char, b.char)) {
-      // sentence punctuation before a word and a bracket after one have ordinary side bearings
-      const sentence = (/^[.,:;!?]$/.test(a.char) && LETTER_OR_DIGIT.test(b.char)) || (/^[([]$/.test(b.char) && LETTER_OR_DIGIT.test(a.char));
-      const punct = !sentence && (!LETTER_OR_DIGIT.test(a.char) || !LETTER_OR_DIGIT.test(b.char));
-      if (longestBlank(ink.columns, Math.floor(a.steps[1]), Math.ceil(b.steps[0])) >= minGap * (punct ? PUNCT_FACTOR : 1)) out += ' ';
-    }
-    out += b.char;
+  const chars = glyphs.filter((g) => g.char !== ' ');
+  // a space the recogniser read before chars[i]
+  const read = chars.map(() => false);
+  let k = 0;
+  for (const g of glyphs) {
+    if (g.char === ' ') read[k] = k > 0;
+    else k++;
+  }
+  const em = cjkEm(chars);
+  const wide = fullWidthMarks(chars, ink.columns, em);
+  // for the rules below a mark that is not full-width is its ASCII form
+  const form = chars.map((g, i) => (wide[i] ? g.char : g.char.normalize('NFKC')));
+  const wordGap = lineWordGap(chars, form, read, ink, minGap);
+  let out = chars[0].char;
+  for (let i = 1; i < chars.length; i++) {
+    const a = chars[i - 1];
+    const b = chars[i];
+    const [ca, cb] = [form[i - 1], form[i]];
+    const space = read[i]
+      ? keepReadSpace(a, b, ca, cb, wide[i - 1] || wide[i], ink, em)
+      : !wide[i - 1] && !wide[i] && spaceAllowed(ca, cb) && gapBlank(a, b, ink) >= gapNeeded(ca, cb, minGap, wordGap);
+    out += (space ? ' ' : '') + b.char;
   }
   return out;
+}
+
+/** Blank columns between two neighbours' CTC steps (the last step of a, the first of b). */
+function gapBlank(a: Glyph, b: Glyph, ink: LineInk): number {
+  return longestBlank(ink.columns, Math.floor(a.steps[1]), Math.ceil(b.steps[0]));
+}
+
+/**
+ * Blank needed between two neighbours for a space. Sentence punctuation before a word, a bracket after
+ * one and two brackets facing each other ('ts(2304) [Ln 4') have ordinary side bearings; other
+ * punctuation (narrow glyphs with wide side bearings) needs PUNCT_FACTOR times as much, or half of that
+ * extra beside a CJK glyph, whose ink nearly fills its em. Between Latin and CJK text the no-space
+ * blank is only the two glyphs' thin bearings, so less is needed (CJK_LATIN). Between letters and
+ * digits the line's own word gaps may say less is needed (lineWordGap).
+ */
+function gapNeeded(a: string, b: string, minGap: number, wordGap: number): number {
+  const sentence = (/^[.,:;!?]$/.test(a) && LETTER_OR_DIGIT.test(b)) || (/^[([]$/.test(b) && LETTER_OR_DIGIT.test(a)) || (/^[)\]]$/.test(a) && /^[([]$/.test(b));
+  const punct = !sentence && (!LETTER_OR_DIGIT.test(a) || !LETTER_OR_DIGIT.test(b));
+  if (punct) return minGap * (CJK.test(a) || CJK.test(b) ? (1 + PUNCT_FACTOR) / 2 : PUNCT_FACTOR);
+  if (CJK.test(a) !== CJK.test(b) && LETTER_OR_DIGIT.test(a) && LETTER_OR_DIGIT.test(b)) return minGap * CJK_LATIN;
+  return CJK.test(a) || CJK.test(b) || sentence ? minGap : Math.min(minGap, wordGap);
+}
+
+/**
+ * A space the recogniser read stays unless the pixels leave no room for one (a blank under
+ * NO_ROOM of the ink height: '/ /' for '//'), or it sits beside full-width punctuation, or beside
+ * sentence punctuation that is Chinese by its place (cjkPunctuation) and whose blank is as wide as a
+ * full-width mark's own (an ASCII comma and a space leave less).
+ */
+function keepReadSpace(a: Glyph, b: Glyph, ca: string, cb: string, wide: boolean, ink: LineInk, em: number | null): boolean {
+  const blank = longestBlank(ink.columns, a.x, b.x);
+  if (blank < NO_ROOM * ink.inkHeight || wide) return false;
+  return !(cjkPunctuation(ca, cb) && em !== null && blank >= FULL_WIDTH_BLANK * em);
+}
+
+/**
+ * The blank that makes a space between two letters or digits on this line, when the line's own gaps
+ * show it: the recogniser reads most spaces, so the blanks at the spaces it read between letters and
+ * digits, against the blanks between the letters it read as touching, place the threshold (halfway,
+ * and at least WORD_SHARE of a read word gap). Small text in JPEG leaves a word gap narrower than
+ * SPACE_SHARE of the ink height ('foradmin@example.com'); Infinity when the line does not show it.
+ */
+function lineWordGap(chars: Glyph[], form: string[], read: boolean[], ink: LineInk, minGap: number): number {
+  const words: number[] = [];
+  const letters: number[] = [];
+  for (let i = 1; i < chars.length; i++) {
+    if (!LETTER_OR_DIGIT.test(form[i - 1]) || !LETTER_OR_DIGIT.test(form[i]) || CJK.test(form[i - 1]) || CJK.test(form[i])) continue;
+    if (read[i]) words.push(longestBlank(ink.columns, chars[i - 1].x, chars[i].x));
+    else letters.push(gapBlank(chars[i - 1], chars[i], ink));
+  }
+  if (words.length < MIN_WORD_GAPS || letters.length < MIN_WORD_GAPS) return Infinity;
+  const word = median(words);
+  const letter = median(letters);
+  if (word < minGap * WORD_SHARE || word <= letter + 1) return Infinity;
+  return Math.max((word + letter) / 2, WORD_SHARE * word);
 }
 
 /** Sentence punctuation beside a CJK character is Chinese punctuation read as ASCII: never a space. */
