@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addGapSpaces } from '../../server/engine/ocr/wordGaps';
+import { normaliseText } from '../../server/engine/ocr/readingOrder';
 
 /** A glyph of ink columns [x0, x1) and rows [y0, y1), or a space the recogniser read at x. */
 type Part = [string, number, number, number?, number?] | [' ', number];
@@ -82,4 +83,11 @@ test('the line\'s own read word gaps lower the threshold between letters; withou
   assert.equal(spaced(parts), 'ab cd fo ad e');
   const unread = parts.filter((p) => p[0] !== ' ');
   assert.equal(spaced(unread), 'abcdfoade', 'no read spaces: 3 px stays under the ordinary threshold');
+});
+
+test('a closing quote before full-width punctuation is Chinese text\'s curly one; before ASCII prose it is straight', () => {
+  assert.equal(normaliseText('已声明“retries”，但从未读取'), '已声明“retries”,但从未读取', 'NFKC folds the comma only after the quote is decided');
+  assert.equal(normaliseText('已声明“retries”,但从未读取'), '已声明“retries”,但从未读取', 'an ASCII-read comma before Chinese is a Chinese one');
+  assert.equal(normaliseText('say “hi”, ok'), 'say "hi", ok');
+  assert.equal(normaliseText("模块 'lodash’（位于"), "模块 'lodash'(位于", 'a bracket after it is no sign of Chinese quotation');
 });
