@@ -7,12 +7,15 @@
 //   that is a single stroke is a backtick.
 // - a slash read as 1, I, l, 7 or | ('//' as '1/'): one thin stroke in every row, leaning right.
 // - quotes: one thin stroke high on the line is ', two are " (the recogniser mixes them, and reads an
-//   apostrophe as *).
+//   apostrophe as *); a short stroke above the x-height read as a quote or caret is a backtick;
+//   double quotes are straight or curly by pairs (quotePairs.ts).
 // - dashes: the Chinese numeral 一 with a word gap on both sides is a dash ('Acme 云 — 登录'); a
 //   hyphen read for a dash wider than 1.4 x-heights is an em dash, on proportional lines.
 // Each rule needs the line's measured heights and a clear margin, otherwise the text stays as read.
 
 import { Glyph, LineInk, LineMetrics, inkRuns, longestBlank } from './lineInk';
+import { isBacktick, markFloor, markShape } from './markShapes';
+import { pairDoubleQuotes } from './quotePairs';
 
 const SIZE_PAIRS: Record<string, string> = { o: 'O', c: 'C', s: 'S', u: 'U', v: 'V', w: 'W', x: 'X', z: 'Z' };
 const SMALL_OF: Record<string, string> = { O: 'o', '0': 'o', C: 'c', S: 's', U: 'u', V: 'v', W: 'w', X: 'x', Z: 'z' };
@@ -25,19 +28,29 @@ const MARGIN = 0.3;
 const CAP_EM = 0.71;
 
 export function fixShapes(glyphs: Glyph[], ink: LineInk, metrics: LineMetrics | null, monospace: boolean): void {
-  if (!metrics) return;
+  const read = glyphs.map((g) => g.char);
+  if (!metrics) return pairDoubleQuotes(glyphs, read, ink, null);
   for (let i = 0; i < glyphs.length; i++) {
     const g = glyphs[i];
     if (!g.box) continue;
     // sizes only on a monospace line, where a glyph's box is its cell and holds no neighbour's ink
     const sized = monospace ? bySize(g, glyphs[i - 1], glyphs[i + 1], metrics) : null;
     if (sized) g.char = sized;
+    else if ((QUOTE_LIKE.has(g.char) || g.char === '^') && backtickShape(g, ink, metrics)) g.char = '`';
     else if (QUOTE_LIKE.has(g.char) || (g.char === '*' && QUOTE_LIKE.has(g.alt))) g.char = byStrokes(g, ink, metrics) ?? g.char;
     else if (DOT_LIKE.has(g.char) && onBaseline(g, metrics)) g.char = '.';
     else if (g.char === '^' && singleStroke(g, ink, metrics)) g.char = '`';
     else if (SLASH_LIKE.has(g.char) && leansRight(g, ink)) g.char = '/';
     else if (DASHES.has(g.char)) g.char = dashKind(glyphs, i, ink, metrics, monospace) ?? g.char;
   }
+  pairDoubleQuotes(glyphs, read, ink, metrics);
+}
+
+/** A quote or caret whose ink is a backtick's (markShapes.ts isBacktick). */
+function backtickShape(g: Glyph, ink: LineInk, m: LineMetrics): boolean {
+  const floor = markFloor(m);
+  const shape = floor === null ? null : markShape(ink, g.box![0], g.box![2], floor);
+  return shape !== null && isBacktick(shape, m);
 }
 
 /** A caret stands on two legs; a mark high on the line that is one stroke in every row is a backtick. */

@@ -1,0 +1,111 @@
+// Which character the OCR reader names, from the ink of a line: the mark shapes (backtick, straight
+// and curly quotes), marks the recogniser dropped on a monospace grid, and quote pairs. Each rule is
+// checked on drawn ink where it must fire and where it must not.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Glyph, LineInk, LineMetrics } from '../../server/engine/ocr/lineInk';
+import { curlyEvidence, isBacktick, markShape } from '../../server/engine/ocr/markShapes';
+import { withDroppedMarks } from '../../server/engine/ocr/droppedMarks';
+import { pairDoubleQuotes } from '../../server/engine/ocr/quotePairs';
+
+/** Ink from rows of '#' (ink) and '.' (background), all rows the same length. */
+function inkOf(rows: string[]): LineInk {
+  const width = rows[0].length;
+  const height = rows.length;
+  const mask = new Uint8Array(width * height);
+  const columns = new Uint8Array(width);
+  let top = height;
+  let bottom = -1;
+  rows.forEach((r, y) => [...r].forEach((c, x) => {
+    if (c !== '#') return;
+    mask[y * width + x] = 1;
+    columns[x] = 1;
+    top = Math.min(top, y);
+    bottom = Math.max(bottom, y);
+  }));
+  return { width, height, mask, columns, top, inkHeight: bottom - top + 1 };
+}
+
+/** A 'rows' art of one mark (rows joined by '|') placed at (x, y) in a blank line of the given size. */
+function lineWith(marks: Array<[string, number, number]>, width = 60, height = 16): string[] {
+  const rows = Array.from({ length: height }, () => [...'.'.repeat(width)]);
+  for (const [art, x, y] of marks) art.split('|').forEach((r, dy) => [...r].forEach((c, dx) => c === '#' && (rows[y + dy][x + dx] = '#')));
+  return rows.map((r) => r.join(''));
+}
+
+function glyph(char: string, x: number, box: [number, number, number, number] | null, alt = '', altP = 0): Glyph {
+  return { char, p: 1 - altP, alt, altP, first: 0, last: 0, x, box, span: [x - 4, x + 4], steps: [x, x] };
+}
+
+// baseline 14, x-height top 7 (x-height 7), cap top 4: the mid x-height floor for marks is row 10.5
+const METRICS: LineMetrics = { baseline: 14, xTop: 7, capTop: 4 };
+const FLOOR = 10.5;
+
+test('a backtick is a short stroke above the x-height leaning like \\; a straight quote reaches down to the x-height', () => {
+  const ink = inkOf(lineWith([['##..|.##.|..##', 2, 2], ['##|##|##|##|##', 12, 3], ['##|##', 22, 2], ['x', 0, 0]]));
+  const tick = markShape(ink, 1, 7, FLOOR)!;
+  assert.deepEqual([tick.top, tick.bottom, tick.strokes], [2, 5, 1]);
+  assert.equal(isBacktick(tick, METRICS), true, 'leans \\ and ends above the x-height');
+  assert.equal(isBacktick(markShape(ink, 11, 15, FLOOR)!, METRICS), false, "a vertical stroke from the cap height to the x-height is '");
+  assert.equal(isBacktick(markShape(ink, 21, 25, FLOOR)!, METRICS), true, 'short (2 rows of a 7-row x-height) and high');
+  // a mark needs the line's x-height to be judged
+  assert.equal(isBacktick(tick, { baseline: 14, capTop: 4 }), false);
+});
+
+test('markShape leaves out a taller neighbour reaching into the columns (a stroke of a Chinese character)', () => {
+  // a stroke from row 1 to the baseline at column 3, a two-stroke mark at columns 5-8
+  const ink = inkOf(lineWith([['#|#|#|#|#|#|#|#|#|#|#|#|#', 3, 1], ['#.#|#.#|#.#', 5, 2]]));
+  const s = markShape(ink, 2, 9, FLOOR)!;
+  assert.deepEqual([s.left, s.right, s.top, s.bottom, s.strokes], [5, 8, 2, 5, 2]);
+  assert.equal(markShape(ink, 2, 4, FLOOR), null, 'nothing but the tall stroke: no mark');
+});
+
+test('curly evidence: a comma leaning / or heads that touch is curly, identical vertical rows are straight, blur says nothing', () => {
+  const shapeOf = (art: string) => markShape(inkOf(lineWith([[art, 5, 2]])), 0, 20, FLOOR)!;
+  assert.equal(curlyEvidence(shapeOf('.###|.###|##.#')), 1, '” : the tails below-left of the heads');
+  assert.equal(curlyEvidence(shapeOf('.#.#|##.#|####')), 1, '“ : the tails above-right of the heads');
+  assert.equal(curlyEvidence(shapeOf('####|####|#.#.')), 1, 'heads joined on top, tails apart');
+  assert.equal(curlyEvidence(shapeOf('##.##|##.##|##.##|##..#')), -1, 'straight " (its lowest row thinner)');
+  assert.equal(curlyEvidence(shapeOf('#.#|###|#.#')), 0, 'a JPEG-blurred straight mark: no evidence either way');
+  assert.equal(curlyEvidence(shapeOf('.##|##.')), 0, 'two rows are too few');
+});
+
+test('a mark in an empty monospace cell is put back (a dropped backtick), a blank cell stays blank', () => {
+  // cells of 10 px: a letter in cells 0, 1, 4 and 6; a backtick in cell 2, nothing in cell 3, a speck in cell 5
+  const letter = '####|####|####|####|####|####|####';
+  const ink = inkOf(lineWith([[letter, 3, 7], [letter, 13, 7], ['##..|.##.|..##', 23, 2], [letter, 43, 7], ['#', 55, 3], [letter, 63, 7]], 80));
+  const chars = [glyph('a', 5, [3, 7, 7, 14]), glyph('b', 15, [13, 7, 17, 14]), glyph('c', 45, [43, 7, 47, 14]), glyph('d', 65, [63, 7, 67, 14])];
+  const grid = { pitch: 10, cells: [0, 1, 4, 6], centres: [5, 15, 45, 65] };
+  const out = withDroppedMarks(chars, ink, METRICS, grid);
+  assert.equal(out.glyphs.map((g) => g.char).join(''), 'ab`cd');
+  assert.deepEqual(out.grid.cells, [0, 1, 2, 4, 6]);
+  assert.deepEqual(out.grid.centres, [5, 15, 25, 45, 65]);
+  // without the line's heights nothing is decided
+  assert.equal(withDroppedMarks(chars, ink, null, grid).glyphs.length, 4);
+});
+
+test('double quotes pair: curly ink on either mark makes both “ ”, straight ink both "; a pair of single strokes stays single', () => {
+  const curlyClose = '.###|.###|##.#';
+  const straight = '##.##|##.##|##.##|##.##';
+  // “x” read as "x" (the recogniser's usual misreading in Chinese text): the opening mark's ink is
+  // blurred, the closing one's curly
+  let ink = inkOf(lineWith([['#.#.|####|#.#.', 5, 3], [curlyClose, 30, 3]]));
+  let glyphs = [glyph('"', 6, [5, 3, 9, 6]), glyph('x', 20, null), glyph('"', 31, [30, 3, 34, 6])];
+  pairDoubleQuotes(glyphs, glyphs.map((g) => g.char), ink, METRICS);
+  assert.equal(glyphs.map((g) => g.char).join(''), '“x”');
+  // straight marks read curly stay straight
+  ink = inkOf(lineWith([[straight, 5, 3], [straight, 30, 3]]));
+  glyphs = [glyph('“', 7, [5, 3, 10, 7]), glyph('x', 20, null), glyph('"', 32, [30, 3, 35, 7], '”', 0.2)];
+  pairDoubleQuotes(glyphs, glyphs.map((g) => g.char), ink, METRICS);
+  assert.equal(glyphs.map((g) => g.char).join(''), '"x"');
+  // read double, but both marks one stroke (shape rules made them single): a single pair
+  ink = inkOf(lineWith([['##|##|#.', 5, 3], ['.#|.#|##', 30, 3]]));
+  glyphs = [glyph("'", 6, [5, 3, 7, 6]), glyph('x', 20, null), glyph("'", 31, [30, 3, 32, 6])];
+  pairDoubleQuotes(glyphs, ['“', 'x', '"'], ink, METRICS);
+  assert.equal(glyphs.map((g) => g.char).join(''), '‘x’');
+  // one mark alone has no partner: left as read
+  glyphs = [glyph('"', 6, [5, 3, 9, 6]), glyph('x', 20, null)];
+  pairDoubleQuotes(glyphs, glyphs.map((g) => g.char), inkOf(lineWith([[curlyClose, 5, 3]])), METRICS);
+  assert.equal(glyphs[0].char, '"');
+});
