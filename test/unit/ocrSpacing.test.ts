@@ -91,3 +91,31 @@ test('a closing quote before full-width punctuation is Chinese text\'s curly one
   assert.equal(normaliseText('say “hi”, ok'), 'say "hi", ok');
   assert.equal(normaliseText("模块 'lodash’（位于"), "模块 'lodash'(位于", 'a bracket after it is no sign of Chinese quotation');
 });
+
+test('symbols with ordinary side bearings (#, >, middle dot) need an ordinary gap; narrow punctuation twice that', () => {
+  // ink 1-11: ordinary 3.5 px, beside narrow punctuation 7 px; 5 px blanks
+  assert.equal(spaced([['d', 0, 5, 1, 11], ['#', 10, 16, 1, 11], ['4', 17, 22, 2, 11]]), 'd #4', '5 px before # is a space');
+  assert.equal(spaced([['n', 0, 5, 4, 11], ['·', 10, 12, 5, 7], ['S', 17, 22, 1, 11]]), 'n · S');
+  assert.equal(spaced([['a', 0, 5, 4, 11], ['.', 7, 9, 9, 11], ['t', 14, 18, 1, 11]]), 'a. t', 'a point before a word has ordinary bearings');
+  assert.equal(spaced([['a', 0, 5, 4, 11], ['.', 7, 9, 9, 11], [';', 14, 16, 4, 12]]), 'a.;', 'between two narrow marks 5 px is not a space');
+});
+
+test('a point or colon between digits keeps no space; after a comma between digits the gap decides', () => {
+  const triple = (mark: string, next: number): Part[] => [['7', 0, 5, 2, 11], [mark, 6, 8, 9, 12], ['2', next, next + 5, 2, 11], ['0', next + 6, next + 11, 2, 11]];
+  assert.equal(spaced(triple(',', 13)), '7, 20', "'Dec 3, 2026': a 5 px blank after the comma");
+  assert.equal(spaced(triple(',', 9)), '7,20', "'1,024': 1 px");
+  assert.equal(spaced(triple('.', 13)), '7.20', "'2.4.1': a decimal or version point, however wide the digit's bearing");
+});
+
+test('a digit beside Chinese needs more blank than a letter does (its bearings are wider)', () => {
+  // CJK ink rows 0-12 (ink height 12): letter/CJK 2.5 px, digit/CJK 3.4 px; 3 px blanks
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['x', 12, 17, 4, 11], ['日', 20, 29, 0, 12]]), '月 x 日');
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 12, 17, 2, 11], ['日', 20, 29, 0, 12]]), '月7日');
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 13, 18, 2, 11], ['日', 22, 31, 0, 12]]), '月 7 日', '4 px');
+});
+
+test('a bracket read full-width beside Chinese but hugging Latin text is an ASCII one after a space', () => {
+  // 置 (Ctrl: 5 px before the bracket, 1 px inside it
+  assert.equal(spaced([['置', 0, 9], ['（', 14, 17], ['C', 18, 23, 2, 11], ['t', 24, 27, 2, 11]]), '置 （Ct');
+  assert.equal(spaced([['置', 0, 9], ['（', 13, 16], ['第', 20, 29]]), '置（第', 'a 4 px (0.37 em) blank inside: full-width');
+});

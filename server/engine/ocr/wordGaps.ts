@@ -18,8 +18,12 @@ import { CJK, cjkEm, fullWidthMarks, WIDE_PUNCT } from './fullWidth';
 const SPACE_SHARE = 0.35;
 /** Next to ASCII punctuation (narrow glyphs with wide side bearings): this times that. */
 const PUNCT_FACTOR = 2;
-/** Between a Latin letter or digit and a CJK character: this times that. */
+/** Between a Latin letter and a CJK character: this times that; between a digit and one, CJK_DIGIT. */
 const CJK_LATIN = 0.6;
+const CJK_DIGIT = 0.8;
+/** Narrow punctuation and brackets: wide side bearings. */
+const NARROW = /^[.,:;!?()[\]{}]$/;
+const THIN_STEM = /^[ilIj1]$/;
 /** A read space with a blank under this share of the ink height has no room on the screen. */
 const NO_ROOM = 0.15;
 /** Blank after a full-width comma, colon or period before the next character, as a share of the em. */
@@ -265,7 +269,7 @@ function proportionalText(glyphs: Glyph[], ink: LineInk): string {
     const [ca, cb] = [form[i - 1], form[i]];
     const space = read[i]
       ? keepReadSpace(a, b, ca, cb, wide[i - 1] || wide[i], ink, em)
-      : !wide[i - 1] && !wide[i] && spaceAllowed(ca, cb) && gapBlank(a, b, ink) >= gapNeeded(ca, cb, minGap, wordGap);
+      : !wide[i - 1] && !wide[i] && spaceAllowed(form[i - 2] ?? '', ca, cb) && gapBlank(a, b, ink) >= gapNeeded(ca, cb, minGap, wordGap);
     out += (space ? ' ' : '') + b.char;
   }
   return out;
@@ -277,19 +281,23 @@ function gapBlank(a: Glyph, b: Glyph, ink: LineInk): number {
 }
 
 /**
- * Blank needed between two neighbours for a space. Sentence punctuation before a word, a bracket after
- * one and two brackets facing each other ('ts(2304) [Ln 4') have ordinary side bearings; other
- * punctuation (narrow glyphs with wide side bearings) needs PUNCT_FACTOR times as much, or half of that
- * extra beside a CJK glyph, whose ink nearly fills its em. Between Latin and CJK text the no-space
- * blank is only the two glyphs' thin bearings, so less is needed (CJK_LATIN). Between letters and
- * digits the line's own word gaps may say less is needed (lineWordGap).
+ * Blank needed between two neighbours for a space. Narrow punctuation and brackets have wide side
+ * bearings (and are centred in their cells in a monospace font), so beside one a gap must be
+ * PUNCT_FACTOR times as wide, or half of that extra beside a CJK glyph, whose ink nearly fills its em;
+ * except where their bearings are ordinary: sentence punctuation before a word, a bracket after one,
+ * a closing bracket before one, two brackets facing each other ('ts(2304) [Ln 4'). Other symbols
+ * ('#', '>', '·', quotes) have ordinary bearings. Between Latin and CJK text the no-space blank is only
+ * the two glyphs' thin bearings, so less is needed (CJK_LATIN; a digit's bearings are wider, CJK_DIGIT).
+ * Between letters and digits the line's own word gaps may say less is needed (lineWordGap), except
+ * beside a thin stem (l, i, I, 1, j), whose side bearings are the widest of the letters ('all').
  */
 function gapNeeded(a: string, b: string, minGap: number, wordGap: number): number {
-  const sentence = (/^[.,:;!?]$/.test(a) && LETTER_OR_DIGIT.test(b)) || (/^[([]$/.test(b) && LETTER_OR_DIGIT.test(a)) || (/^[)\]]$/.test(a) && /^[([]$/.test(b));
-  const punct = !sentence && (!LETTER_OR_DIGIT.test(a) || !LETTER_OR_DIGIT.test(b));
-  if (punct) return minGap * (CJK.test(a) || CJK.test(b) ? (1 + PUNCT_FACTOR) / 2 : PUNCT_FACTOR);
-  if (CJK.test(a) !== CJK.test(b) && LETTER_OR_DIGIT.test(a) && LETTER_OR_DIGIT.test(b)) return minGap * CJK_LATIN;
-  return CJK.test(a) || CJK.test(b) || sentence ? minGap : Math.min(minGap, wordGap);
+  const word = (c: string) => LETTER_OR_DIGIT.test(c);
+  const sentence = (/^[.,:;!?]$/.test(a) && word(b)) || (/^[([]$/.test(b) && word(a)) || (/^[)\]]$/.test(a) && (word(b) || /^[([]$/.test(b)));
+  const cjk = CJK.test(a) || CJK.test(b);
+  if (!sentence && (NARROW.test(a) || NARROW.test(b))) return minGap * (cjk ? (1 + PUNCT_FACTOR) / 2 : PUNCT_FACTOR);
+  if (cjk && !(CJK.test(a) && CJK.test(b)) && word(a) && word(b)) return minGap * (DIGIT.test(a) || DIGIT.test(b) ? CJK_DIGIT : CJK_LATIN);
+  return cjk || sentence || !word(a) || !word(b) || THIN_STEM.test(a) || THIN_STEM.test(b) ? minGap : Math.min(minGap, wordGap);
 }
 
 /**
@@ -331,11 +339,13 @@ function cjkPunctuation(a: string, b: string): boolean {
   return (CJK.test(a) && /^[,.:;!?)\]]$/.test(b)) || (CJK.test(b) && /^[,.:;!?([]$/.test(a));
 }
 
-function spaceAllowed(a: string, b: string): boolean {
+/** Whether a space may go between a and b (prev: the character before a, '' at the start). */
+function spaceAllowed(prev: string, a: string, b: string): boolean {
   if (cjkPunctuation(a, b)) return false;
   if (CJK.test(a) && CJK.test(b)) return false;
-  // '23:18', '(42,17)': punctuation between digits keeps no space
-  if ((DIGIT.test(a) && !LETTER_OR_DIGIT.test(b)) || (DIGIT.test(b) && !LETTER_OR_DIGIT.test(a))) return false;
+  // '2.4.1', '23:18': a point or colon between digits keeps no space (after a comma between digits
+  // the gap decides: '1,024' against 'Dec 3, 2026')
+  if (/^[.:]$/.test(a) && DIGIT.test(prev) && DIGIT.test(b)) return false;
   if (WIDE_PUNCT.test(a) || WIDE_PUNCT.test(b)) return false;
   // a path goes on in Latin letters: a slash before a Chinese character ends a comment marker ('// 上传')
   if (a === '/' && CJK.test(b)) return true;
