@@ -8,6 +8,7 @@ import type { Glyph, LineInk, LineMetrics } from '../../server/engine/ocr/lineIn
 import { curlyEvidence, isBacktick, markShape } from '../../server/engine/ocr/markShapes';
 import { withDroppedMarks } from '../../server/engine/ocr/droppedMarks';
 import { pairDoubleQuotes } from '../../server/engine/ocr/quotePairs';
+import { fixShapes } from '../../server/engine/ocr/glyphShapes';
 
 /** Ink from rows of '#' (ink) and '.' (background), all rows the same length. */
 function inkOf(rows: string[]): LineInk {
@@ -108,4 +109,18 @@ test('double quotes pair: curly ink on either mark makes both “ ”, straight 
   glyphs = [glyph('"', 6, [5, 3, 9, 6]), glyph('x', 20, null)];
   pairDoubleQuotes(glyphs, glyphs.map((g) => g.char), inkOf(lineWith([[curlyClose, 5, 3]])), METRICS);
   assert.equal(glyphs[0].char, '"');
+});
+
+test("quote strokes are counted on the mark's own ink: a neighbour letter is no stroke, a second stroke beyond the box still counts", () => {
+  // r (x-height to baseline, rows 7-13) right beside an apostrophe (rows 3-6), then s: "user's" read user"s
+  const letter = '###|#..|#..|#..|#..|#..|#..';
+  const ink = inkOf(lineWith([[letter, 2, 7], ['#|#|#|#', 6, 3], ['###|#..|###|..#|###|..#|###', 9, 7], ['#.#|#.#|#.#|#.#', 30, 3], [letter, 36, 7]]));
+  const apostrophe = glyph('"', 6, [4, 3, 8, 14]);
+  apostrophe.span = [4, 8];
+  // a straight double quote whose box holds only its first stroke: its span (up to the neighbours) holds both
+  const quote = glyph('"', 30, [30, 3, 31, 7]);
+  quote.span = [27, 34];
+  const glyphs = [glyph('r', 3, [2, 7, 5, 14]), apostrophe, glyph('s', 10, [9, 7, 12, 14]), quote, glyph('r', 37, [36, 7, 39, 14])];
+  fixShapes(glyphs, ink, METRICS, false);
+  assert.equal(glyphs.map((g) => g.char).join(''), `r's"r`);
 });

@@ -13,8 +13,8 @@
 //   hyphen read for a dash wider than 1.4 x-heights is an em dash, on proportional lines.
 // Each rule needs the line's measured heights and a clear margin, otherwise the text stays as read.
 
-import { Glyph, LineInk, LineMetrics, inkRuns, longestBlank } from './lineInk';
-import { isBacktick, markFloor, markShape } from './markShapes';
+import { Glyph, LineInk, LineMetrics, longestBlank } from './lineInk';
+import { isBacktick, markColumns, markFloor, markShape } from './markShapes';
 import { pairDoubleQuotes } from './quotePairs';
 
 const SIZE_PAIRS: Record<string, string> = { o: 'O', c: 'C', s: 'S', u: 'U', v: 'V', w: 'W', x: 'X', z: 'Z' };
@@ -116,14 +116,20 @@ function bySize(g: Glyph, before: Glyph | undefined, after: Glyph | undefined, m
   return DIGIT.test(before?.char ?? '') || DIGIT.test(after?.char ?? '') ? '0' : 'O';
 }
 
-/** ' or " by the number of thin strokes in the glyph's box, when the glyph is a mark high on the line. */
+/**
+ * ' or " by the number of thin strokes of the mark (markShape: only ink wholly above the middle of the
+ * x-height, so a neighbour letter reaching into the columns is not a stroke). Where the recogniser read
+ * a double mark the whole span up to the neighbours is searched for its second stroke (the box looks
+ * at the middle of the span only, and may cut one off).
+ */
 function byStrokes(g: Glyph, ink: LineInk, m: LineMetrics): string | null {
-  const [x0, y0, x1, y1] = g.box!;
-  const refTop = m.xTop ?? m.capTop;
-  if (refTop === undefined || y1 > (refTop + m.baseline) / 2) return null;
-  const runs = inkRuns(ink, x0, x1);
-  if (runs.length < 1 || runs.length > 2 || runs.some(([a, b]) => b - a > Math.max(2, 0.5 * (y1 - y0)))) return null;
-  return quoteOfKind(g.char, runs.length === 1);
+  const floor = markFloor(m);
+  const [from, to] = markColumns(g);
+  const shape = floor === null ? null : markShape(ink, from, to, floor);
+  if (!shape) return null;
+  const height = shape.bottom - shape.top;
+  if (shape.rows.some((r) => r.some(([a, b]) => b - a > Math.max(2, 0.5 * height)))) return null;
+  return quoteOfKind(g.char, shape.strokes === 1);
 }
 
 /** The single or double quote of the same style (straight, or curly opening/closing) as `c`. */

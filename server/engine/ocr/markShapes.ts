@@ -8,7 +8,7 @@
 // - a backtick (grave accent) is a short stroke wholly above the x-height (where accents sit),
 //   leaning like '\'.
 
-import type { LineInk, LineMetrics } from './lineInk';
+import type { Glyph, LineInk, LineMetrics } from './lineInk';
 
 export interface MarkShape {
   /** Rows [top, bottom) and columns [left, right) of the mark's ink. */
@@ -23,59 +23,54 @@ export interface MarkShape {
 }
 
 /**
- * The mark in columns [x0, x1): the ink there that lies wholly above `floor` (8-connected parts whose
- * lowest row is above it; a taller neighbour's stroke reaching into the columns is left out), or null
- * when there is none or it has more than two strokes in a row.
+ * The mark in columns [x0, x1): the ink there whose 8-connected part (followed across the whole
+ * line) lies wholly above `floor`, so that a neighbour letter or a stroke of a Chinese character
+ * reaching into the columns is left out; null when there is no such ink or it has more than two
+ * strokes in a row.
  */
 export function markShape(ink: LineInk, x0: number, x1: number, floor: number): MarkShape | null {
   const from = Math.max(0, Math.floor(x0));
   const to = Math.min(ink.width, Math.ceil(x1));
-  const w = to - from;
-  if (w <= 0) return null;
-  const h = ink.height;
-  const label = new Int32Array(w * h).fill(-1);
-  const keep = new Uint8Array(w * h);
-  let parts = 0;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      if (!ink.mask[y * ink.width + from + x] || label[y * w + x] >= 0) continue;
-      // flood one 8-connected part, inside the columns
+  if (to <= from) return null;
+  const { width, height, mask } = ink;
+  const seen = new Uint8Array(width * height);
+  const keep = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = from; x < to; x++) {
+      const start = y * width + x;
+      if (!mask[start] || seen[start]) continue;
       const part: number[] = [];
-      const stack = [y * w + x];
-      label[y * w + x] = parts;
+      const stack = [start];
+      seen[start] = 1;
       let lowest = y;
       while (stack.length) {
         const i = stack.pop()!;
         part.push(i);
-        const py = Math.floor(i / w);
-        const px = i % w;
+        const py = Math.floor(i / width);
+        const px = i % width;
         if (py > lowest) lowest = py;
-        for (let dy = -1; dy <= 1; dy++) {
-          for (let dx = -1; dx <= 1; dx++) {
-            const ny = py + dy;
-            const nx = px + dx;
-            if (ny < 0 || ny >= h || nx < 0 || nx >= w) continue;
-            const j = ny * w + nx;
-            if (label[j] < 0 && ink.mask[ny * ink.width + from + nx]) {
-              label[j] = parts;
+        for (let ny = Math.max(0, py - 1); ny <= Math.min(height - 1, py + 1); ny++) {
+          for (let nx = Math.max(0, px - 1); nx <= Math.min(width - 1, px + 1); nx++) {
+            const j = ny * width + nx;
+            if (mask[j] && !seen[j]) {
+              seen[j] = 1;
               stack.push(j);
             }
           }
         }
       }
-      parts++;
       if (lowest < floor) for (const i of part) keep[i] = 1;
     }
   }
   const rows: Array<Array<[number, number]>> = [];
   let top = -1;
-  for (let y = 0; y < h; y++) {
+  for (let y = 0; y < height; y++) {
     const runs: Array<[number, number]> = [];
-    for (let x = 0; x < w; x++) {
-      if (!keep[y * w + x]) continue;
+    for (let x = from; x < to; x++) {
+      if (!keep[y * width + x]) continue;
       const last = runs[runs.length - 1];
-      if (last && last[1] === from + x) last[1] = from + x + 1;
-      else runs.push([from + x, from + x + 1]);
+      if (last && last[1] === x) last[1] = x + 1;
+      else runs.push([x, x + 1]);
     }
     if (runs.length === 0) {
       if (top >= 0) break;
@@ -89,6 +84,17 @@ export function markShape(ink: LineInk, x0: number, x1: number, floor: number): 
   if (strokes > 2) return null;
   return { top, bottom: top + rows.length, left: Math.min(...rows.map((r) => r[0][0])), right: Math.max(...rows.map((r) => r[r.length - 1][1])), rows, strokes };
 }
+
+/**
+ * Columns to look for the mark of a glyph read as `char` in: its box, or where it was read double its
+ * whole span up to the neighbours (the box looks at the middle of the span only and may cut off the
+ * second stroke).
+ */
+export function markColumns(g: Glyph, char = g.char): [number, number] {
+  return DOUBLE_READ.has(char) ? [Math.min(g.span[0], g.box![0]), Math.max(g.span[1], g.box![2])] : [g.box![0], g.box![2]];
+}
+
+const DOUBLE_READ = new Set(['"', '“', '”', '″', '„', '‟']);
 
 /** The row below which a mark must end to count as one (the middle of the x-height), or null. */
 export function markFloor(m: LineMetrics): number | null {

@@ -12,10 +12,11 @@
 // “” are the quotation marks of the standard, GB/T 15834.)
 
 import type { Glyph, LineInk, LineMetrics } from './lineInk';
-import { curlyEvidence, markFloor, markShape } from './markShapes';
+import { curlyEvidence, markColumns, markFloor, markShape } from './markShapes';
 
 const DOUBLE = new Set(['"', '“', '”', '″', '„', '‟']);
 const CURLY = new Set(['“', '”', '„', '‟', '‘', '’']);
+const LATIN = /^[A-Za-z]$/;
 /** A runner-up at least this likely counts as half a vote. */
 const RUNNER_UP = 0.15;
 
@@ -27,13 +28,16 @@ const RUNNER_UP = 0.15;
 export function pairDoubleQuotes(glyphs: Glyph[], read: string[], ink: LineInk, m: LineMetrics | null): void {
   // a line of Chinese text alone has no Latin heights: a mark then ends above the middle of the ink
   const floor = (m && markFloor(m)) ?? ink.top + ink.inkHeight / 2;
-  const marks = glyphs.map((g, i) => i).filter((i) => DOUBLE.has(read[i]) && glyphs[i].box);
+  // a mark between two Latin letters is an apostrophe ("user's"), not a quotation mark
+  const inWord = (i: number) => LATIN.test(glyphs[i - 1]?.char ?? '') && LATIN.test(glyphs[i + 1]?.char ?? '');
+  const marks = glyphs.map((g, i) => i).filter((i) => DOUBLE.has(read[i]) && glyphs[i].box && !inWord(i));
   for (let k = 0; k + 1 < marks.length; k += 2) {
     const pair = [glyphs[marks[k]], glyphs[marks[k + 1]]];
     let evidence = 0;
     for (const i of [marks[k], marks[k + 1]]) {
       const g = glyphs[i];
-      const shape = markShape(ink, g.box![0], g.box![2], floor);
+      const [from, to] = markColumns(g, read[i]);
+      const shape = markShape(ink, from, to, floor);
       if (shape) evidence += curlyEvidence(shape);
       if (CURLY.has(read[i])) evidence += 1;
       else if (CURLY.has(g.alt) && g.altP >= RUNNER_UP) evidence += 0.5;
