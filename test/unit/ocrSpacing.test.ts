@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addGapSpaces } from '../../server/engine/ocr/wordGaps';
 import { normaliseText } from '../../server/engine/ocr/readingOrder';
+import { withEdgeMarks } from '../../server/engine/ocr/edgeMarks';
 
 /** A glyph of ink columns [x0, x1) and rows [y0, y1), or a space the recogniser read at x. */
 type Part = [string, number, number, number?, number?] | [' ', number];
@@ -118,4 +119,21 @@ test('a bracket read full-width beside Chinese but hugging Latin text is an ASCI
   // 置 (Ctrl: 5 px before the bracket, 1 px inside it
   assert.equal(spaced([['置', 0, 9], ['（', 14, 17], ['C', 18, 23, 2, 11], ['t', 24, 27, 2, 11]]), '置 （Ct');
   assert.equal(spaced([['置', 0, 9], ['（', 13, 16], ['第', 20, 29]]), '置（第', 'a 4 px (0.37 em) blank inside: full-width');
+});
+
+test('a lone mark a few cells before a detected line joins its box; a border or more text does not', () => {
+  // 200 x 40 white image; the detected line is [60, 10) to [190, 30), h = 20
+  const image = (paint: Array<[number, number, number, number]>) => {
+    const data = new Uint8Array(200 * 40 * 3).fill(255);
+    for (const [x0, y0, x1, y1] of paint) for (let y = y0; y < y1; y++) data.fill(0, (y * 200 + x0) * 3, (y * 200 + x1) * 3);
+    return { width: 200, height: 40, data };
+  };
+  const text: Array<[number, number, number, number]> = [[64, 14, 186, 26]];
+  const line = { box: [60, 10, 190, 30] as [number, number, number, number], score: 0.9 };
+  const grown = (paint: Array<[number, number, number, number]>) => withEdgeMarks(image([...text, ...paint]), [line])[0].box;
+  const dash: [number, number, number, number] = [30, 19, 36, 21];
+  assert.deepEqual(grown([dash]), [27, 10, 190, 30], "a diff line's '-' 24 px (1.2 heights) before the text");
+  assert.deepEqual(grown([[30, 2, 31, 38]]), [60, 10, 190, 30], 'a border from top to bottom is no mark');
+  assert.deepEqual(grown([dash, [20, 14, 27, 26]]), [60, 10, 190, 30], 'ink just beyond it: the end of other text, not a lone mark');
+  assert.deepEqual(grown([[5, 19, 11, 21]]), [60, 10, 190, 30], 'farther than REACH');
 });

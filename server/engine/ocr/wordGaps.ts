@@ -48,8 +48,13 @@ const PITCH_RANGE: [number, number] = [0.3, 0.9];
 const NEAR_BEST = 0.9;
 /** Most mean distance (in cells) of the narrow glyphs' ink centres from their cells' centres. */
 const INK_FIT = 0.09;
-/** Glyphs with their own ink run a monospace judgement needs (short proportional lines fit by chance). */
+/**
+ * Glyphs with their own ink run a monospace judgement needs (short proportional lines fit by chance),
+ * MIN_OTHER of them other than digits: proportional fonts draw digits on equal (tabular) advances too
+ * ('2026 年 11 月 28 日' is no monospace line; '2026-10.csv' is).
+ */
 const MIN_MEASURED = 10;
+const MIN_OTHER = 4;
 /** Beside a wide character on a monospace line, a blank run of this many cells is a space. */
 const WIDE_GAP = 0.8;
 
@@ -145,12 +150,14 @@ export function monospaceGrid(chars: Glyph[], ink: LineInk): Grid | null {
   const centres = chars.map((g, i) => (segment[i] >= 0 ? phaseOf(segment[i]) + cells[i] * pitch! : g.x));
   let off = 0;
   let measured = 0;
+  let measuredOther = 0;
   let touching = 0;
   let pairs = 0;
   for (const i of narrow) {
     if (inkX[i] !== null) {
       off += Math.abs(inkX[i]! - centres[i]) / pitch;
       measured++;
+      if (!DIGIT.test(chars[i].char)) measuredOther++;
     }
     if (i > 0 && segment[i - 1] === segment[i]) {
       if (cells[i] <= cells[i - 1]) return null;
@@ -158,7 +165,7 @@ export function monospaceGrid(chars: Glyph[], ink: LineInk): Grid | null {
       if (cells[i] === cells[i - 1] + 1) touching++;
     }
   }
-  return measured >= MIN_MEASURED && off / measured <= INK_FIT && touching >= MIN_TOUCHING * pairs ? { pitch, cells, centres } : null;
+  return measured >= MIN_MEASURED && measuredOther >= MIN_OTHER && off / measured <= INK_FIT && touching >= MIN_TOUCHING * pairs ? { pitch, cells, centres } : null;
 }
 
 /**
