@@ -97,21 +97,37 @@ function joinText(a: string, b: string): string {
  * NFKC (full-width ASCII and parentheses to their ASCII forms), typographic quotes to ASCII ones (the
  * recogniser writes ‘ and “ for the straight quotes of code and paths far more often than screens
  * show curly ones) except where the quote's outer side touches Chinese text, whose quotation marks
- * are the curly ones (找不到名称“client”。), and runs of whitespace to one space.
+ * are the curly ones (找不到名称“client”。, 已声明“retries”，但), and runs of whitespace to one space.
+ * The quotes are decided before NFKC, which would turn the full-width comma after one into ','.
  */
 export function normaliseText(text: string): string {
-  const t = text.normalize('NFKC');
-  const chinese = (c: string | undefined) => c !== undefined && CHINESE.test(c);
-  return t
-    .replace(/[‘’‚‛′“”„‟″]/g, (q, i: number) => {
+  const chars = [...text];
+  // Chinese on one side: a CJK character or full-width sentence punctuation, or sentence punctuation read as
+  // ASCII with a CJK character beyond it (Chinese punctuation, as the word-gap rules treat it)
+  const chinese = (i: number, step: 1 | -1) => {
+    const c = chars[i];
+    if (c === undefined) return false;
+    return CHINESE.test(c) || FULL_WIDTH_PUNCT.test(c) || (/^[,.:;!?]$/.test(c) && IDEOGRAPH.test(chars[i + step] ?? ''));
+  };
+  return chars
+    .map((q, i) => {
+      if (!/[‘’‚‛′“”„‟″]/.test(q)) return q;
       const opening = q === '‘' || q === '“';
       const closing = q === '’' || q === '”';
-      if ((opening && chinese(t[i - 1])) || (closing && chinese(t[i + 1]))) return q;
+      if ((opening && chinese(i - 1, -1)) || (closing && chinese(i + 1, 1))) return q;
       return /[‘’‚‛′]/.test(q) ? "'" : '"';
     })
+    .join('')
+    .normalize('NFKC')
     .replace(/\s+/g, ' ')
     .trim();
 }
 
 /** CJK ideographs and CJK punctuation (after NFKC: 。、「」 and the like stay, full-width ASCII does not). */
 const CHINESE = /[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff]/u;
+const IDEOGRAPH = /[\u3400-\u9fff\uf900-\ufaff]/u;
+/**
+ * Full-width sentence punctuation (！，．：；？), which NFKC folds to ASCII. Not brackets: code in
+ * Chinese text keeps straight quotes before one ('lodash'（位于 ...).
+ */
+const FULL_WIDTH_PUNCT = /[\uff01\uff0c\uff0e\uff1a\uff1b\uff1f]/u;

@@ -9,6 +9,7 @@ import { inReadingOrder, normaliseText, OcrLine } from './readingOrder';
 import { DETECTION_DEFAULTS, DetectionOptions, detectText } from './textDetection';
 import { cropRgb, edgeColour, recognise } from './textRecognition';
 import { leadSplit } from './lineNumbers';
+import { withEdgeMarks } from './edgeMarks';
 import type { Box } from './textDetection';
 
 export type { OcrLine } from './readingOrder';
@@ -61,7 +62,7 @@ export class TextReader {
   }
 
   async readRgb(image: RgbImage): Promise<OcrLine[]> {
-    const boxes = await detectText(this.detector, image, this.detection);
+    const boxes = withEdgeMarks(image, await detectText(this.detector, image, this.detection));
     const parts: OcrLine[] = [];
     for (const { box } of boxes) parts.push(...(await this.readBox(image, box)));
     return inReadingOrder(parts);

@@ -11,15 +11,28 @@
 //   full-width punctuation (its glyph is half blank), after an opening or before a closing mark.
 
 import type { RgbImage } from '../image';
-import { cellsOf, Glyph, inkBox, inkRuns, LineInk, lineInk, LineMetrics, longestBlank, placeGlyphs } from './lineInk';
+import { cellsOf, Glyph, inkBox, inkRuns, LineInk, lineInk, LineMetrics, longestBlank, median, placeGlyphs } from './lineInk';
+import { CJK, cjkEm, fullWidthMarks, WIDE_PUNCT } from './fullWidth';
 
 /** A gap counts as a space when its blank run is at least this share of the ink height. */
 const SPACE_SHARE = 0.35;
 /** Next to ASCII punctuation (narrow glyphs with wide side bearings): this times that. */
 const PUNCT_FACTOR = 2;
+/** Between a Latin letter and a CJK character: this times that; between a digit and one, CJK_DIGIT. */
+const CJK_LATIN = 0.6;
+const CJK_DIGIT = 0.8;
+/** Narrow punctuation and brackets: wide side bearings. */
+const NARROW = /^[.,:;!?()[\]{}]$/;
+const THIN_STEM = /^[ilIj1]$/;
+/** A read space with a blank under this share of the ink height has no room on the screen. */
+const NO_ROOM = 0.15;
+/** Blank after a full-width comma, colon or period before the next character, as a share of the em. */
+const FULL_WIDTH_BLANK = 0.5;
+/** lineWordGap needs this many read word gaps and touching letter pairs. */
+const MIN_WORD_GAPS = 2;
+/** lineWordGap: its threshold is at least this share of the median read word gap, which is at least this share of SPACE_SHARE's. */
+const WORD_SHARE = 0.75;
 
-const CJK = /[\u3400-\u9fff\uf900-\ufaff]/u;
-const WIDE_PUNCT = /[\u3000-\u303f\uff00-\uff65\u2014\u2026]/u;
 const NO_SPACE_AFTER = new Set(['(', '[', '{', '/', '\\', '-', '@', '#', '_']);
 const NO_SPACE_BEFORE = new Set([')', ']', '}', '.', ',', ':', ';', '!', '?', '/', '\\', '-', '@', '_', '%']);
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
@@ -35,8 +48,13 @@ const PITCH_RANGE: [number, number] = [0.3, 0.9];
 const NEAR_BEST = 0.9;
 /** Most mean distance (in cells) of the narrow glyphs' ink centres from their cells' centres. */
 const INK_FIT = 0.09;
-/** Glyphs with their own ink run a monospace judgement needs (short proportional lines fit by chance). */
+/**
+ * Glyphs with their own ink run a monospace judgement needs (short proportional lines fit by chance),
+ * MIN_OTHER of them other than digits: proportional fonts draw digits on equal (tabular) advances too
+ * ('2026 年 11 月 28 日' is no monospace line; '2026-10.csv' is).
+ */
 const MIN_MEASURED = 10;
+const MIN_OTHER = 4;
 /** Beside a wide character on a monospace line, a blank run of this many cells is a space. */
 const WIDE_GAP = 0.8;
 
@@ -132,12 +150,14 @@ export function monospaceGrid(chars: Glyph[], ink: LineInk): Grid | null {
   const centres = chars.map((g, i) => (segment[i] >= 0 ? phaseOf(segment[i]) + cells[i] * pitch! : g.x));
   let off = 0;
   let measured = 0;
+  let measuredOther = 0;
   let touching = 0;
   let pairs = 0;
   for (const i of narrow) {
     if (inkX[i] !== null) {
       off += Math.abs(inkX[i]! - centres[i]) / pitch;
       measured++;
+      if (!DIGIT.test(chars[i].char)) measuredOther++;
     }
     if (i > 0 && segment[i - 1] === segment[i]) {
       if (cells[i] <= cells[i - 1]) return null;
@@ -145,7 +165,7 @@ export function monospaceGrid(chars: Glyph[], ink: LineInk): Grid | null {
       if (cells[i] === cells[i - 1] + 1) touching++;
     }
   }
-  return measured >= MIN_MEASURED && off / measured <= INK_FIT && touching >= MIN_TOUCHING * pairs ? { pitch, cells, centres } : null;
+  return measured >= MIN_MEASURED && measuredOther >= MIN_OTHER && off / measured <= INK_FIT && touching >= MIN_TOUCHING * pairs ? { pitch, cells, centres } : null;
 }
 
 /**
@@ -236,19 +256,89 @@ function markIn(ink: LineInk, cellStart: number, pitch: number, metrics: LineMet
 
 function proportionalText(glyphs: Glyph[], ink: LineInk): string {
   const minGap = Math.max(2, SPACE_SHARE * ink.inkHeight);
-  let out = glyphs[0].char;
-  for (let i = 1; i < glyphs.length; i++) {
-    const a = glyphs[i - 1];
-    const b = glyphs[i];
-    if (a.char !== ' ' && b.char !== ' ' && spaceAllowed(a.char, b.char)) {
-      // sentence punctuation before a word and a bracket after one have ordinary side bearings
-      const sentence = (/^[.,:;!?]$/.test(a.char) && LETTER_OR_DIGIT.test(b.char)) || (/^[([]$/.test(b.char) && LETTER_OR_DIGIT.test(a.char));
-      const punct = !sentence && (!LETTER_OR_DIGIT.test(a.char) || !LETTER_OR_DIGIT.test(b.char));
-      if (longestBlank(ink.columns, Math.floor(a.steps[1]), Math.ceil(b.steps[0])) >= minGap * (punct ? PUNCT_FACTOR : 1)) out += ' ';
-    }
-    out += b.char;
+  const chars = glyphs.filter((g) => g.char !== ' ');
+  // a space the recogniser read before chars[i]
+  const read = chars.map(() => false);
+  let k = 0;
+  for (const g of glyphs) {
+    if (g.char === ' ') read[k] = k > 0;
+    else k++;
+  }
+  const em = cjkEm(chars);
+  const wide = fullWidthMarks(chars, ink.columns, em);
+  // for the rules below a mark that is not full-width is its ASCII form
+  const form = chars.map((g, i) => (wide[i] ? g.char : g.char.normalize('NFKC')));
+  const wordGap = lineWordGap(chars, form, read, ink, minGap);
+  let out = chars[0].char;
+  for (let i = 1; i < chars.length; i++) {
+    const a = chars[i - 1];
+    const b = chars[i];
+    const [ca, cb] = [form[i - 1], form[i]];
+    const space = read[i]
+      ? keepReadSpace(a, b, ca, cb, wide[i - 1] || wide[i], ink, em)
+      : !wide[i - 1] && !wide[i] && spaceAllowed(form[i - 2] ?? '', ca, cb) && gapBlank(a, b, ink) >= gapNeeded(ca, cb, minGap, wordGap);
+    out += (space ? ' ' : '') + b.char;
   }
   return out;
+}
+
+/** Blank columns between two neighbours' CTC steps (the last step of a, the first of b). */
+function gapBlank(a: Glyph, b: Glyph, ink: LineInk): number {
+  return longestBlank(ink.columns, Math.floor(a.steps[1]), Math.ceil(b.steps[0]));
+}
+
+/**
+ * Blank needed between two neighbours for a space. Narrow punctuation and brackets have wide side
+ * bearings (and are centred in their cells in a monospace font), so beside one a gap must be
+ * PUNCT_FACTOR times as wide, or half of that extra beside a CJK glyph, whose ink nearly fills its em;
+ * except where their bearings are ordinary: sentence punctuation before a word, a bracket after one,
+ * a closing bracket before one, two brackets facing each other ('ts(2304) [Ln 4'). Other symbols
+ * ('#', '>', '·', quotes) have ordinary bearings. Between Latin and CJK text the no-space blank is only
+ * the two glyphs' thin bearings, so less is needed (CJK_LATIN; a digit's bearings are wider, CJK_DIGIT).
+ * Between letters and digits the line's own word gaps may say less is needed (lineWordGap), except
+ * beside a thin stem (l, i, I, 1, j), whose side bearings are the widest of the letters ('all').
+ */
+function gapNeeded(a: string, b: string, minGap: number, wordGap: number): number {
+  const word = (c: string) => LETTER_OR_DIGIT.test(c);
+  const sentence = (/^[.,:;!?]$/.test(a) && word(b)) || (/^[([]$/.test(b) && word(a)) || (/^[)\]]$/.test(a) && (word(b) || /^[([]$/.test(b)));
+  const cjk = CJK.test(a) || CJK.test(b);
+  if (!sentence && (NARROW.test(a) || NARROW.test(b))) return minGap * (cjk ? (1 + PUNCT_FACTOR) / 2 : PUNCT_FACTOR);
+  if (cjk && !(CJK.test(a) && CJK.test(b)) && word(a) && word(b)) return minGap * (DIGIT.test(a) || DIGIT.test(b) ? CJK_DIGIT : CJK_LATIN);
+  return cjk || sentence || !word(a) || !word(b) || THIN_STEM.test(a) || THIN_STEM.test(b) ? minGap : Math.min(minGap, wordGap);
+}
+
+/**
+ * A space the recogniser read stays unless the pixels leave no room for one (a blank under
+ * NO_ROOM of the ink height: '/ /' for '//'), or it sits beside full-width punctuation, or beside
+ * sentence punctuation that is Chinese by its place (cjkPunctuation) and whose blank is as wide as a
+ * full-width mark's own (an ASCII comma and a space leave less).
+ */
+function keepReadSpace(a: Glyph, b: Glyph, ca: string, cb: string, wide: boolean, ink: LineInk, em: number | null): boolean {
+  const blank = longestBlank(ink.columns, a.x, b.x);
+  if (blank < NO_ROOM * ink.inkHeight || wide) return false;
+  return !(cjkPunctuation(ca, cb) && em !== null && blank >= FULL_WIDTH_BLANK * em);
+}
+
+/**
+ * The blank that makes a space between two letters or digits on this line, when the line's own gaps
+ * show it: the recogniser reads most spaces, so the blanks at the spaces it read between letters and
+ * digits, against the blanks between the letters it read as touching, place the threshold (halfway,
+ * and at least WORD_SHARE of a read word gap). Small text in JPEG leaves a word gap narrower than
+ * SPACE_SHARE of the ink height ('foradmin@example.com'); Infinity when the line does not show it.
+ */
+function lineWordGap(chars: Glyph[], form: string[], read: boolean[], ink: LineInk, minGap: number): number {
+  const words: number[] = [];
+  const letters: number[] = [];
+  for (let i = 1; i < chars.length; i++) {
+    if (!LETTER_OR_DIGIT.test(form[i - 1]) || !LETTER_OR_DIGIT.test(form[i]) || CJK.test(form[i - 1]) || CJK.test(form[i])) continue;
+    if (read[i]) words.push(longestBlank(ink.columns, chars[i - 1].x, chars[i].x));
+    else letters.push(gapBlank(chars[i - 1], chars[i], ink));
+  }
+  if (words.length < MIN_WORD_GAPS || letters.length < MIN_WORD_GAPS) return Infinity;
+  const word = median(words);
+  const letter = median(letters);
+  if (word < minGap * WORD_SHARE || word <= letter + 1) return Infinity;
+  return Math.max((word + letter) / 2, WORD_SHARE * word);
 }
 
 /** Sentence punctuation beside a CJK character is Chinese punctuation read as ASCII: never a space. */
@@ -256,11 +346,13 @@ function cjkPunctuation(a: string, b: string): boolean {
   return (CJK.test(a) && /^[,.:;!?)\]]$/.test(b)) || (CJK.test(b) && /^[,.:;!?([]$/.test(a));
 }
 
-function spaceAllowed(a: string, b: string): boolean {
+/** Whether a space may go between a and b (prev: the character before a, '' at the start). */
+function spaceAllowed(prev: string, a: string, b: string): boolean {
   if (cjkPunctuation(a, b)) return false;
   if (CJK.test(a) && CJK.test(b)) return false;
-  // '23:18', '(42,17)': punctuation between digits keeps no space
-  if ((DIGIT.test(a) && !LETTER_OR_DIGIT.test(b)) || (DIGIT.test(b) && !LETTER_OR_DIGIT.test(a))) return false;
+  // '2.4.1', '23:18': a point or colon between digits keeps no space (after a comma between digits
+  // the gap decides: '1,024' against 'Dec 3, 2026')
+  if (/^[.:]$/.test(a) && DIGIT.test(prev) && DIGIT.test(b)) return false;
   if (WIDE_PUNCT.test(a) || WIDE_PUNCT.test(b)) return false;
   // a path goes on in Latin letters: a slash before a Chinese character ends a comment marker ('// 上传')
   if (a === '/' && CJK.test(b)) return true;

@@ -1,0 +1,139 @@
+// Where spaces go on a proportional line (wordGaps.ts, fullWidth.ts), on made-up crops: each case has a
+// twin the rule must leave alone, so a rule that fires everywhere (or nowhere) fails.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { addGapSpaces } from '../../server/engine/ocr/wordGaps';
+import { normaliseText } from '../../server/engine/ocr/readingOrder';
+import { withEdgeMarks } from '../../server/engine/ocr/edgeMarks';
+
+/** A glyph of ink columns [x0, x1) and rows [y0, y1), or a space the recogniser read at x. */
+type Part = [string, number, number, number?, number?] | [' ', number];
+
+/** Crop (white, black ink, 12 rows: a CJK glyph fills rows 1-11) and the text and CTC steps read on it. */
+function line(parts: Part[]): [string, Array<[number, number]>, { width: number; height: number; data: Uint8Array }] {
+  const width = Math.max(...parts.map((p) => (p.length === 2 ? p[1] : p[2]))) + 4;
+  const height = 12;
+  const data = new Uint8Array(width * height * 3).fill(255);
+  const steps: Array<[number, number]> = [];
+  let text = '';
+  for (const p of parts) {
+    text += p[0];
+    if (p.length === 2) {
+      steps.push([p[1], p[1]]);
+      continue;
+    }
+    const [, x0, x1, y0 = 1, y1 = 11] = p;
+    for (let y = y0; y < y1; y++) data.fill(0, (y * width + x0) * 3, (y * width + x1) * 3);
+    steps.push([x0, x1 - 1]);
+  }
+  return [text, steps, { width, height, data }];
+}
+
+const spaced = (parts: Part[]) => {
+  const [text, steps, crop] = line(parts);
+  return addGapSpaces(text, steps, crop, 1, [255, 255, 255]);
+};
+
+test('a read space beside a full-width comma is the comma\'s own blank; beside an ASCII comma it stays', () => {
+  // 赖 and 然 are 10 rows high (em about 10.9 px); the comma is low and narrow
+  const comma = (next: number): Part[] => [['依', 0, 9], ['赖', 10, 19], [',', 20, 22, 8, 11], [' ', 24], ['然', next, next + 9], ['后', next + 10, next + 19]];
+  assert.equal(spaced(comma(29)), '依赖,然后', 'a 7 px blank after the comma (0.64 em) is a full-width comma\'s');
+  assert.equal(spaced(comma(26)), '依赖, 然后', 'a 4 px blank is an ASCII comma and a space');
+  assert.equal(spaced([['依', 0, 9], ['，', 10, 12, 8, 11], [' ', 14], ['然', 22, 31]]), '依，然', 'read full-width: never a space after it');
+});
+
+test('a full-width form between Latin characters is spaced as its ASCII form; one beside Chinese is not', () => {
+  // ts(2304）[行: the recogniser read a full-width paren between a digit and a bracket
+  const parts = (mark: string): Part[] => [['4', 0, 6, 2, 11], [mark, 8, 11, 1, 12], ['[', 16, 19, 1, 12], ['a', 20, 25, 4, 11]];
+  assert.equal(spaced(parts('）')), '4） [a', 'a 5 px blank between two facing brackets is a space');
+  assert.equal(spaced(parts(')')), '4) [a');
+  assert.equal(spaced([['4', 0, 6, 2, 11], ['，', 8, 10, 8, 11], ['列', 16, 25]]), '4，列', 'beside Chinese the full-width comma keeps no space');
+});
+
+test('a bracket beside Chinese with a wide blank on its inner side is full-width: no space before it', () => {
+  // 中（第: the paren's ink is in the middle of its em, 4 px from 中 and 5 px from 第
+  assert.equal(spaced([['中', 0, 9], ['(', 13, 16], ['第', 21, 30]]), '中(第');
+  // 中 (ab: an ASCII paren hugs the word it opens, so the 5 px blank before it is a space
+  assert.equal(spaced([['中', 0, 9], ['(', 14, 17], ['a', 18, 23, 4, 11], ['b', 24, 29, 1, 11]]), '中 (ab');
+});
+
+test('a read space with no room for it on the screen is dropped', () => {
+  assert.equal(spaced([['/', 0, 5, 1, 11], [' ', 6], ['/', 6, 11, 1, 11], ['a', 13, 18, 4, 11]]), '//a', '1 px between the slashes');
+  assert.equal(spaced([['a', 0, 5, 4, 11], [' ', 7], ['b', 9, 14, 1, 11]]), 'a b', 'a 4 px blank holds a space');
+});
+
+test('a slash before Chinese needs half the extra blank of punctuation between Latin characters', () => {
+  // ink height 10 (rows 1-11): ordinary 3.5 px, beside punctuation 7 px, slash before CJK 5.25 px
+  assert.equal(spaced([['/', 0, 4], ['/', 5, 9], ['上', 15, 24]]), '// 上', '6 px before Chinese');
+  assert.equal(spaced([['/', 0, 4], ['/', 5, 9], ['a', 15, 20, 4, 11]]), '//a', '6 px between a slash and a letter is not a space');
+});
+
+test('between Latin and Chinese text a narrower blank is a space', () => {
+  // http_proxy 环境: 3 px between y and 环 (0.3 of the ink height), 1 px when they touch
+  assert.equal(spaced([['x', 0, 5, 4, 11], ['y', 6, 11, 4, 12], ['环', 14, 23, 1, 11], ['境', 24, 33, 1, 11]]), 'xy 环境');
+  assert.equal(spaced([['x', 0, 5, 4, 11], ['y', 6, 11, 4, 12], ['环', 12, 21, 1, 11], ['境', 22, 31, 1, 11]]), 'xy环境');
+});
+
+test('the line\'s own read word gaps lower the threshold between letters; without them it stays', () => {
+  // ink 1-11: the ordinary threshold is 3.5 px; the read spaces here are 3 px, letters 1 px apart
+  // letters 6 and 4 px wide, 1 px apart; nine of them, too few for a monospace grid
+  const word = (x: number, w: string): Part[] => [...w].map((c, i) => [c, x + 7 * Math.ceil(i / 2) + 5 * Math.floor(i / 2), x + 7 * Math.ceil(i / 2) + 5 * Math.floor(i / 2) + (i % 2 ? 4 : 6), 1, 11] as Part);
+  const parts: Part[] = [...word(0, 'ab'), [' ', 13], ...word(14, 'cd'), [' ', 27], ...word(28, 'fo'), ...word(42, 'ad'), [' ', 55], ...word(56, 'e')];
+  // 'ab' covers 0-11, 'cd' 14-25, 'fo' 28-39, 'ad' 42-53, 'e' 56-62: 3 px word gaps, 'fo' to 'ad' too
+  assert.equal(spaced(parts), 'ab cd fo ad e');
+  const unread = parts.filter((p) => p[0] !== ' ');
+  assert.equal(spaced(unread), 'abcdfoade', 'no read spaces: 3 px stays under the ordinary threshold');
+});
+
+test('a closing quote before full-width punctuation is Chinese text\'s curly one; before ASCII prose it is straight', () => {
+  assert.equal(normaliseText('已声明“retries”，但从未读取'), '已声明“retries”,但从未读取', 'NFKC folds the comma only after the quote is decided');
+  assert.equal(normaliseText('已声明“retries”,但从未读取'), '已声明“retries”,但从未读取', 'an ASCII-read comma before Chinese is a Chinese one');
+  assert.equal(normaliseText('say “hi”, ok'), 'say "hi", ok');
+  assert.equal(normaliseText("模块 'lodash’（位于"), "模块 'lodash'(位于", 'a bracket after it is no sign of Chinese quotation');
+});
+
+test('symbols with ordinary side bearings (#, >, middle dot) need an ordinary gap; narrow punctuation twice that', () => {
+  // ink 1-11: ordinary 3.5 px, beside narrow punctuation 7 px; 5 px blanks
+  assert.equal(spaced([['d', 0, 5, 1, 11], ['#', 10, 16, 1, 11], ['4', 17, 22, 2, 11]]), 'd #4', '5 px before # is a space');
+  assert.equal(spaced([['n', 0, 5, 4, 11], ['·', 10, 12, 5, 7], ['S', 17, 22, 1, 11]]), 'n · S');
+  assert.equal(spaced([['a', 0, 5, 4, 11], ['.', 7, 9, 9, 11], ['t', 14, 18, 1, 11]]), 'a. t', 'a point before a word has ordinary bearings');
+  assert.equal(spaced([['a', 0, 5, 4, 11], ['.', 7, 9, 9, 11], [';', 14, 16, 4, 12]]), 'a.;', 'between two narrow marks 5 px is not a space');
+});
+
+test('a point or colon between digits keeps no space; after a comma between digits the gap decides', () => {
+  const triple = (mark: string, next: number): Part[] => [['7', 0, 5, 2, 11], [mark, 6, 8, 9, 12], ['2', next, next + 5, 2, 11], ['0', next + 6, next + 11, 2, 11]];
+  assert.equal(spaced(triple(',', 13)), '7, 20', "'Dec 3, 2026': a 5 px blank after the comma");
+  assert.equal(spaced(triple(',', 9)), '7,20', "'1,024': 1 px");
+  assert.equal(spaced(triple('.', 13)), '7.20', "'2.4.1': a decimal or version point, however wide the digit's bearing");
+});
+
+test('a digit beside Chinese needs more blank than a letter does (its bearings are wider)', () => {
+  // CJK ink rows 0-12 (ink height 12): letter/CJK 2.5 px, digit/CJK 3.4 px; 3 px blanks
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['x', 12, 17, 4, 11], ['日', 20, 29, 0, 12]]), '月 x 日');
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 12, 17, 2, 11], ['日', 20, 29, 0, 12]]), '月7日');
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 13, 18, 2, 11], ['日', 22, 31, 0, 12]]), '月 7 日', '4 px');
+});
+
+test('a bracket read full-width beside Chinese but hugging Latin text is an ASCII one after a space', () => {
+  // 置 (Ctrl: 5 px before the bracket, 1 px inside it
+  assert.equal(spaced([['置', 0, 9], ['（', 14, 17], ['C', 18, 23, 2, 11], ['t', 24, 27, 2, 11]]), '置 （Ct');
+  assert.equal(spaced([['置', 0, 9], ['（', 13, 16], ['第', 20, 29]]), '置（第', 'a 4 px (0.37 em) blank inside: full-width');
+});
+
+test('a lone mark a few cells before a detected line joins its box; a border or more text does not', () => {
+  // 200 x 40 white image; the detected line is [60, 10) to [190, 30), h = 20
+  const image = (paint: Array<[number, number, number, number]>) => {
+    const data = new Uint8Array(200 * 40 * 3).fill(255);
+    for (const [x0, y0, x1, y1] of paint) for (let y = y0; y < y1; y++) data.fill(0, (y * 200 + x0) * 3, (y * 200 + x1) * 3);
+    return { width: 200, height: 40, data };
+  };
+  const text: Array<[number, number, number, number]> = [[64, 14, 186, 26]];
+  const line = { box: [60, 10, 190, 30] as [number, number, number, number], score: 0.9 };
+  const grown = (paint: Array<[number, number, number, number]>) => withEdgeMarks(image([...text, ...paint]), [line])[0].box;
+  const dash: [number, number, number, number] = [30, 19, 36, 21];
+  assert.deepEqual(grown([dash]), [27, 10, 190, 30], "a diff line's '-' 24 px (1.2 heights) before the text");
+  assert.deepEqual(grown([[30, 2, 31, 38]]), [60, 10, 190, 30], 'a border from top to bottom is no mark');
+  assert.deepEqual(grown([dash, [20, 14, 27, 26]]), [60, 10, 190, 30], 'ink just beyond it: the end of other text, not a lone mark');
+  assert.deepEqual(grown([[5, 19, 11, 21]]), [60, 10, 190, 30], 'farther than REACH');
+});
