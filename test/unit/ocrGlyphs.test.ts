@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Glyph, LineInk, LineMetrics } from '../../server/engine/ocr/lineInk';
 import { curlyEvidence, isBacktick, markShape } from '../../server/engine/ocr/markShapes';
-import { withDroppedMarks } from '../../server/engine/ocr/droppedMarks';
+import { withDroppedMarks, withLoneMarks } from '../../server/engine/ocr/droppedMarks';
 import { pairDoubleQuotes } from '../../server/engine/ocr/quotePairs';
 import { fixShapes } from '../../server/engine/ocr/glyphShapes';
 import { digitRuns } from '../../server/engine/ocr/digitRuns';
@@ -144,4 +144,18 @@ test('a token of digits and look-alikes is a number: l000 and loo (tall o) read 
   assert.equal(run('I am'), 'I am', 'one character is no run');
   assert.equal(run('v1l0x'), 'v1l0x', 'a letter that looks like no digit');
   assert.equal(run('loo', small), 'loo');
+});
+
+test('a lone mark where nothing was read is put back on a line without a grid; a read one or a stroke of a wide character is not', () => {
+  const letter = '####|####|####|####|####|####|####';
+  const tall = '##########|#........#|#........#|#........#|#........#|#........#|#........#|#........#|#........#|#........#|##########';
+  // a Chinese-like character (centre 9) at 2-12 with a separate high stroke of its own at 13-14, a
+  // lone straight quote at 30, letters at 36 and 46
+  const ink = inkOf(lineWith([[tall, 2, 3], ['##|##', 13, 3], ['#|#|#|#', 30, 3], [letter, 36, 7], [letter, 46, 7]]));
+  const glyphs = [glyph('中', 9, [2, 3, 12, 14]), glyph('a', 38, [36, 7, 40, 14]), glyph('b', 48, [46, 7, 50, 14])];
+  const out = withLoneMarks(glyphs, ink, METRICS);
+  assert.equal(out.map((g) => g.char).join(''), "中'ab", 'the quote is put back, the stroke beside 中 is not a mark');
+  // the recogniser read something there: nothing added
+  const read = [glyphs[0], glyph("'", 30, [30, 3, 31, 7]), glyphs[1], glyphs[2]];
+  assert.equal(withLoneMarks(read, ink, METRICS).length, 4);
 });
