@@ -159,3 +159,19 @@ test('a lone mark where nothing was read is put back on a line without a grid; a
   const read = [glyphs[0], glyph("'", 30, [30, 3, 31, 7]), glyphs[1], glyphs[2]];
   assert.equal(withLoneMarks(read, ink, METRICS).length, 4);
 });
+
+test('1 or l in a monospace cell by the ends of the stem: a foot on both sides is a 1, a tail to the right only an l', () => {
+  const one = '.##..|###..|.##..|.##..|.##..|.##..|.##..|.##..|#####';
+  const ell = '###..|.##..|.##..|.##..|.##..|.##..|.##..|.##..|..###';
+  const bar = '.##..|.##..|.##..|.##..|.##..|.##..|.##..|.##..|.##..';
+  const ink = inkOf(lineWith([[one, 2, 4], [ell, 12, 3], [bar, 22, 3], [one, 32, 4]]));
+  // read 'l 1 l 1' (spaces between, so that no digit run joins them)
+  const space = (x: number) => glyph(' ', x, null);
+  const glyphs = [glyph('l', 4, [2, 4, 7, 13]), space(9), glyph('1', 14, [12, 3, 17, 12]), space(19), glyph('l', 24, [22, 3, 27, 12]), space(29), glyph('1', 34, [32, 4, 37, 13])];
+  fixShapes(glyphs, ink, METRICS, true);
+  assert.equal(glyphs.map((g) => g.char).join(''), '1 l l 1', 'the drawn 1, the drawn l, the plain bar as read, the drawn 1 as read');
+  // proportional lines: a box there may hold a neighbour's ink, nothing is decided
+  const prop = [glyph('l', 4, [2, 4, 7, 13])];
+  fixShapes(prop, ink, METRICS, false);
+  assert.equal(prop[0].char, 'l');
+});
