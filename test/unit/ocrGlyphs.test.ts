@@ -10,6 +10,7 @@ import { withDroppedMarks, withLoneMarks } from '../../server/engine/ocr/dropped
 import { pairDoubleQuotes } from '../../server/engine/ocr/quotePairs';
 import { fixShapes } from '../../server/engine/ocr/glyphShapes';
 import { digitRuns } from '../../server/engine/ocr/digitRuns';
+import { sentenceCapitals } from '../../server/engine/ocr/sentenceStart';
 
 /** Ink from rows of '#' (ink) and '.' (background), all rows the same length. */
 function inkOf(rows: string[]): LineInk {
@@ -174,4 +175,12 @@ test('1 or l in a monospace cell by the ends of the stem: a foot on both sides i
   const prop = [glyph('l', 4, [2, 4, 7, 13])];
   fixShapes(prop, ink, METRICS, false);
   assert.equal(prop[0].char, 'l');
+});
+
+test('prose: a sentence-initial If/In/Is/It read with l or i is capital; other words and other places stay', () => {
+  assert.equal(sentenceCapitals('The proxy setting to use. lf not set, it will'), 'The proxy setting to use. If not set, it will');
+  assert.equal(sentenceCapitals('Saved. if it fails, retry! is it done? it is.'), 'Saved. If it fails, retry! Is it done? It is.');
+  assert.equal(sentenceCapitals('use. lots of it'), 'use. lots of it', 'a longer word');
+  assert.equal(sentenceCapitals('see e.g. ls or x. if'), 'see e.g. ls or x. if', 'after an abbreviation or a one-letter word');
+  assert.equal(sentenceCapitals('body.length if it'), 'body.length if it', 'no sentence end');
 });

@@ -10,6 +10,7 @@ import { fixShapes } from './glyphShapes';
 import { inkBox, lineInk, lineMetrics, placeGlyphs } from './lineInk';
 import { monospaceGrid, spacedText } from './wordGaps';
 import { withDroppedMarks, withLoneMarks } from './droppedMarks';
+import { sentenceCapitals } from './sentenceStart';
 
 export const REC_HEIGHT = 48;
 /** Training width of the recognition model: narrower crops are padded to it, as PaddleOCR does. */
@@ -80,7 +81,9 @@ export async function recognise(session: ort.InferenceSession, crop: RgbImage, d
   // and a mark in a cell no character was read for is one the recogniser dropped
   const { glyphs, grid } = found ? withDroppedMarks(placed, ink, metrics, found) : { glyphs: withLoneMarks(placed, ink, metrics), grid: null };
   fixShapes(glyphs, ink, metrics, grid !== null);
-  return { ...r, text: spacedText(glyphs, ink, metrics, grid) };
+  const text = spacedText(glyphs, ink, metrics, grid);
+  // prose: a sentence-initial I read l or i (sentenceStart.ts)
+  return { ...r, text: grid ? text : sentenceCapitals(text) };
 }
 
 const FULL_WIDTH_ASCII = /^[\uff01-\uff5e]$/u;
