@@ -146,3 +146,9 @@ test('two letters need less blank than a letter beside a thin stem', () => {
   assert.equal(spaced([['V', 0, 7, 0, 12], ['w', 8, 15, 4, 12], ['l', 19, 21, 0, 12], ['g', 22, 27, 4, 12]]), 'Vwlg', '4 px beside a thin stem');
   assert.equal(spaced([['V', 0, 7, 0, 12], ['w', 8, 15, 4, 12], ['l', 20, 22, 0, 12], ['g', 23, 28, 4, 12]]), 'Vw lg', '5 px');
 });
+
+test('a thin-stem digit beside Chinese keeps the ordinary threshold', () => {
+  // CJK ink rows 0-12 (4.2 px ordinary, 3.4 px for a digit beside CJK): 4 px blanks
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 13, 18, 2, 11], ['日', 22, 31, 0, 12]]), '月 7 日');
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['1', 13, 16, 2, 11], ['日', 20, 29, 0, 12]]), '月1日', "'1' has the widest bearings");
+});

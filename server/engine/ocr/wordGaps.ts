@@ -298,7 +298,8 @@ function gapBlank(a: Glyph, b: Glyph, ink: LineInk): number {
  * Other symbols ('#', '>', '·', quotes) have ordinary bearings. Two letters (not thin stems) need only
  * LETTER_FACTOR of it: measured on the rendered sets, their no-space blank is at most 0.25 of the ink
  * height and a word gap at least 0.27 ('View logs' at 0.8x). Between Latin and CJK text the no-space blank is only
- * the two glyphs' thin bearings, so less is needed (CJK_LATIN; a digit's bearings are wider, CJK_DIGIT).
+ * the two glyphs' thin bearings, so less is needed (CJK_LATIN; a digit's bearings are wider, CJK_DIGIT;
+ * a thin stem's the widest: '2026年12月1日' keeps the ordinary threshold).
  * Between letters and digits the line's own word gaps may say less is needed (lineWordGap), except
  * beside a thin stem (l, i, I, 1, j), whose side bearings are the widest of the letters ('all').
  */
@@ -308,7 +309,7 @@ function gapNeeded(a: string, b: string, minGap: number, wordGap: number): numbe
   const sentence = (/^[.,:;!?]$/.test(a) && ordinary(b)) || (/^[([]$/.test(b) && ordinary(a)) || (/^[)\]]$/.test(a) && (ordinary(b) || /^[([]$/.test(b)));
   const cjk = CJK.test(a) || CJK.test(b);
   if (!sentence && (NARROW.test(a) || NARROW.test(b))) return minGap * (cjk ? (1 + PUNCT_FACTOR) / 2 : PUNCT_FACTOR);
-  if (cjk && !(CJK.test(a) && CJK.test(b)) && word(a) && word(b)) return minGap * (DIGIT.test(a) || DIGIT.test(b) ? CJK_DIGIT : CJK_LATIN);
+  if (cjk && !(CJK.test(a) && CJK.test(b)) && word(a) && word(b) && !THIN_STEM.test(a) && !THIN_STEM.test(b)) return minGap * (DIGIT.test(a) || DIGIT.test(b) ? CJK_DIGIT : CJK_LATIN);
   if (cjk || sentence || !word(a) || !word(b) || THIN_STEM.test(a) || THIN_STEM.test(b)) return minGap;
   // two letters, or a letter and a digit: thin bearings on both sides (digits among themselves are tabular)
   return Math.min(DIGIT.test(a) && DIGIT.test(b) ? minGap : LETTER_FACTOR * minGap, wordGap);
