@@ -76,14 +76,15 @@ test('between Latin and Chinese text a narrower blank is a space', () => {
 });
 
 test('the line\'s own read word gaps lower the threshold between letters; without them it stays', () => {
-  // ink 1-11: the ordinary threshold is 3.5 px; the read spaces here are 3 px, letters 1 px apart
-  // letters 6 and 4 px wide, 1 px apart; nine of them, too few for a monospace grid
-  const word = (x: number, w: string): Part[] => [...w].map((c, i) => [c, x + 7 * Math.ceil(i / 2) + 5 * Math.floor(i / 2), x + 7 * Math.ceil(i / 2) + 5 * Math.floor(i / 2) + (i % 2 ? 4 : 6), 1, 11] as Part);
-  const parts: Part[] = [...word(0, 'ab'), [' ', 13], ...word(14, 'cd'), [' ', 27], ...word(28, 'fo'), ...word(42, 'ad'), [' ', 55], ...word(56, 'e')];
-  // 'ab' covers 0-11, 'cd' 14-25, 'fo' 28-39, 'ad' 42-53, 'e' 56-62: 3 px word gaps, 'fo' to 'ad' too
+  // ink rows 0-12: between letters 0.78 x 4.2 = 3.3 px; the read word gaps here are 4 px, letters 1 px
+  // apart, so the line's own threshold is 3 px (0.75 of its word gap)
+  // letters 6 and 4 px wide; nine of them, too few for a monospace grid
+  const word = (x: number, w: string): Part[] => [...w].map((c, i) => [c, x + 7 * Math.ceil(i / 2) + 5 * Math.floor(i / 2), x + 7 * Math.ceil(i / 2) + 5 * Math.floor(i / 2) + (i % 2 ? 4 : 6), 0, 12] as Part);
+  const parts: Part[] = [...word(0, 'ab'), [' ', 13], ...word(15, 'cd'), [' ', 28], ...word(30, 'fo'), ...word(44, 'ad'), [' ', 57], ...word(59, 'e')];
+  // 'ab' covers 0-11, 'cd' 15-26, 'fo' 30-41, 'ad' 44-55, 'e' 59-65: 4 px word gaps, 3 px from 'fo' to 'ad'
   assert.equal(spaced(parts), 'ab cd fo ad e');
   const unread = parts.filter((p) => p[0] !== ' ');
-  assert.equal(spaced(unread), 'abcdfoade', 'no read spaces: 3 px stays under the ordinary threshold');
+  assert.equal(spaced(unread), 'ab cd foad e', 'no read spaces: the 4 px gaps are spaces by the letter threshold, 3 px is not');
 });
 
 test('a closing quote before full-width punctuation is Chinese text\'s curly one; before ASCII prose it is straight', () => {
@@ -97,6 +98,7 @@ test('symbols with ordinary side bearings (#, >, middle dot) need an ordinary ga
   // ink 1-11: ordinary 3.5 px, beside narrow punctuation 7 px; 5 px blanks
   assert.equal(spaced([['d', 0, 5, 1, 11], ['#', 10, 16, 1, 11], ['4', 17, 22, 2, 11]]), 'd #4', '5 px before # is a space');
   assert.equal(spaced([['n', 0, 5, 4, 11], ['·', 10, 12, 5, 7], ['S', 17, 22, 1, 11]]), 'n · S');
+  assert.equal(spaced([['s', 0, 5, 4, 11], [':', 7, 9, 4, 11], ['#', 14, 20, 1, 11], ['4', 21, 26, 2, 11]]), 's: #4', "'Status: #4821': a colon before a symbol has ordinary bearings");
   assert.equal(spaced([['a', 0, 5, 4, 11], ['.', 7, 9, 9, 11], ['t', 14, 18, 1, 11]]), 'a. t', 'a point before a word has ordinary bearings');
   assert.equal(spaced([['a', 0, 5, 4, 11], ['.', 7, 9, 9, 11], [';', 14, 16, 4, 12]]), 'a.;', 'between two narrow marks 5 px is not a space');
 });
@@ -136,4 +138,17 @@ test('a lone mark a few cells before a detected line joins its box; a border or 
   assert.deepEqual(grown([[30, 2, 31, 38]]), [60, 10, 190, 30], 'a border from top to bottom is no mark');
   assert.deepEqual(grown([dash, [20, 14, 27, 26]]), [60, 10, 190, 30], 'ink just beyond it: the end of other text, not a lone mark');
   assert.deepEqual(grown([[5, 19, 11, 21]]), [60, 10, 190, 30], 'farther than REACH');
+});
+
+test('two letters need less blank than a letter beside a thin stem', () => {
+  // ink rows 0-12 (4.2 px ordinary): 'w o' and 'w l' 4 px apart; letters need 0.78 x 4.2 = 3.3 px, beside 'l' 4.2 px
+  assert.equal(spaced([['V', 0, 7, 0, 12], ['w', 8, 15, 4, 12], ['o', 19, 25, 4, 12], ['g', 26, 31, 4, 12]]), 'Vw og');
+  assert.equal(spaced([['V', 0, 7, 0, 12], ['w', 8, 15, 4, 12], ['l', 19, 21, 0, 12], ['g', 22, 27, 4, 12]]), 'Vwlg', '4 px beside a thin stem');
+  assert.equal(spaced([['V', 0, 7, 0, 12], ['w', 8, 15, 4, 12], ['l', 20, 22, 0, 12], ['g', 23, 28, 4, 12]]), 'Vw lg', '5 px');
+});
+
+test('a thin-stem digit beside Chinese keeps the ordinary threshold', () => {
+  // CJK ink rows 0-12 (4.2 px ordinary, 3.4 px for a digit beside CJK): 4 px blanks
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 13, 18, 2, 11], ['日', 22, 31, 0, 12]]), '月 7 日');
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['1', 13, 16, 2, 11], ['日', 20, 29, 0, 12]]), '月1日', "'1' has the widest bearings");
 });
