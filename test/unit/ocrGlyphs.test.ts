@@ -9,6 +9,7 @@ import { curlyEvidence, isBacktick, markShape } from '../../server/engine/ocr/ma
 import { withDroppedMarks } from '../../server/engine/ocr/droppedMarks';
 import { pairDoubleQuotes } from '../../server/engine/ocr/quotePairs';
 import { fixShapes } from '../../server/engine/ocr/glyphShapes';
+import { digitRuns } from '../../server/engine/ocr/digitRuns';
 
 /** Ink from rows of '#' (ink) and '.' (background), all rows the same length. */
 function inkOf(rows: string[]): LineInk {
@@ -123,4 +124,24 @@ test("quote strokes are counted on the mark's own ink: a neighbour letter is no 
   const glyphs = [glyph('r', 3, [2, 7, 5, 14]), apostrophe, glyph('s', 10, [9, 7, 12, 14]), quote, glyph('r', 37, [36, 7, 39, 14])];
   fixShapes(glyphs, ink, METRICS, false);
   assert.equal(glyphs.map((g) => g.char).join(''), `r's"r`);
+});
+
+test('a token of digits and look-alikes is a number: l000 and loo (tall o) read 1000 and 100; a small o or no digit evidence stays text', () => {
+  const tall: [number, number, number, number] = [0, 4, 4, 14]; // top at the cap height (4), x-height top 7
+  const small: [number, number, number, number] = [0, 7, 4, 14];
+  const run = (text: string, oBox = tall) => {
+    const glyphs = [...text].map((c, i) => glyph(c, i * 5, c === 'o' || c === 'O' ? oBox : [0, 4, 4, 14]));
+    digitRuns(glyphs, METRICS);
+    return glyphs.map((g) => g.char).join('');
+  };
+  assert.equal(run('x = l000;'), 'x = 1000;');
+  assert.equal(run('> loo)'), '> 100)');
+  assert.equal(run('2026-1l.csv'), '2026-11.csv');
+  assert.equal(run('> 1ooo'), '> 1000');
+  // not a number
+  assert.equal(run('lo', small), 'lo', 'a small o is a letter');
+  assert.equal(run('Ill'), 'Ill', 'no digit and no tall o');
+  assert.equal(run('I am'), 'I am', 'one character is no run');
+  assert.equal(run('v1l0x'), 'v1l0x', 'a letter that looks like no digit');
+  assert.equal(run('loo', small), 'loo');
 });

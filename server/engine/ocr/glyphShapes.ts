@@ -9,6 +9,7 @@
 // - quotes: one thin stroke high on the line is ', two are " (the recogniser mixes them, and reads an
 //   apostrophe as *); a short stroke above the x-height read as a quote or caret is a backtick;
 //   double quotes are straight or curly by pairs (quotePairs.ts).
+// - numbers with look-alike letters in them ('l000', '1ooo'): digitRuns.ts.
 // - dashes: the Chinese numeral 一 with a word gap on both sides is a dash ('Acme 云 — 登录'); a
 //   hyphen read for a dash wider than 1.4 x-heights is an em dash, on proportional lines.
 // Each rule needs the line's measured heights and a clear margin, otherwise the text stays as read.
@@ -16,6 +17,7 @@
 import { Glyph, LineInk, LineMetrics, longestBlank } from './lineInk';
 import { isBacktick, markColumns, markFloor, markShape } from './markShapes';
 import { pairDoubleQuotes } from './quotePairs';
+import { digitRuns } from './digitRuns';
 
 const SIZE_PAIRS: Record<string, string> = { o: 'O', c: 'C', s: 'S', u: 'U', v: 'V', w: 'W', x: 'X', z: 'Z' };
 const SMALL_OF: Record<string, string> = { O: 'o', '0': 'o', C: 'c', S: 's', U: 'u', V: 'v', W: 'w', X: 'x', Z: 'z' };
@@ -44,6 +46,7 @@ export function fixShapes(glyphs: Glyph[], ink: LineInk, metrics: LineMetrics | 
     else if (DASHES.has(g.char)) g.char = dashKind(glyphs, i, ink, metrics, monospace) ?? g.char;
   }
   pairDoubleQuotes(glyphs, read, ink, metrics);
+  digitRuns(glyphs, metrics);
 }
 
 /** A quote or caret whose ink is a backtick's (markShapes.ts isBacktick). */
@@ -101,14 +104,16 @@ function onBaseline(g: Glyph, m: LineMetrics): boolean {
 
 function bySize(g: Glyph, before: Glyph | undefined, after: Glyph | undefined, m: LineMetrics): string | null {
   const small = SIZE_PAIRS[g.char] !== undefined ? g.char : SMALL_OF[g.char];
-  if (small === undefined || m.xTop === undefined || m.capTop === undefined) return null;
-  const span = m.xTop - m.capTop;
+  // the cap height, or else the ascenders' (a line with no capital or digit read surely)
+  const capTop = m.capTop ?? m.ascTop;
+  if (small === undefined || m.xTop === undefined || capTop === undefined) return null;
+  const span = m.xTop - capTop;
   if (span < 1.5) return null;
   const top = g.box![1];
   // the glyph must also sit on the baseline (a mark above or below it is something else)
   if (Math.abs(g.box![3] - m.baseline) > 0.4 * span + 1) return null;
   if (top >= m.xTop - MARGIN * span) return small;
-  if (top > m.capTop + MARGIN * span) return null;
+  if (top > capTop + MARGIN * span) return null;
   if (small !== 'o') return SIZE_PAIRS[small];
   // tall o: 0 or O; the recogniser's pick among them, else the neighbours' kind
   if (g.char === '0' || g.char === 'O') return g.char;
