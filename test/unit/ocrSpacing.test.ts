@@ -187,3 +187,12 @@ test('monospace: a small high mark in the cell after a word before a wide charac
   assert.equal(monoLine([...head, ...wide], [[114, 116, 2, 6]]), "abcdefghijk'（位");
   assert.equal(monoLine([...head, ...wide]), 'abcdefghijk（位', 'no mark there: nothing added');
 });
+
+test('monospace: a short stroke falling to the right in a blank cell is a backtick, an upright one a quote', () => {
+  // cells 0-9 'abcdefghij', cell 10 (100-110) holds only a mark high on the line, then 'kl' in cells 11-12
+  const parts = [...letters('abcdefghij'), ...letters('kl', 110)];
+  const backtick: Array<[number, number, number, number]> = [[103, 105, 2, 3], [104, 106, 3, 4], [105, 107, 4, 5]];
+  assert.equal(monoLine(parts, backtick), 'abcdefghij`kl');
+  assert.equal(monoLine(parts, [[104, 106, 2, 5]]), "abcdefghij'kl");
+  assert.equal(monoLine(parts), 'abcdefghij kl', 'a blank cell is a space');
+});

@@ -238,7 +238,8 @@ function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineM
 /**
  * What `cells` blank-looking cells after `a` (or before the first character when `a` is its position
  * only) hold: a space for each blank one, a quote for one with a small thin mark high on the line
- * that no character was read for (one stroke ', two "). Runs of spaces become one.
+ * that no character was read for (one stroke ', two ", a short stroke falling to the right `). Runs of
+ * spaces become one.
  */
 function gapText(start: number, cells: number, pitch: number, ink: LineInk, metrics: LineMetrics | null): string {
   let out = '';
@@ -256,6 +257,8 @@ function markIn(ink: LineInk, cellStart: number, pitch: number, metrics: LineMet
   const high = box[3] <= (metrics.xTop + metrics.baseline) / 2;
   const thin = runs.every(([x0, x1]) => x1 - x0 <= Math.max(2, 0.5 * (box[3] - box[1])));
   if (high && thin && runs.length <= 2) return runs.length === 1 ? "'" : '"';
+  // one short stroke falling to the right, no wider than half a cell: a backtick ('${path}`)')
+  if (high && runs.length === 1 && box[2] - box[0] <= 0.5 * pitch && falls(ink, box)) return '`';
   // a flat bar below the baseline across the cell: an underscore read as a space
   const flat = box[3] - box[1] <= Math.max(2, 0.15 * ink.inkHeight) && box[2] - box[0] >= 0.5 * (to - from);
   return flat && box[1] >= metrics.baseline - 1 ? '_' : null;
@@ -354,6 +357,17 @@ function lineWordGap(chars: Glyph[], form: string[], read: boolean[], ink: LineI
   const letter = median(letters);
   if (word < minGap * WORD_SHARE || word <= letter + 1) return Infinity;
   return Math.max((word + letter) / 2, WORD_SHARE * word);
+}
+
+/** Whether the ink in a box runs from its top left to its bottom right (its last column's ink lies lower). */
+function falls(ink: LineInk, [x0, y0, x1, y1]: [number, number, number, number]): boolean {
+  const meanRow = (x: number) => {
+    let sum = 0;
+    let n = 0;
+    for (let y = y0; y < y1; y++) if (ink.mask[y * ink.width + x]) [sum, n] = [sum + y, n + 1];
+    return n ? sum / n : NaN;
+  };
+  return x1 - x0 >= 3 && meanRow(x1 - 1) - meanRow(x0) >= 1;
 }
 
 /**
