@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addGapSpaces, spacedText } from '../../server/engine/ocr/wordGaps';
 import { lineInk, placeGlyphs } from '../../server/engine/ocr/lineInk';
-import { normaliseText } from '../../server/engine/ocr/readingOrder';
+import { inReadingOrder, normaliseText } from '../../server/engine/ocr/readingOrder';
 import { withEdgeMarks } from '../../server/engine/ocr/edgeMarks';
 
 /** A glyph of ink columns [x0, x1) and rows [y0, y1), or a space the recogniser read at x. */
@@ -195,4 +195,12 @@ test('monospace: a short stroke falling to the right in a blank cell is a backti
   assert.equal(monoLine(parts, backtick), 'abcdefghij`kl');
   assert.equal(monoLine(parts, [[104, 106, 2, 5]]), "abcdefghij'kl");
   assert.equal(monoLine(parts), 'abcdefghij kl', 'a blank cell is a space');
+});
+
+test('two overlapping boxes of one line do not read the shared character twice', () => {
+  const part = (text: string, box: [number, number, number, number]) => ({ text, box, confidence: 0.9 });
+  // 'Property' 80 px wide (10 px a character) overlaps the next box by 12 px, which starts with 'y'
+  assert.deepEqual(inReadingOrder([part('Property', [0, 0, 80, 16]), part("y 'userId' does", [68, 0, 220, 16])]).map((l) => l.text), ["Property 'userId' does"]);
+  assert.deepEqual(inReadingOrder([part('Property', [0, 0, 80, 16]), part("y 'userId' does", [84, 0, 236, 16])]).map((l) => l.text), ["Property y 'userId' does"], 'apart: both read');
+  assert.deepEqual(inReadingOrder([part('Proper', [0, 0, 60, 16]), part('a b', [55, 0, 90, 16])]).map((l) => l.text), ['Proper a b'], 'overlapping, nothing doubled');
 });
