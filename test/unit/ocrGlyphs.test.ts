@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Glyph, LineInk, LineMetrics } from '../../server/engine/ocr/lineInk';
 import { curlyEvidence, isBacktick, markShape } from '../../server/engine/ocr/markShapes';
-import { withDroppedMarks } from '../../server/engine/ocr/droppedMarks';
+import { withDroppedMarks, withLoneMarks } from '../../server/engine/ocr/droppedMarks';
 import { pairDoubleQuotes } from '../../server/engine/ocr/quotePairs';
 import { fixShapes } from '../../server/engine/ocr/glyphShapes';
 import { digitRuns } from '../../server/engine/ocr/digitRuns';
@@ -144,4 +144,34 @@ test('a token of digits and look-alikes is a number: l000 and loo (tall o) read 
   assert.equal(run('I am'), 'I am', 'one character is no run');
   assert.equal(run('v1l0x'), 'v1l0x', 'a letter that looks like no digit');
   assert.equal(run('loo', small), 'loo');
+});
+
+test('a lone mark where nothing was read is put back on a line without a grid; a read one or a stroke of a wide character is not', () => {
+  const letter = '####|####|####|####|####|####|####';
+  const tall = '##########|#........#|#........#|#........#|#........#|#........#|#........#|#........#|#........#|#........#|##########';
+  // a Chinese-like character (centre 9) at 2-12 with a separate high stroke of its own at 13-14, a
+  // lone straight quote at 30, letters at 36 and 46
+  const ink = inkOf(lineWith([[tall, 2, 3], ['##|##', 13, 3], ['#|#|#|#', 30, 3], [letter, 36, 7], [letter, 46, 7]]));
+  const glyphs = [glyph('中', 9, [2, 3, 12, 14]), glyph('a', 38, [36, 7, 40, 14]), glyph('b', 48, [46, 7, 50, 14])];
+  const out = withLoneMarks(glyphs, ink, METRICS);
+  assert.equal(out.map((g) => g.char).join(''), "中'ab", 'the quote is put back, the stroke beside 中 is not a mark');
+  // the recogniser read something there: nothing added
+  const read = [glyphs[0], glyph("'", 30, [30, 3, 31, 7]), glyphs[1], glyphs[2]];
+  assert.equal(withLoneMarks(read, ink, METRICS).length, 4);
+});
+
+test('1 or l in a monospace cell by the ends of the stem: a foot on both sides is a 1, a tail to the right only an l', () => {
+  const one = '.##..|###..|.##..|.##..|.##..|.##..|.##..|.##..|#####';
+  const ell = '###..|.##..|.##..|.##..|.##..|.##..|.##..|.##..|..###';
+  const bar = '.##..|.##..|.##..|.##..|.##..|.##..|.##..|.##..|.##..';
+  const ink = inkOf(lineWith([[one, 2, 4], [ell, 12, 3], [bar, 22, 3], [one, 32, 4]]));
+  // read 'l 1 l 1' (spaces between, so that no digit run joins them)
+  const space = (x: number) => glyph(' ', x, null);
+  const glyphs = [glyph('l', 4, [2, 4, 7, 13]), space(9), glyph('1', 14, [12, 3, 17, 12]), space(19), glyph('l', 24, [22, 3, 27, 12]), space(29), glyph('1', 34, [32, 4, 37, 13])];
+  fixShapes(glyphs, ink, METRICS, true);
+  assert.equal(glyphs.map((g) => g.char).join(''), '1 l l 1', 'the drawn 1, the drawn l, the plain bar as read, the drawn 1 as read');
+  // proportional lines: a box there may hold a neighbour's ink, nothing is decided
+  const prop = [glyph('l', 4, [2, 4, 7, 13])];
+  fixShapes(prop, ink, METRICS, false);
+  assert.equal(prop[0].char, 'l');
 });

@@ -1,10 +1,11 @@
-// Marks the recogniser dropped on a monospace line. PP-OCRv4 often reads nothing for a backtick or a
-// quote ('throw new Error(`empty file: ${path}`)' read 'Error( empty file: ${path} )'): the grid then
-// shows an empty cell, yet the cell holds a small mark high on the line. Such a mark is put back as a
-// character, named by its shape (markShapes.ts), before the spaces are decided: a backtick, or a
-// quote of one or two strokes.
+// Marks the recogniser dropped. PP-OCRv4 often reads nothing for a backtick or a quote ('throw new
+// Error(`empty file: ${path}`)' read 'Error( empty file: ${path} )', "'retries' is" read "retries' is").
+// On a monospace line the grid then shows an empty cell, yet the cell holds a small mark high on the
+// line; on other lines the mark stands alone between blank columns with no character read there.
+// Such a mark is put back as a character, named by its shape (markShapes.ts), before the spaces are
+// decided: a backtick, or a quote of one or two strokes.
 
-import type { Glyph, LineInk, LineMetrics } from './lineInk';
+import { cellsOf, Glyph, inkBox, inkRuns, LineInk, LineMetrics } from './lineInk';
 import type { Grid } from './wordGaps';
 import { isBacktick, markFloor, markShape, MarkShape } from './markShapes';
 
@@ -78,6 +79,40 @@ export function withDroppedMarks(glyphs: Glyph[], ink: LineInk, metrics: LineMet
   }
   return { glyphs: outGlyphs, grid: { pitch, cells: outCells, centres: outCentres } };
 }
+
+/**
+ * The glyphs of a line without a monospace grid, with a character added for each mark standing alone
+ * (its columns hold nothing but ink above the middle of the x-height) where no character was read:
+ * no glyph centred within it, no quote read near it, and not inside a wide (CJK) character, whose
+ * strokes may stand apart.
+ */
+export function withLoneMarks(glyphs: Glyph[], ink: LineInk, metrics: LineMetrics | null): Glyph[] {
+  const floor = metrics ? markFloor(metrics) : null;
+  if (!metrics || floor === null || metrics.xTop === undefined) return glyphs;
+  const xHeight = metrics.baseline - metrics.xTop;
+  const chars = glyphs.filter((g) => g.char !== ' ');
+  const added: Glyph[] = [];
+  for (const [a, b] of inkRuns(ink, 0, ink.width)) {
+    const box = inkBox(ink, a, b);
+    if (!box || box[3] > floor || b - a > xHeight) continue;
+    const claimed = chars.some((g) => (g.x >= a - 1.5 && g.x <= b + 1.5) || (QUOTES.has(g.char) && Math.abs(g.x - (a + b) / 2) <= xHeight) || (cellsOf(g.char) === 2 && Math.abs(g.x - (a + b) / 2) < 0.5 * ink.inkHeight));
+    if (claimed) continue;
+    const shape = markShape(ink, a, b, floor);
+    const char = shape && nameOf(shape, metrics);
+    if (!shape || !char) continue;
+    const x = (a + b) / 2;
+    added.push({ char, p: 0, alt: '', altP: 0, first: 0, last: 0, x, box: [shape.left, shape.top, shape.right, shape.bottom], span: [a, b], steps: [a, b - 1] });
+  }
+  if (added.length === 0) return glyphs;
+  const out = [...glyphs];
+  for (const m of added) {
+    const at = out.findIndex((g) => g.x > m.x);
+    out.splice(at < 0 ? out.length : at, 0, m);
+  }
+  return out;
+}
+
+const QUOTES = new Set(["'", '"', '‘', '’', '“', '”', '`', '′', '″', '´']);
 
 /** A backtick, ' or ", or null when the ink is no mark that starts above the x-height. */
 function nameOf(s: MarkShape, m: LineMetrics): string | null {

@@ -6,6 +6,7 @@
 // - a dash or middle dot read for a small dot on the baseline is a full stop ('config-yaml'); a caret
 //   that is a single stroke is a backtick.
 // - a slash read as 1, I, l, 7 or | ('//' as '1/'): one thin stroke in every row, leaning right.
+// - 1 or l in a monospace cell by the ends of the stem: a foot on both sides is a 1 ('v1' read 'vl').
 // - quotes: one thin stroke high on the line is ', two are " (the recogniser mixes them, and reads an
 //   apostrophe as *); a short stroke above the x-height read as a quote or caret is a backtick;
 //   double quotes are straight or curly by pairs (quotePairs.ts).
@@ -43,6 +44,7 @@ export function fixShapes(glyphs: Glyph[], ink: LineInk, metrics: LineMetrics | 
     else if (DOT_LIKE.has(g.char) && onBaseline(g, metrics)) g.char = '.';
     else if (g.char === '^' && singleStroke(g, ink, metrics)) g.char = '`';
     else if (SLASH_LIKE.has(g.char) && leansRight(g, ink)) g.char = '/';
+    else if (monospace && (g.char === 'l' || g.char === '1')) g.char = oneOrEll(g, ink) ?? g.char;
     else if (DASHES.has(g.char)) g.char = dashKind(glyphs, i, ink, metrics, monospace) ?? g.char;
   }
   pairDoubleQuotes(glyphs, read, ink, metrics);
@@ -89,6 +91,39 @@ function leansRight(g: Glyph, ink: LineInk): boolean {
   }
   if (centres.length < 0.8 * height) return false;
   return centres[0] - centres[centres.length - 1] >= height / 3;
+}
+
+/**
+ * 1 or l by the ends of the stem, in a monospace cell: a 1 stands on a foot reaching out on both
+ * sides of its stem and has its flag on the left only; an l has its top serif on the left and its
+ * tail on the right only ('v1' read 'vl').
+ */
+function oneOrEll(g: Glyph, ink: LineInk): string | null {
+  const [x0, y0, x1, y1] = g.box!;
+  const height = y1 - y0;
+  if (height < 6) return null;
+  const extent = (y: number): [number, number] | null => {
+    let a = -1;
+    let b = -1;
+    for (let x = x0; x < x1; x++) if (ink.mask[y * ink.width + x]) [a, b] = [a < 0 ? x : a, x + 1];
+    return a < 0 ? null : [a, b];
+  };
+  // the stem: the columns with ink in at least 60 % of the rows
+  const stem: number[] = [];
+  for (let x = x0; x < x1; x++) {
+    let n = 0;
+    for (let y = y0; y < y1; y++) n += ink.mask[y * ink.width + x];
+    if (n >= 0.6 * height) stem.push(x);
+  }
+  const top = extent(y0);
+  const bottom = extent(y1 - 1);
+  if (stem.length === 0 || stem.length > 0.4 * height || !top || !bottom) return null;
+  const [stemLeft, stemRight] = [stem[0], stem[stem.length - 1] + 1];
+  const footLeft = stemLeft - bottom[0];
+  const footRight = bottom[1] - stemRight;
+  if (footLeft >= 1 && footRight >= 1 && top[1] <= stemRight) return '1';
+  if (footLeft <= 0 && footRight >= 1 && top[0] < stemLeft && top[1] <= stemRight) return 'l';
+  return null;
 }
 
 /** Read as a dash or a middle dot, but the ink is a small dot sitting on the baseline: a full stop. */
