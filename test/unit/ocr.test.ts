@@ -63,7 +63,7 @@ test('word gaps: a blank run of at least 0.35 x the ink height between two chara
   // one step per 5 px: a at steps 0, b at 1-2, c at 3-4, 中 at 6
   const steps: Array<[number, number]> = [[0, 0], [1, 2], [3, 4], [6, 6]];
   assert.equal(addGapSpaces('abc中', steps, crop, 5, [255, 255, 255]), 'ab c 中');
-  assert.equal(addGapSpaces('a.=中', steps, crop, 5, [255, 255, 255]), 'a.= 中', 'beside narrow punctuation a gap must be twice as wide, beside other symbols ordinary');
+  assert.equal(addGapSpaces('a.;中', steps, crop, 5, [255, 255, 255]), 'a.;中', 'between two narrow marks a gap must be twice as wide');
   assert.equal(addGapSpaces('ab(c', steps, crop, 5, [255, 255, 255]), 'ab (c', 'a bracket after a word has ordinary side bearings; none after an opening bracket');
   assert.equal(addGapSpaces('1:2中', steps, crop, 5, [255, 255, 255]), '1:2 中', 'no space between a digit and punctuation');
   assert.equal(addGapSpaces('ab c中', steps, crop, 5, [255, 255, 255]), 'ab c中', 'text and steps disagree: left alone');

@@ -3,8 +3,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addGapSpaces } from '../../server/engine/ocr/wordGaps';
-import { normaliseText } from '../../server/engine/ocr/readingOrder';
+import { addGapSpaces, spacedText } from '../../server/engine/ocr/wordGaps';
+import { lineInk, placeGlyphs } from '../../server/engine/ocr/lineInk';
+import { inReadingOrder, normaliseText } from '../../server/engine/ocr/readingOrder';
 import { withEdgeMarks } from '../../server/engine/ocr/edgeMarks';
 
 /** A glyph of ink columns [x0, x1) and rows [y0, y1), or a space the recogniser read at x. */
@@ -76,14 +77,15 @@ test('between Latin and Chinese text a narrower blank is a space', () => {
 });
 
 test('the line\'s own read word gaps lower the threshold between letters; without them it stays', () => {
-  // ink 1-11: the ordinary threshold is 3.5 px; the read spaces here are 3 px, letters 1 px apart
-  // letters 6 and 4 px wide, 1 px apart; nine of them, too few for a monospace grid
-  const word = (x: number, w: string): Part[] => [...w].map((c, i) => [c, x + 7 * Math.ceil(i / 2) + 5 * Math.floor(i / 2), x + 7 * Math.ceil(i / 2) + 5 * Math.floor(i / 2) + (i % 2 ? 4 : 6), 1, 11] as Part);
-  const parts: Part[] = [...word(0, 'ab'), [' ', 13], ...word(14, 'cd'), [' ', 27], ...word(28, 'fo'), ...word(42, 'ad'), [' ', 55], ...word(56, 'e')];
-  // 'ab' covers 0-11, 'cd' 14-25, 'fo' 28-39, 'ad' 42-53, 'e' 56-62: 3 px word gaps, 'fo' to 'ad' too
+  // ink rows 0-12: between letters 0.78 x 4.2 = 3.3 px; the read word gaps here are 4 px, letters 1 px
+  // apart, so the line's own threshold is 3 px (0.75 of its word gap)
+  // letters 6 and 4 px wide; nine of them, too few for a monospace grid
+  const word = (x: number, w: string): Part[] => [...w].map((c, i) => [c, x + 7 * Math.ceil(i / 2) + 5 * Math.floor(i / 2), x + 7 * Math.ceil(i / 2) + 5 * Math.floor(i / 2) + (i % 2 ? 4 : 6), 0, 12] as Part);
+  const parts: Part[] = [...word(0, 'ab'), [' ', 13], ...word(15, 'cd'), [' ', 28], ...word(30, 'fo'), ...word(44, 'ad'), [' ', 57], ...word(59, 'e')];
+  // 'ab' covers 0-11, 'cd' 15-26, 'fo' 30-41, 'ad' 44-55, 'e' 59-65: 4 px word gaps, 3 px from 'fo' to 'ad'
   assert.equal(spaced(parts), 'ab cd fo ad e');
   const unread = parts.filter((p) => p[0] !== ' ');
-  assert.equal(spaced(unread), 'abcdfoade', 'no read spaces: 3 px stays under the ordinary threshold');
+  assert.equal(spaced(unread), 'ab cd foad e', 'no read spaces: the 4 px gaps are spaces by the letter threshold, 3 px is not');
 });
 
 test('a closing quote before full-width punctuation is Chinese text\'s curly one; before ASCII prose it is straight', () => {
@@ -97,6 +99,7 @@ test('symbols with ordinary side bearings (#, >, middle dot) need an ordinary ga
   // ink 1-11: ordinary 3.5 px, beside narrow punctuation 7 px; 5 px blanks
   assert.equal(spaced([['d', 0, 5, 1, 11], ['#', 10, 16, 1, 11], ['4', 17, 22, 2, 11]]), 'd #4', '5 px before # is a space');
   assert.equal(spaced([['n', 0, 5, 4, 11], ['·', 10, 12, 5, 7], ['S', 17, 22, 1, 11]]), 'n · S');
+  assert.equal(spaced([['s', 0, 5, 4, 11], [':', 7, 9, 4, 11], ['#', 14, 20, 1, 11], ['4', 21, 26, 2, 11]]), 's: #4', "'Status: #4821': a colon before a symbol has ordinary bearings");
   assert.equal(spaced([['a', 0, 5, 4, 11], ['.', 7, 9, 9, 11], ['t', 14, 18, 1, 11]]), 'a. t', 'a point before a word has ordinary bearings');
   assert.equal(spaced([['a', 0, 5, 4, 11], ['.', 7, 9, 9, 11], [';', 14, 16, 4, 12]]), 'a.;', 'between two narrow marks 5 px is not a space');
 });
@@ -136,4 +139,68 @@ test('a lone mark a few cells before a detected line joins its box; a border or 
   assert.deepEqual(grown([[30, 2, 31, 38]]), [60, 10, 190, 30], 'a border from top to bottom is no mark');
   assert.deepEqual(grown([dash, [20, 14, 27, 26]]), [60, 10, 190, 30], 'ink just beyond it: the end of other text, not a lone mark');
   assert.deepEqual(grown([[5, 19, 11, 21]]), [60, 10, 190, 30], 'farther than REACH');
+});
+
+test('two letters need less blank than a letter beside a thin stem', () => {
+  // ink rows 0-12 (4.2 px ordinary): 'w o' and 'w l' 4 px apart; letters need 0.78 x 4.2 = 3.3 px, beside 'l' 4.2 px
+  assert.equal(spaced([['V', 0, 7, 0, 12], ['w', 8, 15, 4, 12], ['o', 19, 25, 4, 12], ['g', 26, 31, 4, 12]]), 'Vw og');
+  assert.equal(spaced([['V', 0, 7, 0, 12], ['w', 8, 15, 4, 12], ['l', 19, 21, 0, 12], ['g', 22, 27, 4, 12]]), 'Vwlg', '4 px beside a thin stem');
+  assert.equal(spaced([['V', 0, 7, 0, 12], ['w', 8, 15, 4, 12], ['l', 20, 22, 0, 12], ['g', 23, 28, 4, 12]]), 'Vw lg', '5 px');
+});
+
+test('a thin-stem digit beside Chinese keeps the ordinary threshold', () => {
+  // CJK ink rows 0-12 (4.2 px ordinary, 3.4 px for a digit beside CJK): 4 px blanks
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 13, 18, 2, 11], ['日', 22, 31, 0, 12]]), '月 7 日');
+  assert.equal(spaced([['月', 0, 9, 0, 12], ['1', 13, 16, 2, 11], ['日', 20, 29, 0, 12]]), '月1日', "'1' has the widest bearings");
+});
+
+/** spacedText on a crop (16 rows) with [char, ink x0, x1, y0, y1] read at each ink's centre, and marks [x0, x1, y0, y1] nobody read. */
+function monoLine(parts: Array<[string, number, number, number, number]>, marks: Array<[number, number, number, number]> = []) {
+  const width = Math.max(...parts.map((p) => p[2])) + 20;
+  const data = new Uint8Array(width * 16 * 3).fill(255);
+  for (const [, x0, x1, y0, y1] of [...parts, ...marks.map((m) => ['', ...m] as [string, number, number, number, number])]) {
+    for (let y = y0; y < y1; y++) data.fill(0, (y * width + x0) * 3, (y * width + x1) * 3);
+  }
+  const crop = { width, height: 16, data };
+  const ink = lineInk(crop, [255, 255, 255]);
+  const glyphs = placeGlyphs(parts.map(([char, x0, x1]) => ({ char, first: (x0 + x1) / 2 - 0.5, last: (x0 + x1) / 2 - 0.5, p: 1, alt: '', altP: 0 })), ink, 1);
+  return spacedText(glyphs, ink, { baseline: 14, xTop: 6 });
+}
+
+/** Narrow letters in 10 px cells from x = from: ink 2-8 of each cell, rows 2-14 (capitals). */
+const letters = (word: string, from = 0): Array<[string, number, number, number, number]> => [...word].map((c, k) => [c, from + 10 * k + 2, from + 10 * k + 8, 2, 14]);
+
+test('monospace: sentence punctuation right after a CJK character is full-width; no space after its blank', () => {
+  // 'abcdefghijk文：$xy': the colon read as ASCII sits at the left of a 17 px em, '$' in the cell after it
+  const head = letters('abcdefghijk');
+  const colon: Array<[string, number, number, number, number]> = [['文', 112, 128, 1, 15], [':', 133, 135, 7, 13]];
+  assert.equal(monoLine([...head, ...colon, ...letters('$xy', 148)]), 'abcdefghijk文:$xy');
+  // an ASCII colon after a Latin word keeps the blank cell after it as a space
+  assert.equal(monoLine([...head, ['m', 112, 118, 6, 14], [':', 123, 125, 7, 13], ...letters('$xy', 140)]), 'abcdefghijkm: $xy');
+});
+
+test('monospace: a small high mark in the cell after a word before a wide character is a dropped quote', () => {
+  const head = letters('abcdefghijk');
+  // 'k' in cell 10 (100-110); a 2 px stroke high in cell 11 (rows 2-6, above the x-height's middle); then
+  // a full-width bracket and a CJK character
+  const wide: Array<[string, number, number, number, number]> = [['（', 128, 131, 1, 15], ['位', 136, 150, 1, 15]];
+  assert.equal(monoLine([...head, ...wide], [[114, 116, 2, 6]]), "abcdefghijk'（位");
+  assert.equal(monoLine([...head, ...wide]), 'abcdefghijk（位', 'no mark there: nothing added');
+});
+
+test('monospace: a short stroke falling to the right in a blank cell is a backtick, an upright one a quote', () => {
+  // cells 0-9 'abcdefghij', cell 10 (100-110) holds only a mark high on the line, then 'kl' in cells 11-12
+  const parts = [...letters('abcdefghij'), ...letters('kl', 110)];
+  const backtick: Array<[number, number, number, number]> = [[103, 105, 2, 3], [104, 106, 3, 4], [105, 107, 4, 5]];
+  assert.equal(monoLine(parts, backtick), 'abcdefghij`kl');
+  assert.equal(monoLine(parts, [[104, 106, 2, 5]]), "abcdefghij'kl");
+  assert.equal(monoLine(parts), 'abcdefghij kl', 'a blank cell is a space');
+});
+
+test('two overlapping boxes of one line do not read the shared character twice', () => {
+  const part = (text: string, box: [number, number, number, number]) => ({ text, box, confidence: 0.9 });
+  // 'Property' 80 px wide (10 px a character) overlaps the next box by 12 px, which starts with 'y'
+  assert.deepEqual(inReadingOrder([part('Property', [0, 0, 80, 16]), part("y 'userId' does", [68, 0, 220, 16])]).map((l) => l.text), ["Property 'userId' does"]);
+  assert.deepEqual(inReadingOrder([part('Property', [0, 0, 80, 16]), part("y 'userId' does", [84, 0, 236, 16])]).map((l) => l.text), ["Property y 'userId' does"], 'apart: both read');
+  assert.deepEqual(inReadingOrder([part('Proper', [0, 0, 60, 16]), part('a b', [55, 0, 90, 16])]).map((l) => l.text), ['Proper a b'], 'overlapping, nothing doubled');
 });

@@ -77,7 +77,7 @@ function joinRow(row: OcrLine[], gutter: Set<OcrLine>): OcrLine[] {
       const n = last.text.length;
       const m = part.text.length;
       last.confidence = (last.confidence * n + part.confidence * m) / Math.max(1, n + m);
-      last.text = joinText(last.text, part.text);
+      last.text = joinText(last.text, withoutOverlap(last, part));
       last.box = [Math.min(last.box[0], part.box[0]), Math.min(last.box[1], part.box[1]), Math.max(last.box[2], part.box[2]), Math.max(last.box[3], part.box[3])];
     } else {
       lines.push({ ...part, box: [...part.box] });
@@ -87,6 +87,25 @@ function joinRow(row: OcrLine[], gutter: Set<OcrLine>): OcrLine[] {
 }
 
 const CJK = /[\u3000-\u9fff\uac00-\ud7af\uff00-\uffef]/u;
+
+/**
+ * The text of `part` less what `last` already read: DB can split a long line into boxes that overlap
+ * by a character or two, and both read it ('Property' + 'y 'userId'' for "Property 'userId'"). The
+ * overlap's width in `last`'s mean character advance says how many characters may be doubled; they
+ * are dropped when `last` ends with what `part` starts with.
+ */
+function withoutOverlap(last: OcrLine, part: OcrLine): string {
+  const overlap = last.box[2] - part.box[0];
+  const chars = [...last.text];
+  if (overlap <= 0 || chars.length === 0) return part.text;
+  const advance = (last.box[2] - last.box[0]) / chars.length;
+  const most = Math.max(1, Math.round(overlap / advance));
+  const head = [...part.text];
+  for (let k = Math.min(most, head.length - 1); k >= 1; k--) {
+    if (head.slice(0, k).join('') === chars.slice(-k).join('') && head[k] === ' ') return head.slice(k + 1).join('');
+  }
+  return part.text;
+}
 
 /** A space between the parts, except between two CJK characters (no spaces in Chinese text). */
 function joinText(a: string, b: string): string {

@@ -21,9 +21,13 @@ const PUNCT_FACTOR = 2;
 /** Between a Latin letter and a CJK character: this times that; between a digit and one, CJK_DIGIT. */
 const CJK_LATIN = 0.6;
 const CJK_DIGIT = 0.8;
+/** Between two letters (or a letter and a digit), neither a thin stem: this times that. */
+const LETTER_FACTOR = 0.78;
 /** Narrow punctuation and brackets: wide side bearings. */
 const NARROW = /^[.,:;!?()[\]{}]$/;
 const THIN_STEM = /^[ilIj1]$/;
+/** Quote marks, full-width ones included (a wide one read there is the mark itself). */
+const QUOTE = /^['"`‘’“”＇＂]$/u;
 /** A read space with a blank under this share of the ink height has no room on the screen. */
 const NO_ROOM = 0.15;
 /** Blank after a full-width comma, colon or period before the next character, as a share of the em. */
@@ -93,7 +97,7 @@ export function addGapSpaces(text: string, steps: Array<[number, number]>, crop:
 export function monospaceGrid(chars: Glyph[], ink: LineInk): Grid | null {
   if (ink.inkHeight === 0) return null;
   const runs = inkRuns(ink, 0, ink.width);
-  const runOf = chars.map((g) => (cellsOf(g.char) === 1 ? runs.findIndex(([a, b]) => g.x >= a - 1 && g.x <= b + 1) : -1));
+  const runOf = chars.map((g, i) => (gridCells(chars, i) === 1 ? runs.findIndex(([a, b]) => g.x >= a - 1 && g.x <= b + 1) : -1));
   const owners = new Map<number, number>();
   for (const r of runOf) if (r >= 0) owners.set(r, (owners.get(r) ?? 0) + 1);
   const inkX = runOf.map((r) => (r >= 0 && owners.get(r) === 1 ? (runs[r][0] + runs[r][1]) / 2 : null));
@@ -102,7 +106,7 @@ export function monospaceGrid(chars: Glyph[], ink: LineInk): Grid | null {
   const segment: number[] = [];
   let seg = 0;
   chars.forEach((g, i) => {
-    if (cellsOf(g.char) !== 1) {
+    if (gridCells(chars, i) !== 1) {
       segment.push(-1);
       if (i > 0 && segment[i - 1] >= 0) seg++;
     } else segment.push(seg);
@@ -200,6 +204,7 @@ function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineM
   const { pitch, cells, centres } = grid;
   const cellStart = (i: number, k: number) => centres[i] + (k - cells[i] - 0.5) * pitch;
   let out = cells[0] >= 0 ? markIn(ink, cellStart(0, cells[0] - 1), pitch, metrics) ?? '' : '';
+  const wide = chars.map((g, i) => WIDE_PUNCT.test(g.char) || chinesePunct(chars, i));
   let readSpace = false;
   let j = 0;
   for (const g of glyphs) {
@@ -209,16 +214,18 @@ function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineM
     }
     if (j > 0) {
       const a = chars[j - 1];
+      // a quote the recogniser dropped in the cell after a word before a wide character ('lodash'（位于)
+      if (cells[j - 1] >= 0 && cells[j] < 0 && LETTER_OR_DIGIT.test(a.char) && !QUOTE.test(g.char)) out += markIn(ink, cellStart(j - 1, cells[j - 1] + 1), pitch, metrics) ?? '';
       if (cells[j] >= 0 && cells[j - 1] >= 0) {
         if (cells[j] > cells[j - 1] + 1) out += gapText(cellStart(j - 1, cells[j - 1] + 1), cells[j] - cells[j - 1] - 1, pitch, ink, metrics);
-      } else if (!(CJK.test(a.char) && CJK.test(g.char)) && !WIDE_PUNCT.test(a.char) && !WIDE_PUNCT.test(g.char) && !cjkPunctuation(a.char, g.char)) {
+      } else if (!(CJK.test(a.char) && CJK.test(g.char)) && !wide[j - 1] && !wide[j] && !cjkPunctuation(a.char, g.char)) {
         // beside a wide character the grid says nothing: a gap of most of a cell is a space
         // and a mark in the cell before a narrow character is a quote the recogniser dropped
         const mark = cells[j] >= 0 ? markIn(ink, cellStart(j, cells[j] - 1), pitch, metrics) : null;
         const to = mark ? cellStart(j, cells[j] - 1) : g.box ? g.box[0] + 1 : g.x;
         if (longestBlank(ink.columns, a.box ? a.box[2] - 1 : a.x, to) >= (mark ? 0.5 : WIDE_GAP) * pitch) out += ' ';
         out += mark ?? '';
-      } else if (readSpace && !WIDE_PUNCT.test(a.char) && !WIDE_PUNCT.test(g.char) && !cjkPunctuation(a.char, g.char)) out += ' ';
+      } else if (readSpace && !wide[j - 1] && !wide[j] && !cjkPunctuation(a.char, g.char)) out += ' ';
     }
     out += g.char;
     readSpace = false;
@@ -231,7 +238,8 @@ function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineM
 /**
  * What `cells` blank-looking cells after `a` (or before the first character when `a` is its position
  * only) hold: a space for each blank one, a quote for one with a small thin mark high on the line
- * that no character was read for (one stroke ', two "). Runs of spaces become one.
+ * that no character was read for (one stroke ', two ", a short stroke falling to the right `). Runs of
+ * spaces become one.
  */
 function gapText(start: number, cells: number, pitch: number, ink: LineInk, metrics: LineMetrics | null): string {
   let out = '';
@@ -249,6 +257,8 @@ function markIn(ink: LineInk, cellStart: number, pitch: number, metrics: LineMet
   const high = box[3] <= (metrics.xTop + metrics.baseline) / 2;
   const thin = runs.every(([x0, x1]) => x1 - x0 <= Math.max(2, 0.5 * (box[3] - box[1])));
   if (high && thin && runs.length <= 2) return runs.length === 1 ? "'" : '"';
+  // one short stroke falling to the right, no wider than half a cell: a backtick ('${path}`)')
+  if (high && runs.length === 1 && box[2] - box[0] <= 0.5 * pitch && falls(ink, box)) return '`';
   // a flat bar below the baseline across the cell: an underscore read as a space
   const flat = box[3] - box[1] <= Math.max(2, 0.15 * ink.inkHeight) && box[2] - box[0] >= 0.5 * (to - from);
   return flat && box[1] >= metrics.baseline - 1 ? '_' : null;
@@ -275,7 +285,7 @@ function proportionalText(glyphs: Glyph[], ink: LineInk): string {
     const b = chars[i];
     const [ca, cb] = [form[i - 1], form[i]];
     const space = read[i]
-      ? keepReadSpace(a, b, ca, cb, wide[i - 1] || wide[i], ink, em)
+      ? keepReadSpace(a, b, form[i - 2] ?? '', ca, cb, wide[i - 1] || wide[i], ink, em)
       : !wide[i - 1] && !wide[i] && spaceAllowed(form[i - 2] ?? '', ca, cb) && gapBlank(a, b, ink) >= gapNeeded(ca, cb, minGap, wordGap);
     out += (space ? ' ' : '') + b.char;
   }
@@ -291,32 +301,40 @@ function gapBlank(a: Glyph, b: Glyph, ink: LineInk): number {
  * Blank needed between two neighbours for a space. Narrow punctuation and brackets have wide side
  * bearings (and are centred in their cells in a monospace font), so beside one a gap must be
  * PUNCT_FACTOR times as wide, or half of that extra beside a CJK glyph, whose ink nearly fills its em;
- * except where their bearings are ordinary: sentence punctuation before a word, a bracket after one,
- * a closing bracket before one, two brackets facing each other ('ts(2304) [Ln 4'). Other symbols
- * ('#', '>', '·', quotes) have ordinary bearings. Between Latin and CJK text the no-space blank is only
- * the two glyphs' thin bearings, so less is needed (CJK_LATIN; a digit's bearings are wider, CJK_DIGIT).
+ * except where their bearings are ordinary: sentence punctuation before a word or a symbol ('Status: #4821'),
+ * a bracket after one, a closing bracket before one, two brackets facing each other ('ts(2304) [Ln 4').
+ * Other symbols ('#', '>', '·', quotes) have ordinary bearings. Two letters (not thin stems) need only
+ * LETTER_FACTOR of it: measured on the rendered sets, their no-space blank is at most 0.25 of the ink
+ * height and a word gap at least 0.27 ('View logs' at 0.8x). Between Latin and CJK text the no-space blank is only
+ * the two glyphs' thin bearings, so less is needed (CJK_LATIN; a digit's bearings are wider, CJK_DIGIT;
+ * a thin stem's the widest: '2026年12月1日' keeps the ordinary threshold).
  * Between letters and digits the line's own word gaps may say less is needed (lineWordGap), except
  * beside a thin stem (l, i, I, 1, j), whose side bearings are the widest of the letters ('all').
  */
 function gapNeeded(a: string, b: string, minGap: number, wordGap: number): number {
   const word = (c: string) => LETTER_OR_DIGIT.test(c);
-  const sentence = (/^[.,:;!?]$/.test(a) && word(b)) || (/^[([]$/.test(b) && word(a)) || (/^[)\]]$/.test(a) && (word(b) || /^[([]$/.test(b)));
+  const ordinary = (c: string) => !NARROW.test(c) && !WIDE_PUNCT.test(c);
+  const sentence = (/^[.,:;!?]$/.test(a) && ordinary(b)) || (/^[([]$/.test(b) && ordinary(a)) || (/^[)\]]$/.test(a) && (ordinary(b) || /^[([]$/.test(b)));
   const cjk = CJK.test(a) || CJK.test(b);
   if (!sentence && (NARROW.test(a) || NARROW.test(b))) return minGap * (cjk ? (1 + PUNCT_FACTOR) / 2 : PUNCT_FACTOR);
-  if (cjk && !(CJK.test(a) && CJK.test(b)) && word(a) && word(b)) return minGap * (DIGIT.test(a) || DIGIT.test(b) ? CJK_DIGIT : CJK_LATIN);
-  return cjk || sentence || !word(a) || !word(b) || THIN_STEM.test(a) || THIN_STEM.test(b) ? minGap : Math.min(minGap, wordGap);
+  if (cjk && !(CJK.test(a) && CJK.test(b)) && word(a) && word(b) && !THIN_STEM.test(a) && !THIN_STEM.test(b)) return minGap * (DIGIT.test(a) || DIGIT.test(b) ? CJK_DIGIT : CJK_LATIN);
+  if (cjk || sentence || !word(a) || !word(b) || THIN_STEM.test(a) || THIN_STEM.test(b)) return minGap;
+  // two letters, or a letter and a digit: thin bearings on both sides (digits among themselves are tabular)
+  return Math.min(DIGIT.test(a) && DIGIT.test(b) ? minGap : LETTER_FACTOR * minGap, wordGap);
 }
 
 /**
  * A space the recogniser read stays unless the pixels leave no room for one (a blank under
  * NO_ROOM of the ink height: '/ /' for '//'), or it sits beside full-width punctuation, or beside
- * sentence punctuation that is Chinese by its place (cjkPunctuation) and whose blank is as wide as a
- * full-width mark's own (an ASCII comma and a space leave less).
+ * sentence punctuation that is Chinese by its place (cjkPunctuation, or right after a CJK character)
+ * and whose blank is as wide as a full-width mark's own (an ASCII comma and a space leave less).
  */
-function keepReadSpace(a: Glyph, b: Glyph, ca: string, cb: string, wide: boolean, ink: LineInk, em: number | null): boolean {
+function keepReadSpace(a: Glyph, b: Glyph, prev: string, ca: string, cb: string, wide: boolean, ink: LineInk, em: number | null): boolean {
   const blank = longestBlank(ink.columns, a.x, b.x);
   if (blank < NO_ROOM * ink.inkHeight || wide) return false;
-  return !(cjkPunctuation(ca, cb) && em !== null && blank >= FULL_WIDTH_BLANK * em);
+  // sentence punctuation right after a CJK character is Chinese too ('文件为空：${path}')
+  const chinese = cjkPunctuation(ca, cb) || (CJK.test(prev) && /^[,.:;!?]$/.test(ca));
+  return !(chinese && em !== null && blank >= FULL_WIDTH_BLANK * em);
 }
 
 /**
@@ -339,6 +357,29 @@ function lineWordGap(chars: Glyph[], form: string[], read: boolean[], ink: LineI
   const letter = median(letters);
   if (word < minGap * WORD_SHARE || word <= letter + 1) return Infinity;
   return Math.max((word + letter) / 2, WORD_SHARE * word);
+}
+
+/** Whether the ink in a box runs from its top left to its bottom right (its last column's ink lies lower). */
+function falls(ink: LineInk, [x0, y0, x1, y1]: [number, number, number, number]): boolean {
+  const meanRow = (x: number) => {
+    let sum = 0;
+    let n = 0;
+    for (let y = y0; y < y1; y++) if (ink.mask[y * ink.width + x]) [sum, n] = [sum + y, n + 1];
+    return n ? sum / n : NaN;
+  };
+  return x1 - x0 >= 3 && meanRow(x1 - 1) - meanRow(x0) >= 1;
+}
+
+/**
+ * Cells chars[i] takes on a monospace grid: sentence punctuation right after a CJK character is a
+ * full-width mark read as ASCII ('文件为空：${path}'), which a browser draws on an em like the CJK text.
+ */
+function gridCells(chars: Glyph[], i: number): number {
+  return chinesePunct(chars, i) ? 2 : cellsOf(chars[i].char);
+}
+
+function chinesePunct(chars: Glyph[], i: number): boolean {
+  return i > 0 && /^[,.:;!?]$/.test(chars[i].char) && CJK.test(chars[i - 1].char);
 }
 
 /** Sentence punctuation beside a CJK character is Chinese punctuation read as ASCII: never a space. */
