@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Glyph, LineInk, LineMetrics } from '../../server/engine/ocr/lineInk';
 import { curlyEvidence, isBacktick, markShape } from '../../server/engine/ocr/markShapes';
-import { withDroppedMarks, withLoneMarks } from '../../server/engine/ocr/droppedMarks';
+import { withDroppedMarks, withLoneMarks, withLoneMarksOnGrid } from '../../server/engine/ocr/droppedMarks';
 import { pairDoubleQuotes } from '../../server/engine/ocr/quotePairs';
 import { fixShapes } from '../../server/engine/ocr/glyphShapes';
 import { digitRuns } from '../../server/engine/ocr/digitRuns';
@@ -183,4 +183,16 @@ test('prose: a sentence-initial If/In/Is/It read with l or i is capital; other w
   assert.equal(sentenceCapitals('use. lots of it'), 'use. lots of it', 'a longer word');
   assert.equal(sentenceCapitals('see e.g. ls or x. if'), 'see e.g. ls or x. if', 'after an abbreviation or a one-letter word');
   assert.equal(sentenceCapitals('body.length if it'), 'body.length if it', 'no sentence end');
+});
+
+test('on a monospace line a lone mark between wide characters joins the grid as wide glyphs do (cell -1)', () => {
+  const letter = '####|####|####|####|####|####|####';
+  const tall = '##########|#........#|#........#|#........#|#........#|#........#|#........#|#........#|#........#|#........#|##########';
+  // narrow a (cell 0), a wide bracket-like character at 10-19, a backtick at 25-28, a wide character at 36-45
+  const ink = inkOf(lineWith([[letter, 3, 7], [tall, 10, 3], ['##..|.##.|..##', 25, 2], [tall, 36, 3]], 60));
+  const glyphs = [glyph('a', 5, [3, 7, 7, 14]), glyph('（', 15, [10, 3, 20, 14]), glyph('文', 41, [36, 3, 46, 14])];
+  const out = withLoneMarksOnGrid(glyphs, ink, METRICS, { pitch: 10, cells: [0, -1, -1], centres: [5, 15, 41] });
+  assert.equal(out.glyphs.map((g) => g.char).join(''), 'a（`文');
+  assert.deepEqual(out.grid.cells, [0, -1, -1, -1]);
+  assert.deepEqual(out.grid.centres, [5, 15, 27, 41]);
 });

@@ -112,6 +112,32 @@ export function withLoneMarks(glyphs: Glyph[], ink: LineInk, metrics: LineMetric
   return out;
 }
 
+/**
+ * withLoneMarks on a monospace line, after withDroppedMarks: a mark between wide characters (or a
+ * full-width form the grid cannot place) has no cell; it joins the grid as wide glyphs do, at its own
+ * centre (cell -1).
+ */
+export function withLoneMarksOnGrid(glyphs: Glyph[], ink: LineInk, metrics: LineMetrics | null, grid: Grid): { glyphs: Glyph[]; grid: Grid } {
+  const out = withLoneMarks(glyphs, ink, metrics);
+  if (out.length === glyphs.length) return { glyphs, grid };
+  const old = new Set(glyphs);
+  const cells: number[] = [];
+  const centres: number[] = [];
+  let j = 0;
+  for (const g of out) {
+    if (g.char === ' ') continue;
+    if (old.has(g)) {
+      cells.push(grid.cells[j]);
+      centres.push(grid.centres[j]);
+      j++;
+    } else {
+      cells.push(-1);
+      centres.push(g.x);
+    }
+  }
+  return { glyphs: out, grid: { pitch: grid.pitch, cells, centres } };
+}
+
 const QUOTES = new Set(["'", '"', '‘', '’', '“', '”', '`', '′', '″', '´']);
 
 /** A backtick, ' or ", or null when the ink is no mark that starts above the x-height. */

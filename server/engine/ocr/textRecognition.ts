@@ -9,7 +9,7 @@ import { Box, resizeRgb } from './textDetection';
 import { fixShapes } from './glyphShapes';
 import { inkBox, lineInk, lineMetrics, placeGlyphs } from './lineInk';
 import { monospaceGrid, spacedText } from './wordGaps';
-import { withDroppedMarks, withLoneMarks } from './droppedMarks';
+import { withDroppedMarks, withLoneMarks, withLoneMarksOnGrid } from './droppedMarks';
 import { sentenceCapitals } from './sentenceStart';
 
 export const REC_HEIGHT = 48;
@@ -79,7 +79,8 @@ export async function recognise(session: ort.InferenceSession, crop: RgbImage, d
   // on a monospace line a glyph's ink is the ink of its cell
   if (found) chars.forEach((g, i) => found.cells[i] >= 0 && (g.box = inkBox(ink, found.centres[i] - 0.4 * found.pitch, found.centres[i] + 0.4 * found.pitch)));
   // and a mark in a cell no character was read for is one the recogniser dropped
-  const { glyphs, grid } = found ? withDroppedMarks(placed, ink, metrics, found) : { glyphs: withLoneMarks(placed, ink, metrics), grid: null };
+  const dropped = found ? withDroppedMarks(placed, ink, metrics, found) : null;
+  const { glyphs, grid } = dropped ? withLoneMarksOnGrid(dropped.glyphs, ink, metrics, dropped.grid) : { glyphs: withLoneMarks(placed, ink, metrics), grid: null };
   fixShapes(glyphs, ink, metrics, grid !== null);
   const text = spacedText(glyphs, ink, metrics, grid);
   // prose: a sentence-initial I read l or i (sentenceStart.ts)
