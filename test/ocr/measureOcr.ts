@@ -1,5 +1,5 @@
 // The OCR accuracy measurement the test asserts on. Also runnable alone:
-//   node out/test/ocr/measureOcr.js [--keep] [--dir DIR] [--pad F]
+//   node out/test/ocr/measureOcr.js [--held-out feedback|unseen] [--keep] [--dir DIR] [--pad F]
 // prints the table and every miss (--keep leaves the images, --dir reads an already rendered set,
 // --pad sets TextReaderOptions.cropPadding).
 
@@ -8,6 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { TextReader } from '../../server/engine/ocr/textReader';
 import { Miss, removeDir, renderScreens, RenderedScreen, scoreScreen, screenPlan } from './renderScreens';
+import { HeldOutGroup, heldOutPages } from './heldOutPages';
+import { screenPages } from './screenPages';
 
 export interface OcrAccuracy {
   found: number;
@@ -18,12 +20,15 @@ export interface OcrAccuracy {
   images: number;
   renderSeconds: number;
   readSeconds: number;
+  /** Which pages: the test set (absent) or a held-out group. */
+  set?: string;
 }
 
-export async function measureOcrAccuracy(opts: { keepDir?: boolean; threads?: number; renderedDir?: string; cropPadding?: number; gapSpaces?: boolean; only?: RegExp } = {}): Promise<OcrAccuracy & { dir: string }> {
+export async function measureOcrAccuracy(opts: { heldOut?: HeldOutGroup; keepDir?: boolean; threads?: number; renderedDir?: string; cropPadding?: number; gapSpaces?: boolean; only?: RegExp } = {}): Promise<OcrAccuracy & { dir: string }> {
   const dir = opts.renderedDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-ocr-set-'));
   let t = Date.now();
-  const screens: RenderedScreen[] = (opts.renderedDir ? screenPlan(dir) : await renderScreens(dir)).filter((s) => !opts.only || opts.only.test(path.basename(s.file)));
+  const pages = opts.heldOut ? heldOutPages(opts.heldOut) : screenPages();
+  const screens: RenderedScreen[] = (opts.renderedDir ? screenPlan(dir, pages) : await renderScreens(dir, pages)).filter((s) => !opts.only || opts.only.test(path.basename(s.file)));
   const renderSeconds = (Date.now() - t) / 1000;
   const reader = await TextReader.open({ threads: opts.threads ?? 2, cropPadding: opts.cropPadding, gapSpaces: opts.gapSpaces });
   const groups = new Map<string, { found: number; total: number }>();
@@ -49,19 +54,20 @@ export async function measureOcrAccuracy(opts: { keepDir?: boolean; threads?: nu
     await reader.dispose();
     if (!opts.keepDir && !opts.renderedDir) removeDir(dir);
   }
-  return { found, total, groups, misses, images: screens.length, renderSeconds, readSeconds: (Date.now() - t) / 1000, dir };
+  return { set: opts.heldOut && `held-out pages (${opts.heldOut})`, found, total, groups, misses, images: screens.length, renderSeconds, readSeconds: (Date.now() - t) / 1000, dir };
 }
 
 export function formatAccuracy(a: OcrAccuracy): string {
   const pct = (f: number, n: number) => `${((100 * f) / n).toFixed(1)} % (${f}/${n})`;
   const rows = [...a.groups].map(([g, e]) => `  ${g.padEnd(11)} ${pct(e.found, e.total)}`);
-  return [`OCR test set: ${a.images} images, expected strings found exactly ${pct(a.found, a.total)}; render ${a.renderSeconds.toFixed(1)} s, read ${a.readSeconds.toFixed(1)} s`, ...rows].join('\n');
+  return [`OCR ${a.set ?? 'test set'}: ${a.images} images, expected strings found exactly ${pct(a.found, a.total)}; render ${a.renderSeconds.toFixed(1)} s, read ${a.readSeconds.toFixed(1)} s`, ...rows].join('\n');
 }
 
 if (require.main === module) {
   const at = process.argv.indexOf('--dir');
+  const held = process.argv.indexOf('--held-out');
   const pad = process.argv.indexOf('--pad');
-  void measureOcrAccuracy({ keepDir: process.argv.includes('--keep'), renderedDir: at > 0 ? process.argv[at + 1] : undefined, cropPadding: pad > 0 ? Number(process.argv[pad + 1]) : undefined, gapSpaces: !process.argv.includes('--no-gap-spaces'), only: process.argv.includes('--only') ? new RegExp(process.argv[process.argv.indexOf('--only') + 1]) : undefined }).then((a) => {
+  void measureOcrAccuracy({ heldOut: held > 0 ? (process.argv[held + 1] as HeldOutGroup) : undefined, keepDir: process.argv.includes('--keep'), renderedDir: at > 0 ? process.argv[at + 1] : undefined, cropPadding: pad > 0 ? Number(process.argv[pad + 1]) : undefined, gapSpaces: !process.argv.includes('--no-gap-spaces'), only: process.argv.includes('--only') ? new RegExp(process.argv[process.argv.indexOf('--only') + 1]) : undefined }).then((a) => {
     console.log(formatAccuracy(a));
     for (const m of a.misses) console.log(`  miss ${m.file}: ${JSON.stringify(m.expected)}  read ${JSON.stringify(m.closest)}`);
     if (process.argv.includes('--keep')) console.log(`images in ${a.dir}`);

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { chromium } from 'playwright-core';
-import { Category, Lang, pageHtml, screenPages, Theme } from './screenPages';
+import { Category, Lang, pageHtml, ScreenPage, screenPages, Theme } from './screenPages';
 
 export interface RenderedScreen {
   file: string;
@@ -22,17 +22,17 @@ const THEMES: Theme[] = ['light', 'dark'];
 const VIEWPORT = { width: 960, height: 600 };
 
 /** The set's images (file names under dir and what each shows), in rendering order. */
-export function screenPlan(dir: string): RenderedScreen[] {
-  return SCALES.flatMap((scale, si) => THEMES.flatMap((theme, ti) => screenPages().map((page, pi) => {
+export function screenPlan(dir: string, pages: ScreenPage[] = screenPages()): RenderedScreen[] {
+  return SCALES.flatMap((scale, si) => THEMES.flatMap((theme, ti) => pages.map((page, pi) => {
     const format: 'png' | 'jpeg' = (si + ti + pi) % 2 === 0 ? 'png' : 'jpeg';
     const file = path.join(dir, `${page.category}-${page.lang}-${theme}-${scale}x.${format === 'png' ? 'png' : 'jpg'}`);
     return { file, category: page.category, lang: page.lang, theme, scale, format, expect: page.expect };
   })));
 }
 
-export async function renderScreens(dir: string): Promise<RenderedScreen[]> {
-  const plan = screenPlan(dir);
-  const pages = new Map(screenPages().map((p) => [`${p.category}-${p.lang}`, p]));
+export async function renderScreens(dir: string, pageList: ScreenPage[] = screenPages()): Promise<RenderedScreen[]> {
+  const plan = screenPlan(dir, pageList);
+  const pages = new Map(pageList.map((p) => [`${p.category}-${p.lang}`, p]));
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
     headless: true,

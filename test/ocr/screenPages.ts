@@ -5,7 +5,7 @@
 // `expect`, including the cases off-the-shelf OCR got wrong: TS2339, 'data/2026-11.csv', full-width
 // parentheses, a long line, a trailing period.
 
-export type Category = 'dialog' | 'terminal' | 'stacktrace' | 'table' | 'settings' | 'editor';
+export type Category = 'dialog' | 'terminal' | 'stacktrace' | 'table' | 'settings' | 'editor' | 'diff' | 'notification' | 'log' | 'form' | 'audit' | 'troubleshooting';
 export type Lang = 'en' | 'zh';
 
 export interface ScreenPage {
