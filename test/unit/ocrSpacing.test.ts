@@ -204,3 +204,16 @@ test('two overlapping boxes of one line do not read the shared character twice',
   assert.deepEqual(inReadingOrder([part('Property', [0, 0, 80, 16]), part("y 'userId' does", [84, 0, 236, 16])]).map((l) => l.text), ["Property y 'userId' does"], 'apart: both read');
   assert.deepEqual(inReadingOrder([part('Proper', [0, 0, 60, 16]), part('a b', [55, 0, 90, 16])]).map((l) => l.text), ['Proper a b'], 'overlapping, nothing doubled');
 });
+
+test('monospace: ink reaching into a blank cell from the next glyph is no dropped quote', () => {
+  const parts = [...letters('abcdefghij'), ...letters('kl', 110)];
+  // a stroke high in cell 10 that runs on into 'k' (like the tip of a W): part of the neighbour
+  assert.equal(monoLine(parts, [[107, 112, 2, 5]]), 'abcdefghij kl');
+  assert.equal(monoLine(parts, [[104, 106, 2, 5]]), "abcdefghij'kl", 'a stroke standing alone in the cell is a quote');
+});
+
+test('a blank of half an em between two Chinese characters is a space (a terminal\'s or a log\'s word gap)', () => {
+  // CJK ink 10 rows high: em about 10.9 px
+  assert.equal(spaced([['用', 0, 9], ['户', 10, 19], ['登', 26, 35], ['录', 36, 45]]), '用户 登录', '7 px');
+  assert.equal(spaced([['用', 0, 9], ['户', 10, 19], ['登', 22, 31], ['录', 32, 41]]), '用户登录', '3 px: the glyphs\' own bearings');
+});

@@ -23,6 +23,11 @@ const CJK_LATIN = 0.6;
 const CJK_DIGIT = 0.8;
 /** Between two letters (or a letter and a digit), neither a thin stem: this times that. */
 const LETTER_FACTOR = 0.78;
+/**
+ * Between two CJK characters (whose ink nearly fills the em, no-space blanks measured up to 0.3 em) a
+ * blank of half an em is a space, as a terminal or a log view leaves between Chinese words ('用户 登录').
+ */
+const CJK_SPACE = 0.5;
 /** Narrow punctuation and brackets: wide side bearings. */
 const NARROW = /^[.,:;!?()[\]{}]$/;
 const THIN_STEM = /^[ilIj1]$/;
@@ -218,6 +223,9 @@ function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineM
       if (cells[j - 1] >= 0 && cells[j] < 0 && LETTER_OR_DIGIT.test(a.char) && !QUOTE.test(g.char)) out += markIn(ink, cellStart(j - 1, cells[j - 1] + 1), pitch, metrics) ?? '';
       if (cells[j] >= 0 && cells[j - 1] >= 0) {
         if (cells[j] > cells[j - 1] + 1) out += gapText(cellStart(j - 1, cells[j - 1] + 1), cells[j] - cells[j - 1] - 1, pitch, ink, metrics);
+      } else if (CJK.test(a.char) && CJK.test(g.char)) {
+        // a terminal separates Chinese words with a blank cell ('信息 服务'); CJK ink nearly fills its em
+        if (readSpace || longestBlank(ink.columns, a.x, g.x) >= WIDE_GAP * pitch) out += ' ';
       } else if (!(CJK.test(a.char) && CJK.test(g.char)) && !wide[j - 1] && !wide[j] && !cjkPunctuation(a.char, g.char)) {
         // beside a wide character the grid says nothing: a gap of most of a cell is a space
         // and a mark in the cell before a narrow character is a quote the recogniser dropped
@@ -254,7 +262,9 @@ function markIn(ink: LineInk, cellStart: number, pitch: number, metrics: LineMet
   const box = inkBox(ink, from, to);
   if (!box) return null;
   const runs = inkRuns(ink, from, to);
-  const high = box[3] <= (metrics.xTop + metrics.baseline) / 2;
+  // ink that runs on past the cell's edges is a neighbour's reaching in ('orders WHERE': the W's tip)
+  const own = inkRuns(ink, cellStart - pitch, cellStart + 2 * pitch).filter(([x0, x1]) => x1 > from && x0 < to).every(([x0, x1]) => x0 >= cellStart && x1 <= cellStart + pitch);
+  const high = own && box[3] <= (metrics.xTop + metrics.baseline) / 2;
   const thin = runs.every(([x0, x1]) => x1 - x0 <= Math.max(2, 0.5 * (box[3] - box[1])));
   if (high && thin && runs.length <= 2) return runs.length === 1 ? "'" : '"';
   // one short stroke falling to the right, no wider than half a cell: a backtick ('${path}`)')
@@ -286,7 +296,9 @@ function proportionalText(glyphs: Glyph[], ink: LineInk): string {
     const [ca, cb] = [form[i - 1], form[i]];
     const space = read[i]
       ? keepReadSpace(a, b, form[i - 2] ?? '', ca, cb, wide[i - 1] || wide[i], ink, em)
-      : !wide[i - 1] && !wide[i] && spaceAllowed(form[i - 2] ?? '', ca, cb) && gapBlank(a, b, ink) >= gapNeeded(ca, cb, minGap, wordGap);
+      : CJK.test(ca) && CJK.test(cb)
+        ? em !== null && longestBlank(ink.columns, a.x, b.x) >= CJK_SPACE * em
+        : !wide[i - 1] && !wide[i] && spaceAllowed(form[i - 2] ?? '', ca, cb) && gapBlank(a, b, ink) >= gapNeeded(ca, cb, minGap, wordGap);
     out += (space ? ' ' : '') + b.char;
   }
   return out;
