@@ -217,3 +217,10 @@ test('a blank of half an em between two Chinese characters is a space (a termina
   assert.equal(spaced([['用', 0, 9], ['户', 10, 19], ['登', 26, 35], ['录', 36, 45]]), '用户 登录', '7 px');
   assert.equal(spaced([['用', 0, 9], ['户', 10, 19], ['登', 22, 31], ['录', 32, 41]]), '用户登录', '3 px: the glyphs\' own bearings');
 });
+
+test('monospace: a skipped cell holding the same ink as the letter before it is that letter again (a collapsed CTC repeat)', () => {
+  // 'abcdefghER?OR' read as 'abcdefghEROR': cell 10 holds the same block as the 'R' in cell 9
+  const parts = [...letters('abcdefghER'), ...letters('OR', 110)];
+  assert.equal(monoLine(parts, [[102, 108, 2, 14]]), 'abcdefghERROR');
+  assert.equal(monoLine(parts, [[102, 108, 8, 14]]), 'abcdefghER OR', 'different ink there: left to the other rules');
+});

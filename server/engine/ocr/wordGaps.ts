@@ -64,6 +64,8 @@ const INK_FIT = 0.09;
  */
 const MIN_MEASURED = 10;
 const MIN_OTHER = 4;
+/** Two cells whose ink overlaps by this share (intersection over union) hold the same glyph. */
+const SAME_INK = 0.7;
 /** Beside a wide character on a monospace line, a blank run of this many cells is a space. */
 const WIDE_GAP = 0.8;
 
@@ -222,7 +224,7 @@ function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineM
       // a quote the recogniser dropped in the cell after a word before a wide character ('lodash'（位于)
       if (cells[j - 1] >= 0 && cells[j] < 0 && LETTER_OR_DIGIT.test(a.char) && !QUOTE.test(g.char)) out += markIn(ink, cellStart(j - 1, cells[j - 1] + 1), pitch, metrics) ?? '';
       if (cells[j] >= 0 && cells[j - 1] >= 0) {
-        if (cells[j] > cells[j - 1] + 1) out += gapText(cellStart(j - 1, cells[j - 1] + 1), cells[j] - cells[j - 1] - 1, pitch, ink, metrics);
+        if (cells[j] > cells[j - 1] + 1) out += gapText(cellStart(j - 1, cells[j - 1] + 1), cells[j] - cells[j - 1] - 1, pitch, ink, metrics, a.char);
       } else if (CJK.test(a.char) && CJK.test(g.char)) {
         // a terminal separates Chinese words with a blank cell ('信息 服务'); CJK ink nearly fills its em
         if (readSpace || longestBlank(ink.columns, a.x, g.x) >= WIDE_GAP * pitch) out += ' ';
@@ -249,10 +251,41 @@ function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineM
  * that no character was read for (one stroke ', two ", a short stroke falling to the right `). Runs of
  * spaces become one.
  */
-function gapText(start: number, cells: number, pitch: number, ink: LineInk, metrics: LineMetrics | null): string {
+function gapText(start: number, cells: number, pitch: number, ink: LineInk, metrics: LineMetrics | null, before: string): string {
   let out = '';
-  for (let j = 0; j < cells; j++) out += markIn(ink, start + j * pitch, pitch, metrics) ?? ' ';
+  let repeat = LETTER_OR_DIGIT.test(before);
+  for (let j = 0; j < cells; j++) {
+    const cell = start + j * pitch;
+    // the same ink as the cell before: a doubled letter whose repeat CTC decoding collapsed ('ERROR' read 'EROR')
+    repeat = repeat && sameInk(ink, cell - pitch, cell, pitch);
+    out += repeat ? before : markIn(ink, cell, pitch, metrics) ?? ' ';
+  }
   return out.replace(/ +/g, ' ');
+}
+
+/** Whether two cells hold the same glyph: their ink pixels overlap (IoU, best of a one-pixel shift) by SAME_INK. */
+function sameInk(ink: LineInk, a: number, b: number, pitch: number): boolean {
+  const w = Math.floor(pitch);
+  const x0 = Math.round(a);
+  const x1 = Math.round(b);
+  let best = 0;
+  for (const shift of [-1, 0, 1]) {
+    let both = 0;
+    let either = 0;
+    for (let dx = 0; dx < w; dx++) {
+      const xa = x0 + dx;
+      const xb = x1 + dx + shift;
+      if (xa < 0 || xb < 0 || xa >= ink.width || xb >= ink.width) continue;
+      for (let y = 0; y < ink.height; y++) {
+        const p = ink.mask[y * ink.width + xa];
+        const q = ink.mask[y * ink.width + xb];
+        both += p & q;
+        either += p | q;
+      }
+    }
+    if (either >= 0.1 * ink.inkHeight * pitch) best = Math.max(best, both / either);
+  }
+  return best >= SAME_INK;
 }
 
 function markIn(ink: LineInk, cellStart: number, pitch: number, metrics: LineMetrics | null): string | null {
