@@ -127,7 +127,7 @@ async function main(): Promise<void> {
       wallS: Math.round(wallS), secondsPerStep: r.result.secondsPerStep,
       accuracyBefore: before.accuracy, accuracyAfter: after.accuracy, accuracyTrain48: onTrain.accuracy,
       perQuestionAfter: Object.fromEntries(after.byQuestion), textKl: drift.meanKl, textMaxKl: drift.maxKl, sameGreedyText: drift.sameGreedy,
-      finalLoss: r.result.losses.at(-1), defaults: visionTrainDefaults(r.samples),
+      finalLoss: r.result.losses.at(-1), defaults: visionTrainDefaults(r.samples, model.runtime.cfg.llama.dim),
     };
     if (values.json) console.log(JSON.stringify(row));
     else {

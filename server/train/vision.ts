@@ -36,11 +36,17 @@ export interface VisionTrainDefaults {
  * bottleneck left the loss higher at equal steps (lavin-tiny, 100 steps: 4.8 against 4.0), and a
  * few hundred examples are fitted long before they are over-fitted. Measured on the synthetic set
  * with bench/visionTraining.ts (numbers in the report of issue 14): 3x the lr (6e-2) did not learn.
+ *
+ * The peak rate shrinks with the LLM's width, 2e-2 * (64 / dim)^(2/3): wider residual streams take
+ * the same adapter step as a larger change. Both measured points fit it: 2e-2 was the best of
+ * 5e-3 / 2e-2 / 6e-2 on lavin-tiny (dim 64), and on the d512 shape 2e-2 collapsed to one answer
+ * (16.7 %) where 5e-3 learnt (47.9 %). At 4096 it gives 1.25e-3, LaVIN-7B's own scale (9e-3 x 32 / 256).
  */
-export function visionTrainDefaults(samples: number): VisionTrainDefaults {
+export function visionTrainDefaults(samples: number, dim = 64): VisionTrainDefaults {
   const accumSteps = samples >= 16 ? 4 : 1;
   const epochs = samples <= 200 ? 20 : samples <= 2000 ? 10 : 3;
-  return { epochs, accumSteps, lr: 2e-2, warmupEpochs: 1, dropout: 0 };
+  const lr = 2e-2 * Math.min(1, Math.pow(64 / dim, 2 / 3));
+  return { epochs, accumSteps, lr, warmupEpochs: 1, dropout: 0 };
 }
 
 export interface VisionTrainRun {
@@ -130,7 +136,7 @@ async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWe
   const anchors = anchorCount === 0 ? [] : await textAnchors(run.model, weights, init, seed, anchorCount);
   for (const a of anchors) longest = Math.max(longest, tok.encode(promptText(LAVIN_FAMILY, a.prompt) + a.answer, { bos: true, eos: true }).length + extra);
   const examples = await prepareExamples([...fitting, ...anchors], tok, { maxWords: Math.min(longest, maxSeq), imageSize: visionResolution(run.model.info.clip) });
-  const d = visionTrainDefaults(examples.length);
+  const d = visionTrainDefaults(examples.length, run.model.runtime.cfg.llama.dim);
   const result = await train({
     weights: separated ?? weights, samples: examples, ...prefixes,
     steps: run.steps, epochs: run.epochs ?? d.epochs, warmupEpochs: run.warmupEpochs ?? d.warmupEpochs, accumSteps: run.accumSteps ?? d.accumSteps, lr: run.lr ?? d.lr, dropout: run.dropout ?? d.dropout,

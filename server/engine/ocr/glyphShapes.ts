@@ -6,13 +6,19 @@
 // - a dash or middle dot read for a small dot on the baseline is a full stop ('config-yaml'); a caret
 //   that is a single stroke is a backtick.
 // - a slash read as 1, I, l, 7 or | ('//' as '1/'): one thin stroke in every row, leaning right.
+// - 1 or l in a monospace cell by the ends of the stem: a foot on both sides is a 1 ('v1' read 'vl').
 // - quotes: one thin stroke high on the line is ', two are " (the recogniser mixes them, and reads an
-//   apostrophe as *).
+//   apostrophe as *); a short stroke above the x-height read as a quote or caret is a backtick;
+//   double quotes are straight or curly by pairs (quotePairs.ts).
+// - numbers with look-alike letters in them ('l000', '1ooo'): digitRuns.ts.
 // - dashes: the Chinese numeral 一 with a word gap on both sides is a dash ('Acme 云 — 登录'); a
 //   hyphen read for a dash wider than 1.4 x-heights is an em dash, on proportional lines.
 // Each rule needs the line's measured heights and a clear margin, otherwise the text stays as read.
 
-import { Glyph, LineInk, LineMetrics, inkRuns, longestBlank } from './lineInk';
+import { Glyph, LineInk, LineMetrics, longestBlank } from './lineInk';
+import { isBacktick, markColumns, markFloor, markShape } from './markShapes';
+import { pairDoubleQuotes } from './quotePairs';
+import { digitRuns } from './digitRuns';
 
 const SIZE_PAIRS: Record<string, string> = { o: 'O', c: 'C', s: 'S', u: 'U', v: 'V', w: 'W', x: 'X', z: 'Z' };
 const SMALL_OF: Record<string, string> = { O: 'o', '0': 'o', C: 'c', S: 's', U: 'u', V: 'v', W: 'w', X: 'x', Z: 'z' };
@@ -25,19 +31,31 @@ const MARGIN = 0.3;
 const CAP_EM = 0.71;
 
 export function fixShapes(glyphs: Glyph[], ink: LineInk, metrics: LineMetrics | null, monospace: boolean): void {
-  if (!metrics) return;
+  const read = glyphs.map((g) => g.char);
+  if (!metrics) return pairDoubleQuotes(glyphs, read, ink, null);
   for (let i = 0; i < glyphs.length; i++) {
     const g = glyphs[i];
     if (!g.box) continue;
     // sizes only on a monospace line, where a glyph's box is its cell and holds no neighbour's ink
     const sized = monospace ? bySize(g, glyphs[i - 1], glyphs[i + 1], metrics) : null;
     if (sized) g.char = sized;
+    else if ((QUOTE_LIKE.has(g.char) || g.char === '^') && backtickShape(g, ink, metrics)) g.char = '`';
     else if (QUOTE_LIKE.has(g.char) || (g.char === '*' && QUOTE_LIKE.has(g.alt))) g.char = byStrokes(g, ink, metrics) ?? g.char;
     else if (DOT_LIKE.has(g.char) && onBaseline(g, metrics)) g.char = '.';
     else if (g.char === '^' && singleStroke(g, ink, metrics)) g.char = '`';
     else if (SLASH_LIKE.has(g.char) && leansRight(g, ink)) g.char = '/';
+    else if (monospace && (g.char === 'l' || g.char === '1')) g.char = oneOrEll(g, ink) ?? g.char;
     else if (DASHES.has(g.char)) g.char = dashKind(glyphs, i, ink, metrics, monospace) ?? g.char;
   }
+  pairDoubleQuotes(glyphs, read, ink, metrics);
+  digitRuns(glyphs, metrics);
+}
+
+/** A quote or caret whose ink is a backtick's (markShapes.ts isBacktick). */
+function backtickShape(g: Glyph, ink: LineInk, m: LineMetrics): boolean {
+  const floor = markFloor(m);
+  const shape = floor === null ? null : markShape(ink, g.box![0], g.box![2], floor);
+  return shape !== null && isBacktick(shape, m);
 }
 
 /** A caret stands on two legs; a mark high on the line that is one stroke in every row is a backtick. */
@@ -75,6 +93,39 @@ function leansRight(g: Glyph, ink: LineInk): boolean {
   return centres[0] - centres[centres.length - 1] >= height / 3;
 }
 
+/**
+ * 1 or l by the ends of the stem, in a monospace cell: a 1 stands on a foot reaching out on both
+ * sides of its stem and has its flag on the left only; an l has its top serif on the left and its
+ * tail on the right only ('v1' read 'vl').
+ */
+function oneOrEll(g: Glyph, ink: LineInk): string | null {
+  const [x0, y0, x1, y1] = g.box!;
+  const height = y1 - y0;
+  if (height < 6) return null;
+  const extent = (y: number): [number, number] | null => {
+    let a = -1;
+    let b = -1;
+    for (let x = x0; x < x1; x++) if (ink.mask[y * ink.width + x]) [a, b] = [a < 0 ? x : a, x + 1];
+    return a < 0 ? null : [a, b];
+  };
+  // the stem: the columns with ink in at least 60 % of the rows
+  const stem: number[] = [];
+  for (let x = x0; x < x1; x++) {
+    let n = 0;
+    for (let y = y0; y < y1; y++) n += ink.mask[y * ink.width + x];
+    if (n >= 0.6 * height) stem.push(x);
+  }
+  const top = extent(y0);
+  const bottom = extent(y1 - 1);
+  if (stem.length === 0 || stem.length > 0.4 * height || !top || !bottom) return null;
+  const [stemLeft, stemRight] = [stem[0], stem[stem.length - 1] + 1];
+  const footLeft = stemLeft - bottom[0];
+  const footRight = bottom[1] - stemRight;
+  if (footLeft >= 1 && footRight >= 1 && top[1] <= stemRight) return '1';
+  if (footLeft <= 0 && footRight >= 1 && top[0] < stemLeft && top[1] <= stemRight) return 'l';
+  return null;
+}
+
 /** Read as a dash or a middle dot, but the ink is a small dot sitting on the baseline: a full stop. */
 const DOT_LIKE = new Set(['-', '·', '•', '‧', '∙', '・']);
 
@@ -88,14 +139,16 @@ function onBaseline(g: Glyph, m: LineMetrics): boolean {
 
 function bySize(g: Glyph, before: Glyph | undefined, after: Glyph | undefined, m: LineMetrics): string | null {
   const small = SIZE_PAIRS[g.char] !== undefined ? g.char : SMALL_OF[g.char];
-  if (small === undefined || m.xTop === undefined || m.capTop === undefined) return null;
-  const span = m.xTop - m.capTop;
+  // the cap height, or else the ascenders' (a line with no capital or digit read surely)
+  const capTop = m.capTop ?? m.ascTop;
+  if (small === undefined || m.xTop === undefined || capTop === undefined) return null;
+  const span = m.xTop - capTop;
   if (span < 1.5) return null;
   const top = g.box![1];
   // the glyph must also sit on the baseline (a mark above or below it is something else)
   if (Math.abs(g.box![3] - m.baseline) > 0.4 * span + 1) return null;
   if (top >= m.xTop - MARGIN * span) return small;
-  if (top > m.capTop + MARGIN * span) return null;
+  if (top > capTop + MARGIN * span) return null;
   if (small !== 'o') return SIZE_PAIRS[small];
   // tall o: 0 or O; the recogniser's pick among them, else the neighbours' kind
   if (g.char === '0' || g.char === 'O') return g.char;
@@ -103,14 +156,20 @@ function bySize(g: Glyph, before: Glyph | undefined, after: Glyph | undefined, m
   return DIGIT.test(before?.char ?? '') || DIGIT.test(after?.char ?? '') ? '0' : 'O';
 }
 
-/** ' or " by the number of thin strokes in the glyph's box, when the glyph is a mark high on the line. */
+/**
+ * ' or " by the number of thin strokes of the mark (markShape: only ink wholly above the middle of the
+ * x-height, so a neighbour letter reaching into the columns is not a stroke). Where the recogniser read
+ * a double mark the whole span up to the neighbours is searched for its second stroke (the box looks
+ * at the middle of the span only, and may cut one off).
+ */
 function byStrokes(g: Glyph, ink: LineInk, m: LineMetrics): string | null {
-  const [x0, y0, x1, y1] = g.box!;
-  const refTop = m.xTop ?? m.capTop;
-  if (refTop === undefined || y1 > (refTop + m.baseline) / 2) return null;
-  const runs = inkRuns(ink, x0, x1);
-  if (runs.length < 1 || runs.length > 2 || runs.some(([a, b]) => b - a > Math.max(2, 0.5 * (y1 - y0)))) return null;
-  return quoteOfKind(g.char, runs.length === 1);
+  const floor = markFloor(m);
+  const [from, to] = markColumns(g);
+  const shape = floor === null ? null : markShape(ink, from, to, floor);
+  if (!shape) return null;
+  const height = shape.bottom - shape.top;
+  if (shape.rows.some((r) => r.some(([a, b]) => b - a > Math.max(2, 0.5 * height)))) return null;
+  return quoteOfKind(g.char, shape.strokes === 1);
 }
 
 /** The single or double quote of the same style (straight, or curly opening/closing) as `c`. */

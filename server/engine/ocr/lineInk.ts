@@ -130,10 +130,13 @@ export interface LineMetrics {
   xTop?: number;
   /** Top row of capitals and digits. */
   capTop?: number;
+  /** Top row of the letters with ascenders (b d f h k l): within a pixel or so of the cap height. */
+  ascTop?: number;
 }
 
 const X_HEIGHT = /^[acemnorsuvwxz]$/;
 const CAP_HEIGHT = /^[A-Z0-9]$/;
+const ASCENDER = /^[bdfhkl]$/;
 const NO_DESCENDER = /^[a-fh-ik-oq-xzA-Z0-9]$/;
 /** Only characters read at least this surely measure the line. */
 const SURE = 0.9;
@@ -144,7 +147,8 @@ export function lineMetrics(glyphs: Glyph[]): LineMetrics | null {
   if (bottoms.length < 2) return null;
   const xTops = sure.filter((g) => X_HEIGHT.test(g.char)).map((g) => g.box![1]);
   const capTops = sure.filter((g) => CAP_HEIGHT.test(g.char)).map((g) => g.box![1]);
-  return { baseline: median(bottoms), xTop: xTops.length >= 2 ? median(xTops) : undefined, capTop: capTops.length >= 2 ? median(capTops) : undefined };
+  const ascTops = sure.filter((g) => ASCENDER.test(g.char)).map((g) => g.box![1]);
+  return { baseline: median(bottoms), xTop: xTops.length >= 2 ? median(xTops) : undefined, capTop: capTops.length >= 2 ? median(capTops) : undefined, ascTop: ascTops.length >= 2 ? median(ascTops) : undefined };
 }
 
 export function median(xs: number[]): number {

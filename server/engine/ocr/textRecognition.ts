@@ -9,6 +9,7 @@ import { Box, resizeRgb } from './textDetection';
 import { fixShapes } from './glyphShapes';
 import { inkBox, lineInk, lineMetrics, placeGlyphs } from './lineInk';
 import { monospaceGrid, spacedText } from './wordGaps';
+import { withDroppedMarks, withLoneMarks } from './droppedMarks';
 
 export const REC_HEIGHT = 48;
 /** Training width of the recognition model: narrower crops are padded to it, as PaddleOCR does. */
@@ -70,12 +71,14 @@ export async function recognise(session: ort.InferenceSession, crop: RgbImage, d
   const stepWidth = (padded / steps) * (crop.width / width);
   const ink = lineInk(crop, edgeColour(crop, [0, 0, crop.width, crop.height]));
   if (ink.inkHeight === 0) return r;
-  const glyphs = placeGlyphs(halfWidthInLatin(r.chars), ink, stepWidth);
-  const metrics = lineMetrics(glyphs);
-  const chars = glyphs.filter((g) => g.char !== ' ');
-  const grid = monospaceGrid(chars, ink);
+  const placed = placeGlyphs(halfWidthInLatin(r.chars), ink, stepWidth);
+  const metrics = lineMetrics(placed);
+  const chars = placed.filter((g) => g.char !== ' ');
+  const found = monospaceGrid(chars, ink);
   // on a monospace line a glyph's ink is the ink of its cell
-  if (grid) chars.forEach((g, i) => grid.cells[i] >= 0 && (g.box = inkBox(ink, grid.centres[i] - 0.4 * grid.pitch, grid.centres[i] + 0.4 * grid.pitch)));
+  if (found) chars.forEach((g, i) => found.cells[i] >= 0 && (g.box = inkBox(ink, found.centres[i] - 0.4 * found.pitch, found.centres[i] + 0.4 * found.pitch)));
+  // and a mark in a cell no character was read for is one the recogniser dropped
+  const { glyphs, grid } = found ? withDroppedMarks(placed, ink, metrics, found) : { glyphs: withLoneMarks(placed, ink, metrics), grid: null };
   fixShapes(glyphs, ink, metrics, grid !== null);
   return { ...r, text: spacedText(glyphs, ink, metrics, grid) };
 }
