@@ -112,7 +112,7 @@ test('a point or colon between digits keeps no space; after a comma between digi
 });
 
 test('a digit beside Chinese needs more blank than a letter does (its bearings are wider)', () => {
-  // CJK ink rows 0-12 (ink height 12): letter/CJK 2.5 px, digit/CJK 3.4 px; 3 px blanks
+  // CJK ink rows 0-12 (ink height 12): letter/CJK 2.5 px, digit/CJK 3.2 px; 3 px blanks
   assert.equal(spaced([['月', 0, 9, 0, 12], ['x', 12, 17, 4, 11], ['日', 20, 29, 0, 12]]), '月 x 日');
   assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 12, 17, 2, 11], ['日', 20, 29, 0, 12]]), '月7日');
   assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 13, 18, 2, 11], ['日', 22, 31, 0, 12]]), '月 7 日', '4 px');
@@ -149,7 +149,7 @@ test('two letters need less blank than a letter beside a thin stem', () => {
 });
 
 test('a thin-stem digit beside Chinese keeps the ordinary threshold', () => {
-  // CJK ink rows 0-12 (4.2 px ordinary, 3.4 px for a digit beside CJK): 4 px blanks
+  // CJK ink rows 0-12 (4.2 px ordinary, 3.2 px for a digit beside CJK): 4 px blanks
   assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 13, 18, 2, 11], ['日', 22, 31, 0, 12]]), '月 7 日');
   assert.equal(spaced([['月', 0, 9, 0, 12], ['1', 13, 16, 2, 11], ['日', 20, 29, 0, 12]]), '月1日', "'1' has the widest bearings");
 });
