@@ -112,7 +112,7 @@ test('a point or colon between digits keeps no space; after a comma between digi
 });
 
 test('a digit beside Chinese needs more blank than a letter does (its bearings are wider)', () => {
-  // CJK ink rows 0-12 (ink height 12): letter/CJK 2.5 px, digit/CJK 3.4 px; 3 px blanks
+  // CJK ink rows 0-12 (ink height 12): letter/CJK 2.5 px, digit/CJK 3.2 px; 3 px blanks
   assert.equal(spaced([['月', 0, 9, 0, 12], ['x', 12, 17, 4, 11], ['日', 20, 29, 0, 12]]), '月 x 日');
   assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 12, 17, 2, 11], ['日', 20, 29, 0, 12]]), '月7日');
   assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 13, 18, 2, 11], ['日', 22, 31, 0, 12]]), '月 7 日', '4 px');
@@ -149,7 +149,7 @@ test('two letters need less blank than a letter beside a thin stem', () => {
 });
 
 test('a thin-stem digit beside Chinese keeps the ordinary threshold', () => {
-  // CJK ink rows 0-12 (4.2 px ordinary, 3.4 px for a digit beside CJK): 4 px blanks
+  // CJK ink rows 0-12 (4.2 px ordinary, 3.2 px for a digit beside CJK): 4 px blanks
   assert.equal(spaced([['月', 0, 9, 0, 12], ['7', 13, 18, 2, 11], ['日', 22, 31, 0, 12]]), '月 7 日');
   assert.equal(spaced([['月', 0, 9, 0, 12], ['1', 13, 16, 2, 11], ['日', 20, 29, 0, 12]]), '月1日', "'1' has the widest bearings");
 });
@@ -203,4 +203,24 @@ test('two overlapping boxes of one line do not read the shared character twice',
   assert.deepEqual(inReadingOrder([part('Property', [0, 0, 80, 16]), part("y 'userId' does", [68, 0, 220, 16])]).map((l) => l.text), ["Property 'userId' does"]);
   assert.deepEqual(inReadingOrder([part('Property', [0, 0, 80, 16]), part("y 'userId' does", [84, 0, 236, 16])]).map((l) => l.text), ["Property y 'userId' does"], 'apart: both read');
   assert.deepEqual(inReadingOrder([part('Proper', [0, 0, 60, 16]), part('a b', [55, 0, 90, 16])]).map((l) => l.text), ['Proper a b'], 'overlapping, nothing doubled');
+});
+
+test('monospace: ink reaching into a blank cell from the next glyph is no dropped quote', () => {
+  const parts = [...letters('abcdefghij'), ...letters('kl', 110)];
+  // a stroke high in cell 10 that runs on into 'k' (like the tip of a W): part of the neighbour
+  assert.equal(monoLine(parts, [[107, 112, 2, 5]]), 'abcdefghij kl');
+  assert.equal(monoLine(parts, [[104, 106, 2, 5]]), "abcdefghij'kl", 'a stroke standing alone in the cell is a quote');
+});
+
+test('a blank of half an em between two Chinese characters is a space (a terminal\'s or a log\'s word gap)', () => {
+  // CJK ink 10 rows high: em about 10.9 px
+  assert.equal(spaced([['用', 0, 9], ['户', 10, 19], ['登', 26, 35], ['录', 36, 45]]), '用户 登录', '7 px');
+  assert.equal(spaced([['用', 0, 9], ['户', 10, 19], ['登', 22, 31], ['录', 32, 41]]), '用户登录', '3 px: the glyphs\' own bearings');
+});
+
+test('monospace: a skipped cell holding the same ink as the letter before it is that letter again (a collapsed CTC repeat)', () => {
+  // 'abcdefghER?OR' read as 'abcdefghEROR': cell 10 holds the same block as the 'R' in cell 9
+  const parts = [...letters('abcdefghER'), ...letters('OR', 110)];
+  assert.equal(monoLine(parts, [[102, 108, 2, 14]]), 'abcdefghERROR');
+  assert.equal(monoLine(parts, [[102, 108, 8, 14]]), 'abcdefghER OR', 'different ink there: left to the other rules');
 });

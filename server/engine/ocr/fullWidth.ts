@@ -51,3 +51,8 @@ function wideBracket(chars: Glyph[], i: number, columns: Uint8Array, em: number)
   if (!inner) return WIDE_PUNCT.test(g.char);
   return longestBlank(columns, Math.min(g.x, inner.x), Math.max(g.x, inner.x)) >= INNER_BLANK * em;
 }
+
+/** Sentence punctuation beside a CJK character is Chinese punctuation read as ASCII: never a space. */
+export function cjkPunctuation(a: string, b: string): boolean {
+  return (CJK.test(a) && /^[,.:;!?)\]]$/.test(b)) || (CJK.test(b) && /^[,.:;!?([]$/.test(a));
+}

@@ -7,38 +7,15 @@
 //   recogniser wrote. A blank-looking cell that holds a small mark high on the line is a quote the
 //   recogniser dropped ("Property 'userId'" read as "Property userId'").
 // - Proportional lines: a run of background columns between two characters, wider than letters leave
-//   inside a word, is a space. Not between two CJK characters (Chinese has no spaces), next to
-//   full-width punctuation (its glyph is half blank), after an opening or before a closing mark.
+//   inside a word, is a space (proportionalGaps.ts).
 
 import type { RgbImage } from '../image';
-import { cellsOf, Glyph, inkBox, inkRuns, LineInk, lineInk, LineMetrics, longestBlank, median, placeGlyphs } from './lineInk';
-import { CJK, cjkEm, fullWidthMarks, WIDE_PUNCT } from './fullWidth';
+import { cellsOf, Glyph, inkBox, inkRuns, LineInk, lineInk, LineMetrics, longestBlank, placeGlyphs } from './lineInk';
+import { CJK, cjkPunctuation, WIDE_PUNCT } from './fullWidth';
+import { proportionalText } from './proportionalGaps';
 
-/** A gap counts as a space when its blank run is at least this share of the ink height. */
-const SPACE_SHARE = 0.35;
-/** Next to ASCII punctuation (narrow glyphs with wide side bearings): this times that. */
-const PUNCT_FACTOR = 2;
-/** Between a Latin letter and a CJK character: this times that; between a digit and one, CJK_DIGIT. */
-const CJK_LATIN = 0.6;
-const CJK_DIGIT = 0.8;
-/** Between two letters (or a letter and a digit), neither a thin stem: this times that. */
-const LETTER_FACTOR = 0.78;
-/** Narrow punctuation and brackets: wide side bearings. */
-const NARROW = /^[.,:;!?()[\]{}]$/;
-const THIN_STEM = /^[ilIj1]$/;
 /** Quote marks, full-width ones included (a wide one read there is the mark itself). */
 const QUOTE = /^['"`‘’“”＇＂]$/u;
-/** A read space with a blank under this share of the ink height has no room on the screen. */
-const NO_ROOM = 0.15;
-/** Blank after a full-width comma, colon or period before the next character, as a share of the em. */
-const FULL_WIDTH_BLANK = 0.5;
-/** lineWordGap needs this many read word gaps and touching letter pairs. */
-const MIN_WORD_GAPS = 2;
-/** lineWordGap: its threshold is at least this share of the median read word gap, which is at least this share of SPACE_SHARE's. */
-const WORD_SHARE = 0.75;
-
-const NO_SPACE_AFTER = new Set(['(', '[', '{', '/', '\\', '-', '@', '#', '_']);
-const NO_SPACE_BEFORE = new Set([')', ']', '}', '.', ',', ':', ';', '!', '?', '/', '\\', '-', '@', '_', '%']);
 const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 const DIGIT = /[0-9]/;
 
@@ -59,6 +36,8 @@ const INK_FIT = 0.09;
  */
 const MIN_MEASURED = 10;
 const MIN_OTHER = 4;
+/** Two cells whose ink overlaps by this share (intersection over union) hold the same glyph. */
+const SAME_INK = 0.7;
 /** Beside a wide character on a monospace line, a blank run of this many cells is a space. */
 const WIDE_GAP = 0.8;
 
@@ -217,7 +196,10 @@ function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineM
       // a quote the recogniser dropped in the cell after a word before a wide character ('lodash'（位于)
       if (cells[j - 1] >= 0 && cells[j] < 0 && LETTER_OR_DIGIT.test(a.char) && !QUOTE.test(g.char)) out += markIn(ink, cellStart(j - 1, cells[j - 1] + 1), pitch, metrics) ?? '';
       if (cells[j] >= 0 && cells[j - 1] >= 0) {
-        if (cells[j] > cells[j - 1] + 1) out += gapText(cellStart(j - 1, cells[j - 1] + 1), cells[j] - cells[j - 1] - 1, pitch, ink, metrics);
+        if (cells[j] > cells[j - 1] + 1) out += gapText(cellStart(j - 1, cells[j - 1] + 1), cells[j] - cells[j - 1] - 1, pitch, ink, metrics, a.char);
+      } else if (CJK.test(a.char) && CJK.test(g.char)) {
+        // a terminal separates Chinese words with a blank cell ('信息 服务'); CJK ink nearly fills its em
+        if (readSpace || longestBlank(ink.columns, a.x, g.x) >= WIDE_GAP * pitch) out += ' ';
       } else if (!(CJK.test(a.char) && CJK.test(g.char)) && !wide[j - 1] && !wide[j] && !cjkPunctuation(a.char, g.char)) {
         // beside a wide character the grid says nothing: a gap of most of a cell is a space
         // and a mark in the cell before a narrow character is a quote the recogniser dropped
@@ -241,10 +223,41 @@ function monospaceText(glyphs: Glyph[], ink: LineInk, grid: Grid, metrics: LineM
  * that no character was read for (one stroke ', two ", a short stroke falling to the right `). Runs of
  * spaces become one.
  */
-function gapText(start: number, cells: number, pitch: number, ink: LineInk, metrics: LineMetrics | null): string {
+function gapText(start: number, cells: number, pitch: number, ink: LineInk, metrics: LineMetrics | null, before: string): string {
   let out = '';
-  for (let j = 0; j < cells; j++) out += markIn(ink, start + j * pitch, pitch, metrics) ?? ' ';
+  let repeat = LETTER_OR_DIGIT.test(before);
+  for (let j = 0; j < cells; j++) {
+    const cell = start + j * pitch;
+    // the same ink as the cell before: a doubled letter whose repeat CTC decoding collapsed ('ERROR' read 'EROR')
+    repeat = repeat && sameInk(ink, cell - pitch, cell, pitch);
+    out += repeat ? before : markIn(ink, cell, pitch, metrics) ?? ' ';
+  }
   return out.replace(/ +/g, ' ');
+}
+
+/** Whether two cells hold the same glyph: their ink pixels overlap (IoU, best of a one-pixel shift) by SAME_INK. */
+function sameInk(ink: LineInk, a: number, b: number, pitch: number): boolean {
+  const w = Math.floor(pitch);
+  const x0 = Math.round(a);
+  const x1 = Math.round(b);
+  let best = 0;
+  for (const shift of [-1, 0, 1]) {
+    let both = 0;
+    let either = 0;
+    for (let dx = 0; dx < w; dx++) {
+      const xa = x0 + dx;
+      const xb = x1 + dx + shift;
+      if (xa < 0 || xb < 0 || xa >= ink.width || xb >= ink.width) continue;
+      for (let y = 0; y < ink.height; y++) {
+        const p = ink.mask[y * ink.width + xa];
+        const q = ink.mask[y * ink.width + xb];
+        both += p & q;
+        either += p | q;
+      }
+    }
+    if (either >= 0.1 * ink.inkHeight * pitch) best = Math.max(best, both / either);
+  }
+  return best >= SAME_INK;
 }
 
 function markIn(ink: LineInk, cellStart: number, pitch: number, metrics: LineMetrics | null): string | null {
@@ -254,7 +267,9 @@ function markIn(ink: LineInk, cellStart: number, pitch: number, metrics: LineMet
   const box = inkBox(ink, from, to);
   if (!box) return null;
   const runs = inkRuns(ink, from, to);
-  const high = box[3] <= (metrics.xTop + metrics.baseline) / 2;
+  // ink that runs on past the cell's edges is a neighbour's reaching in ('orders WHERE': the W's tip)
+  const own = inkRuns(ink, cellStart - pitch, cellStart + 2 * pitch).filter(([x0, x1]) => x1 > from && x0 < to).every(([x0, x1]) => x0 >= cellStart && x1 <= cellStart + pitch);
+  const high = own && box[3] <= (metrics.xTop + metrics.baseline) / 2;
   const thin = runs.every(([x0, x1]) => x1 - x0 <= Math.max(2, 0.5 * (box[3] - box[1])));
   if (high && thin && runs.length <= 2) return runs.length === 1 ? "'" : '"';
   // one short stroke falling to the right, no wider than half a cell: a backtick ('${path}`)')
@@ -262,101 +277,6 @@ function markIn(ink: LineInk, cellStart: number, pitch: number, metrics: LineMet
   // a flat bar below the baseline across the cell: an underscore read as a space
   const flat = box[3] - box[1] <= Math.max(2, 0.15 * ink.inkHeight) && box[2] - box[0] >= 0.5 * (to - from);
   return flat && box[1] >= metrics.baseline - 1 ? '_' : null;
-}
-
-function proportionalText(glyphs: Glyph[], ink: LineInk): string {
-  const minGap = Math.max(2, SPACE_SHARE * ink.inkHeight);
-  const chars = glyphs.filter((g) => g.char !== ' ');
-  // a space the recogniser read before chars[i]
-  const read = chars.map(() => false);
-  let k = 0;
-  for (const g of glyphs) {
-    if (g.char === ' ') read[k] = k > 0;
-    else k++;
-  }
-  const em = cjkEm(chars);
-  const wide = fullWidthMarks(chars, ink.columns, em);
-  // for the rules below a mark that is not full-width is its ASCII form
-  const form = chars.map((g, i) => (wide[i] ? g.char : g.char.normalize('NFKC')));
-  const wordGap = lineWordGap(chars, form, read, ink, minGap);
-  let out = chars[0].char;
-  for (let i = 1; i < chars.length; i++) {
-    const a = chars[i - 1];
-    const b = chars[i];
-    const [ca, cb] = [form[i - 1], form[i]];
-    const space = read[i]
-      ? keepReadSpace(a, b, form[i - 2] ?? '', ca, cb, wide[i - 1] || wide[i], ink, em)
-      : !wide[i - 1] && !wide[i] && spaceAllowed(form[i - 2] ?? '', ca, cb) && gapBlank(a, b, ink) >= gapNeeded(ca, cb, minGap, wordGap);
-    out += (space ? ' ' : '') + b.char;
-  }
-  return out;
-}
-
-/** Blank columns between two neighbours' CTC steps (the last step of a, the first of b). */
-function gapBlank(a: Glyph, b: Glyph, ink: LineInk): number {
-  return longestBlank(ink.columns, Math.floor(a.steps[1]), Math.ceil(b.steps[0]));
-}
-
-/**
- * Blank needed between two neighbours for a space. Narrow punctuation and brackets have wide side
- * bearings (and are centred in their cells in a monospace font), so beside one a gap must be
- * PUNCT_FACTOR times as wide, or half of that extra beside a CJK glyph, whose ink nearly fills its em;
- * except where their bearings are ordinary: sentence punctuation before a word or a symbol ('Status: #4821'),
- * a bracket after one, a closing bracket before one, two brackets facing each other ('ts(2304) [Ln 4').
- * Other symbols ('#', '>', '·', quotes) have ordinary bearings. Two letters (not thin stems) need only
- * LETTER_FACTOR of it: measured on the rendered sets, their no-space blank is at most 0.25 of the ink
- * height and a word gap at least 0.27 ('View logs' at 0.8x). Between Latin and CJK text the no-space blank is only
- * the two glyphs' thin bearings, so less is needed (CJK_LATIN; a digit's bearings are wider, CJK_DIGIT;
- * a thin stem's the widest: '2026年12月1日' keeps the ordinary threshold).
- * Between letters and digits the line's own word gaps may say less is needed (lineWordGap), except
- * beside a thin stem (l, i, I, 1, j), whose side bearings are the widest of the letters ('all').
- */
-function gapNeeded(a: string, b: string, minGap: number, wordGap: number): number {
-  const word = (c: string) => LETTER_OR_DIGIT.test(c);
-  const ordinary = (c: string) => !NARROW.test(c) && !WIDE_PUNCT.test(c);
-  const sentence = (/^[.,:;!?]$/.test(a) && ordinary(b)) || (/^[([]$/.test(b) && ordinary(a)) || (/^[)\]]$/.test(a) && (ordinary(b) || /^[([]$/.test(b)));
-  const cjk = CJK.test(a) || CJK.test(b);
-  if (!sentence && (NARROW.test(a) || NARROW.test(b))) return minGap * (cjk ? (1 + PUNCT_FACTOR) / 2 : PUNCT_FACTOR);
-  if (cjk && !(CJK.test(a) && CJK.test(b)) && word(a) && word(b) && !THIN_STEM.test(a) && !THIN_STEM.test(b)) return minGap * (DIGIT.test(a) || DIGIT.test(b) ? CJK_DIGIT : CJK_LATIN);
-  if (cjk || sentence || !word(a) || !word(b) || THIN_STEM.test(a) || THIN_STEM.test(b)) return minGap;
-  // two letters, or a letter and a digit: thin bearings on both sides (digits among themselves are tabular)
-  return Math.min(DIGIT.test(a) && DIGIT.test(b) ? minGap : LETTER_FACTOR * minGap, wordGap);
-}
-
-/**
- * A space the recogniser read stays unless the pixels leave no room for one (a blank under
- * NO_ROOM of the ink height: '/ /' for '//'), or it sits beside full-width punctuation, or beside
- * sentence punctuation that is Chinese by its place (cjkPunctuation, or right after a CJK character)
- * and whose blank is as wide as a full-width mark's own (an ASCII comma and a space leave less).
- */
-function keepReadSpace(a: Glyph, b: Glyph, prev: string, ca: string, cb: string, wide: boolean, ink: LineInk, em: number | null): boolean {
-  const blank = longestBlank(ink.columns, a.x, b.x);
-  if (blank < NO_ROOM * ink.inkHeight || wide) return false;
-  // sentence punctuation right after a CJK character is Chinese too ('文件为空：${path}')
-  const chinese = cjkPunctuation(ca, cb) || (CJK.test(prev) && /^[,.:;!?]$/.test(ca));
-  return !(chinese && em !== null && blank >= FULL_WIDTH_BLANK * em);
-}
-
-/**
- * The blank that makes a space between two letters or digits on this line, when the line's own gaps
- * show it: the recogniser reads most spaces, so the blanks at the spaces it read between letters and
- * digits, against the blanks between the letters it read as touching, place the threshold (halfway,
- * and at least WORD_SHARE of a read word gap). Small text in JPEG leaves a word gap narrower than
- * SPACE_SHARE of the ink height ('foradmin@example.com'); Infinity when the line does not show it.
- */
-function lineWordGap(chars: Glyph[], form: string[], read: boolean[], ink: LineInk, minGap: number): number {
-  const words: number[] = [];
-  const letters: number[] = [];
-  for (let i = 1; i < chars.length; i++) {
-    if (!LETTER_OR_DIGIT.test(form[i - 1]) || !LETTER_OR_DIGIT.test(form[i]) || CJK.test(form[i - 1]) || CJK.test(form[i])) continue;
-    if (read[i]) words.push(longestBlank(ink.columns, chars[i - 1].x, chars[i].x));
-    else letters.push(gapBlank(chars[i - 1], chars[i], ink));
-  }
-  if (words.length < MIN_WORD_GAPS || letters.length < MIN_WORD_GAPS) return Infinity;
-  const word = median(words);
-  const letter = median(letters);
-  if (word < minGap * WORD_SHARE || word <= letter + 1) return Infinity;
-  return Math.max((word + letter) / 2, WORD_SHARE * word);
 }
 
 /** Whether the ink in a box runs from its top left to its bottom right (its last column's ink lies lower). */
@@ -382,20 +302,3 @@ function chinesePunct(chars: Glyph[], i: number): boolean {
   return i > 0 && /^[,.:;!?]$/.test(chars[i].char) && CJK.test(chars[i - 1].char);
 }
 
-/** Sentence punctuation beside a CJK character is Chinese punctuation read as ASCII: never a space. */
-function cjkPunctuation(a: string, b: string): boolean {
-  return (CJK.test(a) && /^[,.:;!?)\]]$/.test(b)) || (CJK.test(b) && /^[,.:;!?([]$/.test(a));
-}
-
-/** Whether a space may go between a and b (prev: the character before a, '' at the start). */
-function spaceAllowed(prev: string, a: string, b: string): boolean {
-  if (cjkPunctuation(a, b)) return false;
-  if (CJK.test(a) && CJK.test(b)) return false;
-  // '2.4.1', '23:18': a point or colon between digits keeps no space (after a comma between digits
-  // the gap decides: '1,024' against 'Dec 3, 2026')
-  if (/^[.:]$/.test(a) && DIGIT.test(prev) && DIGIT.test(b)) return false;
-  if (WIDE_PUNCT.test(a) || WIDE_PUNCT.test(b)) return false;
-  // a path goes on in Latin letters: a slash before a Chinese character ends a comment marker ('// 上传')
-  if (a === '/' && CJK.test(b)) return true;
-  return !NO_SPACE_AFTER.has(a) && !NO_SPACE_BEFORE.has(b);
-}
