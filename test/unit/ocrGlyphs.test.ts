@@ -10,6 +10,7 @@ import { withDroppedMarks, withLoneMarks, withLoneMarksOnGrid } from '../../serv
 import { pairDoubleQuotes } from '../../server/engine/ocr/quotePairs';
 import { fixShapes } from '../../server/engine/ocr/glyphShapes';
 import { digitRuns } from '../../server/engine/ocr/digitRuns';
+import { capitalWords } from '../../server/engine/ocr/capitalWords';
 import { sentenceCapitals } from '../../server/engine/ocr/sentenceStart';
 
 /** Ink from rows of '#' (ink) and '.' (background), all rows the same length. */
@@ -195,4 +196,12 @@ test('on a monospace line a lone mark between wide characters joins the grid as 
   assert.equal(out.glyphs.map((g) => g.char).join(''), 'a（`文');
   assert.deepEqual(out.grid.cells, [0, -1, -1, -1]);
   assert.deepEqual(out.grid.centres, [5, 15, 27, 41]);
+});
+
+test('capitalWords: a lone 0 or l inside an all-capitals word is the capital; numbers and mixed words stay', () => {
+  assert.equal(capitalWords('2026-12-04T09:14:07.512Z INF0 server'), '2026-12-04T09:14:07.512Z INFO server');
+  assert.equal(capitalWords('SELECT * FR0M orders'), 'SELECT * FROM orders');
+  assert.equal(capitalWords('Create APl key'), 'Create API key');
+  // must not fire: a number, a 1 (STEP1 is real), two look-alikes, a leading 0, a lowercase word, short tokens
+  for (const s of ['port 3000', 'STEP1 done', 'ES2015', 'SHA256', '0XFF', 'Hello0', 'ID0', 'l0G', 'Usel', 'v1.0.0']) assert.equal(capitalWords(s), s);
 });

@@ -5,7 +5,7 @@
 // counts when one read line contains it exactly after NFKC and whitespace normalisation.
 //
 // The target is 97 %; the assertion is the target itself. Measured with this reader on
-// 2026-12-04: 98.5 % (863/876). The second test reads pages kept out of the reader's tuning
+// 2026-12-04: 99.0 % (867/876). The second test reads pages kept out of the reader's tuning
 // (test/ocr/heldOutPages.ts) and reports them apart: they show how far the rules carry to screens they
 // were not shaped on, which the first number cannot. Their floors are the measured levels less a margin,
 // so a regression fails; they are not the target.
@@ -15,8 +15,8 @@ import assert from 'node:assert/strict';
 import { formatAccuracy, measureOcrAccuracy } from '../ocr/measureOcr';
 
 const TARGET = 0.97;
-/** Held-out groups: measured 2026-12-04 (feedback 91.6 %, unseen 86.2 %) less about 3 points. */
-const HELD_OUT_FLOOR = { feedback: 0.88, unseen: 0.83 } as const;
+/** Held-out groups: measured 2026-12-04 (feedback 88.1 %, unseen 85.5 %) less about 3 points. */
+const HELD_OUT_FLOOR = { feedback: 0.85, unseen: 0.82 } as const;
 
 test('OCR reads the rendered screenshot set (share of expected strings found exactly)', { timeout: 30 * 60_000 }, async (t) => {
   const a = await measureOcrAccuracy();

@@ -11,6 +11,7 @@ import { inkBox, lineInk, lineMetrics, placeGlyphs } from './lineInk';
 import { monospaceGrid, spacedText } from './wordGaps';
 import { withDroppedMarks, withLoneMarks, withLoneMarksOnGrid } from './droppedMarks';
 import { sentenceCapitals } from './sentenceStart';
+import { capitalWords } from './capitalWords';
 
 export const REC_HEIGHT = 48;
 /** Training width of the recognition model: narrower crops are padded to it, as PaddleOCR does. */
@@ -83,8 +84,8 @@ export async function recognise(session: ort.InferenceSession, crop: RgbImage, d
   const { glyphs, grid } = dropped ? withLoneMarksOnGrid(dropped.glyphs, ink, metrics, dropped.grid) : { glyphs: withLoneMarks(placed, ink, metrics), grid: null };
   fixShapes(glyphs, ink, metrics, grid !== null);
   const text = spacedText(glyphs, ink, metrics, grid);
-  // prose: a sentence-initial I read l or i (sentenceStart.ts)
-  return { ...r, text: grid ? text : sentenceCapitals(text) };
+  // prose: a sentence-initial I read l or i (sentenceStart.ts); any line: 'INF0', 'APl' (capitalWords.ts)
+  return { ...r, text: capitalWords(grid ? text : sentenceCapitals(text)) };
 }
 
 const FULL_WIDTH_ASCII = /^[\uff01-\uff5e]$/u;
