@@ -8,9 +8,8 @@
 //   anyone tuning the reader before they were first measured.
 // Same styles, themes, scales and formats as the main set (pageHtml, renderScreens).
 
-import { Lang, ScreenPage } from './screenPages';
+import { esc, Lang, ScreenPage } from './screenPages';
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const terminal = (lines: string[]) => `<div class="terminal">${lines.map((l) => `<div>${esc(l)}</div>`).join('')}</div>`;
 
 function diff(lang: Lang): ScreenPage {

@@ -16,7 +16,8 @@ export interface ScreenPage {
   expect: string[];
 }
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** Text as HTML (the pages' bodies are built as strings). */
+export const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function dialog(lang: Lang): ScreenPage {
   const t = lang === 'en'

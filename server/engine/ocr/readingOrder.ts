@@ -5,6 +5,7 @@
 // gutter is its own line, never joined to the code beside it (see gutterNumbers).
 
 import type { Box } from './textDetection';
+import { CJK as IDEOGRAPH } from './fullWidth';
 
 export interface OcrLine {
   text: string;
@@ -144,7 +145,6 @@ export function normaliseText(text: string): string {
 
 /** CJK ideographs and CJK punctuation (after NFKC: 。、「」 and the like stay, full-width ASCII does not). */
 const CHINESE = /[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff]/u;
-const IDEOGRAPH = /[\u3400-\u9fff\uf900-\ufaff]/u;
 /**
  * Full-width sentence punctuation (！，．：；？), which NFKC folds to ASCII. Not brackets: code in
  * Chinese text keeps straight quotes before one ('lodash'（位于 ...).

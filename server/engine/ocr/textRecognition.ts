@@ -12,6 +12,7 @@ import { monospaceGrid, spacedText } from './wordGaps';
 import { withDroppedMarks, withLoneMarks, withLoneMarksOnGrid } from './droppedMarks';
 import { sentenceCapitals } from './sentenceStart';
 import { capitalWords } from './capitalWords';
+import { CJK } from './fullWidth';
 
 export const REC_HEIGHT = 48;
 /** Training width of the recognition model: narrower crops are padded to it, as PaddleOCR does. */
@@ -89,7 +90,6 @@ export async function recognise(session: ort.InferenceSession, crop: RgbImage, d
 }
 
 const FULL_WIDTH_ASCII = /^[\uff01-\uff5e]$/u;
-const CJK = /[\u3400-\u9fff\uf900-\ufaff]/u;
 
 /**
  * A full-width form ('（', '：') between two characters that are not CJK is the ASCII one in a Latin
