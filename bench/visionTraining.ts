@@ -5,7 +5,9 @@
 //
 //   node out/bench/visionTraining.js [--model DIR | --shape d512] [--precision int4|int8|fp16|fp32] [--train 96] [--test 48]
 //        [--vocabulary standard|varied] [--questions colour,shape,count,position] [--seed 7]
-//        [--epochs E | --steps N] [--lr LR] [--accum K] [--dropout P] [--json]
+//        [--epochs E | --steps N] [--lr LR] [--accum K] [--dropout P] [--hold REGEX] [--json]
+//
+// --hold: adapter parameters matching REGEX keep their starting values (e.g. '^backbone\.visual\.' for CLIP's).
 //
 // Default model: the embedded lavin-tiny at int4 (what `lavin convert --precision int4` gives).
 // --shape d512: a random-weight LLaMA of bench/shapes.ts's d512 shape (512 x 8 layers, fp16 .pth,
@@ -92,6 +94,7 @@ async function main(): Promise<void> {
       lr: { type: 'string' },
       accum: { type: 'string' },
       dropout: { type: 'string' },
+      hold: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -115,6 +118,7 @@ async function main(): Promise<void> {
     const r = await trainVisionAdapters({
       model, dataDir: path.join(tmp, 'train'), outDir: path.join(tmp, 'set'), imageTextCache: cache,
       steps: num(values.steps), epochs: num(values.epochs), lr: num(values.lr), accumSteps: num(values.accum), dropout: num(values.dropout),
+      holds: values.hold ? (k: string) => new RegExp(values.hold!).test(k) : undefined,
     });
     const wallS = (performance.now() - t0) / 1000;
     const set = await loadAdapterSet(path.join(tmp, 'set'), { optimizer: false });

@@ -51,8 +51,15 @@ export interface RouteProbe {
   (set: ReadonlyMap<string, Float32Array>): Promise<{ text: number[][]; image: number[][] }>;
 }
 
-/** How surely each modality keeps to its expert: the other expert's weight is 1 / (1 + e^ROUTE_MARGIN) (about 1e-7). */
-const ROUTE_MARGIN = 16;
+/**
+ * How surely each modality keeps to its expert: the other expert's weight is 1 / (1 + e^ROUTE_MARGIN),
+ * about 4e-18, too small to change a float32 sum next to the identity path, so text-only requests
+ * compute what they computed before training. At 16 (1e-7) the image expert's growing conv_D still
+ * leaked through: on the d512 bench shape after 60 steps, 4 of 10 text prompts changed their greedy
+ * tokens (first-token KL 1e-4); at 40, 10 of 10 kept them (KL 0) with the same training losses
+ * (bench/visionTraining.js --shape d512 --train 96 --test 8 --steps 60).
+ */
+const ROUTE_MARGIN = 40;
 
 /**
  * Names that stay at their starting values when routes are separated: expert 0's up-projection
@@ -66,7 +73,7 @@ export function heldBySeparatedRoutes(name: string): boolean {
 
 /**
  * Sets the LLM routers of a fresh set (identity adapters) so that the text modality token routes
- * to expert 0 and the image one to expert 1, each with weight 1 - 1e-7. LaVIN's router reads the
+ * to expert 0 and the image one to expert 1, each with weight 1 - 4e-18. LaVIN's router reads the
  * normalised modality token n_l of block l: logits = E n_l + b, weights = softmax(logits / t). With
  * identity adapters n_l does not depend on the routers, so n_l is measured through the model
  * itself: with E's rows (0, r) and b = 0, t * ln(w1 / w0) = r . n_l. Of a few random unit
