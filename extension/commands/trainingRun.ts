@@ -17,7 +17,7 @@ export function trainWithProgress(backend: Backend, params: TrainParams, title: 
     subs.push(
       backend.onTrainImageText((p) => {
         if (p.runId !== runId) return;
-        progress.report({ message: p.done < p.total ? `reading the text of the images: ${p.done}/${p.total}` : `read the text of ${p.total} images (${p.withText} with text)` });
+        progress.report({ message: p.done < p.total ? `reading the text of the images: ${p.done}/${p.total}` : `read the text of ${p.total} image${p.total === 1 ? '' : 's'} (${p.withText} with text)` });
       }),
       backend.onTrainProgress((p) => {
         if (p.runId !== runId) return;

@@ -143,7 +143,7 @@ export function startServer(opts: ServerOptions) {
         signal,
         onImageText: (p) => {
           void connection.sendNotification(TrainImageTextNotification, p).catch(() => {});
-          bar.report(p.done < p.total ? `reading the text of the images: ${p.done}/${p.total}` : `read the text of ${p.total} images (${p.withText} with text)`, 0);
+          bar.report(p.done < p.total ? `reading the text of the images: ${p.done}/${p.total}` : `read the text of ${p.total} image${p.total === 1 ? '' : 's'} (${p.withText} with text)`, 0);
         },
         onProgress: (s) => {
           void connection.sendNotification(TrainProgressNotification, s).catch(() => {});
