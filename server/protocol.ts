@@ -308,8 +308,8 @@ export interface TrainProgressParams {
 }
 
 /**
- * Before the first step of a run on image samples: the text of its images being read (OCR, about a
- * second per screenshot). `done` of `total` distinct image files, `withText` of the done ones had text;
+ * Before the first step of a run on image samples: the text of its images being read (OCR, the wait
+ * on a folder of screenshots). `done` of `total` distinct image files, `withText` of the done ones had text;
  * the last one has done === total. A run with no image to read sends none.
  */
 export interface TrainImageTextParams {

@@ -82,7 +82,7 @@ export interface VisionTrainRun {
   readImageText?: boolean;
   /** OCR results kept across runs (by image content). */
   imageTextCache?: ImageTextCache;
-  /** Reading the images' text, before the first step (about a second per screenshot). */
+  /** Reading the images' text (OCR), before the first step: the wait on a folder of screenshots. */
   onImageText?: (p: ImageTextProgress) => void;
 }
 
