@@ -22,6 +22,8 @@ import {
   StatusResult,
   TokenNotification,
   TokenNotificationParams,
+  TrainImageTextNotification,
+  TrainImageTextParams,
   TrainProgressNotification,
   TrainProgressParams,
   ActivateAdapterSetRequest,
@@ -50,6 +52,9 @@ export class Backend implements vscode.Disposable {
   readonly onToken = this.tokenEmitter.event;
   private readonly trainEmitter = new vscode.EventEmitter<TrainProgressParams>();
   readonly onTrainProgress = this.trainEmitter.event;
+  private readonly trainImageTextEmitter = new vscode.EventEmitter<TrainImageTextParams>();
+  /** Before a run's first step: its images' text being read. */
+  readonly onTrainImageText = this.trainImageTextEmitter.event;
 
   state: BackendState = 'stopped';
   lastStatus: StatusResult | undefined;
@@ -123,6 +128,7 @@ export class Backend implements vscode.Disposable {
         this.tokenEmitter.fire(t);
       }),
       client.onNotification(TrainProgressNotification, (p) => this.trainEmitter.fire(p)),
+      client.onNotification(TrainImageTextNotification, (p) => this.trainImageTextEmitter.fire(p)),
       client.onDidChangeState((e) => {
         if (e.newState === State.Running) {
           this.setState('running');
@@ -268,6 +274,7 @@ export class Backend implements vscode.Disposable {
     this.statusEmitter.dispose();
     this.tokenEmitter.dispose();
     this.trainEmitter.dispose();
+    this.trainImageTextEmitter.dispose();
   }
 }
 

@@ -307,6 +307,18 @@ export interface TrainProgressParams {
   etaSeconds: number | null;
 }
 
+/**
+ * Before the first step of a run on image samples: the text of its images being read (OCR, the wait
+ * on a folder of screenshots). `done` of `total` distinct image files, `withText` of the done ones had text;
+ * the last one has done === total. A run with no image to read sends none.
+ */
+export interface TrainImageTextParams {
+  runId: string;
+  done: number;
+  total: number;
+  withText: number;
+}
+
 export interface TrainResult {
   adapterSet: string;
   /** Folder the adapter set was saved to. */
@@ -433,7 +445,7 @@ export const UnloadModelRequest = new RequestType0<StatusResult, void>('lavin/un
 /** Streams `lavin/token` notifications when `streamId` is set; `$/cancelRequest` stops within one token. */
 export const ChatRequest = new RequestType<ChatParams, AnswerResult, void>('lavin/chat');
 export const ExplainRequest = new RequestType<ExplainParams, AnswerResult, void>('lavin/explain');
-/** Reports `$/progress` on `workDoneToken` and `lavin/trainProgress`; cancellable; resumable. */
+/** Reports `$/progress` on `workDoneToken`, `lavin/trainImageText` then `lavin/trainProgress`; cancellable; resumable. */
 export const TrainRequest = new RequestType<TrainParams, TrainResult, void>('lavin/train');
 /** Dry run of the docs dataset for `lavin/train`: counts, skipped files, example prompts. Needs no model. */
 export const PreviewTrainingRequest = new RequestType<PreviewTrainingParams, PreviewTrainingResult, void>('lavin/previewTraining');
@@ -451,6 +463,7 @@ export const ListModelsRequest = new RequestType<ListModelsParams, ListModelsRes
 
 export const TokenNotification = new NotificationType<TokenNotificationParams>('lavin/token');
 export const TrainProgressNotification = new NotificationType<TrainProgressParams>('lavin/trainProgress');
+export const TrainImageTextNotification = new NotificationType<TrainImageTextParams>('lavin/trainImageText');
 /** Sent whenever the model, adapter set or activity changes. */
 export const StatusChangedNotification = new NotificationType<StatusResult>('lavin/statusChanged');
 

@@ -1,5 +1,5 @@
 // One training run behind a cancellable progress notification (step, loss, ETA), as the docs
-// fine-tuning shows it. Cancel (the notification's button or the caller's token) stops the run; the
+// fine-tuning shows it; before the first step of a run on images, how far reading their text is. Cancel (the notification's button or the caller's token) stops the run; the
 // server keeps the last checkpoint and answers with `cancelled: true`.
 
 import * as vscode from 'vscode';
@@ -15,6 +15,10 @@ export function trainWithProgress(backend: Backend, params: TrainParams, title: 
     if (token) subs.push(token.onCancellationRequested(() => cancel.cancel()));
     let lastFraction = 0;
     subs.push(
+      backend.onTrainImageText((p) => {
+        if (p.runId !== runId) return;
+        progress.report({ message: p.done < p.total ? `reading the text of the images: ${p.done}/${p.total}` : `read the text of ${p.total} image${p.total === 1 ? '' : 's'} (${p.withText} with text)` });
+      }),
       backend.onTrainProgress((p) => {
         if (p.runId !== runId) return;
         const fraction = p.totalSteps > 0 ? p.step / p.totalSteps : 0;

@@ -12,7 +12,7 @@ import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
   AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, ImageTextLine, LavinErrorCodes, ListAdapterSetsResult,
-  ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainParams, TrainProgressParams,
+  ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainImageTextParams, TrainParams, TrainProgressParams,
   TrainResult, PreviewVisionDataParams, PreviewVisionDataResult, ExportAdapterSetParams, ExportAdapterSetResult, ImportAdapterSetParams, ImportAdapterSetResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
@@ -64,6 +64,8 @@ export interface TrainControl {
   onProgress?: (progress: TrainProgressParams) => void;
   /** Image-question data validated: samples kept and those skipped, before the first step. */
   onData?: (d: { samples: number; skipped: { where: string; reason: string }[] }) => void;
+  /** Image samples: their images' text being read, before the first step. */
+  onImageText?: (progress: TrainImageTextParams) => void;
 }
 
 export interface SetupControl {
@@ -203,6 +205,7 @@ export class ModelHost {
       try {
         const outcome = await training.train({
           model, docsDir, dataDir, onData: ctl.onData, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, readImageText: params.readImageText, signal,
+          onImageText: ctl.onImageText && ((p) => ctl.onImageText!({ runId, ...p })),
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {

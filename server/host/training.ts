@@ -38,6 +38,8 @@ export interface TrainRun {
   onStep: (step: TrainStep) => void;
   /** Image-question data: told once every sample is validated, before the first step. */
   onData?: (d: { samples: number; skipped: { where: string; reason: string }[] }) => void;
+  /** Image samples: reading the text of their images (OCR), before the first step; distinct image files done of total, and how many had text. */
+  onImageText?: (p: { done: number; total: number; withText: number }) => void;
 }
 
 export interface TrainOutcome {

@@ -47,7 +47,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
           if (run.resume) checkSetFitsModel(run.name, readMeta(outDir), backboneIdentityOf(run.model));
         }
         const v = await trainVisionAdapters({
-          model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal, readImageText: run.readImageText, imageTextCache,
+          model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal, readImageText: run.readImageText, imageTextCache, onImageText: run.onImageText,
           onData: (d) => run.onData?.({ samples: d.samples, skipped: d.skipped }),
           onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
         });
@@ -67,7 +67,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
       const ignoreImages = !run.model.info.clip || !!backbone;
       const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
       const maxSeqLen = run.model.info.maxSeqLen;
-      const withText = run.readImageText === false || ignoreImages ? samples : (await addImageText(samples, { tok, nVisual, maxSeqLen, cache: imageTextCache })).samples;
+      const withText = run.readImageText === false || ignoreImages ? samples : (await addImageText(samples, { tok, nVisual, maxSeqLen, cache: imageTextCache, onProgress: run.onImageText, signal: run.signal })).samples;
       // Image samples keep their whole answer after the read text: the sequence grows to the longest of them.
       const maxWords = Math.min(Math.max(MAX_WORDS, ignoreImages ? 0 : imageSampleWords(withText, tok, nVisual)), maxSeqLen);
       const examples = await prepareExamples(withText, tok, { maxWords, imageSize: run.model.info.clip?.resolution, ignoreImages, family: run.model.family });

@@ -9,7 +9,7 @@ import { HostTensor } from '../engine/tensor';
 import { promptText, LAVIN_FAMILY, lavinPrefixes } from '../engine/sequence';
 import { loadVisionDataset, SkippedSample, VisionDataset } from './data/llavaInstruct';
 import { prepareExamples } from './data/prepare';
-import { addImageText, ImageTextCache } from './data/sampleImageText';
+import { addImageText, ImageTextCache, ImageTextProgress } from './data/sampleImageText';
 import { TextSample } from './data/tokenize';
 import { train, TrainProgress, TrainResult } from './trainer';
 import { heldBySeparatedRoutes, initAdapterTensors, RouteProbe, separateRoutes } from './init';
@@ -82,6 +82,8 @@ export interface VisionTrainRun {
   readImageText?: boolean;
   /** OCR results kept across runs (by image content). */
   imageTextCache?: ImageTextCache;
+  /** Reading the images' text (OCR), before the first step: the wait on a folder of screenshots. */
+  onImageText?: (p: ImageTextProgress) => void;
 }
 
 export interface VisionTrainOutcome {
@@ -106,7 +108,7 @@ async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWe
   const data = await loadVisionDataset(run.dataDir);
   const tok = run.model.tokenizer;
   const nVisual = run.model.runtime.cfg.adapter.nVisualTokens;
-  if (run.readImageText !== false) data.samples = (await addImageText(data.samples, { tok, nVisual, maxSeqLen: run.model.info.maxSeqLen, cache: run.imageTextCache })).samples;
+  if (run.readImageText !== false) data.samples = (await addImageText(data.samples, { tok, nVisual, maxSeqLen: run.model.info.maxSeqLen, cache: run.imageTextCache, onProgress: run.onImageText, signal: run.signal })).samples;
   const prefixes = lavinPrefixes(tok);
   // The layout inserts the prefix and the visual slots, then cuts to max_words: size it so that no
   // answer is cut, and skip the samples that would not fit the model's context.

@@ -36,6 +36,14 @@ describe('lavin train --data (image-question data)', () => {
     assert.equal(data.skipped.length, 1);
     assert.match(data.skipped[0].reason, /none\.png does not exist/);
     assert.ok(r.events.some((e) => e.event === 'step'));
+    // Reading the images' text comes first, as progress events between the JSON lines, ending with the counts.
+    const reading = r.events.slice(0, r.events.findIndex((e) => e.event === 'data'));
+    assert.ok(reading.length >= 2 && reading.every((e) => e.event === 'progress'), JSON.stringify(reading));
+    assert.deepEqual(reading.map((e) => e.total), reading.map(() => 6));
+    assert.ok(reading.every((e, i) => i === 0 || (e.done as number) > (reading[i - 1].done as number)));
+    assert.equal(reading[0].done, 0);
+    assert.match(reading.at(-1)!.message as string, /^read the text of 6 images \(\d+ with text\) in \d+\.\d s$/);
+    assert.equal(reading.at(-1)!.percentage, 100);
     const saved = r.events.at(-1)!;
     assert.equal(saved.event, 'saved');
     assert.equal(saved.steps, 2);

@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { CancellationTokenSource, ProgressType, WorkDoneProgressCancelNotification } from 'vscode-languageserver-protocol';
 import type { WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport } from 'vscode-languageserver-protocol';
 import {
-  ActivateAdapterSetRequest, ChatRequest, LavinErrorCodes, ListAdapterSetsRequest, LoadModelRequest, StatusRequest, TrainProgressNotification,
-  ListAdapterSetsResult, TrainProgressParams, TrainRequest, TrainResult,
+  ActivateAdapterSetRequest, ChatRequest, LavinErrorCodes, ListAdapterSetsRequest, LoadModelRequest, StatusRequest, TrainImageTextNotification, TrainProgressNotification,
+  ListAdapterSetsResult, TrainImageTextParams, TrainProgressParams, TrainRequest, TrainResult,
 } from '../../server/protocol';
 import { rpcError, ServerHandle, startServer } from './serverProcess';
 
@@ -81,6 +81,26 @@ describe('training over the protocol', () => {
     assert.equal(reports.length, 3);
     assert.match(reports[0].message!, /step 1\/3, loss \d+\.\d+, \d+ tokens\/s, ETA \d+ s/);
     assert.equal(reports[2].percentage, 100);
+  });
+
+  it('docs with a screenshot: lavin/trainImageText and work-done reports tell the reading of its text before step 1', async () => {
+    const shots = path.join(s.workspace, 'shots');
+    fs.mkdirSync(shots);
+    fs.copyFileSync(path.join(__dirname, '../../../media/examples/settings-dialog.png'), path.join(shots, 'dialog.png'));
+    fs.writeFileSync(path.join(shots, 'guide.md'), '# Connect\n\nThe connect dialog asks for the cluster URL and a token.\n\n![The connect dialog](dialog.png)\n');
+    const reading: TrainImageTextParams[] = [];
+    let stepsBefore = -1;
+    s.connection.onNotification(TrainImageTextNotification, (p) => {
+      reading.push(p);
+      stepsBefore = steps.filter((q) => q.runId === 'shots').length;
+    });
+    const r = (await s.connection.sendRequest(TrainRequest, { docs: 'shots', steps: 1, name: 'shots', out: 'shots-set', workDoneToken: 't3', runId: 'shots' })) as TrainResult;
+    assert.equal(r.steps, 1);
+    assert.equal(r.path, path.join(s.workspace, 'shots-set'), 'kept out of the store the next tests list');
+    assert.deepEqual(reading, [{ runId: 'shots', done: 0, total: 1, withText: 0 }, { runId: 'shots', done: 1, total: 1, withText: 1 }]);
+    assert.equal(stepsBefore, 0, 'all of it before the first step');
+    const messages = progress.get('t3')!.filter((v): v is WorkDoneProgressReport => v.kind === 'report').map((v) => v.message);
+    assert.deepEqual(messages.slice(0, 2), ['reading the text of the images: 0/1', 'read the text of 1 image (1 with text)']);
   });
 
   it('rejects chat while training holds the model, then cancels training and resumes it', async () => {

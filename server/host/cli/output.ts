@@ -8,7 +8,7 @@ export type CliEvent =
   | { event: 'logits'; index: number; top: { id: number; logit: number }[] }
   | { event: 'step'; step: number; loss: number; [extra: string]: unknown }
   | { event: 'saved'; path: string; [extra: string]: unknown }
-  | { event: 'progress'; message: string; percentage: number }
+  | { event: 'progress'; message: string; percentage: number; [extra: string]: unknown }
   | { event: 'preview'; samples: number; [extra: string]: unknown }
   | { event: 'data'; samples: number; skipped: { where: string; reason: string }[] }
   | { event: 'adapters'; store: string; active: string | null; sets: unknown[] }

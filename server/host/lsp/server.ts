@@ -6,7 +6,7 @@ import { CancellationToken, createConnection, ProposedFeatures, ResponseError, S
 import type { InitializeParams, ProgressToken, WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport } from 'vscode-languageserver/node';
 import {
   ActivateAdapterSetRequest, ChatRequest, ExplainRequest, LavinInitializationOptions, ListAdapterSetsRequest, ListModelsRequest, LoadModelRequest,
-  PreviewTrainingRequest, SetupModelRequest, StatusChangedNotification, StatusRequest, TokenNotification, TrainProgressNotification, TrainRequest,
+  PreviewTrainingRequest, SetupModelRequest, StatusChangedNotification, StatusRequest, TokenNotification, TrainImageTextNotification, TrainProgressNotification, TrainRequest,
   UnloadModelRequest, PreviewVisionDataRequest, ExportAdapterSetRequest, ImportAdapterSetRequest,
 } from '../../protocol';
 import { HostError } from '../errors';
@@ -141,6 +141,10 @@ export function startServer(opts: ServerOptions) {
     return withWorkDone(token, params.workDoneToken, `Training adapter set ${params.name ?? path.basename((params.docs ?? params.data) || 'adapters')}`, (signal, bar) =>
       getHost().train(params, {
         signal,
+        onImageText: (p) => {
+          void connection.sendNotification(TrainImageTextNotification, p).catch(() => {});
+          bar.report(p.done < p.total ? `reading the text of the images: ${p.done}/${p.total}` : `read the text of ${p.total} image${p.total === 1 ? '' : 's'} (${p.withText} with text)`, 0);
+        },
         onProgress: (s) => {
           void connection.sendNotification(TrainProgressNotification, s).catch(() => {});
           const eta = s.etaSeconds === null ? '' : `, ETA ${Math.round(s.etaSeconds)} s`;

@@ -15,6 +15,8 @@
 // OCR runs once per distinct image content (SHA-256 of the file's bytes) and is cached in memory;
 // examples are tokenised once before the first step, so epochs never run OCR again, and a cache
 // passed in by the caller lives across runs (a resumed or repeated run reads nothing twice).
+// Reading a folder of screenshots takes a while (~0.5 s a screenshot on 2 cores), all before the first
+// training step: `onProgress` tells the caller how far it is, so the wait shows (CLI, VS Code).
 
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -54,6 +56,17 @@ export interface SampleImageTextOptions {
   read?: (bytes: Uint8Array) => Promise<{ text: string }[]>;
   cache?: ImageTextCache;
   threads?: number;
+  /** Told before the first image and after each distinct image file (read or found in the cache). */
+  onProgress?: (p: ImageTextProgress) => void;
+  /** Stops reading: the samples not reached yet come back as they were (the trainer then stops before its first step). */
+  signal?: AbortSignal;
+}
+
+/** How far reading is: distinct image files (by path) done of those the samples use, and how many of the done ones had text. */
+export interface ImageTextProgress {
+  done: number;
+  total: number;
+  withText: number;
 }
 
 export interface SampleImageTextResult {
@@ -77,14 +90,28 @@ export async function addImageText(samples: TextSample[], opts: SampleImageTextO
   const out: TextSample[] = [];
   const notices: string[] = [];
   let withText = 0;
+  const needsText = (s: TextSample) => !!s.imagePath && asBody(s.prompt).kind !== 'text';
+  const progress: ImageTextProgress = { done: 0, total: new Set(samples.filter(needsText).map((s) => s.imagePath)).size, withText: 0 };
+  const doneImages = new Set<string>();
+  if (progress.total > 0) opts.onProgress?.({ ...progress });
   try {
-    for (const s of samples) {
+    for (const [i, s] of samples.entries()) {
+      if (opts.signal?.aborted) {
+        out.push(...samples.slice(i));
+        break;
+      }
       const body = asBody(s.prompt);
-      if (!s.imagePath || body.kind === 'text') {
+      if (!needsText(s) || body.kind === 'text') {
         out.push(s);
         continue;
       }
       const lines = await linesOf(s, cache, read);
+      if (!doneImages.has(s.imagePath!)) {
+        doneImages.add(s.imagePath!);
+        progress.done++;
+        if (lines.some((l) => l.trim())) progress.withText++;
+        opts.onProgress?.({ ...progress });
+      }
       const bodyWith = bodyWithContext(body);
       const context = imageTextFor(lines.map((text) => ({ text })), bodyWith, count, budget);
       notices.push(...context.notices.map((n) => `${s.source}: ${n}`));

@@ -21,7 +21,7 @@ import { buildDocsDataset } from '../../../server/train/data/docs';
 import { evaluateScienceQa, readScienceQaSplit } from '../../../server/train/eval/scienceQaEval';
 import { loadVisionDataset } from '../../../server/train/data/llavaInstruct';
 import { layoutPrefixes, prepareExamples } from '../../../server/train/data/prepare';
-import { addImageText, imageSampleWords, ImageTextCache } from '../../../server/train/data/sampleImageText';
+import { addImageText, imageSampleWords, ImageTextCache, ImageTextProgress } from '../../../server/train/data/sampleImageText';
 import { TextSample } from '../../../server/train/data/tokenize';
 
 const ROOT = path.resolve(__dirname, '../../../..');
@@ -99,6 +99,37 @@ describe('where the read text goes (stub reader)', () => {
     const added = promptText(LAVIN_FAMILY, r.samples[0].prompt).length - promptText(LAVIN_FAMILY, instructionBody('q')).length;
     assert.ok(added <= promptTokenBudget(512) / 2, `${added} tokens added`);
     assert.deepEqual(r.notices, [`long: The text read from the image was cut to its first ${kept} of 200 lines (token budget ${promptTokenBudget(512) / 2}).`]);
+  });
+
+  test('progress: (0, total) first, one step per distinct image file, ending at (total, total) with the images that had text; none without images', async () => {
+    const seen: ImageTextProgress[] = [];
+    const samples: TextSample[] = [
+      { prompt: instructionBody('q1'), answer: ' x', imagePath: a, source: 's1' },
+      { prompt: instructionBody('q2'), answer: ' x', imagePath: a, source: 's2' }, // the same file again: no step
+      { prompt: instructionBody('no image'), answer: ' x', source: 's3' },
+      { prompt: instructionBody('q4'), answer: ' x', imagePath: blank, source: 's4' },
+      { prompt: 'Instruction: as is\nResponse:', answer: ' x', imagePath: path.join(dir, 'never-read.png'), source: 's5' }, // nothing to fill: not counted
+      { prompt: instructionBody('q6'), answer: ' x', imagePath: b, source: 's6' }, // a's bytes under another name: a cache hit, still a step
+    ];
+    await addImageText(samples, { ...opts, onProgress: (p) => seen.push(p) });
+    assert.deepEqual(seen, [{ done: 0, total: 3, withText: 0 }, { done: 1, total: 3, withText: 1 }, { done: 2, total: 3, withText: 1 }, { done: 3, total: 3, withText: 2 }]);
+    const none: ImageTextProgress[] = [];
+    await addImageText([{ prompt: instructionBody('q'), answer: ' x', source: 't' }], { ...opts, onProgress: (p) => none.push(p) });
+    assert.deepEqual(none, []);
+  });
+
+  test('an aborted signal stops reading: the samples not reached come back as they were', async () => {
+    reads = [];
+    const ac = new AbortController();
+    const samples: TextSample[] = [
+      { prompt: instructionBody('q1'), answer: ' x', imagePath: a, source: 's1' },
+      { prompt: instructionBody('q2'), answer: ' x', imagePath: blank, source: 's2' },
+    ];
+    const r = await addImageText(samples, { ...opts, signal: ac.signal, onProgress: (p) => p.done === 1 && ac.abort() });
+    assert.equal(r.samples.length, 2);
+    assert.notEqual(r.samples[0], samples[0], 'the first image was read');
+    assert.equal(r.samples[1], samples[1]);
+    assert.deepEqual(reads, ['image bytes A']);
   });
 
   test('a missing image names the sample', async () => {
@@ -247,4 +278,30 @@ describe('training and inference see one format (real OCR, embedded model)', () 
     assert.deepEqual(inference.ids, model.promptIds(instructionBody('What is this?'), true), 'the host added no context either');
     await assertSameAsInference(r.samples[0], inference.ids);
   });
+});
+
+test('progress with the real reader on generated images: monotonic, one step per image, ending at (total, total)', async () => {
+  const dir = tmp();
+  try {
+    const dialog = await sharp(DIALOG).metadata();
+    const half = Math.floor(dialog.height! / 2);
+    const images = {
+      top: await sharp(DIALOG).extract({ left: 0, top: 0, width: dialog.width!, height: half }).png().toBuffer(),
+      bottom: await sharp(DIALOG).extract({ left: 0, top: half, width: dialog.width!, height: dialog.height! - half }).png().toBuffer(),
+      plain: await sharp({ create: { width: 96, height: 64, channels: 3, background: '#3a7bd5' } }).png().toBuffer(),
+    };
+    const samples: TextSample[] = Object.entries(images).map(([name, bytes]) => {
+      fs.writeFileSync(path.join(dir, `${name}.png`), bytes);
+      return { prompt: instructionBody(`What is in ${name}?`), answer: ' x', imagePath: path.join(dir, `${name}.png`), source: name };
+    });
+    const seen: ImageTextProgress[] = [];
+    const r = await addImageText(samples, { tok: charTok, nVisual: 3, maxSeqLen: 512, threads: 1, onProgress: (p) => seen.push(p) });
+    assert.deepEqual(seen.map((p) => p.done), [0, 1, 2, 3]);
+    assert.ok(seen.every((p) => p.total === 3));
+    assert.ok(seen.every((p, i) => i === 0 || p.withText >= seen[i - 1].withText), 'images with text only grow');
+    assert.deepEqual(seen.at(-1), { done: 3, total: 3, withText: r.withText });
+    assert.equal(r.withText, 2, 'both halves of the dialog have text, the plain image none');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
