@@ -51,7 +51,8 @@ describe('lavin ocr', () => {
     assert.equal(imageText, (ocr.events[0].lines as Array<{ text: string }>).map((l) => l.text).join('\n'), 'the same lines as lavin ocr, all within the budget');
     const human = await lavin(['ask', '--max-new-tokens', '2', '--image', EXAMPLE, 'What does this dialog say is wrong?']);
     assert.equal(human.code, 0, human.stderr);
-    assert.match(human.stdout, /^read from the image \(\d+ lines\):\n {2}.*\n[\s\S]*  Token expired 3 days ago\. Generate a new one\.\n/);
+    assert.match(human.stderr, /^read from the image \(\d+ lines\):\n {2}.*\n[\s\S]*  Token expired 3 days ago\. Generate a new one\.\n/m);
+    assert.doesNotMatch(human.stdout, /read from the image|Token expired/, 'stdout holds the answer alone');
     const textOnly = await lavin(['ask', '--json', '--max-new-tokens', '2', 'hello']);
     assert.equal(textOnly.events.at(-1)!.imageText, undefined);
   });

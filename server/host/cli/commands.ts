@@ -150,10 +150,10 @@ export async function ask(question: string, image: string | undefined, flags: An
     }));
 }
 
-/** Human mode: what the model is given from the image, before its answer. */
+/** Human mode: what the model is given from the image, before its answer, on stderr: stdout is the answer alone (scripts take its first word). */
 function printImageText(lines: ImageTextLine[], ctx: CliContext): void {
   if (lines.length === 0) return ctx.out.info('read from the image: no text');
-  ctx.out.text(`read from the image (${lines.length} line${lines.length === 1 ? '' : 's'}):\n${lines.map((l) => `  ${l.text}\n`).join('')}\n`);
+  ctx.out.info(`read from the image (${lines.length} line${lines.length === 1 ? '' : 's'}):\n${lines.map((l) => `  ${l.text}\n`).join('')}`);
 }
 
 /** The image's bytes: the host is in this process, so nothing is encoded. */
