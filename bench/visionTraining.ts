@@ -5,9 +5,10 @@
 //
 //   node out/bench/visionTraining.js [--model DIR | --shape d512] [--precision int4|int8|fp16|fp32] [--train 96] [--test 48]
 //        [--vocabulary standard|varied] [--questions colour,shape,count,position] [--seed 7]
-//        [--epochs E | --steps N] [--lr LR] [--accum K] [--dropout P] [--hold REGEX] [--json]
+//        [--epochs E | --steps N] [--lr LR] [--accum K] [--dropout P] [--hold REGEX] [--no-image-text] [--json]
 //
 // --hold: adapter parameters matching REGEX keep their starting values (e.g. '^backbone\.visual\.' for CLIP's).
+// --no-image-text: train and ask without the text read from the image (`lavin train --no-image-text`).
 //
 // Default model: the embedded lavin-tiny at int4 (what `lavin convert --precision int4` gives).
 // --shape d512: a random-weight LLaMA of bench/shapes.ts's d512 shape (512 x 8 layers, fp16 .pth,
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
       accum: { type: 'string' },
       dropout: { type: 'string' },
       hold: { type: 'string' },
+      'no-image-text': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
   });
@@ -111,12 +113,13 @@ async function main(): Promise<void> {
     model.setAdapters(adapterHostTensors({ tensors: initAdapterTensors(shapes, new Rng(0)), shapes }));
     // Asked as `lavin ask --adapters --image` asks: training positions, the read text as context (as training gives it).
     const cache = new ImageTextCache();
-    const opts = { positionMode: 'consistent' as const, imageText: { tok: model.tokenizer, nVisual: model.runtime.cfg.adapter.nVisualTokens, maxSeqLen: model.info.maxSeqLen, cache } };
+    const readImageText = !values['no-image-text'];
+    const opts = { positionMode: 'consistent' as const, ...(readImageText ? { imageText: { tok: model.tokenizer, nVisual: model.runtime.cfg.adapter.nVisualTokens, maxSeqLen: model.info.maxSeqLen, cache } } : {}) };
     const before = await evaluateVisionQa(model, path.join(tmp, 'test'), opts);
     const textBefore = await textSnapshot(model, undefined, { positionMode: 'consistent' });
     const t0 = performance.now();
     const r = await trainVisionAdapters({
-      model, dataDir: path.join(tmp, 'train'), outDir: path.join(tmp, 'set'), imageTextCache: cache,
+      model, dataDir: path.join(tmp, 'train'), outDir: path.join(tmp, 'set'), imageTextCache: cache, readImageText,
       steps: num(values.steps), epochs: num(values.epochs), lr: num(values.lr), accumSteps: num(values.accum), dropout: num(values.dropout),
       holds: values.hold ? (k: string) => new RegExp(values.hold!).test(k) : undefined,
     });
