@@ -1,6 +1,7 @@
 // One training run behind a cancellable progress notification (step, loss, ETA), as the docs
-// fine-tuning shows it; before the first step of a run on images, how far reading their text is. Cancel (the notification's button or the caller's token) stops the run; the
-// server keeps the last checkpoint and answers with `cancelled: true`.
+// fine-tuning shows it; before the first step of a run on images, how far reading their text is.
+// Cancel (the notification's button or the caller's token) stops the run; the server keeps the last
+// checkpoint and answers with `cancelled: true`.
 
 import * as vscode from 'vscode';
 import { randomUUID } from 'crypto';

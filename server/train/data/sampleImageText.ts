@@ -101,7 +101,7 @@ export async function addImageText(samples: TextSample[], opts: SampleImageTextO
         break;
       }
       const body = asBody(s.prompt);
-      if (!needsText(s) || body.kind === 'text') {
+      if (!needsText(s) || body.kind === 'text') { // the kind test again narrows body's type for TypeScript
         out.push(s);
         continue;
       }
