@@ -2,7 +2,7 @@
 // host (and its tests) do not depend on how training is implemented.
 
 import { LavinModel } from '../engine/lavinModel';
-import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult } from '../protocol';
+import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult, TrainImageTextParams } from '../protocol';
 
 export interface TrainStep {
   step: number;
@@ -39,7 +39,7 @@ export interface TrainRun {
   /** Image-question data: told once every sample is validated, before the first step. */
   onData?: (d: { samples: number; skipped: { where: string; reason: string }[] }) => void;
   /** Image samples: reading the text of their images (OCR), before the first step; distinct image files done of total, and how many had text. */
-  onImageText?: (p: { done: number; total: number; withText: number }) => void;
+  onImageText?: (p: Omit<TrainImageTextParams, 'runId'>) => void;
 }
 
 export interface TrainOutcome {
