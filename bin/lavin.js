@@ -12,17 +12,4 @@ if (!entry) {
   process.stderr.write('lavin: not built yet: run "npm run build" (or "npx tsc -p .") in ' + root + '\n');
   process.exit(1);
 }
-const cli = require(entry);
-const controller = new AbortController();
-// First Ctrl-C stops the work cleanly (training keeps its checkpoint); a second one quits at once.
-process.on('SIGINT', () => {
-  if (controller.signal.aborted) process.exit(130);
-  controller.abort();
-});
-cli.main(process.argv.slice(2), controller.signal).then(
-  (code) => process.stdout.write('', () => process.exit(code)),
-  (err) => {
-    process.stderr.write('lavin: internal error: ' + ((err && err.stack) || String(err)) + '\n');
-    process.exit(1);
-  },
-);
+require(entry).runProcess();

@@ -43,9 +43,24 @@ export async function main(argv: string[], signal: AbortSignal = new AbortContro
   }
 }
 
-// Normally started through bin/lavin.js; this lets `node out/server/cli.js ...` work too.
-if (require.main === module) {
-  const ac = new AbortController();
-  process.on('SIGINT', () => (ac.signal.aborted ? process.exit(130) : ac.abort()));
-  void main(process.argv.slice(2), ac.signal).then((code) => process.stdout.write('', () => process.exit(code)));
+/**
+ * Runs this process's command line (bin/lavin.js, or `node out/server/cli.js ...`) and exits with
+ * its code. The first Ctrl-C stops the work cleanly (training keeps its checkpoint), a second quits
+ * at once. A reader that goes away (`lavin train --json | head -3`) stops the work the same way, as
+ * SIGPIPE stops a C tool, instead of an EPIPE crash with a stack trace.
+ */
+export function runProcess(): void {
+  const controller = new AbortController();
+  process.on('SIGINT', () => (controller.signal.aborted ? process.exit(130) : controller.abort()));
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+    controller.abort(); // later writes fail the same way and land here too
+  });
+  const exit = (code: number) => (process.stdout.destroyed || process.stdout.writableEnded ? process.exit(code) : process.stdout.write('', () => process.exit(code)));
+  main(process.argv.slice(2), controller.signal).then(exit, (err: unknown) => {
+    process.stderr.write(`lavin: internal error: ${(err instanceof Error && err.stack) || String(err)}\n`);
+    process.exit(1);
+  });
 }
+
+if (require.main === module) runProcess();

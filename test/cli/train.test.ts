@@ -92,4 +92,21 @@ describe('lavin train', () => {
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.deepEqual(resumed.events.filter((e) => e.event === 'step').map((e) => e.step), [saved.steps + 1]);
   });
+
+  it('a reader that goes away (`| head`) stops training cleanly, as Ctrl-C does: no EPIPE crash, the checkpoint saved', async () => {
+    const out = path.join(tempDir('lavin-out-'), 'piped');
+    const child = spawn(process.execPath, [BIN, 'train', '--json', '--docs', docs, '--steps', '500', '--out', out], { env: { ...process.env, LAVIN_HOME: home } });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (stdout.includes('"event":"step"')) child.stdout.destroy(); // as `head -1` exits
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 130, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|internal error|at .*\.js:\d+/);
+    const meta = JSON.parse(fs.readFileSync(path.join(out, 'adapter.json'), 'utf8'));
+    assert.ok(meta.step >= 1 && meta.step < 500, `saved at step ${meta.step}`);
+  });
 });
