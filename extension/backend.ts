@@ -103,6 +103,7 @@ export class Backend implements vscode.Disposable {
 
     const initializationOptions: LavinInitializationOptions = {
       modelDir: config.modelFolder || this.embeddedModelDir(),
+      ...(config.clipFile ? { clip: config.clipFile } : {}),
       device: config.device,
       adapterSetsDir: this.adapterSetsDir(),
       packedWeights: config.savePackedWeights,
@@ -172,6 +173,7 @@ export class Backend implements vscode.Disposable {
       if (config.precision !== 'auto') {
         await this.request(LoadModelRequest, {
           dir: config.modelFolder || this.embeddedModelDir(),
+          ...(config.clipFile ? { clip: config.clipFile } : {}),
           device: config.device,
           precision: config.precision,
         });

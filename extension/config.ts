@@ -21,6 +21,8 @@ export interface LavinConfig {
   savePackedWeights: boolean;
   /** Image questions: read the image's text (OCR) and give it to the model as context. */
   readImageText: boolean;
+  /** A GGUF / Hugging Face backbone's CLIP; '' = the mmproj stored with it (beside the GGUF, Ollama's projector layer), if any. */
+  clipFile: string;
 }
 
 export const SECTION = 'lavin';
@@ -39,12 +41,13 @@ export function readConfig(): LavinConfig {
     adapterSet: c.get<string>('adapterSet', ''),
     savePackedWeights: c.get<boolean>('savePackedWeights', true),
     readImageText: c.get<boolean>('readImageText', true),
+    clipFile: c.get<string>('clipFile', ''),
   };
 }
 
 /** Settings that need the backend restarted (the model is loaded with them). */
 export function affectsBackend(e: vscode.ConfigurationChangeEvent): boolean {
-  return ['modelFolder', 'device', 'precision', 'savePackedWeights'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`));
+  return ['modelFolder', 'clipFile', 'device', 'precision', 'savePackedWeights'].some((k) => e.affectsConfiguration(`${SECTION}.${k}`));
 }
 
 export function samplingFrom(c: LavinConfig) {

@@ -493,6 +493,8 @@ export interface LavinInitializationOptions {
   threads?: number;
   /** Where adapter sets live (default: <globalStorage>/adapter-sets or ~/.lavin/adapter-sets). */
   adapterSetsDir?: string;
+  /** A GGUF / Hugging Face backbone's CLIP (LoadModelParams.clip) for the lazy first load; absent: the mmproj stored with it, if any. */
+  clip?: string;
   /** Largest image accepted, in bytes (default 20 MiB). */
   maxImageBytes?: number;
   /** Chat behaviour while training holds the model: 'reject' (default) or 'wait'. */

@@ -9,10 +9,10 @@ import * as assert from 'assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { before, describe, it } from 'node:test';
-import { writeLlamaGguf } from '../../bench/gguf';
 import { writeSyntheticSet } from '../../server/train/data/synthetic';
 import { findVisionTower } from '../../server/host/models/visionTower';
 import { randomClip, writeHfClipFolder, writeMmproj, type ClipGeometry } from '../helpers/clipFiles';
+import { writeTinyBackboneGguf } from '../helpers/tinyBackbone';
 import { lavin, tempDir } from './runLavin';
 
 const CLIP: ClipGeometry = { width: 32, heads: 2, patch: 14, resolution: 56, layers: 6 };
@@ -28,17 +28,7 @@ describe('a GGUF backbone with a CLIP (--clip, mmproj)', () => {
   let image: string;
 
   before(async () => {
-    let k = 1;
-    writeLlamaGguf(gguf, {
-      name: 'vision-tiny', dim: 64, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 128, vocab: 320, normEps: 1e-6, contextLength: 256, type: 'q4_0',
-      values: (name, shape) => {
-        let s = (k++ * 7919) >>> 0;
-        const u = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 4294967296;
-        const r = Float32Array.from({ length: shape.reduce((a, d) => a * d, 1) }, () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u()));
-        if (name.endsWith('norm.weight')) return r.map((v) => 1 + 0.1 * v);
-        return r.map((v) => v * (name === 'tok_embeddings.weight' || name === 'output.weight' ? 0.6 : 0.8 / Math.sqrt(shape[1])));
-      },
-    });
+    writeTinyBackboneGguf(gguf);
     writeMmproj(mmproj, randomClip(CLIP), CLIP);
     writeHfClipFolder(otherClip, randomClip(CLIP), CLIP);
     await writeSyntheticSet(data, { trainSize: 8, testSize: 2, questions: ['colour'], size: 64 });

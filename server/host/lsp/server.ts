@@ -65,6 +65,7 @@ export function startServer(opts: ServerOptions) {
     const o: LavinInitializationOptions = { ...opts.defaults, ...(init?.initializationOptions as LavinInitializationOptions | undefined) };
     return new ModelHost({
       modelDir: o.modelDir && path.resolve(o.modelDir),
+      clip: o.clip && path.resolve(o.clip),
       device: o.device,
       threads: o.threads,
       packedWeights: o.packedWeights,
