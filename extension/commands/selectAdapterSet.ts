@@ -4,23 +4,15 @@ import * as vscode from 'vscode';
 import { ActivateAdapterSetRequest, ListAdapterSetsRequest } from '../../server/protocol';
 import type { Backend } from '../backend';
 import { errorMessage } from '../backend';
+import { adapterSetPickItems } from './adapterSetPicks';
 
 export async function selectAdapterSet(backend: Backend): Promise<void> {
   try {
     const { sets, active } = await backend.request0(ListAdapterSetsRequest);
-    type Item = vscode.QuickPickItem & { name: string | null };
-    const items: Item[] = [
-      { label: `${active === null ? '$(check) ' : ''}Model's own adapters`, description: 'as shipped with the model folder', name: null },
-      ...sets.map((s) => ({
-        label: `${s.name === active ? '$(check) ' : ''}${s.name}`,
-        description: `${s.steps} steps · ${new Date(s.updated).toLocaleString()}`,
-        detail: s.path,
-        name: s.name,
-      })),
-    ];
+    const items = adapterSetPickItems(sets, active);
     const pick = await vscode.window.showQuickPick(items, {
       title: 'LaVIN: Select Adapter Set',
-      placeHolder: sets.length ? 'Adapter set to use' : 'No fine-tuned sets yet (use "LaVIN: Fine-tune Adapters on Project Docs")',
+      placeHolder: sets.length ? 'Adapter set to use' : 'No trained sets yet (LaVIN: Fine-tune Adapters on Project Docs, or Train Vision Adapters...)',
     });
     if (!pick || pick.name === active) return;
     await activateAdapterSet(backend, pick.name, active);
