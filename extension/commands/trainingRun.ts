@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { randomUUID } from 'crypto';
 import { TrainParams, TrainRequest, TrainResult } from '../../server/protocol';
+import { imageTextProgressText, trainStepText } from '../../server/protocolText';
 import type { Backend } from '../backend';
 
 export function trainWithProgress(backend: Backend, params: TrainParams, title: string, token?: vscode.CancellationToken): Thenable<TrainResult> {
@@ -18,13 +19,13 @@ export function trainWithProgress(backend: Backend, params: TrainParams, title: 
     subs.push(
       backend.onTrainImageText((p) => {
         if (p.runId !== runId) return;
-        progress.report({ message: p.done < p.total ? `reading the text of the images: ${p.done}/${p.total}` : `read the text of ${p.total} image${p.total === 1 ? '' : 's'} (${p.withText} with text)` });
+        progress.report({ message: imageTextProgressText(p) });
       }),
       backend.onTrainProgress((p) => {
         if (p.runId !== runId) return;
         const fraction = p.totalSteps > 0 ? p.step / p.totalSteps : 0;
         progress.report({
-          message: `step ${p.step}/${p.totalSteps} · loss ${p.loss.toFixed(3)} · ETA ${formatEta(p.etaSeconds)}`,
+          message: trainStepText(p),
           increment: Math.max(0, (fraction - lastFraction) * 100),
         });
         lastFraction = fraction;
@@ -37,11 +38,4 @@ export function trainWithProgress(backend: Backend, params: TrainParams, title: 
       cancel.dispose();
     }
   });
-}
-
-/** "42 s", "2 min 5 s", "2 h 3 min"; "…" before the first estimate. */
-export function formatEta(seconds: number | null): string {
-  if (seconds === null || !Number.isFinite(seconds)) return '…';
-  const s = Math.round(seconds);
-  return s < 60 ? `${s} s` : s < 3600 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }

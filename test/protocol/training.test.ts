@@ -79,7 +79,7 @@ describe('training over the protocol', () => {
     assert.equal(kinds[kinds.length - 1], 'end');
     const reports = progress.get('t1')!.filter((v): v is WorkDoneProgressReport => v.kind === 'report');
     assert.equal(reports.length, 3);
-    assert.match(reports[0].message!, /step 1\/3, loss \d+\.\d+, \d+ tokens\/s, ETA \d+ s/);
+    assert.match(reports[0].message!, /^step 1\/3 · loss \d+\.\d{3} · ETA (\d+ s|\d+ min \d+ s) · \d+ tokens\/s$/);
     assert.equal(reports[2].percentage, 100);
   });
 

@@ -11,7 +11,7 @@ import { toChatMessages } from '../../extension/languageModel';
 import { sniffImageType } from '../../extension/imagePicker';
 import { ChatHistory } from '../../extension/chat/history';
 import { freeName } from '../../extension/commands/fineTune';
-import { formatEta } from '../../extension/commands/trainingRun';
+import { formatEta } from '../../server/protocolText';
 import { checkLlamaFolder, findTokenizer } from '../../extension/commands/selectModel';
 import type { StatusResult } from '../../server/protocol';
 

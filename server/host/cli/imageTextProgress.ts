@@ -4,6 +4,7 @@
 // had text and how long reading took.
 
 import { TrainImageTextParams } from '../../protocol';
+import { imageTextProgressText } from '../../protocolText';
 import { CliOutput } from './output';
 
 /** How far reading is, as the host reports it (the run id aside). */
@@ -20,7 +21,7 @@ export function imageTextProgress(out: CliOutput, now: () => number = () => perf
     if (p.total <= 0) return;
     const counts = { done: p.done, total: p.total, withText: p.withText };
     if (p.done >= p.total) {
-      const message = `read the text of ${p.total} image${p.total === 1 ? '' : 's'} (${p.withText} with text) in ${((t - started) / 1000).toFixed(1)} s`;
+      const message = `${imageTextProgressText(p)} in ${((t - started) / 1000).toFixed(1)} s`;
       out.endProgress();
       out.event({ event: 'progress', message, percentage: 100, ...counts });
       out.info(message);

@@ -9,6 +9,7 @@ import {
   PreviewTrainingRequest, SetupModelRequest, StatusChangedNotification, StatusRequest, TokenNotification, TrainImageTextNotification, TrainProgressNotification, TrainRequest,
   UnloadModelRequest, PreviewVisionDataRequest, ExportAdapterSetRequest, ImportAdapterSetRequest,
 } from '../../protocol';
+import { imageTextProgressText, trainStepText } from '../../protocolText';
 import { HostError } from '../errors';
 import { GenerateControl, ModelHost } from '../modelHost';
 import * as P from '../requestChecks';
@@ -144,12 +145,11 @@ export function startServer(opts: ServerOptions) {
         signal,
         onImageText: (p) => {
           void connection.sendNotification(TrainImageTextNotification, p).catch(() => {});
-          bar.report(p.done < p.total ? `reading the text of the images: ${p.done}/${p.total}` : `read the text of ${p.total} image${p.total === 1 ? '' : 's'} (${p.withText} with text)`, 0);
+          bar.report(imageTextProgressText(p), 0);
         },
         onProgress: (s) => {
           void connection.sendNotification(TrainProgressNotification, s).catch(() => {});
-          const eta = s.etaSeconds === null ? '' : `, ETA ${Math.round(s.etaSeconds)} s`;
-          bar.report(`step ${s.step}/${s.totalSteps}, loss ${s.loss.toFixed(4)}, ${Math.round(s.tokensPerSecond)} tokens/s${eta}`, (100 * s.step) / s.totalSteps);
+          bar.report(`${trainStepText(s)} · ${Math.round(s.tokensPerSecond)} tokens/s`, (100 * s.step) / s.totalSteps);
         },
       }), (r) => (r.cancelled ? `cancelled at step ${r.steps}; resume to continue` : `saved ${r.adapterSet}`));
   }));
