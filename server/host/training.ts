@@ -4,6 +4,9 @@
 import { LavinModel } from '../engine/lavinModel';
 import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult, TrainImageTextParams } from '../protocol';
 
+/** How far reading the images' text is, as the trainer reports it (the protocol's notification less its run id). */
+export type ImageTextProgressUpdate = Omit<TrainImageTextParams, 'runId'>;
+
 export interface TrainStep {
   step: number;
   totalSteps: number;
@@ -39,7 +42,7 @@ export interface TrainRun {
   /** Image-question data: told once every sample is validated, before the first step. */
   onData?: (d: { samples: number; skipped: { where: string; reason: string }[] }) => void;
   /** Image samples: reading the text of their images (OCR), before the first step; distinct image files done of total, and how many had text. */
-  onImageText?: (p: Omit<TrainImageTextParams, 'runId'>) => void;
+  onImageText?: (p: ImageTextProgressUpdate) => void;
 }
 
 export interface TrainOutcome {

@@ -3,12 +3,9 @@
 // most one redraw and one --json `progress` event a second, and a last line with how many images
 // had text and how long reading took.
 
-import { TrainImageTextParams } from '../../protocol';
 import { imageTextProgressText } from '../../protocolText';
+import type { ImageTextProgressUpdate } from '../training';
 import { CliOutput } from './output';
-
-/** How far reading is, as the host reports it (the run id aside). */
-export type ImageTextProgressUpdate = Omit<TrainImageTextParams, 'runId'>;
 
 /** A listener for the trainer's image-text progress that reports it through `out`; `now` in ms. */
 export function imageTextProgress(out: CliOutput, now: () => number = () => performance.now()): (p: ImageTextProgressUpdate) => void {
