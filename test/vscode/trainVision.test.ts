@@ -85,7 +85,7 @@ describe('LaVIN: Train Vision Adapters from the command palette', function () {
   });
 
   it('previews the data, trains with progress, Cancel keeps a checkpoint, Resume finishes it, Activate uses it, Roll Back', async function () {
-    // The resumed run trains to the end: 100 steps of the tiny model (1 sample + 4 text anchors, 20 epochs), 30-60 s on a busy 2-core machine.
+    // The resumed run trains to the end: 30 steps of the tiny model (1 sample, 30 epochs; no text anchors for a fresh set), 30-60 s on a busy 2-core machine.
     this.timeout(360_000);
     await vscode.commands.executeCommand('notifications.clearAll');
     const steps: { step: number; total: number }[] = [];

@@ -5,9 +5,9 @@
 //
 // Colour questions (4 colours: chance 25 % with the answer prior), then shape questions (3 shapes):
 // the fresh set answers none (it has never seen the answer format). Shape shows that more than the
-// image's dominant colour gets through CLIP and adapter_proj (the default recipe, 120 samples: 100 %
-// measured). Mixed question kinds are not learnt by the tiny backbone (bench/visionTraining.js and
-// the README measure why), so no test claims them. The text path: a fresh set starts with
+// image's dominant colour gets through CLIP and adapter_proj (the default recipe, 120 samples, 900
+// steps: 93.8 % measured). The four kinds mixed are not learnt by the tiny backbone (57 %;
+// bench/visionTraining.js and the README measure why), so no test claims them. The text path: a fresh set starts with
 // the text and image routes apart and the text route's adapters held at the identity
 // (train/init.ts), so the text answers must not move at all (first-token KL ~1e-4 nats measured; the
 // bound leaves room for int4 rounding only). The bounds below come from measured runs; the step
@@ -29,6 +29,8 @@ import { Rng } from '../../../server/train/rng';
 import { adapterHostTensors, trainVisionAdapters } from '../../../server/train/vision';
 
 const STEPS = 150;
+/** A short run (CI's 2 cores) at 4x the default peak rate: colour, the strongest signal, is learnt by then (0 -> 100 % measured; 68.8 % at the default 5e-3). */
+const SHORT_RUN_LR = 2e-2;
 
 describe('vision adapters learn the synthetic set (int4 backbone)', () => {
   let dir: string;
@@ -53,7 +55,7 @@ describe('vision adapters learn the synthetic set (int4 backbone)', () => {
     const accBefore = await evaluateVisionQa(model, path.join(dir, 'test'), opts);
     const textBefore = await textSnapshot(model, undefined, { positionMode: 'consistent' });
 
-    const r = await trainVisionAdapters({ model, dataDir: path.join(dir, 'train'), outDir: path.join(dir, 'set'), steps: STEPS, imageTextCache: cache });
+    const r = await trainVisionAdapters({ model, dataDir: path.join(dir, 'train'), outDir: path.join(dir, 'set'), steps: STEPS, lr: SHORT_RUN_LR, imageTextCache: cache });
     assert.equal(r.result.step, STEPS);
     assert.equal(r.skipped.length, 0);
     const set = await loadAdapterSet(path.join(dir, 'set'), { optimizer: false });
@@ -72,7 +74,7 @@ describe('vision adapters learn the synthetic set (int4 backbone)', () => {
     assert.ok(drift.sameGreedy >= 0.9, `text-only answers moved: ${drift.sameGreedy} of the prompts keep their greedy tokens`);
   });
 
-  test('shape questions, the default recipe (120 samples: 600 steps): test-split accuracy well above chance', { timeout: 900_000 }, async () => {
+  test('shape questions, the default recipe (120 samples: 900 steps): test-split accuracy well above chance', { timeout: 900_000 }, async () => {
     const shapes = path.join(dir, 'shapes');
     await writeSyntheticSet(shapes, { trainSize: 120, testSize: 48, seed: 7, questions: ['shape'] });
     const w = await model.loadWeights();
@@ -82,7 +84,7 @@ describe('vision adapters learn the synthetic set (int4 backbone)', () => {
     const opts = { positionMode: 'consistent' as const, imageText: { tok: model.tokenizer, nVisual: model.runtime.cfg.adapter.nVisualTokens, maxSeqLen: model.info.maxSeqLen, cache } };
     const accBefore = await evaluateVisionQa(model, path.join(shapes, 'test'), opts);
     const r = await trainVisionAdapters({ model, dataDir: path.join(shapes, 'train'), outDir: path.join(shapes, 'set'), imageTextCache: cache });
-    assert.equal(r.result.step, 600);
+    assert.equal(r.result.step, 900);
     model.setAdapters(adapterHostTensors(await loadAdapterSet(path.join(shapes, 'set'), { optimizer: false })));
     const accAfter = await evaluateVisionQa(model, path.join(shapes, 'test'), opts);
     const answers = new Map<string, number>();
