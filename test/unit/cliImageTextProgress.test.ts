@@ -55,5 +55,7 @@ test('--json: progress events at most once a second on stdout, each a JSON line,
   assert.equal(events.length, 51);
   assert.ok(events.every((e) => e.event === 'progress' && e.total === 100));
   assert.ok(events.every((e, i) => i === 0 || (e.done > events[i - 1].done && e.percentage >= events[i - 1].percentage)));
+  // The same words as the server's progress bar and the extension's notification (protocolText.ts).
+  assert.equal(events[1].message, `reading the text of the images: ${events[1].done}/100`);
   assert.deepEqual(events.at(-1), { event: 'progress', message: 'read the text of 100 images (40 with text) in 50.0 s', percentage: 100, done: 100, total: 100, withText: 40 });
 });

@@ -28,7 +28,7 @@ export function imageTextProgress(out: CliOutput, now: () => number = () => perf
     if (t - lastShown < 1000 && decile === lastDecile) return;
     lastShown = t;
     lastDecile = decile;
-    out.event({ event: 'progress', message: `reading the text of the training images: ${p.done}/${p.total}`, percentage: Math.round((100 * p.done) / p.total), ...counts });
+    out.event({ event: 'progress', message: imageTextProgressText(p), percentage: Math.round((100 * p.done) / p.total), ...counts });
     out.progress('reading image text', p.done / p.total, `${p.done}/${p.total} images`);
   };
 }
