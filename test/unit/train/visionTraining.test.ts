@@ -6,7 +6,7 @@
 // Colour questions (4 colours: chance 25 % with the answer prior), then shape questions (3 shapes):
 // the fresh set answers none (it has never seen the answer format). Shape shows that more than the
 // image's dominant colour gets through CLIP and adapter_proj (the default recipe, 120 samples, 900
-// steps: 93.8 % measured). The four kinds mixed are not learnt by the tiny backbone (57 %;
+// steps: 93.8 % measured). The four kinds mixed are not learnt by the tiny backbone (67.7 %;
 // bench/visionTraining.js and the README measure why), so no test claims them. The text path: a fresh set starts with
 // the text and image routes apart and the text route's adapters held at the identity
 // (train/init.ts), so the text answers must not move at all (first-token KL ~1e-4 nats measured; the
