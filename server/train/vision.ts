@@ -28,6 +28,11 @@ export interface VisionTrainDefaults {
   dropout: number;
 }
 
+/** Optimizer steps a large set is trained for; sets up to TARGET_STEPS * 4 / MAX_EPOCHS samples get MAX_EPOCHS. */
+const TARGET_STEPS = 3600;
+const MAX_EPOCHS = 30;
+const MIN_EPOCHS = 3;
+
 /**
  * Defaults for a small image-question set when no step count is given: LaVIN's recipe (AdamW,
  * warm-up, half-cosine) at a learning rate sized for a few hundred examples and a tiny effective
@@ -48,7 +53,7 @@ export interface VisionTrainDefaults {
  */
 export function visionTrainDefaults(samples: number, dim = 64): VisionTrainDefaults {
   const accumSteps = samples >= 16 ? 4 : 1;
-  const epochs = Math.min(30, Math.max(3, Math.ceil((3600 * 4) / Math.max(1, samples))));
+  const epochs = Math.min(MAX_EPOCHS, Math.max(MIN_EPOCHS, Math.ceil((TARGET_STEPS * accumSteps) / Math.max(1, samples))));
   const lr = Math.min(5e-3, 2e-2 * Math.pow(64 / dim, 2 / 3));
   return { epochs, accumSteps, lr, warmupEpochs: 1, dropout: 0 };
 }
