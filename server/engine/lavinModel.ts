@@ -12,7 +12,7 @@ import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
 import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convertedCopy';
-import { LavinConfig, VISUAL_PREFIX, visionOf } from './lavin';
+import { FFN_ADAPTER, LavinConfig, VISUAL_PREFIX, visionOf } from './lavin';
 import { checkCpuMemory } from './memory';
 import { chooseDevice, describeChoice } from './device';
 import { WEIGHT_FORMATS } from './quant';
@@ -25,6 +25,8 @@ import type { LoadedClip } from './weights/clip';
 
 const RAW_FAMILY: PromptFamily = { kind: 'raw' };
 const RAW_IMAGE_NOTE = 'a raw prompt has no place for visual tokens, so the image was not used: this is the text-only answer';
+
+const isFfnAdapter = (name: string) => name.split('.')[2] === FFN_ADAPTER;
 
 /** The CLIP adapters and the visual projection (absent from a set trained without images). */
 const isVisionAdapter = (name: string) => name.startsWith(VISUAL_PREFIX) || name.startsWith('adapter_proj.');
@@ -222,8 +224,10 @@ export class LavinModel {
     if (this.info.backbone) throw new Error(`${this.info.name} is a GGUF / Hugging Face backbone: its training weights come from its file (train/backboneTraining.ts), not from a model folder`);
     this.weightsLoading ??= loadModelDir(this.dir);
     const w = await this.weightsLoading;
+    // (FFN adapters of a set used before this one must not stay behind in the cached tensors)
+    for (const k of [...w.tensors.keys()]) if (isFfnAdapter(k) && !this.adapters.has(k)) w.tensors.delete(k);
     for (const [k, t] of this.adapters) w.tensors.set(k, t);
-    return w;
+    return { ...w, adapterKeys: [...w.adapterKeys, ...[...this.adapters.keys()].filter((k) => isFfnAdapter(k) && !w.adapterKeys.includes(k))] };
   }
 
   /** Whether images reach the model: a backbone without a trained vision adapter set answers them from the text path. */
@@ -329,7 +333,9 @@ export class LavinModel {
     }
     this.promptCache = undefined; // rows and visual tokens were computed with the old adapters
     this.lastImage = undefined;
-    this.adapters = new Map([...this.baseAdapters.keys()].map((k) => [k, adapters.get(k)!]));
+    // The model's own names, and the FFN adapters of a set that has them (lavin.ts FFN_ADAPTER).
+    const names = [...this.baseAdapters.keys(), ...[...adapters.keys()].filter((k) => isFfnAdapter(k) && !this.baseAdapters.has(k))];
+    this.adapters = new Map(names.map((k) => [k, adapters.get(k)!]));
   }
 
   /** Visual tokens of an encoded image; the ViT runs again only for different bytes. */

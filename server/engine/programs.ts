@@ -12,8 +12,8 @@ import { Builder } from './graph/builder';
 import { Graph, Value } from './graph/graph';
 import { HostParams, LinearPolicy, ParamSource } from './graph/params';
 import { QuantizedWeight } from './quant';
-import { HostTensor } from './tensor';
-import { clipVisual, FusedKernelInputs, LavinConfig, lavinForward, ropeTables, visualProjection, visionOf } from './lavin';
+import { fromFloat32, HostTensor, numel } from './tensor';
+import { clipVisual, ffnAdapterShapes, FusedKernelInputs, LavinConfig, lavinForward, ropeTables, visualProjection, visionOf } from './lavin';
 
 /** LaVIN's adapter parameters: every name with an `adapter*` part (LLM and ViT adapters, routers, projection, modality embedding). */
 export function isAdapterParam(name: string): boolean {
@@ -26,7 +26,53 @@ export function isAdapterParam(name: string): boolean {
  * layouts the graph multiplies by: measured 13% of a 1B decode step when re-laid-out in the graph).
  */
 export function inferenceParams(tensors: ReadonlyMap<string, HostTensor>, policy?: LinearPolicy, prequantized?: ReadonlyMap<string, QuantizedWeight>): HostParams {
-  return new HostParams(tensors, new Set([...tensors.keys()].filter(isAdapterParam)), policy, { feedLaidOut: true, prequantized });
+  const all = withFfnAdapters(tensors);
+  return new HostParams(all, new Set([...all.keys()].filter(isAdapterParam)), policy, { feedLaidOut: true, prequantized });
+}
+
+/**
+ * The tensors with an FFN adapter in every block (lavin.ts FFN_ADAPTER): zeros, the identity, where
+ * the set has none. Inference graphs always take one, so that a set with them swaps into a model
+ * loaded without, and a set without them computes exactly what it computed before.
+ */
+export function withFfnAdapters(tensors: ReadonlyMap<string, HostTensor>): ReadonlyMap<string, HostTensor> {
+  const attention = new Map<string, number[]>();
+  for (const name of tensors.keys()) if (/^layers\.\d+\.adapter_attn\.conv_/.test(name)) attention.set(name, tensors.get(name)!.shape);
+  const zeros = new Map<string, HostTensor>();
+  for (const [name, shape] of ffnAdapterShapes(attention)) if (!tensors.has(name)) zeros.set(name, fromFloat32(new Float32Array(numel(shape)), shape));
+  return zeros.size === 0 ? tensors : new Overlay(tensors, zeros);
+}
+
+/**
+ * `base` with names it lacks laid over it, read through, never copied: the converter hands in a
+ * view that reports (and may stream) each parameter as it is read.
+ */
+class Overlay<V> implements ReadonlyMap<string, V> {
+  constructor(private readonly base: ReadonlyMap<string, V>, private readonly extra: ReadonlyMap<string, V>) {}
+  get size(): number {
+    return this.base.size + this.extra.size;
+  }
+  get(name: string): V | undefined {
+    return this.extra.get(name) ?? this.base.get(name);
+  }
+  has(name: string): boolean {
+    return this.extra.has(name) || this.base.has(name);
+  }
+  keys(): MapIterator<string> {
+    return [...this.base.keys(), ...this.extra.keys()][Symbol.iterator]();
+  }
+  values(): MapIterator<V> {
+    return [...this.keys()].map((name) => this.get(name)!)[Symbol.iterator]();
+  }
+  entries(): MapIterator<[string, V]> {
+    return [...this.keys()].map((name): [string, V] => [name, this.get(name)!])[Symbol.iterator]();
+  }
+  forEach(f: (value: V, name: string, map: ReadonlyMap<string, V>) => void): void {
+    for (const [name, value] of this.entries()) f(value, name, this);
+  }
+  [Symbol.iterator](): MapIterator<[string, V]> {
+    return this.entries();
+  }
 }
 
 export const VISION_IO = {

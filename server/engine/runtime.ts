@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { openConvertedSessions, OpenOptions } from './convertedSessions';
 import { LavinConfig, llamaLinearPolicy, visionOf } from './lavin';
 import { QuantizedWeight, WeightFormat } from './quant';
-import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO } from './programs';
+import { buildDecoderGraph, buildVisionGraph, DECODER_IO, inferenceParams, isAdapterParam, Kernels, VISION_IO, withFfnAdapters } from './programs';
 import { createSession, ExecutionDevice, f32, i64, SessionConfig } from './session';
 import { parseLaidOutName, layOutHost } from './graph/layouts';
 import { HostTensor, toFloat32 } from './tensor';
@@ -123,7 +123,7 @@ export class LavinRuntime {
     if (typeof vision !== 'function') this.vision = Promise.resolve(vision);
     if (!embeddingRows) this.tokEmbeddings = tensors.get('tok_embeddings.weight'); // (a backbone's tied table would stay alive for nothing)
     this.modalityEmbedding = toFloat32(tensors.get('adapter_modality_embedding.weight')!);
-    for (const [name, t] of tensors) if (isAdapterParam(name)) this.adapterFeeds.set(name, f32(toFloat32(t), t.shape.slice()));
+    this.feedAdapters(tensors);
     if (kvSession) this.mover = new DeviceTensors(kvSession, cfg.llama.nLayers, cfg.llama.nKvHeads, cfg.llama.headDim);
   }
 
@@ -132,9 +132,10 @@ export class LavinRuntime {
     return this.mover !== undefined;
   }
 
-  /** The adapter set in use, as host tensors (checkpoint names). */
+  /** The adapter set in use, as host tensors (checkpoint names; not the identity FFN adapters fed for a set without them). */
   *adapterTensors(): IterableIterator<[string, HostTensor]> {
     for (const [name, t] of this.adapterFeeds) {
+      if (this.identityFeeds.has(name)) continue;
       const data = t.data as Float32Array;
       yield [name, { dtype: 'float32', shape: t.dims.slice(), data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) }];
     }
@@ -142,6 +143,28 @@ export class LavinRuntime {
 
   /** The adapter tensors the graphs take as inputs (fed on every run; swapped by setAdapters). */
   private readonly adapterFeeds = new Map<string, ort.Tensor>();
+  /** The FFN adapters fed as zeros because the set in use has none (programs.ts withFfnAdapters). */
+  private identityFeeds = new Set<string>();
+
+  /**
+   * Feed an adapter set, the identity FFN adapters filled in where it has none. `like`: the set in
+   * use, whose every tensor the new one must have, in the same shape (the graphs take those inputs).
+   */
+  private feedAdapters(tensors: ReadonlyMap<string, HostTensor>, like?: ReadonlyMap<string, ort.Tensor>): void {
+    const all = withFfnAdapters(tensors);
+    const names = like ? [...like.keys()] : [...all.keys()].filter(isAdapterParam);
+    const next = new Map<string, ort.Tensor>();
+    for (const name of names) {
+      const t = all.get(name);
+      if (!t) throw new Error(`adapter set lacks ${name}`);
+      const current = like?.get(name);
+      if (current && t.shape.join(',') !== current.dims.join(',')) throw new Error(`adapter set: ${name} has shape [${t.shape}], this model needs [${current.dims}]`);
+      next.set(name, f32(toFloat32(t), t.shape.slice()));
+    }
+    this.adapterFeeds.clear();
+    for (const [name, t] of next) this.adapterFeeds.set(name, t);
+    this.identityFeeds = new Set(names.filter((name) => !tensors.has(name)));
+  }
 
   /** Adapter tensors in the layouts the graphs take (`<name>@<layout>` inputs), made once per set. */
   private readonly laidOutFeeds = new Map<string, ort.Tensor>();
@@ -172,14 +195,7 @@ export class LavinRuntime {
    * touching the backbones or rebuilding sessions. Router tables are recomputed on next use.
    */
   setAdapters(tensors: ReadonlyMap<string, HostTensor>): void {
-    const next = new Map<string, ort.Tensor>();
-    for (const [name, current] of this.adapterFeeds) {
-      const t = tensors.get(name);
-      if (!t) throw new Error(`adapter set lacks ${name}`);
-      if (t.shape.join(',') !== current.dims.join(',')) throw new Error(`adapter set: ${name} has shape [${t.shape}], this model needs [${current.dims}]`);
-      next.set(name, f32(toFloat32(t), t.shape.slice()));
-    }
-    for (const [name, t] of next) this.adapterFeeds.set(name, t);
+    this.feedAdapters(tensors, new Map(this.adapterFeeds));
     this.laidOutFeeds.clear();
     void this.dropDeviceAdapters();
     this.modalityEmbedding.set(this.adapterFeeds.get('adapter_modality_embedding.weight')!.data as Float32Array);

@@ -37,7 +37,7 @@ export function initAdapterTensors(shapes: ReadonlyMap<string, number[]>, rng: R
       v = uniform(n, 1 / Math.sqrt(fanIn), rng);
     } else if (name.endsWith('.bias')) v = new Float32Array(n);
     else if (name.includes('expert_weights')) v = uniform(n, 1 / Math.sqrt(shape[1]), rng);
-    else if (name.endsWith('adapter_attn.conv_A.weight') || name.startsWith('adapter_proj.')) v = xavier(shape, rng);
+    else if (/\.adapter_(attn|mlp)\.conv_A\.weight$/.test(name) || name.startsWith('adapter_proj.')) v = xavier(shape, rng);
     else if (name.endsWith('conv_B.weight') || name.endsWith('conv_D.weight')) v = new Float32Array(n);
     else if (name === 'adapter_modality_embedding.weight') v = normal(n, rng);
     else throw new Error(`adapter init: no rule for parameter ${name} [${shape}]`);
@@ -63,12 +63,12 @@ const ROUTE_MARGIN = 40;
 
 /**
  * Names that stay at their starting values when routes are separated: expert 0's up-projection
- * (conv_B, zero: the identity), the LLM routers and the modality embedding. Text-only requests then
+ * (conv_B, zero: the identity) of both adapters of a block, the LLM routers and the modality embedding. Text-only requests then
  * run identity adapters whatever image training does to the rest (conv_A and conv_D feed expert 1
  * only, CLIP's adapters and adapter_proj only images).
  */
 export function heldBySeparatedRoutes(name: string): boolean {
-  return /^layers\.\d+\.adapter_attn\.(conv_B|expert_weights)\./.test(name) || name === 'adapter_modality_embedding.weight';
+  return /^layers\.\d+\.(adapter_attn\.(conv_B|expert_weights)|adapter_mlp\.conv_B)\./.test(name) || name === 'adapter_modality_embedding.weight';
 }
 
 /**

@@ -2,6 +2,7 @@
 // ScienceQA) for a loaded model: validation, the sequence length the data needs, defaults sized
 // for a small dataset, and the frozen backbone seen in the numbers its inference uses.
 
+import { ffnAdapterShapes } from '../engine/lavin';
 import { LavinModel } from '../engine/lavinModel';
 import { LoadedWeights } from '../engine/modelDir';
 import { WeightFormat } from '../engine/quant';
@@ -190,9 +191,12 @@ const ANCHOR_INSTRUCTIONS = [
 async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePath: string | undefined): Promise<TrainingWeights | undefined> {
   if (!imagePath) return undefined;
   const image = fs.readFileSync(imagePath);
-  const keys = weights.adapterKeys;
-  const shapes = new Map(keys.map((k) => [k, weights.tensors.get(k)!.shape.slice()]));
-  const current = new Map(keys.map((k) => [k, weights.tensors.get(k)!]));
+  const own = weights.adapterKeys;
+  // LaVIN's 'block' layout: an FFN adapter beside each attention adapter (lavin.ts FFN_ADAPTER).
+  const shapes = new Map(own.map((k) => [k, weights.tensors.get(k)!.shape.slice()]));
+  for (const [k, shape] of ffnAdapterShapes(shapes)) shapes.set(k, shape);
+  const keys = [...shapes.keys()];
+  const current = new Map(own.map((k) => [k, weights.tensors.get(k)!]));
   const start = initAdapterTensors(shapes, new Rng(seed));
   const cfg = model.runtime.cfg;
   const sawImages = model.seesImages;
@@ -212,7 +216,7 @@ async function separatedStart(model: LavinModel, weights: TrainingWeights, seed:
   }
   const tensors = new Map(weights.tensors);
   for (const [k, v] of adapterHostTensors({ tensors: start, shapes })) tensors.set(k, v);
-  return { ...weights, tensors };
+  return { ...weights, tensors, adapterKeys: keys };
 }
 
 /** The anchors: the starting adapter set's greedy answers (the model's adapters are put back afterwards). */

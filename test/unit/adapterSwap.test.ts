@@ -1,5 +1,6 @@
 // Swapping adapter sets into running sessions: same results as a model built with those adapters,
-// exact round trip back, and clear errors for adapters of another model.
+// exact round trip back, and clear errors for adapters of another model. A set with FFN adapters
+// (LaVIN's 'block' layout, lavin.ts FFN_ADAPTER) swaps into a model whose own set has none.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -8,7 +9,7 @@ import { isAdapterParam } from '../../server/engine/programs';
 import { LavinRuntime } from '../../server/engine/runtime';
 import { fromFloat32, HostTensor, toFloat32 } from '../../server/engine/tensor';
 import { fixtureModelDir, readGoldenJson } from '../golden/fixture';
-import { visionOf } from '../../server/engine/lavin';
+import { ffnAdapterShapes, visionOf } from '../../server/engine/lavin';
 
 const golden = readGoldenJson();
 const textCase = Object.values(golden.cases).find((c) => c.img_indicator === 0)!;
@@ -55,6 +56,35 @@ describe('adapter swap without rebuilding sessions', () => {
     const back = await forward(rt);
     assert.deepEqual(back.logits, original.logits);
     assert.deepEqual(back.router, original.router);
+  });
+
+  test('FFN adapters: a set with them swaps in and computes what a model built with them computes; zeros change nothing', async () => {
+    const own = new Map([...tensors].filter(([k]) => isAdapterParam(k)));
+    const original = await forward(rt);
+    const shapes = ffnAdapterShapes(new Map([...own].map(([k, t]) => [k, t.shape])));
+    assert.equal(shapes.size, 6 * rt.cfg.llama.nLayers, 'conv_A, conv_B, conv_D weight and bias in every block');
+    const withFfn = (value: (i: number) => number) => {
+      const set = new Map(own);
+      let seed = 0;
+      for (const [k, shape] of shapes) set.set(k, fromFloat32(Float32Array.from({ length: shape.reduce((a, d) => a * d, 1) }, (_, i) => value(i + seed++)), shape));
+      return set;
+    };
+    rt.setAdapters(withFfn(() => 0));
+    assert.deepEqual(await forward(rt), original, 'zero FFN adapters are the identity: exactly the set without them');
+    const active = withFfn((i) => 0.05 * Math.sin(i));
+    rt.setAdapters(active);
+    const swapped = await forward(rt);
+    assert.notDeepEqual(swapped.logits, original.logits, 'the FFN adapters are not in the decoder');
+    assert.deepEqual([...rt.adapterTensors()].map(([k]) => k).sort(), [...active.keys()].sort(), 'the set in use is the one given');
+    const fresh = await LavinRuntime.create(rt.cfg, new Map([...tensors, ...active]), { threads: 1 });
+    try {
+      assert.deepEqual(swapped.logits, (await forward(fresh)).logits);
+    } finally {
+      await fresh.dispose();
+    }
+    rt.setAdapters(own);
+    assert.deepEqual((await forward(rt)).logits, original.logits);
+    assert.ok(![...rt.adapterTensors()].some(([k]) => k.includes('adapter_mlp')), 'the identity FFN adapters fed for a set without them are not part of the set');
   });
 
   test('an adapter set for another model is refused with the tensor named, and nothing changes', async () => {

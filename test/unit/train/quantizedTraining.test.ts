@@ -2,7 +2,8 @@
 // the adapters' gradients through the quantised linears (MatMulNBits forward, the weight rebuilt
 // from its blocks in the backward pass) equal those through the same weights dequantised to float32,
 // in both steppers; and on random-weight GGUF backbones of each architecture they match central
-// finite differences of the loss.
+// finite differences of the loss. The adapter sets have LaVIN's 'block' layout (an FFN adapter beside
+// each attention adapter, as fresh vision sets do), so both adapters of a block are checked.
 //
 // Tolerances.
 // - Quantised vs dequantised float32: both paths multiply by bit-identical float32 weights
@@ -31,7 +32,7 @@ import { timesWeight, timesWeightT } from '../../../server/engine/graph/dequanti
 import { Graph } from '../../../server/engine/graph/graph';
 import { createSession } from '../../../server/engine/session';
 import { writeLlamaGguf, Q4_K_M_MIX, type GgufType, type LlamaGgufSpec } from '../../../bench/gguf';
-import { LavinConfig } from '../../../server/engine/lavin';
+import { ffnAdapterShapes, LavinConfig } from '../../../server/engine/lavin';
 import { dequantizeWeight, QuantizedWeight, quantizeWeight } from '../../../server/engine/quant';
 import { layoutExample, LaidOutExample } from '../../../server/engine/sequence';
 import { fromFloat32, HostTensor, numel, toFloat32 } from '../../../server/engine/tensor';
@@ -53,6 +54,15 @@ function gaussian(rng: Rng, n: number, std: number): Float32Array {
 function randomAdapters(w: TrainingWeights, seed: number): Map<string, Float32Array> {
   const rng = new Rng(seed);
   return new Map(w.adapterKeys.map((k) => [k, gaussian(rng, numel(w.tensors.get(k)!.shape), k.includes('modality') ? 1 : 0.1)]));
+}
+
+/** The weights with an FFN adapter beside each attention adapter (lavin.ts FFN_ADAPTER); values come from randomAdapters. */
+function withFfnAdapters(w: TrainingWeights): TrainingWeights {
+  const shapes = ffnAdapterShapes(new Map(w.adapterKeys.map((k) => [k, w.tensors.get(k)!.shape])));
+  assert.ok(shapes.size > 0, 'the set has attention adapters to pair');
+  const tensors = new Map(w.tensors);
+  for (const [k, shape] of shapes) tensors.set(k, fromFloat32(new Float32Array(numel(shape)), shape));
+  return { ...w, tensors, adapterKeys: [...w.adapterKeys, ...shapes.keys()] };
 }
 
 /** A text example filling T positions: BOS, a prompt, then labelled answer tokens. */
@@ -153,7 +163,7 @@ function quantizedModel(w: TrainingWeights, bits: 4 | 8): TrainingWeights {
 }
 
 test('int8 and int4 linears: adapter gradients equal those through the same weights dequantised to float32 (both steppers)', async (t) => {
-  const original = tinyModel();
+  const original = withFfnAdapters(tinyModel());
   const ex = example(original.cfg.llama.vocab, 14, 3);
   const params = randomAdapters(original, 11);
   const exact = await step('whole', original, ex, params);
@@ -199,7 +209,7 @@ for (const { title, spec } of BACKBONES) {
     writeLlamaGguf(file, spec);
     const opened = await openBackbone(file);
     try {
-      const w = backboneTrainingWeights(opened);
+      const w = withFfnAdapters(backboneTrainingWeights(opened));
       assert.ok(w.quantized!.size > 0 && !w.tensors.has('layers.0.attention.wq.weight'), 'linears stay in their blocks');
       const ex = example(spec.vocab, 12, 5);
       const params = randomAdapters(w, 13);
@@ -214,12 +224,12 @@ for (const { title, spec } of BACKBONES) {
         t.diagnostic(`${kind}: worst relative gradient difference to dequantised fp32 ${worst.toExponential(2)} (bound ${tol.toExponential(2)})`);
       }
 
-      // Central differences on the coordinates with the largest gradients of four kinds of parameter.
+      // Central differences on the coordinates with the largest gradients of six kinds of parameter.
       const h = 1e-2;
       const stepper = new TrainingStepper(w.cfg, w.tensors, { trainable: w.adapterKeys, seqLen: 12, frozen: { quantized: w.quantized, embeddingRows: w.embeddingRows }, session: { threads: 1 } });
       try {
         let worst = 0;
-        for (const key of ['adapter_modality_embedding.weight', 'layers.0.adapter_attn.conv_A.weight', 'layers.1.adapter_attn.conv_B.weight', 'layers.1.adapter_attn.expert_weights.weight']) {
+        for (const key of ['adapter_modality_embedding.weight', 'layers.0.adapter_attn.conv_A.weight', 'layers.1.adapter_attn.conv_B.weight', 'layers.1.adapter_attn.expert_weights.weight', 'layers.0.adapter_mlp.conv_A.weight', 'layers.1.adapter_mlp.conv_D.weight']) {
           const g = got.grads.get(key)!;
           let i = 0;
           for (let j = 1; j < g.length; j++) if (Math.abs(g[j]) > Math.abs(g[i])) i = j;
