@@ -26,7 +26,7 @@ export const CONVERTED_FILE = 'converted.json';
  */
 export const PART_VERSIONS = {
   host: 6,
-  vision: 6,
+  vision: 7, // 7: the visual projection's hidden width is a symbolic input dimension (fresh vision sets widen it)
   decoder: 9, // 9: every block takes an FFN adapter (adapter_mlp; zeros for a set without); 8: route_from_first_token (the router table in one pass); 7: attention reads the cache in place (keys transposed), no GroupQueryAttention; 6: the cache is read in place, steps return only their own keys/values; 5: adapters fed laid out; 4: int8/int4 asymmetric in blocks of 128; 3: adapters are graph inputs
 } as const;
 export const GRAPH_VERSION = Math.max(...Object.values(PART_VERSIONS));

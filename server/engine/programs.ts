@@ -10,7 +10,7 @@
 
 import { Builder } from './graph/builder';
 import { Graph, Value } from './graph/graph';
-import { HostParams, LinearPolicy, ParamSource } from './graph/params';
+import { FreeAxis, HostParams, LinearPolicy, ParamSource } from './graph/params';
 import { QuantizedWeight } from './quant';
 import { fromFloat32, HostTensor, numel } from './tensor';
 import { clipVisual, ffnAdapterShapes, FusedKernelInputs, LavinConfig, lavinForward, ropeTables, visualProjection, visionOf } from './lavin';
@@ -27,8 +27,19 @@ export function isAdapterParam(name: string): boolean {
  */
 export function inferenceParams(tensors: ReadonlyMap<string, HostTensor>, policy?: LinearPolicy, prequantized?: ReadonlyMap<string, QuantizedWeight>): HostParams {
   const all = withFfnAdapters(tensors);
-  return new HostParams(all, new Set([...all.keys()].filter(isAdapterParam)), policy, { feedLaidOut: true, prequantized });
+  return new HostParams(all, new Set([...all.keys()].filter(isAdapterParam)), policy, { feedLaidOut: true, prequantized, freeAxes: FREE_ADAPTER_AXES });
 }
+
+/**
+ * Adapter axes whose size a set chooses: the visual projection's hidden width (adapter_proj,
+ * LaVIN's hidden_proj), which fresh vision sets widen (train/vision.ts). Inference graphs take any
+ * width there, so such a set swaps into a model loaded with a narrower one.
+ */
+export const FREE_ADAPTER_AXES: ReadonlyMap<string, FreeAxis> = new Map([
+  ['adapter_proj.conv_A.weight', { axis: 0, dim: 'proj_hidden' }],
+  ['adapter_proj.conv_A.bias', { axis: 0, dim: 'proj_hidden' }],
+  ['adapter_proj.conv_B.weight', { axis: 1, dim: 'proj_hidden' }],
+]);
 
 /**
  * The tensors with an FFN adapter in every block (lavin.ts FFN_ADAPTER): zeros, the identity, where

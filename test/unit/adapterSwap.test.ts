@@ -87,6 +87,36 @@ describe('adapter swap without rebuilding sessions', () => {
     assert.ok(![...rt.adapterTensors()].some(([k]) => k.includes('adapter_mlp')), 'the identity FFN adapters fed for a set without them are not part of the set');
   });
 
+  test('a set with a wider visual projection (adapter_proj hidden width) swaps in and computes what a model built with it computes', async () => {
+    const own = new Map([...tensors].filter(([k]) => isAdapterParam(k)));
+    const original = await forward(rt);
+    const [hidden, width] = own.get('adapter_proj.conv_A.weight')!.shape;
+    const dim = own.get('adapter_proj.conv_B.weight')!.shape[0];
+    const wide = 4 * hidden;
+    const values = (n: number, scale: number) => Float32Array.from({ length: n }, (_, i) => scale * Math.sin(0.7 * i + 0.3));
+    const set = new Map(own);
+    set.set('adapter_proj.conv_A.weight', fromFloat32(values(wide * width, 0.2), [wide, width]));
+    set.set('adapter_proj.conv_A.bias', fromFloat32(values(wide, 0.1), [wide]));
+    set.set('adapter_proj.conv_B.weight', fromFloat32(values(dim * wide, 0.2), [dim, wide]));
+    rt.setAdapters(set);
+    const swapped = await forward(rt);
+    assert.notDeepEqual(swapped.visual, original.visual);
+    const fresh = await LavinRuntime.create(rt.cfg, new Map([...tensors, ...set]), { threads: 1 });
+    try {
+      assert.deepEqual(swapped.visual, (await forward(fresh)).visual);
+    } finally {
+      await fresh.dispose();
+    }
+    const odd = new Map(set);
+    odd.set('adapter_proj.conv_B.weight', fromFloat32(values((dim + 1) * wide, 0.2), [dim + 1, wide]));
+    assert.throws(() => rt.setAdapters(odd), /adapter_proj\.conv_B\.weight has shape \[\d+,\d+\], this model needs .* \(any size on axis 1\)/);
+    const mismatched = new Map(set);
+    mismatched.set('adapter_proj.conv_A.bias', fromFloat32(values(wide + 1, 0.1), [wide + 1]));
+    assert.throws(() => rt.setAdapters(mismatched), /the proj_hidden sizes disagree/);
+    rt.setAdapters(own);
+    assert.deepEqual((await forward(rt)).visual, original.visual);
+  });
+
   test('an adapter set for another model is refused with the tensor named, and nothing changes', async () => {
     const before = await rt.teacherForced('text', rt.embed(textCase.gen_prompt_ids));
     const wrong = scaledAdapters(tensors, 1);

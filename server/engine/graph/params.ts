@@ -4,7 +4,7 @@
 import { CPU_ACCURACY_LEVEL, bitsOf, QuantizedWeight, quantizeWeight, WeightFormat } from '../quant';
 import { floatsToHalf, HostTensor, numel, toFloat32 } from '../tensor';
 import { Builder } from './builder';
-import { Value } from './graph';
+import { Dim, Value } from './graph';
 import { laidOutName, laidOutShape, layOutGraph, layOutHost, ParamLayout, TRANSPOSE } from './layouts';
 import { linear } from './nn';
 
@@ -66,6 +66,17 @@ export interface HostParamsOptions {
    * entry may then hold its shape only (a conversion that reads the checkpoint one weight at a time).
    */
   prequantized?: ReadonlyMap<string, QuantizedWeight>;
+  /**
+   * Fed parameters one of whose axes (in the checkpoint shape) takes any size at run time: the
+   * graph input gets the named symbolic dimension there, laid out or not.
+   */
+  freeAxes?: ReadonlyMap<string, FreeAxis>;
+}
+
+/** An axis of a parameter left symbolic in graph inputs. */
+export interface FreeAxis {
+  axis: number;
+  dim: string;
 }
 
 /**
@@ -103,10 +114,21 @@ export class HostParams implements ParamSource {
     let v = this.made.get(key);
     if (!v) {
       const t = this.get(name);
-      v = this.trainable.has(name) ? b.input(name, 'float32', t.shape.slice()) : b.initializer(name, asFloat32(t));
+      v = this.trainable.has(name) ? b.input(name, 'float32', this.inputDims(name, t.shape)) : b.initializer(name, asFloat32(t));
       this.made.set(key, v);
     }
     return v;
+  }
+
+  /** A fed parameter's input dimensions: its (laid-out) shape, with its free axis symbolic. */
+  private inputDims(name: string, shape: number[], layout?: ParamLayout): Dim[] {
+    const dims: Dim[] = layout ? laidOutShape(shape, layout, name) : shape.slice();
+    const free = this.options.freeAxes?.get(name);
+    if (!free) return dims;
+    if (layout && layout.kind !== 'transpose') throw new Error(`${name}: a free axis is only kept through a transpose`);
+    // A transpose swaps a matrix's two axes (a 1x1 conv [out, in, 1] is the matrix [out, in]).
+    dims[layout ? 1 - free.axis : free.axis] = free.dim;
+    return dims;
   }
 
   paramT(b: Builder, name: string): Value {
@@ -118,7 +140,7 @@ export class HostParams implements ParamSource {
     let v = this.made.get(key);
     if (!v) {
       if (!this.trainable.has(name)) v = b.initializer(key, layOutHost(this.get(name), layout, name));
-      else if (this.options.feedLaidOut) v = b.input(key, 'float32', laidOutShape(this.shape(name), layout, name));
+      else if (this.options.feedLaidOut) v = b.input(key, 'float32', this.inputDims(name, this.shape(name), layout));
       else v = layOutGraph(b, this.param(b, name), this.shape(name), layout, name);
       this.made.set(key, v);
     }
