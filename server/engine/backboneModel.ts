@@ -77,7 +77,7 @@ export function freshAdapterSet(llama: Pick<LlamaConfig, 'dim' | 'nLayers'>, a: 
 }
 
 /** LaVIN's visual projection bottleneck (AdapterMLP hidden_proj, 128 in LaVIN-7B/13B). */
-export const BACKBONE_HIDDEN_PROJ = 128;
+export const LAVIN_HIDDEN_PROJ = 128;
 
 /**
  * Fresh CLIP adapters (one router adapter per ViT block, the identity like the LLM's) and a visual
@@ -104,9 +104,9 @@ export function freshVisionAdapters(clip: Pick<ClipConfig, 'width' | 'layers'>, 
     put(`${p}.expert_weights.weight`, [2, W]);
     put(`${p}.expert_weights.bias`, [2]);
   }
-  put('adapter_proj.conv_A.weight', [BACKBONE_HIDDEN_PROJ, W], Math.sqrt(6 / (W + BACKBONE_HIDDEN_PROJ)));
-  put('adapter_proj.conv_A.bias', [BACKBONE_HIDDEN_PROJ]);
-  put('adapter_proj.conv_B.weight', [dim, BACKBONE_HIDDEN_PROJ]);
+  put('adapter_proj.conv_A.weight', [LAVIN_HIDDEN_PROJ, W], Math.sqrt(6 / (W + LAVIN_HIDDEN_PROJ)));
+  put('adapter_proj.conv_A.bias', [LAVIN_HIDDEN_PROJ]);
+  put('adapter_proj.conv_B.weight', [dim, LAVIN_HIDDEN_PROJ]);
   put('adapter_proj.conv_B.bias', [dim]);
   return out;
 }

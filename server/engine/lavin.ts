@@ -303,6 +303,9 @@ export function nextTokenLoss(b: Builder, logits: Value, vocab: number, labels: 
  */
 export const FFN_ADAPTER = 'adapter_mlp';
 
+/** Whether a parameter belongs to a block's FFN adapter (`layers.N.adapter_mlp.*`). */
+export const isFfnAdapter = (name: string): boolean => name.split('.')[2] === FFN_ADAPTER;
+
 /** Names and shapes of the FFN adapters the attention adapters of a set imply (conv_A/B/D as adapter_attn's). */
 export function ffnAdapterShapes(shapes: ReadonlyMap<string, readonly number[]>): Map<string, number[]> {
   const out = new Map<string, number[]>();

@@ -12,7 +12,7 @@ import { isAdapterParam } from './programs';
 import { LavinRuntime } from './runtime';
 import { HostTensor } from './tensor';
 import { CONVERTED_FILE, convertedDirFor, convertModelDir, isConvertedCurrent, readConverted, sourceFingerprint } from './convertedCopy';
-import { FFN_ADAPTER, LavinConfig, VISUAL_PREFIX, visionOf } from './lavin';
+import { isFfnAdapter, LavinConfig, VISUAL_PREFIX, visionOf } from './lavin';
 import { checkCpuMemory } from './memory';
 import { chooseDevice, describeChoice } from './device';
 import { WEIGHT_FORMATS } from './quant';
@@ -25,8 +25,6 @@ import type { LoadedClip } from './weights/clip';
 
 const RAW_FAMILY: PromptFamily = { kind: 'raw' };
 const RAW_IMAGE_NOTE = 'a raw prompt has no place for visual tokens, so the image was not used: this is the text-only answer';
-
-const isFfnAdapter = (name: string) => name.split('.')[2] === FFN_ADAPTER;
 
 /** The CLIP adapters and the visual projection (absent from a set trained without images). */
 const isVisionAdapter = (name: string) => name.startsWith(VISUAL_PREFIX) || name.startsWith('adapter_proj.');

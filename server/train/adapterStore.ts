@@ -16,7 +16,7 @@
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { FFN_ADAPTER, LavinConfig } from '../engine/lavin';
+import { isFfnAdapter, LavinConfig } from '../engine/lavin';
 import { LoadedWeights } from '../engine/modelDir';
 import { HostTensor, numel, toFloat32 } from '../engine/tensor';
 import { loadAdapter, openTensorFile } from '../engine/weights';
@@ -258,8 +258,8 @@ export function lavinArgs(cfg: LavinConfig, shapes: ReadonlyMap<string, number[]
     ...(proj ? { hidden_proj: proj[0] } : {}),
     max_seq_len: cfg.maxSeqLen,
     n_prompt: cfg.adapter.nVisualTokens,
-    // LaVIN's name for the layout: 'block' when the set has FFN adapters too (lavin.ts FFN_ADAPTER)
-    adapter_type: [...shapes.keys()].some((k) => k.split('.')[2] === FFN_ADAPTER) ? 'block' : 'attn',
+    // LaVIN's name for the layout: 'block' when the set has FFN adapters too
+    adapter_type: [...shapes.keys()].some(isFfnAdapter) ? 'block' : 'attn',
     visual_adapter_type: 'router',
     llm_model: 'llama',
   };
