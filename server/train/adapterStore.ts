@@ -85,6 +85,8 @@ export interface OptimizerSnapshot {
   rng: RngState;
   /** Trainer position (epoch order, cursor, ...), JSON-serialisable. */
   trainer?: Record<string, unknown>;
+  /** Other float32 tensors the trainer resumes from (projection whitening: its statistics and the optimizer's own values). */
+  extra?: Map<string, { values: Float32Array; shape: number[] }>;
 }
 
 export interface AdapterSet {
@@ -286,6 +288,7 @@ export function saveAdapterSet(dir: string, set: AdapterSet): AdapterSetMeta {
     for (const k of meta.keys) {
       entries.push([`m.${k}`, f32Tensor(optimizer.m.get(k)!, shapes.get(k)!)], [`v.${k}`, f32Tensor(optimizer.v.get(k)!, shapes.get(k)!)]);
     }
+    for (const [k, t] of optimizer.extra ?? []) entries.push([`x.${k}`, f32Tensor(t.values, t.shape)]);
     const state = JSON.stringify({ step: optimizer.step, rng: optimizer.rng, trainer: optimizer.trainer ?? {} });
     writeFileAtomic(path.join(dir, files.optimizer!), safetensorsChunks(entries, { state }));
   }
@@ -344,7 +347,9 @@ export async function loadAdapterSet(dir: string, opts: { optimizer?: boolean } 
         m.set(k, toFloat32(await o.read(`m.${k}`)).slice());
         v.set(k, toFloat32(await o.read(`v.${k}`)).slice());
       }
-      optimizer = { step: state.step, m, v, rng: state.rng, trainer: state.trainer };
+      const readExtra = async (n: string) => [n.slice(2), await o.read(n)] as const;
+      const extra = new Map((await Promise.all(o.names().filter((n) => n.startsWith('x.')).map(readExtra))).map(([k, t]) => [k, { values: toFloat32(t).slice(), shape: t.shape.slice() }]));
+      optimizer = { step: state.step, m, v, rng: state.rng, trainer: state.trainer, ...(extra.size ? { extra } : {}) };
     } finally {
       await o.close();
     }

@@ -19,6 +19,7 @@ import { LaidOutExample, labelledCount, layoutExample, TokenizedExample } from '
 import { TrainingStepper } from './step';
 import { BlockwiseTrainingStepper } from './blockwise';
 import { frozenParameterCount, TrainingWeights } from './frozenWeights';
+import { PROJECTION_IN, TapWhitening, WhitenedProjection } from './projectionWhitening';
 import * as path from 'path';
 
 export interface TrainProgress {
@@ -76,6 +77,12 @@ export interface TrainOptions {
   recompute?: 'whole' | 'blockwise';
   /** Frozen LLaMA linear weights in fp32 (default) or fp16 (half the memory; whole-graph stepper). */
   frozenFormat?: 'fp32' | 'fp16';
+  /**
+   * Train the visual projection's input layer in whitened coordinates of these CLIP tap statistics
+   * (projectionWhitening.ts; the CLIP adapters must be held, or the statistics go stale). A resumed
+   * run takes the coordinates it was saved with.
+   */
+  projectionWhitening?: TapWhitening;
   /** Which adapter parameters train (default all); the others keep their starting values and are saved with the set. */
   trains?: (name: string) => boolean;
   signal?: AbortSignal;
@@ -133,6 +140,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let cursor: TrainerCursor;
   let step: number;
   let meta: AdapterSetMeta;
+  let whitening: WhitenedProjection | undefined;
   const trainable = keys.filter((k) => opts.trains?.(k) ?? true);
   if (trainable.length === 0) throw new Error('training: no adapter parameter is trainable');
   const trainableShapes = new Map(trainable.map((k) => [k, shapes.get(k)!]));
@@ -147,6 +155,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     params = saved.tensors;
     optimizer.state = { step: saved.optimizer.step, m: saved.optimizer.m, v: saved.optimizer.v };
     rng = new Rng(saved.optimizer.rng);
+    whitening = saved.optimizer.extra && WhitenedProjection.resume(saved.optimizer.extra);
     cursor = saved.optimizer.trainer as unknown as TrainerCursor;
     if (!cursor || !Array.isArray(cursor.order) || cursor.order.length !== examples.length) {
       throw new Error(`training: the saved data cursor does not match these ${examples.length} samples (resume with the same data)`);
@@ -160,6 +169,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       : new Map(keys.map((k) => [k, toFloat32(weights.tensors.get(k)!).slice()]));
     cursor = { epoch: 0, cursor: 0, order: rng.shuffle(examples.map((_, i) => i)) };
     step = 0;
+    if (opts.projectionWhitening && trainableShapes.has(PROJECTION_IN)) whitening = WhitenedProjection.start(opts.projectionWhitening, params);
     const now = new Date().toISOString();
     meta = {
       format: 'lavin-code-adapter', version: 1, name: opts.name ?? path.basename(opts.outDir), baseModel: base,
@@ -184,7 +194,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     meta = saveAdapterSet(opts.outDir, {
       meta: { ...meta, step, epoch: cursor.epoch, loss: losses.length ? losses[losses.length - 1] : meta.loss },
       tensors: params, shapes,
-      optimizer: { step: optimizer.state.step, m: everyKey(optimizer.state.m), v: everyKey(optimizer.state.v), rng: rng.state, trainer: { ...cursor } },
+      optimizer: { step: optimizer.state.step, m: everyKey(optimizer.state.m), v: everyKey(optimizer.state.v), rng: rng.state, trainer: { ...cursor }, extra: whitening?.snapshot() },
     });
   };
   const nextExample = (): LaidOutExample => {
@@ -218,7 +228,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           tokens += seqLen;
         }
       }
-      optimizer.step(params, acc.sum, lr);
+      if (whitening) {
+        const view = whitening.optimizerView(params, acc.sum);
+        optimizer.step(view.params, view.grads, lr);
+        whitening.writeBack(params);
+      } else optimizer.step(params, acc.sum, lr);
       step++;
       losses.push(stepLoss);
       if (step % saveEvery === 0 || step === totalSteps) save();

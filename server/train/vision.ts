@@ -3,7 +3,8 @@
 // for a small dataset, and the frozen backbone seen in the numbers its inference uses.
 
 import { LAVIN_HIDDEN_PROJ } from '../engine/backboneModel';
-import { ffnAdapterShapes } from '../engine/lavin';
+import { ffnAdapterShapes, VISUAL_PREFIX, visionOf } from '../engine/lavin';
+import { preprocessImage } from '../engine/image';
 import { LavinModel } from '../engine/lavinModel';
 import { LoadedWeights } from '../engine/modelDir';
 import { WeightFormat } from '../engine/quant';
@@ -19,6 +20,7 @@ import * as fs from 'fs';
 import { Rng } from './rng';
 import { openBackboneTraining } from './backboneTraining';
 import { quantizeFrozenLinears, TrainingWeights } from './frozenWeights';
+import { tapWhitening, TapWhitening } from './projectionWhitening';
 
 export interface VisionTrainDefaults {
   epochs: number;
@@ -144,18 +146,19 @@ async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWe
   // A fresh set starts with the text and image routes apart and the text route's adapters held at
   // the identity (init.ts): text answers stay as they were without anchors. Continuing the model's
   // own adapters trains them all, with text anchors.
-  const separated = init === 'fresh' ? await separatedStart(run.model, weights, seed, fitting.find((s) => s.imagePath)?.imagePath) : undefined;
+  const separated = init === 'fresh' ? await separatedStart(run.model, weights, seed, fitting.flatMap((s) => (s.imagePath ? [s.imagePath] : []))) : undefined;
   const anchorCount = run.textAnchors ?? (separated ? 0 : Math.max(4, Math.round(fitting.length / 4)));
   const anchors = anchorCount === 0 ? [] : await textAnchors(run.model, weights, init, seed, anchorCount);
   for (const a of anchors) longest = Math.max(longest, tok.encode(promptText(LAVIN_FAMILY, a.prompt) + a.answer, { bos: true, eos: true }).length + extra);
   const examples = await prepareExamples([...fitting, ...anchors], tok, { maxWords: Math.min(longest, maxSeq), imageSize: visionResolution(run.model.info.clip) });
   const d = visionTrainDefaults(examples.length, run.model.runtime.cfg.llama.dim);
   const result = await train({
-    weights: separated ?? weights, samples: examples, ...prefixes,
+    weights: separated?.weights ?? weights, samples: examples, ...prefixes, projectionWhitening: separated?.whitening,
     steps: run.steps, epochs: run.epochs ?? d.epochs, warmupEpochs: run.warmupEpochs ?? d.warmupEpochs, accumSteps: run.accumSteps ?? d.accumSteps, lr: run.lr ?? d.lr, dropout: run.dropout ?? d.dropout,
     seqLen: Math.min(longest, maxSeq), outDir: run.outDir, resume: run.resume, name: run.name, seed: run.seed,
     ...(separated ? { init: 'checkpoint' as const } : { init }),
-    trains: (k: string) => !(separated && heldBySeparatedRoutes(k)) && !run.holds?.(k),
+    // With whitening, a fresh set's CLIP adapters stay at the identity: the statistics are of that CLIP's taps.
+    trains: (k: string) => !(separated && (heldBySeparatedRoutes(k) || (separated.whitening && k.startsWith(VISUAL_PREFIX)))) && !run.holds?.(k),
     dataSummary: { data: run.dataDir, format: data.format, records: data.records, skipped: skipped.length, textAnchors: anchors.length },
     signal: run.signal, onStep: run.onStep,
   });
@@ -190,7 +193,8 @@ const ANCHOR_INSTRUCTIONS = [
  * FFN adapter beside each attention adapter, lavin.ts FFN_ADAPTER) and a visual projection at least
  * LaVIN's hidden_proj wide (128, what a backbone's fresh set has; lavin-tiny's own is 16). Both give
  * the question more room to meet the image: lavin-tiny int4, four kinds from 480 samples, 67.7 %
- * with neither, 75.0 % with the FFN adapters, 85.4 % with both (79.2 % through the CLI; README).
+ * with neither, 75.0 % with the FFN adapters, 85.4 % with both (79.2 % through the CLI; 87.5 % with
+ * the projection trained in whitened taps, projectionWhitening.ts; README).
  */
 export function freshVisionShapes(own: ReadonlyMap<string, number[]>): Map<string, number[]> {
   const shapes = new Map([...own].map(([k, s]) => [k, s.slice()]));
@@ -206,12 +210,21 @@ export function freshVisionShapes(own: ReadonlyMap<string, number[]>): Map<strin
 }
 
 /**
- * The weights with a fresh adapter set whose routes are separated (init.ts separateRoutes), measured
- * through the model with an image of the data; undefined when the data has no image.
+ * Images of the data whose CLIP taps give the projection's whitening statistics (spread over the
+ * data): 128, or enough for twice as many taps as the CLIP is wide. With fewer taps than that the
+ * covariance is too poorly known to invert, and the projection trains in the taps' own coordinates.
  */
-async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePath: string | undefined): Promise<TrainingWeights | undefined> {
-  if (!imagePath) return undefined;
-  const image = fs.readFileSync(imagePath);
+const WHITENING_IMAGES = 128;
+const WHITENING_TAPS_PER_WIDTH = 2;
+
+/**
+ * The weights with a fresh adapter set whose routes are separated (init.ts separateRoutes), measured
+ * through the model with an image of the data, and the whitening statistics of the data's CLIP taps
+ * through that set (projectionWhitening.ts); undefined when the data has no image.
+ */
+async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePaths: string[]): Promise<{ weights: TrainingWeights; whitening?: TapWhitening } | undefined> {
+  if (imagePaths.length === 0) return undefined;
+  const image = fs.readFileSync(imagePaths[0]);
   const own = weights.adapterKeys;
   const shapes = freshVisionShapes(new Map(own.map((k) => [k, weights.tensors.get(k)!.shape.slice()])));
   const keys = [...shapes.keys()];
@@ -228,14 +241,37 @@ async function separatedStart(model: LavinModel, weights: TrainingWeights, seed:
     };
     return { text: await routes(), image: await routes(image) };
   };
+  let whitening: TapWhitening | undefined;
   try {
     await separateRoutes(start, cfg.llama.nLayers, cfg.adapter.temperature, probe, new Rng(seed + 1));
+    model.setAdapters(adapterHostTensors({ tensors: start, shapes }), { vision: true });
+    whitening = await dataTapWhitening(model, imagePaths);
   } finally {
     model.setAdapters(current, { vision: sawImages });
   }
   const tensors = new Map(weights.tensors);
   for (const [k, v] of adapterHostTensors({ tensors: start, shapes })) tensors.set(k, v);
-  return { ...weights, tensors, adapterKeys: keys };
+  return { weights: { ...weights, tensors, adapterKeys: keys }, whitening };
+}
+
+/** Whitening statistics of the CLIP taps of the data's images, through the model's active set; undefined for too few images. */
+async function dataTapWhitening(model: LavinModel, imagePaths: string[]): Promise<TapWhitening | undefined> {
+  const { width } = visionOf(model.runtime.cfg);
+  const needed = Math.ceil((WHITENING_TAPS_PER_WIDTH * width) / model.runtime.cfg.adapter.nVisualTokens);
+  const unique = [...new Set(imagePaths)];
+  if (unique.length < needed) return undefined;
+  const n = Math.min(Math.max(WHITENING_IMAGES, needed), unique.length);
+  const picked = Array.from({ length: n }, (_, i) => unique[Math.floor((i * unique.length) / n)]);
+  const size = visionOf(model.runtime.cfg).resolution;
+  const rows: Float32Array[] = [];
+  for (const p of picked) rows.push((await model.runtime.encodeImage(await preprocessImage(fs.readFileSync(p), { size }))).features);
+  const all = new Float32Array(rows.reduce((s, r) => s + r.length, 0));
+  let at = 0;
+  for (const r of rows) {
+    all.set(r, at);
+    at += r.length;
+  }
+  return tapWhitening(all, width);
 }
 
 /** The anchors: the starting adapter set's greedy answers (the model's adapters are put back afterwards). */

@@ -17,6 +17,7 @@ import { layoutPrefixes, prepareExamples } from '../../../server/train/data/prep
 import { TokenizedExample } from '../../../server/engine/sequence';
 import { train, TrainProgress } from '../../../server/train/trainer';
 import { Rng } from '../../../server/train/rng';
+import { PROJECTION_IN, PROJECTION_IN_BIAS, projectionFromWhitened, tapWhitening } from '../../../server/train/projectionWhitening';
 import { fixtureModelDir } from '../../golden/fixture';
 
 const REPO = path.resolve(__dirname, '../../../..');
@@ -111,6 +112,37 @@ describe('trainer on the tiny fixture model', () => {
     const k0 = a.meta.keys[0];
     const orig = new Float32Array(weights.tensors.get(k0)!.data.slice().buffer);
     assert.notDeepEqual(a.tensors.get(k0), orig);
+  });
+
+  test('with projection whitening: resume is bit-identical, the saved conv_A / bias are V Wh / b - conv_A mean, and V is what moved', async () => {
+    const pixels = await preprocessImage(fs.readFileSync(IMAGE));
+    const rnd = new Rng(5);
+    const samples: TokenizedExample[] = Array.from({ length: 4 }, (_, i) => {
+      const prompt = Array.from({ length: 6 }, () => 3 + Math.floor(rnd.next() * 31000));
+      const ids = [1, ...prompt, 3 + i, 2];
+      const pad = new Array(20 - ids.length).fill(0);
+      return { modality: 'image', pixels, inputIds: [...ids, ...pad], labels: [0, ...prompt.map(() => 0), 3 + i, 2, ...pad], source: `sample ${i}` } as TokenizedExample;
+    });
+    const width = weights.tensors.get(PROJECTION_IN)!.shape[1];
+    const stats = tapWhitening(Float32Array.from({ length: 8 * width * 6 }, () => rnd.next() * (1 + (rnd.next() < 0.2 ? 10 : 0))), width);
+    const common = { weights, samples, prefixImage: [30723, 18823, 28559], prefixText: [30723, 18823, 8031], steps: 4, lr: 2e-3, warmupEpochs: 0, dropout: 0, seed: 3, saveEvery: 2, session: { threads: 1 }, projectionWhitening: stats };
+    const straight = tmp('lavin-train-whiten-');
+    await train({ ...common, outDir: straight });
+    const killed = tmp('lavin-train-whiten-killed-');
+    const controller = new AbortController();
+    await train({ ...common, outDir: killed, signal: controller.signal, saveOnAbort: false, onStep: (p) => { if (p.step === 3) controller.abort(); } });
+    await train({ ...common, outDir: killed, resume: true });
+    const a = await loadAdapterSet(straight);
+    const b = await loadAdapterSet(killed);
+    for (const k of a.meta.keys) assert.deepEqual(Buffer.from(b.tensors.get(k)!.buffer), Buffer.from(a.tensors.get(k)!.buffer), `${k} differs after resume`);
+    const extra = a.optimizer!.extra!;
+    const folded = projectionFromWhitened(stats, extra.get('whitening.V')!.values, extra.get('whitening.b')!.values);
+    assert.deepEqual(a.tensors.get(PROJECTION_IN), folded.weight);
+    assert.deepEqual(a.tensors.get(PROJECTION_IN_BIAS), folded.bias);
+    // The run started from V = the model's conv_A, and V moved.
+    const start = new Float32Array(weights.tensors.get(PROJECTION_IN)!.data.slice().buffer);
+    const moved = extra.get('whitening.V')!.values.reduce((m, v, i) => Math.max(m, Math.abs(v - start[i])), 0);
+    assert.ok(moved > 1e-4, `V moved by ${moved}`);
   });
 
   test('a graceful stop saves the state reached; bad options get clear errors', async () => {

@@ -1,0 +1,230 @@
+// Training the visual projection in whitened coordinates of the CLIP class-token taps. The taps of
+// a CLIP are badly conditioned (lavin-tiny's random ViT: covariance eigenvalues from 6e-4 to 49),
+// and what tells an image's left from its right lies in their small directions: a linear read-out
+// trained by Adam on the raw taps stays at chance where the same read-out on whitened taps gets
+// 75 % (report of issue 14). So the optimizer holds V with adapter_proj.conv_A = V Wh and
+// conv_A.bias = b - conv_A mean: the projection computes V Wh (taps - mean) + b, the graphs and
+// the saved set see plain conv_A / bias (nothing changes at inference), and only the optimizer's
+// coordinates move. Wh = (C + eps I)^(-1/2) (ZCA: it keeps the taps' own axes, which Adam's
+// per-coordinate steps are not indifferent to) from the taps of the training images through the
+// starting set; the CLIP adapters are held while it applies, so those statistics stay true.
+
+/** Which tensors the change of variables applies to. */
+export const PROJECTION_IN = 'adapter_proj.conv_A.weight';
+export const PROJECTION_IN_BIAS = 'adapter_proj.conv_A.bias';
+
+export interface TapWhitening {
+  /** Tap width W. */
+  width: number;
+  /** [W] mean of the taps. */
+  mean: Float32Array;
+  /** [W, W] symmetric (C + eps I)^(-1/2). */
+  whiten: Float32Array;
+  /** [W, W] its inverse, (C + eps I)^(1/2). */
+  unwhiten: Float32Array;
+}
+
+/** Eigenvalues below this share of the mean eigenvalue are lifted to it (keeps Wh bounded: at most 100x). */
+const RELATIVE_EPS = 1e-4;
+
+/** Statistics of taps given as rows [rows, W] (all images' taps, each tap a row: conv_A is shared by the taps). */
+export function tapWhitening(rows: Float32Array, width: number): TapWhitening {
+  const n = rows.length / width;
+  if (!Number.isInteger(n) || n < 2) throw new Error(`projection whitening: needs at least two taps of width ${width}, got ${rows.length} values`);
+  const mean = new Float64Array(width);
+  for (let r = 0; r < n; r++) for (let j = 0; j < width; j++) mean[j] += rows[r * width + j] / n;
+  const cov = new Float64Array(width * width);
+  const centred = new Float64Array(width);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < width; j++) centred[j] = rows[r * width + j] - mean[j];
+    for (let i = 0; i < width; i++) {
+      const ci = centred[i] / (n - 1);
+      if (ci === 0) continue;
+      for (let j = i; j < width; j++) cov[i * width + j] += ci * centred[j];
+    }
+  }
+  for (let i = 0; i < width; i++) for (let j = 0; j < i; j++) cov[i * width + j] = cov[j * width + i];
+  const { values, vectors } = symmetricEigen(cov, width);
+  const eps = (RELATIVE_EPS * values.reduce((s, v) => s + Math.max(0, v), 0)) / width || 1e-12;
+  const lifted = values.map((v) => Math.max(v, 0) + eps);
+  return {
+    width,
+    mean: Float32Array.from(mean),
+    whiten: Float32Array.from(spectralProduct(vectors, lifted.map((v) => 1 / Math.sqrt(v)), width)),
+    unwhiten: Float32Array.from(spectralProduct(vectors, lifted.map((v) => Math.sqrt(v)), width)),
+  };
+}
+
+/** The graph's conv_A [h, W] and bias [h] from the optimizer's V [h, W] and b [h]: A = V Wh, bias = b - A mean. */
+export function projectionFromWhitened(w: TapWhitening, v: Float32Array, b: Float32Array): { weight: Float32Array; bias: Float32Array } {
+  const weight = rightMultiply(v, w.whiten, w.width);
+  const bias = Float32Array.from(b);
+  const h = bias.length;
+  for (let i = 0; i < h; i++) {
+    let s = 0;
+    for (let j = 0; j < w.width; j++) s += weight[i * w.width + j] * w.mean[j];
+    bias[i] -= s;
+  }
+  return { weight, bias };
+}
+
+/** The optimizer's V and b from a plain conv_A and bias (the inverse of projectionFromWhitened). */
+export function whitenedFromProjection(w: TapWhitening, weight: Float32Array, bias: Float32Array): { v: Float32Array; b: Float32Array } {
+  const b = Float32Array.from(bias);
+  const h = b.length;
+  for (let i = 0; i < h; i++) {
+    let s = 0;
+    for (let j = 0; j < w.width; j++) s += weight[i * w.width + j] * w.mean[j];
+    b[i] += s;
+  }
+  return { v: rightMultiply(weight, w.unwhiten, w.width), b };
+}
+
+/** Gradients in the optimizer's coordinates from those of conv_A and its bias: g_V = (g_A - g_bias mean^T) Wh, g_b = g_bias. */
+export function whitenedGradients(w: TapWhitening, gWeight: Float32Array, gBias: Float32Array): { gV: Float32Array; gB: Float32Array } {
+  const h = gBias.length;
+  const g = Float32Array.from(gWeight);
+  for (let i = 0; i < h; i++) for (let j = 0; j < w.width; j++) g[i * w.width + j] -= gBias[i] * w.mean[j];
+  return { gV: rightMultiply(g, w.whiten, w.width), gB: gBias };
+}
+
+/** M [rows, W] times S [W, W]. */
+function rightMultiply(m: Float32Array, s: Float32Array, width: number): Float32Array {
+  const rows = m.length / width;
+  const out = new Float32Array(m.length);
+  const acc = new Float64Array(width);
+  for (let r = 0; r < rows; r++) {
+    acc.fill(0);
+    for (let k = 0; k < width; k++) {
+      const a = m[r * width + k];
+      if (a === 0) continue;
+      for (let j = 0; j < width; j++) acc[j] += a * s[k * width + j];
+    }
+    for (let j = 0; j < width; j++) out[r * width + j] = acc[j];
+  }
+  return out;
+}
+
+/** U diag(f) U^T for eigenvectors U (columns of `vectors`, row-major [W, W]). */
+function spectralProduct(vectors: Float64Array, f: number[], width: number): Float64Array {
+  const out = new Float64Array(width * width);
+  for (let k = 0; k < width; k++) {
+    for (let i = 0; i < width; i++) {
+      const uik = vectors[i * width + k] * f[k];
+      if (uik === 0) continue;
+      for (let j = i; j < width; j++) out[i * width + j] += uik * vectors[j * width + k];
+    }
+  }
+  for (let i = 0; i < width; i++) for (let j = 0; j < i; j++) out[i * width + j] = out[j * width + i];
+  return out;
+}
+
+/**
+ * Eigen-decomposition of a symmetric matrix (cyclic Jacobi: exact to rounding, O(W^3) a sweep,
+ * a few sweeps; W is a CLIP width, at most a few thousand). Returns eigenvalues and the
+ * eigenvectors as the columns of a row-major [W, W] matrix.
+ */
+export function symmetricEigen(matrix: Float64Array, width: number): { values: number[]; vectors: Float64Array } {
+  const a = Float64Array.from(matrix);
+  const v = new Float64Array(width * width);
+  for (let i = 0; i < width; i++) v[i * width + i] = 1;
+  const offNorm = () => {
+    let s = 0;
+    for (let i = 0; i < width; i++) for (let j = i + 1; j < width; j++) s += a[i * width + j] ** 2;
+    return s;
+  };
+  let total = 0;
+  for (let i = 0; i < width * width; i++) total += a[i] ** 2;
+  for (let sweep = 0; sweep < 50 && offNorm() > 1e-22 * total; sweep++) {
+    for (let p = 0; p < width - 1; p++) {
+      for (let q = p + 1; q < width; q++) {
+        const apq = a[p * width + q];
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = (a[q * width + q] - a[p * width + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < width; k++) {
+          // Columns p and q of A, then rows (A symmetric: A <- J^T A J).
+          const akp = a[k * width + p];
+          const akq = a[k * width + q];
+          a[k * width + p] = c * akp - s * akq;
+          a[k * width + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < width; k++) {
+          const apk = a[p * width + k];
+          const aqk = a[q * width + k];
+          a[p * width + k] = c * apk - s * aqk;
+          a[q * width + k] = s * apk + c * aqk;
+        }
+        for (let k = 0; k < width; k++) {
+          const vkp = v[k * width + p];
+          const vkq = v[k * width + q];
+          v[k * width + p] = c * vkp - s * vkq;
+          v[k * width + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  return { values: Array.from({ length: width }, (_, i) => a[i * width + i]), vectors: v };
+}
+
+/**
+ * The optimizer's view of a training set's projection: it holds V and b, hands AdamW those and
+ * their gradients in place of conv_A / bias, and writes conv_A / bias back after each step.
+ */
+export class WhitenedProjection {
+  private constructor(
+    readonly stats: TapWhitening,
+    private readonly v: Float32Array,
+    private readonly b: Float32Array,
+  ) {}
+
+  /** Start: the set's starting conv_A / bias are taken as V and b (Xavier in whitened coordinates, where the taps have unit variance). */
+  static start(stats: TapWhitening, params: Map<string, Float32Array>): WhitenedProjection {
+    const p = new WhitenedProjection(stats, Float32Array.from(projectionTensor(params, PROJECTION_IN)), Float32Array.from(projectionTensor(params, PROJECTION_IN_BIAS)));
+    p.writeBack(params);
+    return p;
+  }
+
+  /** Resume from what snapshot() saved. */
+  static resume(extra: ReadonlyMap<string, { values: Float32Array; shape: number[] }>): WhitenedProjection | undefined {
+    const get = (k: string) => extra.get(`whitening.${k}`)?.values;
+    const [mean, whiten, unwhiten, v, b] = ['mean', 'whiten', 'unwhiten', 'V', 'b'].map(get);
+    if (!mean || !whiten || !unwhiten || !v || !b) return undefined;
+    return new WhitenedProjection({ width: mean.length, mean, whiten, unwhiten }, v.slice(), b.slice());
+  }
+
+  snapshot(): Map<string, { values: Float32Array; shape: number[] }> {
+    const W = this.stats.width;
+    return new Map([
+      ['whitening.mean', { values: this.stats.mean, shape: [W] }],
+      ['whitening.whiten', { values: this.stats.whiten, shape: [W, W] }],
+      ['whitening.unwhiten', { values: this.stats.unwhiten, shape: [W, W] }],
+      ['whitening.V', { values: this.v, shape: [this.v.length / W, W] }],
+      ['whitening.b', { values: this.b, shape: [this.b.length] }],
+    ]);
+  }
+
+  /** AdamW's parameters and gradients: V and b (and their gradients by the chain rule) in place of conv_A and its bias. */
+  optimizerView(params: ReadonlyMap<string, Float32Array>, grads: ReadonlyMap<string, Float32Array>): { params: Map<string, Float32Array>; grads: Map<string, Float32Array> } {
+    const { gV, gB } = whitenedGradients(this.stats, projectionTensor(grads, PROJECTION_IN), projectionTensor(grads, PROJECTION_IN_BIAS));
+    return {
+      params: new Map([...params, [PROJECTION_IN, this.v], [PROJECTION_IN_BIAS, this.b]]),
+      grads: new Map([...grads, [PROJECTION_IN, gV], [PROJECTION_IN_BIAS, gB]]),
+    };
+  }
+
+  /** conv_A = V Wh, bias = b - conv_A mean, into the set's tensors. */
+  writeBack(params: Map<string, Float32Array>): void {
+    const { weight, bias } = projectionFromWhitened(this.stats, this.v, this.b);
+    params.set(PROJECTION_IN, weight);
+    params.set(PROJECTION_IN_BIAS, bias);
+  }
+}
+
+function projectionTensor(m: ReadonlyMap<string, Float32Array>, name: string): Float32Array {
+  const t = m.get(name);
+  if (!t) throw new Error(`projection whitening: no ${name}`);
+  return t;
+}
