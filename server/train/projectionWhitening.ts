@@ -120,53 +120,169 @@ function spectralProduct(vectors: Float64Array, f: number[], width: number): Flo
 }
 
 /**
- * Eigen-decomposition of a symmetric matrix (cyclic Jacobi: exact to rounding, O(W^3) a sweep,
- * a few sweeps; W is a CLIP width, at most a few thousand). Returns eigenvalues and the
- * eigenvectors as the columns of a row-major [W, W] matrix.
+ * Eigen-decomposition of a symmetric matrix: Householder reduction to tridiagonal form, then the
+ * implicit QL iteration (the classic tred2 / tql2 pair, as in EISPACK and JAMA). O(W^3) with a
+ * small constant: a ViT-L's 1024 wide taps take seconds where cyclic Jacobi took minutes. Returns
+ * the eigenvalues and the eigenvectors as the columns of a row-major [W, W] matrix.
  */
 export function symmetricEigen(matrix: Float64Array, width: number): { values: number[]; vectors: Float64Array } {
-  const a = Float64Array.from(matrix);
-  const v = new Float64Array(width * width);
-  for (let i = 0; i < width; i++) v[i * width + i] = 1;
-  const offNorm = () => {
-    let s = 0;
-    for (let i = 0; i < width; i++) for (let j = i + 1; j < width; j++) s += a[i * width + j] ** 2;
-    return s;
-  };
-  let total = 0;
-  for (let i = 0; i < width * width; i++) total += a[i] ** 2;
-  for (let sweep = 0; sweep < 50 && offNorm() > 1e-22 * total; sweep++) {
-    for (let p = 0; p < width - 1; p++) {
-      for (let q = p + 1; q < width; q++) {
-        const apq = a[p * width + q];
-        if (Math.abs(apq) < 1e-300) continue;
-        const theta = (a[q * width + q] - a[p * width + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < width; k++) {
-          // Columns p and q of A, then rows (A symmetric: A <- J^T A J).
-          const akp = a[k * width + p];
-          const akq = a[k * width + q];
-          a[k * width + p] = c * akp - s * akq;
-          a[k * width + q] = s * akp + c * akq;
+  const n = width;
+  const V = Float64Array.from(matrix);
+  const d = new Float64Array(n);
+  const e = new Float64Array(n);
+  tridiagonalize(V, d, e, n);
+  // The QL rotations act on pairs of columns: on the transpose they read contiguous rows.
+  const rows = transposeSquare(V, n);
+  tridiagonalQl(rows, d, e, n);
+  return { values: Array.from(d), vectors: transposeSquare(rows, n) };
+}
+
+/** tred2: V <- the orthogonal Q with Q^T A Q tridiagonal; d its diagonal, e its sub-diagonal (e[0] = 0). */
+function tridiagonalize(V: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
+  for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j];
+  for (let i = n - 1; i > 0; i--) {
+    let scale = 0;
+    let h = 0;
+    for (let k = 0; k < i; k++) scale += Math.abs(d[k]);
+    if (scale === 0) {
+      e[i] = d[i - 1];
+      for (let j = 0; j < i; j++) {
+        d[j] = V[(i - 1) * n + j];
+        V[i * n + j] = 0;
+        V[j * n + i] = 0;
+      }
+    } else {
+      // The Householder vector of row i.
+      for (let k = 0; k < i; k++) {
+        d[k] /= scale;
+        h += d[k] * d[k];
+      }
+      let f = d[i - 1];
+      let g = Math.sqrt(h);
+      if (f > 0) g = -g;
+      e[i] = scale * g;
+      h -= f * g;
+      d[i - 1] = f - g;
+      for (let j = 0; j < i; j++) e[j] = 0;
+      // The similarity transformation of the remaining columns.
+      for (let j = 0; j < i; j++) {
+        f = d[j];
+        V[j * n + i] = f;
+        g = e[j] + V[j * n + j] * f;
+        for (let k = j + 1; k <= i - 1; k++) {
+          g += V[k * n + j] * d[k];
+          e[k] += V[k * n + j] * f;
         }
-        for (let k = 0; k < width; k++) {
-          const apk = a[p * width + k];
-          const aqk = a[q * width + k];
-          a[p * width + k] = c * apk - s * aqk;
-          a[q * width + k] = s * apk + c * aqk;
-        }
-        for (let k = 0; k < width; k++) {
-          const vkp = v[k * width + p];
-          const vkq = v[k * width + q];
-          v[k * width + p] = c * vkp - s * vkq;
-          v[k * width + q] = s * vkp + c * vkq;
-        }
+        e[j] = g;
+      }
+      f = 0;
+      for (let j = 0; j < i; j++) {
+        e[j] /= h;
+        f += e[j] * d[j];
+      }
+      const hh = f / (h + h);
+      for (let j = 0; j < i; j++) e[j] -= hh * d[j];
+      for (let j = 0; j < i; j++) {
+        f = d[j];
+        g = e[j];
+        for (let k = j; k <= i - 1; k++) V[k * n + j] -= f * e[k] + g * d[k];
+        d[j] = V[(i - 1) * n + j];
+        V[i * n + j] = 0;
       }
     }
+    d[i] = h;
   }
-  return { values: Array.from({ length: width }, (_, i) => a[i * width + i]), vectors: v };
+  // Accumulate the transformations.
+  for (let i = 0; i < n - 1; i++) {
+    V[(n - 1) * n + i] = V[i * n + i];
+    V[i * n + i] = 1;
+    const h = d[i + 1];
+    if (h !== 0) {
+      for (let k = 0; k <= i; k++) d[k] = V[k * n + i + 1] / h;
+      for (let j = 0; j <= i; j++) {
+        let g = 0;
+        for (let k = 0; k <= i; k++) g += V[k * n + i + 1] * V[k * n + j];
+        for (let k = 0; k <= i; k++) V[k * n + j] -= g * d[k];
+      }
+    }
+    for (let k = 0; k <= i; k++) V[k * n + i + 1] = 0;
+  }
+  for (let j = 0; j < n; j++) {
+    d[j] = V[(n - 1) * n + j];
+    V[(n - 1) * n + j] = 0;
+  }
+  V[(n - 1) * n + n - 1] = 1;
+  e[0] = 0;
+}
+
+function transposeSquare(m: Float64Array, n: number): Float64Array {
+  const t = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) t[j * n + i] = m[i * n + j];
+  return t;
+}
+
+/** tql2: the eigenvalues of the tridiagonal (d, e) into d, its rotations applied to the rows of Vt (V's transpose). */
+function tridiagonalQl(Vt: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
+  for (let i = 1; i < n; i++) e[i - 1] = e[i];
+  e[n - 1] = 0;
+  let f = 0;
+  let tst1 = 0;
+  const eps = 2 ** -52;
+  for (let l = 0; l < n; l++) {
+    tst1 = Math.max(tst1, Math.abs(d[l]) + Math.abs(e[l]));
+    let m = l;
+    while (m < n - 1 && Math.abs(e[m]) > eps * tst1) m++;
+    if (m > l) {
+      for (let iter = 0; ; iter++) {
+        if (iter > 60) throw new Error('projection whitening: the eigen-decomposition did not converge');
+        // The implicit shift.
+        let g = d[l];
+        let p = (d[l + 1] - g) / (2 * e[l]);
+        let r = Math.hypot(p, 1);
+        if (p < 0) r = -r;
+        d[l] = e[l] / (p + r);
+        d[l + 1] = e[l] * (p + r);
+        const dl1 = d[l + 1];
+        let h = g - d[l];
+        for (let i = l + 2; i < n; i++) d[i] -= h;
+        f += h;
+        // The implicit QL transformation.
+        p = d[m];
+        let c = 1;
+        let c2 = c;
+        let c3 = c;
+        const el1 = e[l + 1];
+        let s = 0;
+        let s2 = 0;
+        for (let i = m - 1; i >= l; i--) {
+          c3 = c2;
+          c2 = c;
+          s2 = s;
+          g = c * e[i];
+          h = c * p;
+          r = Math.hypot(p, e[i]);
+          e[i + 1] = s * r;
+          s = e[i] / r;
+          c = p / r;
+          p = c * d[i] - s * g;
+          d[i + 1] = h + s * (c * g + s * d[i]);
+          const a = i * n;
+          const b = a + n;
+          for (let k = 0; k < n; k++) {
+            h = Vt[b + k];
+            Vt[b + k] = s * Vt[a + k] + c * h;
+            Vt[a + k] = c * Vt[a + k] - s * h;
+          }
+        }
+        p = (-s * s2 * c3 * el1 * e[l]) / dl1;
+        e[l] = s * p;
+        d[l] = c * p;
+        if (Math.abs(e[l]) <= eps * tst1) break;
+      }
+    }
+    d[l] += f;
+    e[l] = 0;
+  }
 }
 
 /**

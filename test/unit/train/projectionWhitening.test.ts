@@ -25,21 +25,32 @@ function taps(rows: number, rng: Rng): Float32Array {
   return out;
 }
 
-test('symmetricEigen: U diag(values) U^T gives the matrix back, and U is orthonormal', () => {
+test('symmetricEigen: U diag(values) U^T gives the matrix back and U is orthonormal (random, low-rank, diagonal, zero)', () => {
   const rng = new Rng(3);
-  const m = new Float64Array(W * W);
-  for (let i = 0; i < W; i++) for (let j = i; j < W; j++) m[i * W + j] = m[j * W + i] = rng.next() - 0.5;
-  const { values, vectors } = symmetricEigen(m, W);
-  for (let i = 0; i < W; i++) {
-    for (let j = 0; j < W; j++) {
-      let rec = 0;
-      let dot = 0;
-      for (let k = 0; k < W; k++) {
-        rec += vectors[i * W + k] * values[k] * vectors[j * W + k];
-        dot += vectors[k * W + i] * vectors[k * W + j];
+  const random = (n: number) => {
+    const m = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = i; j < n; j++) m[i * n + j] = m[j * n + i] = rng.next() - 0.5;
+    return m;
+  };
+  const lowRank = (n: number) => {
+    const u = Array.from({ length: 2 }, () => Array.from({ length: n }, () => rng.next() - 0.5));
+    return Float64Array.from({ length: n * n }, (_, k) => u[0][Math.floor(k / n)] * u[0][k % n] + 3 * u[1][Math.floor(k / n)] * u[1][k % n]);
+  };
+  const diagonal = (n: number) => Float64Array.from({ length: n * n }, (_, k) => (Math.floor(k / n) === k % n ? k % 3 : 0));
+  const cases: [string, number, Float64Array][] = [['random 12', 12, random(12)], ['random 40', 40, random(40)], ['rank 2', 20, lowRank(20)], ['diagonal with repeats', 8, diagonal(8)], ['zero', 5, new Float64Array(25)]];
+  for (const [name, n, m] of cases) {
+    const { values, vectors } = symmetricEigen(m, n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let rec = 0;
+        let dot = 0;
+        for (let k = 0; k < n; k++) {
+          rec += vectors[i * n + k] * values[k] * vectors[j * n + k];
+          dot += vectors[k * n + i] * vectors[k * n + j];
+        }
+        assert.ok(Math.abs(rec - m[i * n + j]) < 1e-12, `${name}: reconstruction (${i},${j})`);
+        assert.ok(Math.abs(dot - (i === j ? 1 : 0)) < 1e-12, `${name}: orthonormality (${i},${j})`);
       }
-      assert.ok(Math.abs(rec - m[i * W + j]) < 1e-12, `reconstruction (${i},${j})`);
-      assert.ok(Math.abs(dot - (i === j ? 1 : 0)) < 1e-12, `orthonormality (${i},${j})`);
     }
   }
 });
