@@ -20,8 +20,6 @@ export interface TapWhitening {
   mean: Float32Array;
   /** [W, W] symmetric (C + eps I)^(-1/2). */
   whiten: Float32Array;
-  /** [W, W] its inverse, (C + eps I)^(1/2). */
-  unwhiten: Float32Array;
 }
 
 /** Eigenvalues below this share of the mean eigenvalue are lifted to it (keeps Wh bounded: at most 100x). */
@@ -51,7 +49,6 @@ export function tapWhitening(rows: Float32Array, width: number): TapWhitening {
     width,
     mean: Float32Array.from(mean),
     whiten: Float32Array.from(spectralProduct(vectors, lifted.map((v) => 1 / Math.sqrt(v)), width)),
-    unwhiten: Float32Array.from(spectralProduct(vectors, lifted.map((v) => Math.sqrt(v)), width)),
   };
 }
 
@@ -66,18 +63,6 @@ export function projectionFromWhitened(w: TapWhitening, v: Float32Array, b: Floa
     bias[i] -= s;
   }
   return { weight, bias };
-}
-
-/** The optimizer's V and b from a plain conv_A and bias (the inverse of projectionFromWhitened). */
-export function whitenedFromProjection(w: TapWhitening, weight: Float32Array, bias: Float32Array): { v: Float32Array; b: Float32Array } {
-  const b = Float32Array.from(bias);
-  const h = b.length;
-  for (let i = 0; i < h; i++) {
-    let s = 0;
-    for (let j = 0; j < w.width; j++) s += weight[i * w.width + j] * w.mean[j];
-    b[i] += s;
-  }
-  return { v: rightMultiply(weight, w.unwhiten, w.width), b };
 }
 
 /** Gradients in the optimizer's coordinates from those of conv_A and its bias: g_V = (g_A - g_bias mean^T) Wh, g_b = g_bias. */
@@ -306,9 +291,9 @@ export class WhitenedProjection {
   /** Resume from what snapshot() saved. */
   static resume(extra: ReadonlyMap<string, { values: Float32Array; shape: number[] }>): WhitenedProjection | undefined {
     const get = (k: string) => extra.get(`whitening.${k}`)?.values;
-    const [mean, whiten, unwhiten, v, b] = ['mean', 'whiten', 'unwhiten', 'V', 'b'].map(get);
-    if (!mean || !whiten || !unwhiten || !v || !b) return undefined;
-    return new WhitenedProjection({ width: mean.length, mean, whiten, unwhiten }, v.slice(), b.slice());
+    const [mean, whiten, v, b] = ['mean', 'whiten', 'V', 'b'].map(get);
+    if (!mean || !whiten || !v || !b) return undefined;
+    return new WhitenedProjection({ width: mean.length, mean, whiten }, v.slice(), b.slice());
   }
 
   snapshot(): Map<string, { values: Float32Array; shape: number[] }> {
@@ -316,7 +301,6 @@ export class WhitenedProjection {
     return new Map([
       ['whitening.mean', { values: this.stats.mean, shape: [W] }],
       ['whitening.whiten', { values: this.stats.whiten, shape: [W, W] }],
-      ['whitening.unwhiten', { values: this.stats.unwhiten, shape: [W, W] }],
       ['whitening.V', { values: this.v, shape: [this.v.length / W, W] }],
       ['whitening.b', { values: this.b, shape: [this.b.length] }],
     ]);

@@ -241,37 +241,33 @@ async function separatedStart(model: LavinModel, weights: TrainingWeights, seed:
     };
     return { text: await routes(), image: await routes(image) };
   };
+  let startTensors: Map<string, HostTensor>;
   let whitening: TapWhitening | undefined;
   try {
     await separateRoutes(start, cfg.llama.nLayers, cfg.adapter.temperature, probe, new Rng(seed + 1));
-    model.setAdapters(adapterHostTensors({ tensors: start, shapes }), { vision: true });
+    startTensors = adapterHostTensors({ tensors: start, shapes });
+    model.setAdapters(startTensors, { vision: true });
     whitening = await dataTapWhitening(model, imagePaths);
   } finally {
     model.setAdapters(current, { vision: sawImages });
   }
-  const tensors = new Map(weights.tensors);
-  for (const [k, v] of adapterHostTensors({ tensors: start, shapes })) tensors.set(k, v);
-  return { weights: { ...weights, tensors, adapterKeys: keys }, whitening };
+  return { weights: { ...weights, tensors: new Map([...weights.tensors, ...startTensors]), adapterKeys: keys }, whitening };
 }
 
 /** Whitening statistics of the CLIP taps of the data's images, through the model's active set; undefined for too few images. */
 async function dataTapWhitening(model: LavinModel, imagePaths: string[]): Promise<TapWhitening | undefined> {
-  const { width } = visionOf(model.runtime.cfg);
-  const needed = Math.ceil((WHITENING_TAPS_PER_WIDTH * width) / model.runtime.cfg.adapter.nVisualTokens);
+  const { width, resolution } = visionOf(model.runtime.cfg);
+  const taps = model.runtime.cfg.adapter.nVisualTokens;
+  const needed = Math.ceil((WHITENING_TAPS_PER_WIDTH * width) / taps);
   const unique = [...new Set(imagePaths)];
   if (unique.length < needed) return undefined;
   const n = Math.min(Math.max(WHITENING_IMAGES, needed), unique.length);
-  const picked = Array.from({ length: n }, (_, i) => unique[Math.floor((i * unique.length) / n)]);
-  const size = visionOf(model.runtime.cfg).resolution;
-  const rows: Float32Array[] = [];
-  for (const p of picked) rows.push((await model.runtime.encodeImage(await preprocessImage(fs.readFileSync(p), { size }))).features);
-  const all = new Float32Array(rows.reduce((s, r) => s + r.length, 0));
-  let at = 0;
-  for (const r of rows) {
-    all.set(r, at);
-    at += r.length;
+  const rows = new Float32Array(n * taps * width);
+  for (let i = 0; i < n; i++) {
+    const image = fs.readFileSync(unique[Math.floor((i * unique.length) / n)]);
+    rows.set((await model.runtime.encodeImage(await preprocessImage(image, { size: resolution }))).features, i * taps * width);
   }
-  return tapWhitening(all, width);
+  return tapWhitening(rows, width);
 }
 
 /** The anchors: the starting adapter set's greedy answers (the model's adapters are put back afterwards). */

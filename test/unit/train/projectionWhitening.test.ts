@@ -1,10 +1,10 @@
 // The change of variables the visual projection trains in (server/train/projectionWhitening.ts):
-// the eigen-decomposition, the whitening it gives, the round trip between the optimizer's values
-// and the saved set's, and the chain rule for the gradients (checked by finite differences).
+// the eigen-decomposition, the whitening it gives, the saved set's values from the optimizer's, and
+// the chain rule for the gradients (checked by finite differences).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { projectionFromWhitened, symmetricEigen, tapWhitening, whitenedFromProjection, whitenedGradients } from '../../../server/train/projectionWhitening';
+import { projectionFromWhitened, symmetricEigen, tapWhitening, whitenedGradients } from '../../../server/train/projectionWhitening';
 import { Rng } from '../../../server/train/rng';
 
 const W = 12;
@@ -55,7 +55,7 @@ test('symmetricEigen: U diag(values) U^T gives the matrix back and U is orthonor
   }
 });
 
-test('tapWhitening: whitened taps have unit covariance (up to the lift of tiny directions), and the inverse undoes it', () => {
+test('tapWhitening: whitened taps have unit covariance (up to the lift of tiny directions)', () => {
   const rows = taps(400, new Rng(5));
   const w = tapWhitening(rows, W);
   const n = rows.length / W;
@@ -69,16 +69,16 @@ test('tapWhitening: whitened taps have unit covariance (up to the lift of tiny d
     let v = 0;
     for (let r = 0; r < n; r++) v += z[r * W + i] ** 2 / (n - 1);
     assert.ok(v > 0.95 && v < 1.0001, `variance of whitened direction ${i}: ${v}`);
-  }
-  for (let i = 0; i < W; i++) for (let j = 0; j < W; j++) {
-    let s = 0;
-    for (let k = 0; k < W; k++) s += w.whiten[i * W + k] * w.unwhiten[k * W + j];
-    assert.ok(Math.abs(s - (i === j ? 1 : 0)) < 1e-4, `Wh Wh^-1 (${i},${j}) = ${s}`);
+    for (let j = i + 1; j < W; j++) {
+      let c = 0;
+      for (let r = 0; r < n; r++) c += (z[r * W + i] * z[r * W + j]) / (n - 1);
+      assert.ok(Math.abs(c) < 0.03, `covariance of whitened directions ${i}, ${j}: ${c}`);
+    }
   }
   assert.throws(() => tapWhitening(rows.subarray(0, W), W), /at least two taps/);
 });
 
-test('the projection computes V Wh (x - mean) + b, and the round trip gives V and b back', () => {
+test('the projection computes V Wh (x - mean) + b, from the optimizer V and b', () => {
   const rng = new Rng(7);
   const w = tapWhitening(taps(200, rng), W);
   const v = Float32Array.from({ length: H * W }, () => rng.next() - 0.5);
@@ -96,9 +96,6 @@ test('the projection computes V Wh (x - mean) + b, and the round trip gives V an
     }
     assert.ok(Math.abs(plain - whitened) < 1e-3 * (1 + Math.abs(plain)), `row ${i}: ${plain} vs ${whitened}`);
   }
-  const back = whitenedFromProjection(w, weight, bias);
-  for (let k = 0; k < v.length; k++) assert.ok(Math.abs(back.v[k] - v[k]) < 1e-3, `V[${k}]`);
-  for (let k = 0; k < H; k++) assert.ok(Math.abs(back.b[k] - b[k]) < 1e-3, `b[${k}]`);
 });
 
 test('whitenedGradients is the chain rule: finite differences of a loss of (conv_A, bias) in V and b', () => {
