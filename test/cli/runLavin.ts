@@ -2,9 +2,9 @@
 
 import { execFile } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { FIXTURE_DIR } from '../golden/fixture';
+import { tempDir } from '../helpers/tempDir';
 
 /** The repository root (out/test/cli -> ../../..). */
 export const REPO = path.join(__dirname, '..', '..', '..');
@@ -19,9 +19,7 @@ export interface LavinRun {
   events: Array<Record<string, unknown> & { event: string }>;
 }
 
-export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tempDir };
 
 export function lavin(args: string[], opts: { cwd?: string; home?: string; timeoutMs?: number } = {}): Promise<LavinRun> {
   return new Promise((resolve, reject) => {

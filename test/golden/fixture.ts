@@ -2,10 +2,10 @@
 // LAVIN_FIXTURE_DIR. Every expectation and every shape comes from the fixture directory.
 
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { toFloat32 } from '../../server/engine/tensor';
 import { openTensorFile } from '../../server/engine/weights';
+import { tempDir } from '../helpers/tempDir';
 
 export const FIXTURE_DIR = process.env.LAVIN_FIXTURE_DIR
   ? path.resolve(process.env.LAVIN_FIXTURE_DIR)
@@ -72,7 +72,7 @@ export async function readGoldenTensors(dir = FIXTURE_DIR): Promise<Map<string, 
 
 /** A model folder (model.json) pointing at the fixture's official-format files. */
 export function fixtureModelDir(clip: 'openai' | 'hf' = 'openai', dir = FIXTURE_DIR): string {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-fixture-model-'));
+  const tmp = tempDir('lavin-fixture-model-');
   const shards = fs.readdirSync(path.join(dir, 'llama'));
   if (!shards.some((f) => f.endsWith('.pth'))) throw new Error(`${dir}/llama has no .pth shards`);
   const manifest = {

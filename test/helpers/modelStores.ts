@@ -4,20 +4,18 @@
 
 import { createHash } from 'crypto';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { writeLlamaGguf } from '../../bench/gguf';
 import { GGML_TYPE_ID, writeGgufFile } from '../../bench/ggufWriter';
 import { buildSafetensors } from '../unit/weights/helpers/safetensorsWriter';
+import { tempDir } from './tempDir';
 
 /** The tiny GGUF's geometry (64 wide, 2 layers, 300 words, Q8_0 linears). */
 export const TINY = { dim: 64, nLayers: 2, nHeads: 4, ffnHidden: 128, vocab: 300 };
 /** Its parameters: embeddings + output + per block (4 attention, 3 FFN, 2 norms) + final norm. */
 export const TINY_PARAMETERS = 2 * TINY.vocab * TINY.dim + TINY.nLayers * (4 * TINY.dim * TINY.dim + 3 * TINY.dim * TINY.ffnHidden + 2 * TINY.dim) + TINY.dim;
 
-export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tempDir };
 
 /** A tiny LLaMA GGUF (Q8_0), written once per process and copied. */
 let tinyCache: Buffer | undefined;

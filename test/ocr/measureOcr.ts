@@ -4,12 +4,12 @@
 // --pad sets TextReaderOptions.cropPadding).
 
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { TextReader } from '../../server/engine/ocr/textReader';
 import { Miss, removeDir, renderScreens, RenderedScreen, scoreScreen, screenPlan } from './renderScreens';
 import { HeldOutGroup, heldOutPages } from './heldOutPages';
 import { screenPages } from './screenPages';
+import { tempDir } from '../helpers/tempDir';
 
 export interface OcrAccuracy {
   found: number;
@@ -25,7 +25,7 @@ export interface OcrAccuracy {
 }
 
 export async function measureOcrAccuracy(opts: { heldOut?: HeldOutGroup; keepDir?: boolean; threads?: number; renderedDir?: string; cropPadding?: number; gapSpaces?: boolean; only?: RegExp } = {}): Promise<OcrAccuracy & { dir: string }> {
-  const dir = opts.renderedDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-ocr-set-'));
+  const dir = opts.renderedDir ?? tempDir('lavin-ocr-set-');
   let t = Date.now();
   const pages = opts.heldOut ? heldOutPages(opts.heldOut) : screenPages();
   const screens: RenderedScreen[] = (opts.renderedDir ? screenPlan(dir, pages) : await renderScreens(dir, pages)).filter((s) => !opts.only || opts.only.test(path.basename(s.file)));

@@ -3,11 +3,11 @@
 
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { LavinInitializationOptions } from '../../server/protocol';
 import { FIXTURE_DIR } from '../golden/fixture';
+import { tempDir } from '../helpers/tempDir';
 
 /** out/test/protocol -> out/server/main.js; LAVIN_SERVER=dist/server.js tests the bundle instead. */
 export const SERVER_MAIN = process.env.LAVIN_SERVER ? path.resolve(process.env.LAVIN_SERVER) : path.join(__dirname, '..', '..', 'server', 'main.js');
@@ -25,9 +25,7 @@ export interface ServerHandle {
   stop: () => Promise<void>;
 }
 
-export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+export { tempDir };
 
 export function spawnServer(): { child: ChildProcess; workspace: string; home: string } {
   const workspace = tempDir('lavin-ws-');

@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { after, before, describe, test } from 'node:test';
 import { writeLlamaGguf } from '../../bench/gguf';
@@ -14,6 +13,7 @@ import { fromFloat32, HostTensor, toFloat32 } from '../../server/engine/tensor';
 import { openBackbone } from '../../server/engine/weights/backbone';
 import { LavinModel } from '../../server/engine/lavinModel';
 import { writeSafetensors } from '../../server/engine/convertedCopy';
+import { tempDir } from '../helpers/tempDir';
 
 function randn(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
@@ -22,7 +22,7 @@ function randn(n: number, seed: number): Float32Array {
 }
 
 describe('GGUF backbone with LaVIN adapters', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-backbone-'));
+  const dir = tempDir('lavin-backbone-');
   const file = path.join(dir, 'tiny-q4_0.gguf');
   let rt: LavinRuntime;
   const ids = [1, 300, 301, 17, 290];
@@ -97,7 +97,7 @@ describe('Hugging Face folder and GGUF file of the same llama weights', () => {
   const S = { dim: 256, nLayers: 2, nHeads: 4, nKvHeads: 2, ffnHidden: 512, vocab: 320 };
   const hd = S.dim / S.nHeads;
   const kv = S.nKvHeads * hd;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-hf-gguf-'));
+  const dir = tempDir('lavin-hf-gguf-');
   const values = (name: string, shape: number[]) => {
     let h = 2166136261;
     for (const c of name) h = Math.imul(h ^ c.charCodeAt(0), 16777619);

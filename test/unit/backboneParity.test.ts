@@ -27,7 +27,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { after, before, describe, test } from 'node:test';
 import { GgufType, LlamaGgufSpec, writeLlamaGguf } from '../../bench/gguf';
@@ -40,6 +39,7 @@ import { fromFloat32, HostTensor } from '../../server/engine/tensor';
 import { openBackbone } from '../../server/engine/weights/backbone';
 import { floatToHalf, halfToFloat } from '../../server/engine/tensor';
 import { logSoftmax } from '../../server/train/eval/textDrift';
+import { tempDir } from '../helpers/tempDir';
 
 const TYPES: GgufType[] = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_1', 'q5_0', 'q5_1', 'q4_k', 'q5_k', 'q6_k'];
 const STEPS = 8;
@@ -197,7 +197,7 @@ async function dequantisedRuntime(file: string): Promise<LavinRuntime> {
 
 // ---- the cases --------------------------------------------------------------------------------------
 describe('GGUF backbones against llama.cpp on the same file (node-llama-cpp 3.21.1)', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-parity-'));
+  const dir = tempDir('lavin-parity-');
   let llama: any;
   before(async () => {
     const { getLlama, LlamaLogLevel } = await loadNodeLlamaCpp();

@@ -3,7 +3,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { describe, test } from 'node:test';
 import { convertModel, convertModelDir, ConvertProgress, GRAPH_VERSION, PART_VERSIONS, readConverted, sourceFingerprint } from '../../server/engine/convertedCopy';
@@ -11,6 +10,7 @@ import { chooseDevice } from '../../server/engine/device';
 import { loadModelDir, openModelDir } from '../../server/engine/modelDir';
 import { KvCache, LavinRuntime } from '../../server/engine/runtime';
 import { assertClose, fixtureModelDir } from '../golden/fixture';
+import { tempDir } from '../helpers/tempDir';
 
 /** Logits of a 7-token prompt and of one token decoded after it. */
 async function promptThenToken(rt: LavinRuntime): Promise<Float32Array[]> {
@@ -121,7 +121,7 @@ describe('convert', () => {
     }
     for (const weights of ['int4', 'fp16'] as const) {
       const streamed = await convertModelDir(dir, weights, { force: true });
-      const eager = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-eager-'));
+      const eager = tempDir('lavin-eager-');
       await convertModel(loaded.cfg, loaded.tensors, eager, { weights, source: 'eager' });
       const decoder = readConverted(streamed).files.decoder;
       for (const f of [decoder, `${decoder}.data`, 'vision.onnx', 'host.safetensors']) {
@@ -132,7 +132,7 @@ describe('convert', () => {
 
   test('bad input is named', async () => {
     await assert.rejects(convertModelDir(fixtureModelDir('openai'), 'int3' as never), /unknown weight format "int3"/);
-    await assert.rejects(LavinRuntime.open(fs.mkdtempSync('/tmp/lavin-empty-')), /no converted\.json/);
+    await assert.rejects(LavinRuntime.open(tempDir('lavin-empty-')), /no converted\.json/);
   });
 });
 

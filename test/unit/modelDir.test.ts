@@ -7,9 +7,10 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { loadModelDir, readManifest } from '../../server/engine/modelDir';
 import { FIXTURE_DIR, fixtureModelDir } from '../golden/fixture';
+import { tempDir } from '../helpers/tempDir';
 
 function dirWith(manifest: unknown): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-manifest-'));
+  const d = tempDir('lavin-manifest-');
   fs.writeFileSync(path.join(d, 'model.json'), typeof manifest === 'string' ? manifest : JSON.stringify(manifest));
   return d;
 }
@@ -17,7 +18,7 @@ function dirWith(manifest: unknown): string {
 const good = () => JSON.parse(fs.readFileSync(path.join(fixtureModelDir(), 'model.json'), 'utf8'));
 
 test('a folder without model.json is named in the error', () => {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-empty-'));
+  const d = tempDir('lavin-empty-');
   assert.throws(() => readManifest(d), new RegExp(`model folder ${d.replace(/[/\\]/g, '.')}: no model.json`));
 });
 

@@ -8,11 +8,12 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { CONVERTED_FILE, convertModelDir, GRAPH_VERSION, readConverted } from '../../server/engine/convertedCopy';
 import { LavinModel } from '../../server/engine/lavinModel';
+import { tempDir } from '../helpers/tempDir';
 
 const EMBEDDED = path.resolve(__dirname, '../../../models/lavin-tiny');
 
 test('a converted int8 copy is opened without reading the backbones; loadWeights reads them on demand', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-model-'));
+  const dir = tempDir('lavin-model-');
   fs.cpSync(EMBEDDED, dir, { recursive: true });
   await convertModelDir(dir, 'int8', { kernels: 'fused' });
   const fromCopy = await LavinModel.load(dir, { precision: 'int8', device: 'cpu', threads: 1 });
@@ -36,7 +37,7 @@ test('a converted int8 copy is opened without reading the backbones; loadWeights
 });
 
 test('a stale converted copy (an older converter) is converted again on load, not replaced by quantising in memory', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-model-'));
+  const dir = tempDir('lavin-model-');
   fs.cpSync(EMBEDDED, dir, { recursive: true });
   const converted = await convertModelDir(dir, 'int8', { kernels: 'fused' });
   const file = path.join(converted, CONVERTED_FILE);

@@ -13,6 +13,7 @@ import { convertModel, convertModelDir, readConverted } from '../../server/engin
 import { LavinModel } from '../../server/engine/lavinModel';
 import { packedPaths, readPackedStamp } from '../../server/engine/packedWeights';
 import { KvCache, LavinRuntime, OpenOptions } from '../../server/engine/runtime';
+import { tempDir } from '../helpers/tempDir';
 
 const EMBEDDED = path.resolve(__dirname, '../../../models/lavin-tiny');
 
@@ -48,7 +49,7 @@ describe('packed weights: a model whose int4 weights are all 1 MiB or more', () 
     // One 2048-wide block: every MatMulNBits weight (the LM head too: vocab 2048) packs to >= 1 MiB.
     const cfg = benchConfig({ name: 't', dim: 2048, nLayers: 1, nHeads: 16, ffnHidden: 2048, vocab: 2048, decodeTokens: 0, prefillRepeats: 0, rounds: 0 });
     cfg.clip = { width: 64, layers: 6, heads: 2, patch: 14, resolution: 28, layerNormEps: 1e-5 }; // a small ViT (6 layers: one per visual token)
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-packed-'));
+    dir = tempDir('lavin-packed-');
     await convertModel(cfg, lazyRandomTensors(cfg), dir, { weights: 'int4', source: 'packed-weights-test' });
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -94,7 +95,7 @@ describe('packed weights: a model whose int4 weights are all 1 MiB or more', () 
   });
 
   test('a checked copy that cannot take its final name leaves nothing behind, and the source decoder runs', async () => {
-    const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-packed-blocked-'));
+    const dir2 = tempDir('lavin-packed-blocked-');
     try {
       fs.cpSync(dir, dir2, { recursive: true });
       const decoder = readConverted(dir2).files.decoder;
@@ -129,7 +130,7 @@ describe('packed weights: a model whose int4 weights are all 1 MiB or more', () 
 });
 
 test('the tiny model: its small weights come back wrong from onnxruntime 1.30, so the copy is refused once and never used', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-packed-tiny-'));
+  const dir = tempDir('lavin-packed-tiny-');
   try {
     fs.cpSync(EMBEDDED, dir, { recursive: true });
     const converted = await convertModelDir(dir, 'int4');
@@ -158,7 +159,7 @@ test('the tiny model: its small weights come back wrong from onnxruntime 1.30, s
 });
 
 test('packedWeights: false never writes a copy', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-packed-off-'));
+  const dir = tempDir('lavin-packed-off-');
   try {
     fs.cpSync(EMBEDDED, dir, { recursive: true });
     const converted = await convertModelDir(dir, 'int8');

@@ -5,7 +5,6 @@
 import { loadNodeLlamaCpp } from '../../bench/llamaCpp';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { after, before, describe, test } from 'node:test';
 import { Builder } from '../../server/engine/graph/builder';
@@ -18,6 +17,7 @@ import { createSession, f32 } from '../../server/engine/session';
 import { fromFloat32, halfToFloat, HostTensor } from '../../server/engine/tensor';
 import { decodeTensor, encodeTensor, writeLlamaGguf } from '../../bench/gguf';
 import { fixtureModelDir, FIXTURE_DIR, prefixIds, readGoldenJson } from '../golden/fixture';
+import { tempDir } from '../helpers/tempDir';
 
 function randn(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
@@ -283,7 +283,7 @@ describe('GGUF writer (bench/gguf.ts)', () => {
   });
 
   test('a written LLaMA GGUF loads in llama.cpp (node-llama-cpp) and generates', async () => {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-gguf-')), 'tiny.gguf');
+    const file = path.join(tempDir('lavin-gguf-'), 'tiny.gguf');
     writeLlamaGguf(file, {
       name: 'tiny', dim: 64, nLayers: 2, nHeads: 4, ffnHidden: 192, vocab: 320, normEps: 1e-6, contextLength: 64, type: 'q8_0',
       values: (name, shape) => (name.endsWith('norm.weight') ? new Float32Array(shape[0]).fill(1) : randn(shape.reduce((a, d) => a * d, 1), name.length).map((v) => v * 0.1)),

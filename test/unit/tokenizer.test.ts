@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'crypto';
-import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'fs';
-import { tmpdir } from 'os';
+import { readFileSync, writeFileSync, rmSync } from 'fs';
 import path from 'path';
 import { LlamaTokenizer, parseSentencePieceModel } from '../../server/engine/tokenizer';
+import { tempDir } from '../helpers/tempDir';
 
 const DATA = path.resolve(__dirname, '../../../test/data/tokenizer');
 const MODEL = path.join(DATA, 'tokenizer.model');
@@ -113,7 +113,7 @@ test('stream decoder flush releases a sequence that never completes', async () =
 
 test('missing file and non-SentencePiece files give clear errors', async () => {
   await assert.rejects(LlamaTokenizer.fromFile(path.join(DATA, 'no-such.model')), /tokenizer file not found: .*no-such\.model/);
-  const dir = mkdtempSync(path.join(tmpdir(), 'tok-'));
+  const dir = tempDir('tok-');
   const cases: [string, Uint8Array][] = [
     ['text.model', Buffer.from('this is a plain text file, not a model\n')],
     ['empty.model', new Uint8Array(0)],

@@ -5,12 +5,12 @@
 import * as assert from 'assert';
 import * as vscode from 'vscode';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { lavin, waitFor, workspaceFile } from './util';
 import { inWebview, inWorkbench, pressKeys, screenshot } from './driver';
 import type { LavinApi } from '../../extension/extension';
 import type { AnswerEvent } from '../../extension/chat/chatViewProvider';
+import { tempDir } from '../helpers/tempDir';
 
 const COMMANDS = [
   'lavin.explainSelection',
@@ -247,7 +247,7 @@ describe('LaVIN Code in VS Code', function () {
     // the original checkpoints (golden fixture set) in their usual layout: <dir>/llama/{params.json,
     // consolidated.00.pth}, tokenizer.model beside it, CLIP with its config.json (the tiny ViT's head count)
     const fixture = path.resolve(__dirname, '../../../test/fixtures/lavin-tiny-ref');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-weights-'));
+    const dir = tempDir('lavin-weights-');
     fs.cpSync(path.join(fixture, 'llama'), path.join(dir, 'llama'), { recursive: true });
     fs.copyFileSync(path.join(api.backend.embeddedModelDir(), 'tokenizer.model'), path.join(dir, 'tokenizer.model'));
     fs.mkdirSync(path.join(dir, 'clip'));

@@ -7,7 +7,6 @@
 
 import * as assert from 'assert';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
 import { lavin, waitFor, workspaceFile } from './util';
@@ -15,6 +14,7 @@ import { inWorkbench, pressKeys, screenshot } from './driver';
 import type { LavinApi } from '../../extension/extension';
 import { ListAdapterSetsRequest } from '../../server/protocol';
 import { writeSyntheticSet } from '../../server/train/data/synthetic';
+import { tempDir } from '../helpers/tempDir';
 
 const SET = 'test-vision';
 
@@ -171,7 +171,7 @@ describe('LaVIN: Train Vision Adapters from the command palette', function () {
   });
 
   it('exports the set to one .safetensors file and imports it under another name', async function () {
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-export-')), `${SET}.safetensors`);
+    const file = path.join(tempDir('lavin-export-'), `${SET}.safetensors`);
     const exported = (await vscode.commands.executeCommand('lavin.exportAdapterSet', { name: SET, file })) as { kind: string; fingerprinted: boolean } | undefined;
     assert.ok(exported, `exported; notifications: ${await notificationsText()}`);
     assert.strictEqual(exported.kind, 'vision');

@@ -3,7 +3,6 @@
 
 import * as assert from 'assert';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import type * as vscode from 'vscode';
 import { describe as describeStatus } from '../../extension/statusBar';
@@ -14,6 +13,7 @@ import { freeName } from '../../extension/commands/fineTune';
 import { formatEta } from '../../server/protocolText';
 import { checkLlamaFolder, findTokenizer } from '../../extension/commands/selectModel';
 import type { StatusResult } from '../../server/protocol';
+import { tempDir } from '../helpers/tempDir';
 
 class MemoryMemento implements vscode.Memento {
   readonly store = new Map<string, unknown>();
@@ -107,7 +107,7 @@ describe('extension units', function () {
     assert.strictEqual(formatEta(42), '42 s');
     assert.strictEqual(formatEta(125), '2 min 5 s');
     assert.strictEqual(formatEta(7380), '2 h 3 min');
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-llama-'));
+    const dir = tempDir('lavin-llama-');
     try {
       assert.deepStrictEqual(checkLlamaFolder(dir), [`${path.join(dir, 'params.json')} is missing`, `no consolidated.NN.pth shards in ${dir}`]);
       fs.writeFileSync(path.join(dir, 'params.json'), '{}');

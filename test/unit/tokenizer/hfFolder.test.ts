@@ -5,11 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { GgufFile } from '../../../server/engine/weights/gguf';
 import { tokenizerFromHfFolder } from '../../../server/engine/tokenizer';
 import { llamaCppModelsDir, readVocabTestVectors } from '../../helpers/llamaCppTree';
+import { tempDir } from '../../helpers/tempDir';
 
 const SPLIT: Record<string, string | undefined> = {
   'llama-bpe': "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
@@ -47,7 +47,7 @@ function writeHfFolder(gguf: string, name: string, dir: string): void {
 test('tokenizer.json folders written from llama-bpe, qwen2 and gpt-2 give llama.cpp\'s ids on its test vectors', async () => {
   const models = await llamaCppModelsDir();
   for (const name of Object.keys(SPLIT)) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lavin-hf-${name}-`));
+    const dir = tempDir(`lavin-hf-${name}-`);
     try {
       const gguf = path.join(models, `ggml-vocab-${name}.gguf`);
       writeHfFolder(gguf, name, dir);
@@ -64,7 +64,7 @@ test('tokenizer.json folders written from llama-bpe, qwen2 and gpt-2 give llama.
 });
 
 test('Hugging Face folders we cannot read get a one-line reason', () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-hf-bad-'));
+  const dir = tempDir('lavin-hf-bad-');
   try {
     assert.throws(() => tokenizerFromHfFolder(dir), /tokenizer\.json: not found/);
     fs.writeFileSync(path.join(dir, 'tokenizer.json'), '{"model": {"type": "WordPiece"}}');

@@ -6,13 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { loadNodeLlamaCpp } from '../../../bench/llamaCpp';
 import { writeGgufFile, type MetaValue } from '../../../bench/ggufWriter';
 import { GgufFile } from '../../../server/engine/weights/gguf';
 import { tokenizerFromGgufFile } from '../../../server/engine/tokenizer';
 import { llamaCppModelsDir, readVocabTestVectors } from '../../helpers/llamaCppTree';
+import { tempDir } from '../../helpers/tempDir';
 
 // one name per distinct regex list (names sharing a list are aliases in preTokenizers.ts)
 const PRES = ['default', 'llama-bpe', 'dbrx', 'jais-2', 'deepseek-llm', 'deepseek-coder', 'deepseek-v3', 'youtu', 'falcon', 'starcoder',
@@ -39,7 +39,7 @@ test('every pre-tokenizer: our ids equal llama.cpp\'s on the same vocabulary', a
   const metadata = [...file.metadata];
   file.close();
   const inputs = [...readVocabTestVectors(source).cases.map((c) => c.input), ...EXTRA].filter((s) => s !== '');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-pre-'));
+  const dir = tempDir('lavin-pre-');
   try {
     for (const pre of PRES) {
       const gguf = path.join(dir, `${pre}.gguf`);

@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { test } from 'node:test';
 import { FIXTURE_DIR } from '../../golden/fixture';
@@ -15,11 +14,12 @@ import {
 import { exportAdapterSet, importAdapterSet } from '../../../server/train/adapterExport';
 import { safetensorsChunks } from '../../../server/train/safetensorsWriter';
 import { fileListing } from '../../helpers/fileListing';
+import { tempDir } from '../../helpers/tempDir';
 
 const CHECKPOINT = path.join(FIXTURE_DIR, 'adapter/checkpoint.pth');
 
 function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-adapter-export-'));
+  return tempDir('lavin-adapter-export-');
 }
 
 /** A file of `bytes` pseudo-random bytes (different for each seed). */

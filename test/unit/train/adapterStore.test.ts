@@ -3,7 +3,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { test } from 'node:test';
 import { toFloat32 } from '../../../server/engine/tensor';
@@ -12,12 +11,13 @@ import { loadAdapter } from '../../../server/engine/weights';
 import { ADAPTER_META_FILE, AdapterSet, exportLavinPth, importLavinPth, loadAdapterSet, readMeta, saveAdapterSet } from '../../../server/train/adapterStore';
 import { initAdapterTensors } from '../../../server/train/init';
 import { Rng } from '../../../server/train/rng';
+import { tempDir } from '../../helpers/tempDir';
 
 const CHECKPOINT = path.join(FIXTURE_DIR, 'adapter/checkpoint.pth');
 const base = { id: 'test-base', name: 'fixture' };
 
 function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-adapter-store-'));
+  return tempDir('lavin-adapter-store-');
 }
 
 async function imported(): Promise<AdapterSet> {

@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { after, test } from 'node:test';
 import { writeLlamaGguf } from '../../../bench/gguf';
@@ -12,8 +11,9 @@ import { LavinModel } from '../../../server/engine/lavinModel';
 import { nodeTrainingPort } from '../../../server/host/trainingPort';
 import { readMeta } from '../../../server/train/adapterStore';
 import { Rng } from '../../../server/train/rng';
+import { tempDir } from '../../helpers/tempDir';
 
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-backbone-docs-'));
+const scratch = tempDir('lavin-backbone-docs-');
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 test('docs training on a Q4_0 GGUF backbone (trained over the file\'s blocks): loss falls, a set is saved', async () => {

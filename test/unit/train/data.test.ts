@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { describe, test } from 'node:test';
 import { loadChatFile } from '../../../server/train/data/chat';
@@ -12,6 +11,7 @@ import { buildDocsDataset } from '../../../server/train/data/docs';
 import { loadScienceQa, scienceQaPrompt } from '../../../server/train/data/scienceqa';
 import { chatPrompt, TextTokenizer, tokenizeExample } from '../../../server/train/data/tokenize';
 import { LAVIN_FAMILY, layoutExample, promptText } from '../../../server/engine/sequence';
+import { tempDir } from '../../helpers/tempDir';
 
 /** One id per character (code + 3), BOS 1 / EOS 2: enough to check positions exactly. */
 const charTok: TextTokenizer = {
@@ -22,7 +22,7 @@ const REPO = path.resolve(__dirname, '../../../..');
 const IMAGE = path.join(REPO, 'test/data/images/inputs/grey-150x100.png');
 
 function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-data-'));
+  return tempDir('lavin-data-');
 }
 
 describe('tokenisation and layout', () => {

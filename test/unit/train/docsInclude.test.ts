@@ -5,16 +5,16 @@ import assert from 'node:assert/strict';
 import * as fs from 'fs';
 // The module object itself (not the namespace copy), so a mock is seen by docs.ts too.
 import fsModule from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { describe, mock, test } from 'node:test';
 import { buildDocsDataset, checkIncludePatterns } from '../../../server/train/data/docs';
+import { tempDir } from '../../helpers/tempDir';
 
 const SECTION = 'This section is long enough to become one training sample of its own.';
 
 /** a.md, guide/b.md, guide/deep/c.mdx, .github/d.md, notes.txt, other/blob.md (binary), other/old.md (.gitignored) */
 function docsFolder(): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-include-'));
+  const root = tempDir('lavin-include-');
   const write = (rel: string, heading: string) => {
     fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
     fs.writeFileSync(path.join(root, rel), `# ${heading}\n\n${SECTION}\n`);

@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { describe, test } from 'node:test';
 import { GenerateRequest } from '../../../server/engine/api';
@@ -12,6 +11,7 @@ import { LavinModel } from '../../../server/engine/lavinModel';
 import { scienceQaPrompt } from '../../../server/train/data/scienceqa';
 import { evaluateScienceQa, parseAnswer, readScienceQaSplit, ScienceQaGenerator } from '../../../server/train/eval/scienceQaEval';
 import { computeTable1, formatTable1, Table1Column, table1Buckets, TABLE1_COLUMNS } from '../../../server/train/eval/table1';
+import { tempDir } from '../../helpers/tempDir';
 
 const REPO = path.resolve(__dirname, '../../../..');
 const SAMPLE = path.join(REPO, 'test/data/scienceqa-sample');
@@ -66,7 +66,7 @@ function stubForSample(): StubGenerator {
 }
 
 function tmpCopy(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-sqa-'));
+  const dir = tempDir('lavin-sqa-');
   fs.cpSync(SAMPLE, dir, { recursive: true });
   return dir;
 }

@@ -12,6 +12,7 @@ import { writeSyntheticSet } from '../../../server/train/data/synthetic';
 import { TextTokenizer, tokenizeExample } from '../../../server/train/data/tokenize';
 import { promptText, LAVIN_FAMILY } from '../../../server/engine/sequence';
 import { firstWord } from '../../../server/train/eval/visionQaEval';
+import { tempDir } from '../../helpers/tempDir';
 
 const REPO = path.resolve(__dirname, '../../../..');
 const IMAGE = path.join(REPO, 'test/data/images/inputs/grey-150x100.png');
@@ -20,7 +21,7 @@ const charTok: TextTokenizer = {
 };
 
 function folder(records: unknown): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-llava-'));
+  const dir = tempDir('lavin-llava-');
   fs.mkdirSync(path.join(dir, 'img'));
   fs.copyFileSync(IMAGE, path.join(dir, 'img/a.png'));
   fs.writeFileSync(path.join(dir, 'img/broken.png'), 'not an image');
@@ -91,7 +92,7 @@ describe('LLaVA-Instruct data.json', () => {
 
 describe('synthetic shapes set', () => {
   test('renders train and test splits the loader reads, with single-word answers', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-synth-'));
+    const dir = tempDir('lavin-synth-');
     try {
       const { train, test: testSplit } = await writeSyntheticSet(dir, { trainSize: 8, testSize: 4, seed: 2 });
       assert.equal(train.length, 8);

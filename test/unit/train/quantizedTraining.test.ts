@@ -22,7 +22,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { after, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
@@ -41,9 +40,10 @@ import { BlockwiseTrainingStepper } from '../../../server/train/blockwise';
 import { backboneTrainingWeights, isLinearWeight, TrainingWeights } from '../../../server/train/frozenWeights';
 import { Rng } from '../../../server/train/rng';
 import { TrainingStepper, TrainingStepperOptions } from '../../../server/train/step';
+import { tempDir } from '../../helpers/tempDir';
 
 const U = 2 ** -24;
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-quant-train-'));
+const scratch = tempDir('lavin-quant-train-');
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 function gaussian(rng: Rng, n: number, std: number): Float32Array {

@@ -23,6 +23,7 @@ import { loadVisionDataset } from '../../../server/train/data/llavaInstruct';
 import { layoutPrefixes, prepareExamples } from '../../../server/train/data/prepare';
 import { addImageText, imageSampleWords, ImageTextCache, ImageTextProgress } from '../../../server/train/data/sampleImageText';
 import { TextSample } from '../../../server/train/data/tokenize';
+import { tempDir } from '../../helpers/tempDir';
 
 const ROOT = path.resolve(__dirname, '../../../..');
 const DIALOG = path.join(ROOT, 'media/examples/settings-dialog.png');
@@ -34,7 +35,7 @@ const charTok: SequenceTokenizer = {
 };
 
 function tmp(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-image-text-'));
+  return tempDir('lavin-image-text-');
 }
 
 describe('where the read text goes (stub reader)', () => {

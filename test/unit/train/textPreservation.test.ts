@@ -29,7 +29,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { before, describe, test } from 'node:test';
 import { generateIds } from '../../../server/engine/generate';
@@ -44,6 +43,7 @@ import { chatPrompt, TextSample } from '../../../server/train/data/tokenize';
 import { train } from '../../../server/train/trainer';
 import { FIXTURE_DIR, fixtureModelDir, prefixIds, readGoldenJson } from '../../golden/fixture';
 import { logSoftmax } from '../../../server/train/eval/textDrift';
+import { tempDir } from '../../helpers/tempDir';
 
 const REPO = path.resolve(__dirname, '../../../..');
 const TOKENIZER = path.join(REPO, 'test/data/tokenizer/tokenizer.model');
@@ -184,7 +184,7 @@ describe('text-only behaviour after image-heavy training', () => {
     assert.deepEqual(before.imageGreedy, imageCase.gen_tokens);
 
     // ---- train every adapter parameter ------------------------------------------------------------
-    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-text-preservation-'));
+    const outDir = tempDir('lavin-text-preservation-');
     const run = await train({
       weights, samples: examples, ...layoutPrefixes(tok), steps: 20, lr: 1.125e-3, warmupEpochs: 0, dropout: 0.1, seed: 3,
       outDir, saveEvery: 1000, session: { threads: 1 },

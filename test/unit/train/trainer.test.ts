@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'node:child_process';
 import { before, describe, test } from 'node:test';
@@ -19,13 +18,14 @@ import { train, TrainProgress } from '../../../server/train/trainer';
 import { Rng } from '../../../server/train/rng';
 import { PROJECTION_IN, PROJECTION_IN_BIAS, projectionFromWhitened, tapWhitening } from '../../../server/train/projectionWhitening';
 import { fixtureModelDir } from '../../golden/fixture';
+import { tempDir } from '../../helpers/tempDir';
 
 const REPO = path.resolve(__dirname, '../../../..');
 const TOKENIZER = path.join(REPO, 'test/data/tokenizer/tokenizer.model');
 const IMAGE = path.join(REPO, 'test/data/images/inputs/icc-110x70.png');
 
 function tmp(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return tempDir(prefix);
 }
 
 describe('trainer on the tiny fixture model', () => {

@@ -17,7 +17,6 @@
 
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { after, before, describe, test } from 'node:test';
 import { LavinModel } from '../../../server/engine/lavinModel';
@@ -29,6 +28,7 @@ import { textDrift, textSnapshot } from '../../../server/train/eval/textDrift';
 import { initAdapterTensors } from '../../../server/train/init';
 import { Rng } from '../../../server/train/rng';
 import { adapterHostTensors, trainVisionAdapters } from '../../../server/train/vision';
+import { tempDir } from '../../helpers/tempDir';
 
 const STEPS = 150;
 /** A short run (CI's 2 cores) at 4x the default peak rate: colour, the strongest signal, is learnt by then (0 -> 100 % measured; 68.8 % at the default 5e-3). */
@@ -38,7 +38,7 @@ describe('vision adapters learn the synthetic set (int4 backbone)', () => {
   let dir: string;
   let model: LavinModel;
   before(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lavin-vision-'));
+    dir = tempDir('lavin-vision-');
     await writeSyntheticSet(dir, { trainSize: 64, testSize: 32, seed: 7, questions: ['colour'] });
     model = await LavinModel.load(path.resolve(__dirname, '../../../../models/lavin-tiny'), { precision: 'int4', device: 'cpu', threads: 2 });
   });

@@ -1,9 +1,9 @@
 // Where the golden fixture lives, and scratch folders for tests that write files.
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 
 import { FIXTURE_DIR } from '../../../golden/fixture';
+import { tempDir } from '../../../helpers/tempDir';
 
 export { FIXTURE_DIR };
 
@@ -39,7 +39,7 @@ export function fixture(...parts: string[]): string {
 
 /** A fresh temp folder; removed by the returned cleanup. */
 export function scratchDir(tag: string): { dir: string; cleanup: () => void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `lavin-weights-${tag}-`));
+  const dir = tempDir(`lavin-weights-${tag}-`);
   return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
