@@ -17,10 +17,12 @@ import { TextSample } from './data/tokenize';
 import { train, TrainProgress, TrainResult } from './trainer';
 import { heldBySeparatedRoutes, initAdapterTensors, RouteProbe, separateRoutes } from './init';
 import * as fs from 'fs';
+import * as path from 'path';
 import { Rng } from './rng';
 import { openBackboneTraining } from './backboneTraining';
 import { quantizeFrozenLinears, TrainingWeights } from './frozenWeights';
-import { tapWhitening, TapWhitening } from './projectionWhitening';
+import { tapWhitening, TapWhitening, WhitenedProjection } from './projectionWhitening';
+import { ADAPTER_META_FILE, loadAdapterSet } from './adapterStore';
 
 export interface VisionTrainDefaults {
   epochs: number;
@@ -145,8 +147,14 @@ async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWe
   const seed = run.seed ?? 0;
   // A fresh set starts with the text and image routes apart and the text route's adapters held at
   // the identity (init.ts): text answers stay as they were without anchors. Continuing the model's
-  // own adapters trains them all, with text anchors.
-  const separated = init === 'fresh' ? await separatedStart(run.model, weights, seed, fitting.flatMap((s) => (s.imagePath ? [s.imagePath] : []))) : undefined;
+  // own adapters trains them all, with text anchors. A run resumed past its first step goes on from its saved state: measuring the route separation
+  // and the statistics again would cost minutes (a ViT-L) for nothing. One saved at step 0 (cancelled
+  // while preparing) starts over.
+  const saved = run.resume ? await savedProgress(run.outDir) : undefined;
+  const resuming = saved !== undefined && saved.step > 0;
+  const separated = init !== 'fresh' ? undefined
+    : resuming ? resumedStart(weights, seed, saved.whitened)
+    : await separatedStart(run.model, weights, seed, fitting.flatMap((s) => (s.imagePath ? [s.imagePath] : [])), run.signal);
   const anchorCount = run.textAnchors ?? (separated ? 0 : Math.max(4, Math.round(fitting.length / 4)));
   const anchors = anchorCount === 0 ? [] : await textAnchors(run.model, weights, init, seed, anchorCount);
   for (const a of anchors) longest = Math.max(longest, tok.encode(promptText(LAVIN_FAMILY, a.prompt) + a.answer, { bos: true, eos: true }).length + extra);
@@ -155,10 +163,10 @@ async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWe
   const result = await train({
     weights: separated?.weights ?? weights, samples: examples, ...prefixes, projectionWhitening: separated?.whitening,
     steps: run.steps, epochs: run.epochs ?? d.epochs, warmupEpochs: run.warmupEpochs ?? d.warmupEpochs, accumSteps: run.accumSteps ?? d.accumSteps, lr: run.lr ?? d.lr, dropout: run.dropout ?? d.dropout,
-    seqLen: Math.min(longest, maxSeq), outDir: run.outDir, resume: run.resume, name: run.name, seed: run.seed,
+    seqLen: Math.min(longest, maxSeq), outDir: run.outDir, resume: resuming, name: run.name, seed: run.seed,
     ...(separated ? { init: 'checkpoint' as const } : { init }),
     // With whitening, a fresh set's CLIP adapters stay at the identity: the statistics are of that CLIP's taps.
-    trains: (k: string) => !(separated && (heldBySeparatedRoutes(k) || (separated.whitening && k.startsWith(VISUAL_PREFIX)))) && !run.holds?.(k),
+    trains: (k: string) => !(separated && (heldBySeparatedRoutes(k) || (separated.holdsClip && k.startsWith(VISUAL_PREFIX)))) && !run.holds?.(k),
     dataSummary: { data: run.dataDir, format: data.format, records: data.records, skipped: skipped.length, textAnchors: anchors.length },
     signal: run.signal, onStep: run.onStep,
   });
@@ -217,19 +225,40 @@ export function freshVisionShapes(own: ReadonlyMap<string, number[]>): Map<strin
 const WHITENING_IMAGES = 128;
 const WHITENING_TAPS_PER_WIDTH = 2;
 
+/** Where a saved run stands: its step, and whether its projection trains whitened (its CLIP adapters then held). */
+async function savedProgress(outDir: string): Promise<{ step: number; whitened: boolean } | undefined> {
+  if (!fs.existsSync(path.join(outDir, ADAPTER_META_FILE))) return undefined;
+  const set = await loadAdapterSet(outDir, { optimizer: true });
+  return { step: set.meta.step, whitened: !!set.optimizer?.extra && WhitenedProjection.resume(set.optimizer.extra) !== undefined };
+}
+
+/** A fresh vision set (freshVisionShapes) drawn from Rng(seed), as the trainer's own fresh draw. */
+function freshSet(weights: TrainingWeights, seed: number): { start: Map<string, Float32Array>; shapes: Map<string, number[]> } {
+  const shapes = freshVisionShapes(new Map(weights.adapterKeys.map((k) => [k, weights.tensors.get(k)!.shape.slice()])));
+  return { start: initAdapterTensors(shapes, new Rng(seed)), shapes };
+}
+
+function withAdapters(weights: TrainingWeights, adapters: Map<string, HostTensor>): TrainingWeights {
+  return { ...weights, tensors: new Map([...weights.tensors, ...adapters]), adapterKeys: [...adapters.keys()] };
+}
+
+/** The start of a resumed fresh-set run: the shapes matter (the saved state has the values); nothing is measured. */
+function resumedStart(weights: TrainingWeights, seed: number, whitened: boolean): { weights: TrainingWeights; whitening?: TapWhitening; holdsClip: boolean } {
+  const { start, shapes } = freshSet(weights, seed);
+  return { weights: withAdapters(weights, adapterHostTensors({ tensors: start, shapes })), holdsClip: whitened };
+}
+
 /**
  * The weights with a fresh adapter set whose routes are separated (init.ts separateRoutes), measured
  * through the model with an image of the data, and the whitening statistics of the data's CLIP taps
- * through that set (projectionWhitening.ts); undefined when the data has no image.
+ * through that set (projectionWhitening.ts; the CLIP adapters are then held); undefined when the data
+ * has no image. Cancelled, it stops measuring: the set saved at step 0 starts over when resumed.
  */
-async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePaths: string[]): Promise<{ weights: TrainingWeights; whitening?: TapWhitening } | undefined> {
+async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePaths: string[], signal?: AbortSignal): Promise<{ weights: TrainingWeights; whitening?: TapWhitening; holdsClip: boolean } | undefined> {
   if (imagePaths.length === 0) return undefined;
   const image = fs.readFileSync(imagePaths[0]);
-  const own = weights.adapterKeys;
-  const shapes = freshVisionShapes(new Map(own.map((k) => [k, weights.tensors.get(k)!.shape.slice()])));
-  const keys = [...shapes.keys()];
-  const current = new Map(own.map((k) => [k, weights.tensors.get(k)!]));
-  const start = initAdapterTensors(shapes, new Rng(seed));
+  const current = new Map(weights.adapterKeys.map((k) => [k, weights.tensors.get(k)!]));
+  const { start, shapes } = freshSet(weights, seed);
   const cfg = model.runtime.cfg;
   const sawImages = model.seesImages;
   const probe: RouteProbe = async (set) => {
@@ -244,18 +273,18 @@ async function separatedStart(model: LavinModel, weights: TrainingWeights, seed:
   let startTensors: Map<string, HostTensor>;
   let whitening: TapWhitening | undefined;
   try {
-    await separateRoutes(start, cfg.llama.nLayers, cfg.adapter.temperature, probe, new Rng(seed + 1));
+    if (!signal?.aborted) await separateRoutes(start, cfg.llama.nLayers, cfg.adapter.temperature, probe, new Rng(seed + 1));
     startTensors = adapterHostTensors({ tensors: start, shapes });
     model.setAdapters(startTensors, { vision: true });
-    whitening = await dataTapWhitening(model, imagePaths);
+    whitening = await dataTapWhitening(model, imagePaths, signal);
   } finally {
     model.setAdapters(current, { vision: sawImages });
   }
-  return { weights: { ...weights, tensors: new Map([...weights.tensors, ...startTensors]), adapterKeys: keys }, whitening };
+  return { weights: withAdapters(weights, startTensors), whitening, holdsClip: whitening !== undefined };
 }
 
 /** Whitening statistics of the CLIP taps of the data's images, through the model's active set; undefined for too few images. */
-async function dataTapWhitening(model: LavinModel, imagePaths: string[]): Promise<TapWhitening | undefined> {
+async function dataTapWhitening(model: LavinModel, imagePaths: string[], signal?: AbortSignal): Promise<TapWhitening | undefined> {
   const { width, resolution } = visionOf(model.runtime.cfg);
   const taps = model.runtime.cfg.adapter.nVisualTokens;
   const needed = Math.ceil((WHITENING_TAPS_PER_WIDTH * width) / taps);
@@ -264,6 +293,7 @@ async function dataTapWhitening(model: LavinModel, imagePaths: string[]): Promis
   const n = Math.min(Math.max(WHITENING_IMAGES, needed), unique.length);
   const rows = new Float32Array(n * taps * width);
   for (let i = 0; i < n; i++) {
+    if (signal?.aborted) return undefined;
     const image = fs.readFileSync(unique[Math.floor((i * unique.length) / n)]);
     rows.set((await model.runtime.encodeImage(await preprocessImage(image, { size: resolution }))).features, i * taps * width);
   }
