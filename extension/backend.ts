@@ -24,6 +24,8 @@ import {
   TokenNotificationParams,
   TrainImageTextNotification,
   TrainImageTextParams,
+  TrainPreparingNotification,
+  TrainPreparingParams,
   TrainProgressNotification,
   TrainProgressParams,
   ActivateAdapterSetRequest,
@@ -55,6 +57,9 @@ export class Backend implements vscode.Disposable {
   private readonly trainImageTextEmitter = new vscode.EventEmitter<TrainImageTextParams>();
   /** Before a run's first step: its images' text being read. */
   readonly onTrainImageText = this.trainImageTextEmitter.event;
+  private readonly trainPreparingEmitter = new vscode.EventEmitter<TrainPreparingParams>();
+  /** Then a fresh vision set's images being measured for its start. */
+  readonly onTrainPreparing = this.trainPreparingEmitter.event;
 
   state: BackendState = 'stopped';
   lastStatus: StatusResult | undefined;
@@ -130,6 +135,7 @@ export class Backend implements vscode.Disposable {
       }),
       client.onNotification(TrainProgressNotification, (p) => this.trainEmitter.fire(p)),
       client.onNotification(TrainImageTextNotification, (p) => this.trainImageTextEmitter.fire(p)),
+      client.onNotification(TrainPreparingNotification, (p) => this.trainPreparingEmitter.fire(p)),
       client.onDidChangeState((e) => {
         if (e.newState === State.Running) {
           this.setState('running');
@@ -277,6 +283,7 @@ export class Backend implements vscode.Disposable {
     this.tokenEmitter.dispose();
     this.trainEmitter.dispose();
     this.trainImageTextEmitter.dispose();
+    this.trainPreparingEmitter.dispose();
   }
 }
 

@@ -319,6 +319,18 @@ export interface TrainImageTextParams {
   withText: number;
 }
 
+/**
+ * Before the first step of a fresh vision set, after reading the images' text: the data's images
+ * being measured for the training start (`what` says what, e.g. the CLIP features the visual
+ * projection trains in; a ViT-L takes minutes on a CPU). `done` of `total`; the last one has done === total.
+ */
+export interface TrainPreparingParams {
+  runId: string;
+  what: string;
+  done: number;
+  total: number;
+}
+
 export interface TrainResult {
   adapterSet: string;
   /** Folder the adapter set was saved to. */
@@ -445,7 +457,7 @@ export const UnloadModelRequest = new RequestType0<StatusResult, void>('lavin/un
 /** Streams `lavin/token` notifications when `streamId` is set; `$/cancelRequest` stops within one token. */
 export const ChatRequest = new RequestType<ChatParams, AnswerResult, void>('lavin/chat');
 export const ExplainRequest = new RequestType<ExplainParams, AnswerResult, void>('lavin/explain');
-/** Reports `$/progress` on `workDoneToken`, `lavin/trainImageText` then `lavin/trainProgress`; cancellable; resumable. */
+/** Reports `$/progress` on `workDoneToken`, `lavin/trainImageText`, `lavin/trainPreparing` then `lavin/trainProgress`; cancellable; resumable. */
 export const TrainRequest = new RequestType<TrainParams, TrainResult, void>('lavin/train');
 /** Dry run of the docs dataset for `lavin/train`: counts, skipped files, example prompts. Needs no model. */
 export const PreviewTrainingRequest = new RequestType<PreviewTrainingParams, PreviewTrainingResult, void>('lavin/previewTraining');
@@ -464,6 +476,7 @@ export const ListModelsRequest = new RequestType<ListModelsParams, ListModelsRes
 export const TokenNotification = new NotificationType<TokenNotificationParams>('lavin/token');
 export const TrainProgressNotification = new NotificationType<TrainProgressParams>('lavin/trainProgress');
 export const TrainImageTextNotification = new NotificationType<TrainImageTextParams>('lavin/trainImageText');
+export const TrainPreparingNotification = new NotificationType<TrainPreparingParams>('lavin/trainPreparing');
 /** Sent whenever the model, adapter set or activity changes. */
 export const StatusChangedNotification = new NotificationType<StatusResult>('lavin/statusChanged');
 

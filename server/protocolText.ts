@@ -2,7 +2,7 @@
 // (any LSP client), the extension's notification and the `lavin` CLI. Beside protocol.ts and, like
 // it, importing nothing but protocol types, so the extension may use it.
 
-import type { TrainImageTextParams, TrainProgressParams } from './protocol';
+import type { TrainImageTextParams, TrainPreparingParams, TrainProgressParams } from './protocol';
 
 /** "42 s", "2 min 5 s", "2 h 3 min"; "…" before the first estimate. */
 export function formatEta(seconds: number | null): string {
@@ -19,4 +19,9 @@ export function trainStepText(p: Pick<TrainProgressParams, 'step' | 'totalSteps'
 /** Reading the images' text before step 1: "reading the text of the images: 3/40", then "read the text of 40 images (12 with text)". */
 export function imageTextProgressText(p: Pick<TrainImageTextParams, 'done' | 'total' | 'withText'>): string {
   return p.done < p.total ? `reading the text of the images: ${p.done}/${p.total}` : `read the text of ${p.total} image${p.total === 1 ? '' : 's'} (${p.withText} with text)`;
+}
+
+/** Measuring the images for a fresh vision set before step 1: "measuring ...: 3/128", then "measured ... of 128 images". */
+export function preparingText(p: Pick<TrainPreparingParams, 'what' | 'done' | 'total'>): string {
+  return p.done < p.total ? `${p.what}: ${p.done}/${p.total}` : `${p.what}: ${p.total} image${p.total === 1 ? '' : 's'} done`;
 }

@@ -1,12 +1,13 @@
 // One training run behind a cancellable progress notification (step, loss, ETA), as the docs
-// fine-tuning shows it; before the first step of a run on images, how far reading their text is.
+// fine-tuning shows it; before the first step of a run on images, how far reading their text is,
+// then how far measuring a fresh vision set's images is.
 // Cancel (the notification's button or the caller's token) stops the run; the server keeps the last
 // checkpoint and answers with `cancelled: true`.
 
 import * as vscode from 'vscode';
 import { randomUUID } from 'crypto';
 import { TrainParams, TrainRequest, TrainResult } from '../../server/protocol';
-import { imageTextProgressText, trainStepText } from '../../server/protocolText';
+import { imageTextProgressText, preparingText, trainStepText } from '../../server/protocolText';
 import type { Backend } from '../backend';
 
 export function trainWithProgress(backend: Backend, params: TrainParams, title: string, token?: vscode.CancellationToken): Thenable<TrainResult> {
@@ -20,6 +21,10 @@ export function trainWithProgress(backend: Backend, params: TrainParams, title: 
       backend.onTrainImageText((p) => {
         if (p.runId !== runId) return;
         progress.report({ message: imageTextProgressText(p) });
+      }),
+      backend.onTrainPreparing((p) => {
+        if (p.runId !== runId) return;
+        progress.report({ message: preparingText(p) });
       }),
       backend.onTrainProgress((p) => {
         if (p.runId !== runId) return;

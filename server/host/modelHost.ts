@@ -12,7 +12,7 @@ import { readManifest } from '../engine/modelDir';
 import { loadAdapter } from '../engine/weights';
 import {
   AdapterSetInfo, AnswerResult, DevicePreference, ExplainParams, ImageTextLine, LavinErrorCodes, ListAdapterSetsResult,
-  ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainImageTextParams, TrainParams, TrainProgressParams,
+  ListModelsParams, ListModelsResult, LoadModelParams, ModelSummary, PreviewTrainingParams, PreviewTrainingResult, SetupModelParams, SetupModelResult, StatusResult, TrainImageTextParams, TrainParams, TrainPreparingParams, TrainProgressParams,
   TrainResult, PreviewVisionDataParams, PreviewVisionDataResult, ExportAdapterSetParams, ExportAdapterSetResult, ImportAdapterSetParams, ImportAdapterSetResult,
 } from '../protocol';
 import { ConvertProgress, checkPrecision, setupModelFolder } from './modelSetup';
@@ -66,6 +66,8 @@ export interface TrainControl {
   onData?: (d: { samples: number; skipped: { where: string; reason: string }[] }) => void;
   /** Image samples: their images' text being read, before the first step. */
   onImageText?: (progress: TrainImageTextParams) => void;
+  /** A fresh vision set: the data's images measured for its start, before the first step. */
+  onPreparing?: (progress: TrainPreparingParams) => void;
 }
 
 export interface SetupControl {
@@ -206,6 +208,7 @@ export class ModelHost {
         const outcome = await training.train({
           model, docsDir, dataDir, onData: ctl.onData, include: params.include, name, outDir, steps: totalSteps, resume: params.resume ?? false, overwrite: params.overwrite ?? false, learningRate: params.learningRate, readImageText: params.readImageText, signal,
           onImageText: ctl.onImageText && ((p) => ctl.onImageText!({ runId, ...p })),
+          onPreparing: ctl.onPreparing && ((p) => ctl.onPreparing!({ runId, ...p })),
           onStep: (s) => {
             const now = performance.now();
             if (firstStepAt === null) {

@@ -2,10 +2,11 @@
 // host (and its tests) do not depend on how training is implemented.
 
 import { LavinModel } from '../engine/lavinModel';
-import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult, TrainImageTextParams } from '../protocol';
+import { AdapterSetInfo, ExportAdapterSetResult, ImportAdapterSetResult, PreviewTrainingResult, PreviewVisionDataResult, TrainImageTextParams, TrainPreparingParams } from '../protocol';
 
 /** How far reading the images' text is, as the trainer reports it (the protocol's notification less its run id). */
 export type ImageTextProgressUpdate = Omit<TrainImageTextParams, 'runId'>;
+export type PreparingUpdate = Omit<TrainPreparingParams, 'runId'>;
 
 export interface TrainStep {
   step: number;
@@ -43,6 +44,8 @@ export interface TrainRun {
   onData?: (d: { samples: number; skipped: { where: string; reason: string }[] }) => void;
   /** Image samples: reading the text of their images (OCR), before the first step; distinct image files done of total, and how many had text. */
   onImageText?: (p: ImageTextProgressUpdate) => void;
+  /** A fresh vision set: the data's images measured for its start, after the OCR and before the first step. */
+  onPreparing?: (p: PreparingUpdate) => void;
 }
 
 export interface TrainOutcome {

@@ -47,7 +47,7 @@ export function nodeTrainingPort(storeDir: string = defaultAdapterSetsDir()): Tr
           if (run.resume) checkSetFitsModel(run.name, readMeta(outDir), backboneIdentityOf(run.model));
         }
         const v = await trainVisionAdapters({
-          model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal, readImageText: run.readImageText, imageTextCache, onImageText: run.onImageText,
+          model: run.model, dataDir: run.dataDir, outDir, steps: run.steps, lr: run.learningRate, resume: run.resume, name: run.name, signal: run.signal, readImageText: run.readImageText, imageTextCache, onImageText: run.onImageText, onPreparing: run.onPreparing,
           onData: (d) => run.onData?.({ samples: d.samples, skipped: d.skipped }),
           onStep: (p) => run.onStep({ step: p.step, totalSteps: p.totalSteps, loss: p.loss, tokensPerSecond: p.tokensPerSecond, etaSeconds: p.etaSeconds }),
         });

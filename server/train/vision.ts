@@ -99,6 +99,8 @@ export interface VisionTrainRun {
   imageTextCache?: ImageTextCache;
   /** Reading the images' text (OCR), before the first step: the wait on a folder of screenshots. */
   onImageText?: (p: ImageTextProgress) => void;
+  /** Then a fresh set's start: the data's images measured for the projection's whitening (a ViT-L takes minutes on a CPU). */
+  onPreparing?: (p: { what: string; done: number; total: number }) => void;
 }
 
 export interface VisionTrainOutcome {
@@ -154,7 +156,7 @@ async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWe
   const resuming = saved !== undefined && saved.step > 0;
   const separated = init !== 'fresh' ? undefined
     : resuming ? resumedStart(weights, seed, saved.whitened)
-    : await separatedStart(run.model, weights, seed, fitting.flatMap((s) => (s.imagePath ? [s.imagePath] : [])), run.signal);
+    : await separatedStart(run.model, weights, seed, fitting.flatMap((s) => (s.imagePath ? [s.imagePath] : [])), run);
   const anchorCount = run.textAnchors ?? (separated ? 0 : Math.max(4, Math.round(fitting.length / 4)));
   const anchors = anchorCount === 0 ? [] : await textAnchors(run.model, weights, init, seed, anchorCount);
   for (const a of anchors) longest = Math.max(longest, tok.encode(promptText(LAVIN_FAMILY, a.prompt) + a.answer, { bos: true, eos: true }).length + extra);
@@ -254,7 +256,7 @@ function resumedStart(weights: TrainingWeights, seed: number, whitened: boolean)
  * through that set (projectionWhitening.ts; the CLIP adapters are then held); undefined when the data
  * has no image. Cancelled, it stops measuring: the set saved at step 0 starts over when resumed.
  */
-async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePaths: string[], signal?: AbortSignal): Promise<{ weights: TrainingWeights; whitening?: TapWhitening; holdsClip: boolean } | undefined> {
+async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePaths: string[], run: Pick<VisionTrainRun, 'signal' | 'onPreparing'>): Promise<{ weights: TrainingWeights; whitening?: TapWhitening; holdsClip: boolean } | undefined> {
   if (imagePaths.length === 0) return undefined;
   const image = fs.readFileSync(imagePaths[0]);
   const current = new Map(weights.adapterKeys.map((k) => [k, weights.tensors.get(k)!]));
@@ -273,10 +275,10 @@ async function separatedStart(model: LavinModel, weights: TrainingWeights, seed:
   let startTensors: Map<string, HostTensor>;
   let whitening: TapWhitening | undefined;
   try {
-    if (!signal?.aborted) await separateRoutes(start, cfg.llama.nLayers, cfg.adapter.temperature, probe, new Rng(seed + 1));
+    if (!run.signal?.aborted) await separateRoutes(start, cfg.llama.nLayers, cfg.adapter.temperature, probe, new Rng(seed + 1));
     startTensors = adapterHostTensors({ tensors: start, shapes });
     model.setAdapters(startTensors, { vision: true });
-    whitening = await dataTapWhitening(model, imagePaths, signal);
+    whitening = await dataTapWhitening(model, imagePaths, run);
   } finally {
     model.setAdapters(current, { vision: sawImages });
   }
@@ -284,7 +286,7 @@ async function separatedStart(model: LavinModel, weights: TrainingWeights, seed:
 }
 
 /** Whitening statistics of the CLIP taps of the data's images, through the model's active set; undefined for too few images. */
-async function dataTapWhitening(model: LavinModel, imagePaths: string[], signal?: AbortSignal): Promise<TapWhitening | undefined> {
+async function dataTapWhitening(model: LavinModel, imagePaths: string[], run: Pick<VisionTrainRun, 'signal' | 'onPreparing'>): Promise<TapWhitening | undefined> {
   const { width, resolution } = visionOf(model.runtime.cfg);
   const taps = model.runtime.cfg.adapter.nVisualTokens;
   const needed = Math.ceil((WHITENING_TAPS_PER_WIDTH * width) / taps);
@@ -292,10 +294,13 @@ async function dataTapWhitening(model: LavinModel, imagePaths: string[], signal?
   if (unique.length < needed) return undefined;
   const n = Math.min(Math.max(WHITENING_IMAGES, needed), unique.length);
   const rows = new Float32Array(n * taps * width);
+  const what = 'measuring the CLIP features of the images';
+  run.onPreparing?.({ what, done: 0, total: n });
   for (let i = 0; i < n; i++) {
-    if (signal?.aborted) return undefined;
+    if (run.signal?.aborted) return undefined;
     const image = fs.readFileSync(unique[Math.floor((i * unique.length) / n)]);
     rows.set((await model.runtime.encodeImage(await preprocessImage(image, { size: resolution }))).features, i * taps * width);
+    run.onPreparing?.({ what, done: i + 1, total: n });
   }
   return tapWhitening(rows, width);
 }

@@ -21,7 +21,7 @@ describe('lavin train --data (image-question data)', () => {
     const conv = await lavin(['convert', '--json', ...official, '--precision', 'int4', '--out', model]);
     assert.equal(conv.code, 0, conv.stderr);
 
-    await writeSyntheticSet(path.join(root, 'shapes'), { trainSize: 6, testSize: 2, seed: 5 });
+    await writeSyntheticSet(path.join(root, 'shapes'), { trainSize: 20, testSize: 2, seed: 5 });
     const dataDir = path.join(root, 'shapes', 'train');
     const records = JSON.parse(fs.readFileSync(path.join(dataDir, 'data.json'), 'utf8'));
     records.push({ id: 'lost', image: 'images/none.png', conversations: [{ from: 'human', value: '<image>\nq' }, { from: 'gpt', value: 'a' }] });
@@ -32,18 +32,23 @@ describe('lavin train --data (image-question data)', () => {
     assert.equal(r.code, 0, r.stderr);
     const data = r.events.find((e) => e.event === 'data') as { samples: number; skipped: { where: string; reason: string }[] } | undefined;
     assert.ok(data, 'the validation report comes before training');
-    assert.equal(data.samples, 6);
+    assert.equal(data.samples, 20);
     assert.equal(data.skipped.length, 1);
     assert.match(data.skipped[0].reason, /none\.png does not exist/);
     assert.ok(r.events.some((e) => e.event === 'step'));
     // Reading the images' text comes first, as progress events between the JSON lines, ending with the counts.
     const reading = r.events.slice(0, r.events.findIndex((e) => e.event === 'data'));
     assert.ok(reading.length >= 2 && reading.every((e) => e.event === 'progress'), JSON.stringify(reading));
-    assert.deepEqual(reading.map((e) => e.total), reading.map(() => 6));
+    assert.deepEqual(reading.map((e) => e.total), reading.map(() => 20));
     assert.ok(reading.every((e, i) => i === 0 || (e.done as number) > (reading[i - 1].done as number)));
     assert.equal(reading[0].done, 0);
-    assert.match(reading.at(-1)!.message as string, /^read the text of 6 images \(\d+ with text\) in \d+\.\d s$/);
+    assert.match(reading.at(-1)!.message as string, /^read the text of 20 images \(\d+ with text\) in \d+\.\d s$/);
     assert.equal(reading.at(-1)!.percentage, 100);
+    // Then the fresh set's start: its 20 images measured for the projection's whitening (16 are enough at this CLIP's width).
+    const afterData = r.events.slice(r.events.findIndex((e) => e.event === 'data') + 1, r.events.findIndex((e) => e.event === 'step'));
+    assert.ok(afterData.length >= 2 && afterData.every((e) => e.event === 'progress' && e.total === 20), JSON.stringify(afterData));
+    assert.match(afterData[0].message as string, /^measuring the CLIP features of the images: 0\/20$/);
+    assert.match(afterData.at(-1)!.message as string, /^measuring the CLIP features of the images: 20 images done in \d+\.\d s$/);
     const saved = r.events.at(-1)!;
     assert.equal(saved.event, 'saved');
     assert.equal(saved.steps, 2);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { CliOutput } from '../../server/host/cli/output';
-import { imageTextProgress } from '../../server/host/cli/imageTextProgress';
+import { imageTextProgress, preparingProgress } from '../../server/host/cli/beforeFirstStep';
 
 function sink(isTTY = false): Writable & { text: string; isTTY?: boolean } {
   const w = new Writable({
@@ -58,4 +58,16 @@ test('--json: progress events at most once a second on stdout, each a JSON line,
   // The same words as the server's progress bar and the extension's notification (protocolText.ts).
   assert.equal(events[1].message, `reading the text of the images: ${events[1].done}/100`);
   assert.deepEqual(events.at(-1), { event: 'progress', message: 'read the text of 100 images (40 with text) in 50.0 s', percentage: 100, done: 100, total: 100, withText: 40 });
+});
+
+test('a fresh vision set measuring its images: the same throttled report, in its own words', () => {
+  const stdout = sink();
+  const stderr = sink();
+  let clock = 0;
+  const report = preparingProgress(new CliOutput(false, stdout, stderr), () => clock);
+  for (let done = 0; done <= 20; done++, clock += 250) report({ what: 'measuring the CLIP features of the images', done, total: 20 });
+  assert.equal(stdout.text, '');
+  const lines = stderr.text.trimEnd().split('\n');
+  assert.deepEqual(lines.slice(0, -1), Array.from({ length: 10 }, (_, k) => `measuring images ${k * 10}% ${k * 2}/20 images`));
+  assert.equal(lines.at(-1), 'measuring the CLIP features of the images: 20 images done in 5.0 s');
 });

@@ -13,7 +13,7 @@ import { TrainingPort } from '../training';
 import { nodeTrainingPort } from '../trainingPort';
 import { chooseAdapterSet } from './adapterSets';
 import { describeNonText } from './textInput';
-import { imageTextProgress } from './imageTextProgress';
+import { imageTextProgress, preparingProgress } from './beforeFirstStep';
 import { Workspace } from '../workspace';
 import { CliOutput } from './output';
 import { UsageError } from './usage';
@@ -206,6 +206,7 @@ export async function train(opts: { docs?: string; data?: string; steps?: number
     const r = await host.train({ ...source, steps: opts.steps, out: opts.out && path.resolve(opts.out), resume: opts.resume, overwrite: opts.overwrite, name: opts.name, include: opts.include, readImageText: opts.readImageText }, {
       signal: ctx.signal,
       onImageText: imageTextProgress(ctx.out),
+      onPreparing: preparingProgress(ctx.out),
       onData: (d) => {
         ctx.out.event({ event: 'data', samples: d.samples, skipped: d.skipped });
         ctx.out.info(`${d.samples} samples to train on${d.skipped.length ? `; skipped ${d.skipped.length}: ${d.skipped.slice(0, 10).map((x) => `${x.where} (${x.reason})`).join('; ')}${d.skipped.length > 10 ? '; ...' : ''}` : ''}`);

@@ -6,10 +6,10 @@ import { CancellationToken, createConnection, ProposedFeatures, ResponseError, S
 import type { InitializeParams, ProgressToken, WorkDoneProgressBegin, WorkDoneProgressEnd, WorkDoneProgressReport } from 'vscode-languageserver/node';
 import {
   ActivateAdapterSetRequest, ChatRequest, ExplainRequest, LavinInitializationOptions, ListAdapterSetsRequest, ListModelsRequest, LoadModelRequest,
-  PreviewTrainingRequest, SetupModelRequest, StatusChangedNotification, StatusRequest, TokenNotification, TrainImageTextNotification, TrainProgressNotification, TrainRequest,
+  PreviewTrainingRequest, SetupModelRequest, StatusChangedNotification, StatusRequest, TokenNotification, TrainImageTextNotification, TrainPreparingNotification, TrainProgressNotification, TrainRequest,
   UnloadModelRequest, PreviewVisionDataRequest, ExportAdapterSetRequest, ImportAdapterSetRequest,
 } from '../../protocol';
-import { imageTextProgressText, trainStepText } from '../../protocolText';
+import { imageTextProgressText, preparingText, trainStepText } from '../../protocolText';
 import { HostError } from '../errors';
 import { GenerateControl, ModelHost } from '../modelHost';
 import * as P from '../requestChecks';
@@ -146,6 +146,10 @@ export function startServer(opts: ServerOptions) {
         onImageText: (p) => {
           void connection.sendNotification(TrainImageTextNotification, p).catch(() => {});
           bar.report(imageTextProgressText(p), 0);
+        },
+        onPreparing: (p) => {
+          void connection.sendNotification(TrainPreparingNotification, p).catch(() => {});
+          bar.report(preparingText(p), 0);
         },
         onProgress: (s) => {
           void connection.sendNotification(TrainProgressNotification, s).catch(() => {});
