@@ -9,7 +9,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { describe, it } from 'node:test';
 import { writeSyntheticSet } from '../../server/train/data/synthetic';
-import { FIXTURE, lavin, REPO, tempDir } from './runLavin';
+import { spawn } from 'child_process';
+import { BIN, FIXTURE, lavin, REPO, tempDir } from './runLavin';
 
 const TOKENIZER = path.join(REPO, 'test', 'data', 'tokenizer', 'tokenizer.model');
 const official = ['--llama', path.join(FIXTURE, 'llama'), '--clip', path.join(FIXTURE, 'clip', 'visual.pth'), '--adapter', path.join(FIXTURE, 'adapter', 'checkpoint.pth'), '--tokenizer', TOKENIZER];
@@ -66,5 +67,30 @@ describe('lavin train --data (image-question data)', () => {
     const both = await lavin(['train', '--model', model, '--data', dataDir, '--docs', dataDir]);
     assert.equal(both.code, 2, both.stderr);
     assert.match(both.stderr, /--docs DIR .* or --data DIR/);
+  });
+
+  it('Ctrl-C while a fresh set measures its images: step 0 saved, and --resume starts it over', { timeout: 300_000 }, async () => {
+    const root = tempDir('lavin-train-vision-');
+    const home = tempDir('lavin-home-');
+    const model = path.join(root, 'tiny-int4');
+    assert.equal((await lavin(['convert', '--json', ...official, '--precision', 'int4', '--out', model])).code, 0);
+    await writeSyntheticSet(path.join(root, 'shapes'), { trainSize: 20, testSize: 2, seed: 5 });
+    const dataDir = path.join(root, 'shapes', 'train');
+    const out = path.join(root, 'set');
+    const child = spawn(process.execPath, [BIN, 'train', '--model', model, '--data', dataDir, '--steps', '2', '--out', out], { env: { ...process.env, LAVIN_HOME: home } });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      const first = !stderr.includes('measuring images');
+      stderr += d.toString();
+      if (first && stderr.includes('measuring images')) child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 130, stderr);
+    assert.match(stderr, /stopped before the first step; the set is saved in .*set \(run again with --resume to start it\)/);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'adapter.json'), 'utf8')).step, 0);
+    const resumed = await lavin(['train', '--json', '--model', model, '--data', dataDir, '--steps', '2', '--out', out, '--resume'], { home, timeoutMs: 240_000 });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.ok(resumed.events.some((e) => e.event === 'progress' && /^measuring the CLIP features of the images: 20 images done/.test(String(e.message))), 'the resume measured its start');
+    assert.deepEqual(resumed.events.filter((e) => e.event === 'step').map((e) => e.step), [1, 2]);
   });
 });

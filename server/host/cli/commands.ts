@@ -219,7 +219,8 @@ export async function train(opts: { docs?: string; data?: string; steps?: number
     });
     ctx.out.endProgress();
     ctx.out.event({ event: 'saved', path: r.path, adapterSet: r.adapterSet, steps: r.steps, finalLoss: r.finalLoss, cancelled: r.cancelled, samples: r.samples, skipped: r.skipped?.length });
-    if (r.cancelled) ctx.out.info(`stopped at step ${r.steps}; checkpoint saved in ${r.path} (run again with --resume to continue)`);
+    if (r.cancelled && r.steps === 0) ctx.out.info(`stopped before the first step; the set is saved in ${r.path} (run again with --resume to start it)`);
+    else if (r.cancelled) ctx.out.info(`stopped at step ${r.steps}; checkpoint saved in ${r.path} (run again with --resume to continue)`);
     else ctx.out.info(`adapter set ${r.adapterSet} saved in ${r.path} after ${r.steps} steps (final loss ${r.finalLoss?.toFixed(4) ?? 'n/a'})`);
   } finally {
     await host.dispose();

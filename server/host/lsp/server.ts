@@ -155,7 +155,7 @@ export function startServer(opts: ServerOptions) {
           void connection.sendNotification(TrainProgressNotification, s).catch(() => {});
           bar.report(`${trainStepText(s)} · ${Math.round(s.tokensPerSecond)} tokens/s`, (100 * s.step) / s.totalSteps);
         },
-      }), (r) => (r.cancelled ? `cancelled at step ${r.steps}; resume to continue` : `saved ${r.adapterSet}`));
+      }), (r) => (r.cancelled ? (r.steps === 0 ? 'cancelled before the first step; resume to start it' : `cancelled at step ${r.steps}; resume to continue`) : `saved ${r.adapterSet}`));
   }));
   connection.onRequest(PreviewTrainingRequest.method, handle((p) => getHost().previewTraining(P.previewTrainingParams(p))));
   connection.onRequest(ListAdapterSetsRequest.method, handle(() => getHost().listAdapterSets()));
