@@ -21,7 +21,7 @@ export function imageTextProgressText(p: Pick<TrainImageTextParams, 'done' | 'to
   return p.done < p.total ? `reading the text of the images: ${p.done}/${p.total}` : `read the text of ${p.total} image${p.total === 1 ? '' : 's'} (${p.withText} with text)`;
 }
 
-/** Measuring the images for a fresh vision set before step 1: "measuring ...: 3/128", then "measured ... of 128 images". */
+/** Measuring the images for a fresh vision set before step 1: "<what>: 3/128", then "<what>: 128 images done". */
 export function preparingText(p: Pick<TrainPreparingParams, 'what' | 'done' | 'total'>): string {
   return p.done < p.total ? `${p.what}: ${p.done}/${p.total}` : `${p.what}: ${p.total} image${p.total === 1 ? '' : 's'} done`;
 }

@@ -12,6 +12,8 @@
 // A set records the content fingerprint of the backbone and CLIP it was trained on (`fingerprint`;
 // a LaVIN model folder's reaches the meta through baseModel.fingerprint, which baseModelIdentity
 // fills; setFingerprint reads either); using it on another model is refused (checkAdapterSetFits).
+// Past 400 lines on purpose: the folder's writer and its readers (whole, or a saved run's headers for
+// resume) share one format and stay together; the .pth round trip at the end is that format's other face.
 
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -355,6 +357,18 @@ export async function loadAdapterSet(dir: string, opts: { optimizer?: boolean } 
     }
   }
   return { meta, tensors, shapes, optimizer };
+}
+
+/** A saved set's step and the names of its optimizer's extra tensors (OptimizerSnapshot.extra), from the headers alone. */
+export async function savedProgress(dir: string): Promise<{ step: number; extraNames: string[] }> {
+  const meta = readMeta(dir);
+  if (!meta.files.optimizer) return { step: meta.step, extraNames: [] };
+  const o = await openTensorFile(path.join(dir, meta.files.optimizer));
+  try {
+    return { step: meta.step, extraNames: o.names().filter((n) => n.startsWith('x.')).map((n) => n.slice(2)) };
+  } finally {
+    await o.close();
+  }
 }
 
 // ---- official LaVIN .pth ------------------------------------------------------------------------

@@ -270,6 +270,9 @@ function tridiagonalQl(Vt: Float64Array, d: Float64Array, e: Float64Array, n: nu
   }
 }
 
+/** The optimizer's extra tensors of a whitened run, in snapshot() order: mean, whiten, V, b. */
+const SNAPSHOT_KEYS = ['whitening.mean', 'whitening.whiten', 'whitening.V', 'whitening.b'];
+
 /**
  * The optimizer's view of a training set's projection: it holds V and b, hands AdamW those and
  * their gradients in place of conv_A / bias, and writes conv_A / bias back after each step.
@@ -290,10 +293,14 @@ export class WhitenedProjection {
 
   /** Resume from what snapshot() saved. */
   static resume(extra: ReadonlyMap<string, { values: Float32Array; shape: number[] }>): WhitenedProjection | undefined {
-    const get = (k: string) => extra.get(`whitening.${k}`)?.values;
-    const [mean, whiten, v, b] = ['mean', 'whiten', 'V', 'b'].map(get);
+    const [mean, whiten, v, b] = SNAPSHOT_KEYS.map((k) => extra.get(k)?.values);
     if (!mean || !whiten || !v || !b) return undefined;
     return new WhitenedProjection({ width: mean.length, mean, whiten }, v.slice(), b.slice());
+  }
+
+  /** Whether a saved optimizer's extra tensors (by name) hold a snapshot: the run trained whitened. */
+  static savedIn(extraNames: readonly string[]): boolean {
+    return SNAPSHOT_KEYS.every((k) => extraNames.includes(k));
   }
 
   snapshot(): Map<string, { values: Float32Array; shape: number[] }> {

@@ -22,7 +22,7 @@ import { Rng } from './rng';
 import { openBackboneTraining } from './backboneTraining';
 import { quantizeFrozenLinears, TrainingWeights } from './frozenWeights';
 import { tapWhitening, TapWhitening, WhitenedProjection } from './projectionWhitening';
-import { ADAPTER_META_FILE, loadAdapterSet } from './adapterStore';
+import { ADAPTER_META_FILE, savedProgress } from './adapterStore';
 
 export interface VisionTrainDefaults {
   epochs: number;
@@ -149,10 +149,10 @@ async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWe
   const seed = run.seed ?? 0;
   // A fresh set starts with the text and image routes apart and the text route's adapters held at
   // the identity (init.ts): text answers stay as they were without anchors. Continuing the model's
-  // own adapters trains them all, with text anchors. A run resumed past its first step goes on from its saved state: measuring the route separation
-  // and the statistics again would cost minutes (a ViT-L) for nothing. One saved at step 0 (cancelled
-  // while preparing) starts over.
-  const saved = run.resume ? await savedProgress(run.outDir) : undefined;
+  // own adapters trains them all, with text anchors. A run resumed past its first step goes on from
+  // its saved state: measuring the route separation and the statistics again would cost minutes (a
+  // ViT-L) for nothing. One saved at step 0 (cancelled while preparing) starts over.
+  const saved = run.resume ? await savedRun(run.outDir) : undefined;
   const resuming = saved !== undefined && saved.step > 0;
   const separated = init !== 'fresh' ? undefined
     : resuming ? resumedStart(weights, seed, saved.whitened)
@@ -228,10 +228,10 @@ const WHITENING_IMAGES = 128;
 const WHITENING_TAPS_PER_WIDTH = 2;
 
 /** Where a saved run stands: its step, and whether its projection trains whitened (its CLIP adapters then held). */
-async function savedProgress(outDir: string): Promise<{ step: number; whitened: boolean } | undefined> {
+async function savedRun(outDir: string): Promise<{ step: number; whitened: boolean } | undefined> {
   if (!fs.existsSync(path.join(outDir, ADAPTER_META_FILE))) return undefined;
-  const set = await loadAdapterSet(outDir, { optimizer: true });
-  return { step: set.meta.step, whitened: !!set.optimizer?.extra && WhitenedProjection.resume(set.optimizer.extra) !== undefined };
+  const { step, extraNames } = await savedProgress(outDir);
+  return { step, whitened: WhitenedProjection.savedIn(extraNames) };
 }
 
 /** A fresh vision set (freshVisionShapes) drawn from Rng(seed), as the trainer's own fresh draw. */
@@ -244,8 +244,15 @@ function withAdapters(weights: TrainingWeights, adapters: Map<string, HostTensor
   return { ...weights, tensors: new Map([...weights.tensors, ...adapters]), adapterKeys: [...adapters.keys()] };
 }
 
+/** A fresh set's start: its weights, the whitening statistics when measured, and whether the CLIP adapters are held. */
+interface FreshStart {
+  weights: TrainingWeights;
+  whitening?: TapWhitening;
+  holdsClip: boolean;
+}
+
 /** The start of a resumed fresh-set run: the shapes matter (the saved state has the values); nothing is measured. */
-function resumedStart(weights: TrainingWeights, seed: number, whitened: boolean): { weights: TrainingWeights; whitening?: TapWhitening; holdsClip: boolean } {
+function resumedStart(weights: TrainingWeights, seed: number, whitened: boolean): FreshStart {
   const { start, shapes } = freshSet(weights, seed);
   return { weights: withAdapters(weights, adapterHostTensors({ tensors: start, shapes })), holdsClip: whitened };
 }
@@ -256,7 +263,7 @@ function resumedStart(weights: TrainingWeights, seed: number, whitened: boolean)
  * through that set (projectionWhitening.ts; the CLIP adapters are then held); undefined when the data
  * has no image. Cancelled, it stops measuring: the set saved at step 0 starts over when resumed.
  */
-async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePaths: string[], run: Pick<VisionTrainRun, 'signal' | 'onPreparing'>): Promise<{ weights: TrainingWeights; whitening?: TapWhitening; holdsClip: boolean } | undefined> {
+async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePaths: string[], run: Pick<VisionTrainRun, 'signal' | 'onPreparing'>): Promise<FreshStart | undefined> {
   if (imagePaths.length === 0) return undefined;
   const image = fs.readFileSync(imagePaths[0]);
   const current = new Map(weights.adapterKeys.map((k) => [k, weights.tensors.get(k)!]));

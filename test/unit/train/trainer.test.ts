@@ -24,10 +24,6 @@ const REPO = path.resolve(__dirname, '../../../..');
 const TOKENIZER = path.join(REPO, 'test/data/tokenizer/tokenizer.model');
 const IMAGE = path.join(REPO, 'test/data/images/inputs/icc-110x70.png');
 
-function tmp(prefix: string): string {
-  return tempDir(prefix);
-}
-
 describe('trainer on the tiny fixture model', () => {
   let weights: LoadedWeights;
   before(async () => {
@@ -35,7 +31,7 @@ describe('trainer on the tiny fixture model', () => {
   });
 
   test('training on a small docs folder lowers the loss', async (t) => {
-    const docs = tmp('lavin-docs-');
+    const docs = tempDir('lavin-docs-');
     fs.mkdirSync(path.join(docs, 'guide'));
     fs.copyFileSync(IMAGE, path.join(docs, 'guide', 'panel.png'));
     fs.writeFileSync(path.join(docs, 'guide', 'setup.md'), [
@@ -49,7 +45,7 @@ describe('trainer on the tiny fixture model', () => {
     t.diagnostic(`docs: ${summary.textSamples} text + ${summary.imageSamples} image samples from ${summary.filesUsed.length} files`);
     assert.equal(summary.imageSamples, 1);
     const examples = await prepareExamples(samples, tok, { maxWords: 48 });
-    const outDir = tmp('lavin-train-docs-');
+    const outDir = tempDir('lavin-train-docs-');
     const losses: number[] = [];
     const progress: TrainProgress[] = [];
     const r = await train({
@@ -84,11 +80,11 @@ describe('trainer on the tiny fixture model', () => {
     });
     const common = { weights, samples, prefixImage: [30723, 18823, 28559], prefixText: [30723, 18823, 8031], steps: 6, batchSize: 1, accumSteps: 2, lr: 2e-3, warmupEpochs: 1, dropout: 0.1, seed: 7, saveEvery: 2, session: { threads: 1 } };
 
-    const straight = tmp('lavin-train-straight-');
+    const straight = tempDir('lavin-train-straight-');
     const full = await train({ ...common, outDir: straight });
     assert.equal(full.step, 6);
 
-    const killed = tmp('lavin-train-killed-');
+    const killed = tempDir('lavin-train-killed-');
     const controller = new AbortController();
     const first = await train({ ...common, outDir: killed, signal: controller.signal, saveOnAbort: false, onStep: (p) => { if (p.step === 3) controller.abort(); } });
     assert.equal(first.aborted, true);
@@ -126,9 +122,9 @@ describe('trainer on the tiny fixture model', () => {
     const width = weights.tensors.get(PROJECTION_IN)!.shape[1];
     const stats = tapWhitening(Float32Array.from({ length: 8 * width * 6 }, () => rnd.next() * (1 + (rnd.next() < 0.2 ? 10 : 0))), width);
     const common = { weights, samples, prefixImage: [30723, 18823, 28559], prefixText: [30723, 18823, 8031], steps: 4, lr: 2e-3, warmupEpochs: 0, dropout: 0, seed: 3, saveEvery: 2, session: { threads: 1 }, projectionWhitening: stats };
-    const straight = tmp('lavin-train-whiten-');
+    const straight = tempDir('lavin-train-whiten-');
     await train({ ...common, outDir: straight });
-    const killed = tmp('lavin-train-whiten-killed-');
+    const killed = tempDir('lavin-train-whiten-killed-');
     const controller = new AbortController();
     await train({ ...common, outDir: killed, signal: controller.signal, saveOnAbort: false, onStep: (p) => { if (p.step === 3) controller.abort(); } });
     await train({ ...common, outDir: killed, resume: true });
@@ -149,7 +145,7 @@ describe('trainer on the tiny fixture model', () => {
     const tok = await LlamaTokenizer.fromFile(TOKENIZER);
     const examples = await prepareExamples([{ prompt: 'Instruction: hi\nResponse:', answer: ' hello there', source: 'inline' }], tok, { maxWords: 16 });
     const controller = new AbortController();
-    const out = tmp('lavin-train-stop-');
+    const out = tempDir('lavin-train-stop-');
     const r = await train({ weights, samples: examples, ...layoutPrefixes(tok), steps: 5, dropout: 0, outDir: out, saveEvery: 100, signal: controller.signal, onStep: () => controller.abort(), session: { threads: 1 } });
     assert.equal(r.aborted, true);
     assert.equal((await loadAdapterSet(out)).meta.step, 1);
@@ -159,7 +155,7 @@ describe('trainer on the tiny fixture model', () => {
   });
 
   test('SIGKILL while saving every step never leaves an unreadable adapter set', async (t) => {
-    const out = tmp('lavin-train-sigkill-');
+    const out = tempDir('lavin-train-sigkill-');
     const script = path.join(out, '..', `${path.basename(out)}-child.js`);
     const mod = (p: string) => JSON.stringify(path.join(REPO, 'out', p));
     fs.writeFileSync(script, `
