@@ -23,10 +23,10 @@ const graphDigest = (g: Graph) => short(crypto.createHash('sha256').update(seria
 async function main(): Promise<void> {
   const dir = process.argv[2] ?? path.resolve(__dirname, '../../models/lavin-tiny');
   const w = await loadModelDir(dir);
-  console.log(`vision  ${graphDigest(buildVisionGraph(w.cfg, inferenceParams(w.tensors)))}`);
+  console.log(`vision  ${graphDigest(buildVisionGraph(w.cfg, inferenceParams(w.tensors, w.cfg.adapter.nVisualTokens)))}`);
   for (const kernels of ['plain', 'fused'] as const) {
     for (const format of ['fp32', 'int4'] as const) {
-      console.log(`decoder ${kernels} ${format}  ${graphDigest(buildDecoderGraph(w.cfg, inferenceParams(w.tensors, llamaLinearPolicy(format)), kernels))}`);
+      console.log(`decoder ${kernels} ${format}  ${graphDigest(buildDecoderGraph(w.cfg, inferenceParams(w.tensors, w.cfg.adapter.nVisualTokens, llamaLinearPolicy(format)), kernels))}`);
     }
   }
   const T = 16;

@@ -8,6 +8,7 @@
 //        [--epochs E | --steps N] [--lr LR] [--accum K] [--dropout P] [--hold REGEX] [--no-image-text] [--json]
 //
 // --hold: adapter parameters matching REGEX keep their starting values (e.g. '^backbone\.visual\.' for CLIP's).
+// --tap-layers on|off: give each CLIP tap its own projection input, or not (default: by the image count, train/vision.ts).
 // --no-image-text: train and ask without the text read from the image (`lavin train --no-image-text`).
 //
 // Default model: the embedded lavin-tiny at int4 (what `lavin convert --precision int4` gives).
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
       accum: { type: 'string' },
       dropout: { type: 'string' },
       hold: { type: 'string' },
+      'tap-layers': { type: 'string' },
       'no-image-text': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },
@@ -122,6 +124,7 @@ async function main(): Promise<void> {
       model, dataDir: path.join(tmp, 'train'), outDir: path.join(tmp, 'set'), imageTextCache: cache, readImageText,
       steps: num(values.steps), epochs: num(values.epochs), lr: num(values.lr), accumSteps: num(values.accum), dropout: num(values.dropout),
       holds: values.hold ? (k: string) => new RegExp(values.hold!).test(k) : undefined,
+      tapLayers: values['tap-layers'] === undefined ? undefined : values['tap-layers'] === 'on',
     });
     const wallS = (performance.now() - t0) / 1000;
     const set = await loadAdapterSet(path.join(tmp, 'set'), { optimizer: false });

@@ -26,7 +26,7 @@ export const CONVERTED_FILE = 'converted.json';
  */
 export const PART_VERSIONS = {
   host: 6,
-  vision: 7, // 7: the visual projection's hidden width is a symbolic input dimension (fresh vision sets widen it)
+  vision: 10, // 10: each CLIP tap may have its own input layer in the visual projection (zeros for a set without); 7: the visual projection's hidden width is a symbolic input dimension (fresh vision sets widen it)
   decoder: 9, // 9: every block takes an FFN adapter (adapter_mlp; zeros for a set without); 8: route_from_first_token (the router table in one pass); 7: attention reads the cache in place (keys transposed), no GroupQueryAttention; 6: the cache is read in place, steps return only their own keys/values; 5: adapters fed laid out; 4: int8/int4 asymmetric in blocks of 128; 3: adapters are graph inputs
 } as const;
 export const GRAPH_VERSION = Math.max(...Object.values(PART_VERSIONS));
@@ -138,13 +138,13 @@ export async function convertModel(cfg: LavinConfig, tensors: ReadonlyMap<string
     if (!t) throw new Error(`convert: missing parameter ${n}`);
     return t;
   }));
-  await part('vision', manifest.files.vision, () => { read.clear(); return buildVisionGraph(cfg, inferenceParams(source)); });
+  await part('vision', manifest.files.vision, () => { read.clear(); return buildVisionGraph(cfg, inferenceParams(source, cfg.adapter.nVisualTokens)); });
   await part('decoder', manifest.files.decoder, async () => {
     read.clear();
     const policy = llamaLinearPolicy(opts.weights);
-    if (!opts.read) return buildDecoderGraph(cfg, inferenceParams(source, policy), manifest.kernels);
+    if (!opts.read) return buildDecoderGraph(cfg, inferenceParams(source, cfg.adapter.nVisualTokens, policy), manifest.kernels);
     const { tensors: filled, prequantized } = await readDeferred(tensors, policy, opts.read, (n) => opts.onProgress?.({ part: 'decoder', phase: 'build', done: n, total: tensors.size }));
-    return buildDecoderGraph(cfg, inferenceParams(filled, policy, prequantized), manifest.kernels);
+    return buildDecoderGraph(cfg, inferenceParams(filled, cfg.adapter.nVisualTokens, policy, prequantized), manifest.kernels);
   });
   writeAtomic(path.join(outDir, CONVERTED_FILE), Buffer.from(JSON.stringify(manifest, null, 2)));
   return manifest;

@@ -196,11 +196,42 @@ function clipAttention(b: Builder, x: Value, inProjT: Value, inBias: Value, outP
   return linear(b, o, outProjT, outBias);
 }
 
-/** adapter_proj: Linear(W -> h) -> SiLU -> Linear(h -> D); CLS taps [n, W] -> visual tokens [n, D]. */
+/**
+ * adapter_proj: Linear(W -> h) -> SiLU -> Linear(h -> D); CLS taps [n, W] -> visual tokens [n, D].
+ * LaVIN's first Linear (conv_A) is shared by the taps. A set may add each tap's own input layer
+ * (taps.k.conv_A, tapProjectionShapes): taps from different depths differ in scale and direction,
+ * and what one of them says about the image's left and right can lie where another has its largest
+ * spread, which no single input layer trains well on (train/projectionWhitening.ts). A fresh vision
+ * set trains those alone, its shared conv_A held at zero; other sets have none.
+ */
 export function visualProjection(b: Builder, p: ParamSource, features: Value, dropout?: (u: Value) => Value): Value {
-  let hidden = silu(b, linear(b, features, p.paramT(b, 'adapter_proj.conv_A.weight'), p.param(b, 'adapter_proj.conv_A.bias')));
+  let input = linear(b, features, p.paramT(b, 'adapter_proj.conv_A.weight'), p.param(b, 'adapter_proj.conv_A.bias'));
+  if (p.has(tapProjection(0, 'weight'))) {
+    const taps = features.shape?.[0];
+    if (typeof taps !== 'number') throw new Error('visual projection: the number of CLIP taps is not known when the graph is built');
+    const own = Array.from({ length: taps }, (_, k) => linear(b, b.slice(features, [k], [k + 1], [0]), p.paramT(b, tapProjection(k, 'weight')), p.param(b, tapProjection(k, 'bias'))));
+    input = b.add(input, taps > 1 ? b.concat(own, 0) : own[0]);
+  }
+  let hidden = silu(b, input);
   if (dropout) hidden = dropout(hidden);
   return linear(b, hidden, p.paramT(b, 'adapter_proj.conv_B.weight'), p.param(b, 'adapter_proj.conv_B.bias'));
+}
+
+/** Tap k's own input layer of the visual projection (added to the shared conv_A's output). */
+export function tapProjection(k: number, part: 'weight' | 'bias'): string {
+  return `adapter_proj.taps.${k}.conv_A.${part}`;
+}
+
+/** The shapes of the taps' own input layers, each that of the shared conv_A (and its bias). */
+export function tapProjectionShapes(shapes: ReadonlyMap<string, readonly number[]>, taps: number): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  const weight = shapes.get('adapter_proj.conv_A.weight');
+  if (!weight) return out;
+  for (let k = 0; k < taps; k++) {
+    out.set(tapProjection(k, 'weight'), weight.slice());
+    out.set(tapProjection(k, 'bias'), [weight[0]]);
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

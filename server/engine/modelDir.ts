@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { PositionMode, Precision } from './api';
-import { LavinConfig, llama1Backbone, visionOf } from './lavin';
+import { LavinConfig, llama1Backbone, tapProjection, visionOf } from './lavin';
 import { HostTensor, numel } from './tensor';
 import { LlamaParams, loadAdapter, loadClip, openLlama } from './weights';
 import { VISUAL_PREFIX } from './lavin';
@@ -186,6 +186,8 @@ function checkAdapterFits(dir: string, cfg: LavinConfig, tensors: Map<string, Ho
   if (!proj) throw new ModelDirError(dir, `${path.basename(adapterPath)} lacks adapter_proj.conv_A.weight`);
   expect('adapter_proj.conv_A.weight', [proj.shape[0], width]);
   expect('adapter_proj.conv_B.weight', [dim, proj.shape[0]]);
+  // the taps' own input layers (lavin.ts tapProjection), when the set has them
+  if (tensors.has(tapProjection(0, 'weight'))) for (let k = 0; k < cfg.adapter.nVisualTokens; k++) expect(tapProjection(k, 'weight'), [proj.shape[0], width]);
   expect('adapter_modality_embedding.weight', [2, dim]);
   if (visionOf(cfg).layers % cfg.adapter.nVisualTokens !== 0) {
     throw new ModelDirError(dir, `CLIP has ${visionOf(cfg).layers} blocks, not a multiple of ${cfg.adapter.nVisualTokens} visual tokens`);

@@ -13,7 +13,7 @@ import { Graph, Value } from './graph/graph';
 import { FreeAxis, HostParams, LinearPolicy, ParamSource } from './graph/params';
 import { QuantizedWeight } from './quant';
 import { fromFloat32, HostTensor, numel } from './tensor';
-import { clipVisual, ffnAdapterShapes, FusedKernelInputs, LavinConfig, lavinForward, ropeTables, visualProjection, visionOf } from './lavin';
+import { clipVisual, ffnAdapterShapes, FusedKernelInputs, LavinConfig, lavinForward, ropeTables, tapProjection, tapProjectionShapes, visualProjection, visionOf } from './lavin';
 
 /** LaVIN's adapter parameters: every name with an `adapter*` part (LLM and ViT adapters, routers, projection, modality embedding). */
 export function isAdapterParam(name: string): boolean {
@@ -25,8 +25,8 @@ export function isAdapterParam(name: string): boolean {
  * set can be swapped into running sessions without rebuilding them (the runtime feeds them, in the
  * layouts the graph multiplies by: measured 13% of a 1B decode step when re-laid-out in the graph).
  */
-export function inferenceParams(tensors: ReadonlyMap<string, HostTensor>, policy?: LinearPolicy, prequantized?: ReadonlyMap<string, QuantizedWeight>): HostParams {
-  const all = withFfnAdapters(tensors);
+export function inferenceParams(tensors: ReadonlyMap<string, HostTensor>, taps: number, policy?: LinearPolicy, prequantized?: ReadonlyMap<string, QuantizedWeight>): HostParams {
+  const all = withIdentityAdapters(tensors, taps);
   return new HostParams(all, new Set([...all.keys()].filter(isAdapterParam)), policy, { feedLaidOut: true, prequantized, freeAxes: FREE_ADAPTER_AXES });
 }
 
@@ -39,18 +39,24 @@ export const FREE_ADAPTER_AXES: ReadonlyMap<string, FreeAxis> = new Map([
   ['adapter_proj.conv_A.weight', { axis: 0, dim: 'proj_hidden' }],
   ['adapter_proj.conv_A.bias', { axis: 0, dim: 'proj_hidden' }],
   ['adapter_proj.conv_B.weight', { axis: 1, dim: 'proj_hidden' }],
+  // the taps' own input layers (lavin.ts tapProjection), for as many taps as a CLIP could give
+  ...Array.from({ length: 64 }, (_, k) => [
+    [tapProjection(k, 'weight'), { axis: 0, dim: 'proj_hidden' }],
+    [tapProjection(k, 'bias'), { axis: 0, dim: 'proj_hidden' }],
+  ] as const).flat(),
 ]);
 
 /**
- * The tensors with an FFN adapter in every block (lavin.ts FFN_ADAPTER): zeros, the identity, where
- * the set has none. Inference graphs always take one, so that a set with them swaps into a model
- * loaded without, and a set without them computes exactly what it computed before.
+ * The tensors with an FFN adapter in every block (lavin.ts FFN_ADAPTER) and an input layer of the
+ * visual projection for each of the `taps` CLIP taps (lavin.ts tapProjection): zeros, the identity,
+ * where the set has none. Inference graphs always take them, so that a set with them swaps into a
+ * model loaded without, and a set without them computes exactly what it computed before.
  */
-export function withFfnAdapters(tensors: ReadonlyMap<string, HostTensor>): ReadonlyMap<string, HostTensor> {
-  const attention = new Map<string, number[]>();
-  for (const name of tensors.keys()) if (/^layers\.\d+\.adapter_attn\.conv_/.test(name)) attention.set(name, tensors.get(name)!.shape);
+export function withIdentityAdapters(tensors: ReadonlyMap<string, HostTensor>, taps: number): ReadonlyMap<string, HostTensor> {
+  const own = new Map<string, number[]>();
+  for (const name of tensors.keys()) if (/^layers\.\d+\.adapter_attn\.conv_|^adapter_proj\.conv_A\.weight$/.test(name)) own.set(name, tensors.get(name)!.shape);
   const zeros = new Map<string, HostTensor>();
-  for (const [name, shape] of ffnAdapterShapes(attention)) if (!tensors.has(name)) zeros.set(name, fromFloat32(new Float32Array(numel(shape)), shape));
+  for (const [name, shape] of [...ffnAdapterShapes(own), ...tapProjectionShapes(own, taps)]) if (!tensors.has(name)) zeros.set(name, fromFloat32(new Float32Array(numel(shape)), shape));
   return zeros.size === 0 ? tensors : new Overlay(tensors, zeros);
 }
 

@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { openConvertedSessions, OpenOptions } from './convertedSessions';
 import { LavinConfig, llamaLinearPolicy, visionOf } from './lavin';
 import { QuantizedWeight, WeightFormat } from './quant';
-import { buildDecoderGraph, buildVisionGraph, DECODER_IO, FREE_ADAPTER_AXES, inferenceParams, isAdapterParam, Kernels, VISION_IO, withFfnAdapters } from './programs';
+import { buildDecoderGraph, buildVisionGraph, DECODER_IO, FREE_ADAPTER_AXES, inferenceParams, isAdapterParam, Kernels, VISION_IO, withIdentityAdapters } from './programs';
 import { createSession, ExecutionDevice, f32, i64, SessionConfig } from './session';
 import { parseLaidOutName, layOutHost } from './graph/layouts';
 import { HostTensor, toFloat32 } from './tensor';
@@ -132,7 +132,7 @@ export class LavinRuntime {
     return this.mover !== undefined;
   }
 
-  /** The adapter set in use, as host tensors (checkpoint names; not the identity FFN adapters fed for a set without them). */
+  /** The adapter set in use, as host tensors (checkpoint names; not the identity adapters fed for a set without them). */
   *adapterTensors(): IterableIterator<[string, HostTensor]> {
     for (const [name, t] of this.adapterFeeds) {
       if (this.identityFeeds.has(name)) continue;
@@ -143,15 +143,15 @@ export class LavinRuntime {
 
   /** The adapter tensors the graphs take as inputs (fed on every run; swapped by setAdapters). */
   private readonly adapterFeeds = new Map<string, ort.Tensor>();
-  /** The FFN adapters fed as zeros because the set in use has none (programs.ts withFfnAdapters). */
+  /** The FFN adapters and tap projections fed as zeros because the set in use has none (programs.ts withIdentityAdapters). */
   private identityFeeds = new Set<string>();
 
   /**
-   * Feed an adapter set, the identity FFN adapters filled in where it has none. `like`: the set in
+   * Feed an adapter set, the identity adapters filled in where it has none. `like`: the set in
    * use, whose every tensor the new one must have, in the same shape (the graphs take those inputs).
    */
   private feedAdapters(tensors: ReadonlyMap<string, HostTensor>, like?: ReadonlyMap<string, ort.Tensor>): void {
-    const all = withFfnAdapters(tensors);
+    const all = withIdentityAdapters(tensors, this.cfg.adapter.nVisualTokens);
     const names = like ? [...like.keys()] : [...all.keys()].filter(isAdapterParam);
     const next = new Map<string, ort.Tensor>();
     for (const name of names) {
@@ -236,10 +236,10 @@ export class LavinRuntime {
       if (session.phases) session.phases[`${what}.buildMs`] = performance.now() - b0;
       return g;
     };
-    const vision = cfg.clip ? await createSession(built('lavin_vision', () => buildVisionGraph(cfg, inferenceParams(tensors))), session) : () => Promise.reject(new Error('no vision tower'));
+    const vision = cfg.clip ? await createSession(built('lavin_vision', () => buildVisionGraph(cfg, inferenceParams(tensors, cfg.adapter.nVisualTokens))), session) : () => Promise.reject(new Error('no vision tower'));
     // GPU providers multiply the quantised/fp16 linears in float16 (graph/params.ts halfActivations).
     const policy = { ...llamaLinearPolicy(engine.weights ?? 'fp32'), halfActivations: (session.device ?? 'cpu') !== 'cpu' };
-    const graph = built('lavin_decoder', () => buildDecoderGraph(cfg, inferenceParams(tensors, policy, backbone.prequantized), engine.kernels));
+    const graph = built('lavin_decoder', () => buildDecoderGraph(cfg, inferenceParams(tensors, cfg.adapter.nVisualTokens, policy, backbone.prequantized), engine.kernels));
     const decoder = await createSession(graph, decoderSessionConfig(session, cfg.llama.nLayers));
     return new LavinRuntime(cfg, vision, decoder, tensors, undefined, session.device, backbone.embeddingRows, backbone.close, keepsKvOnDevice(session) ? session : undefined);
   }

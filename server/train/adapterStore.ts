@@ -360,12 +360,12 @@ export async function loadAdapterSet(dir: string, opts: { optimizer?: boolean } 
 }
 
 /** A saved set's step and the names of its optimizer's extra tensors (OptimizerSnapshot.extra), from the headers alone. */
-export async function savedProgress(dir: string): Promise<{ step: number; extraNames: string[] }> {
+export async function savedProgress(dir: string): Promise<{ step: number; keys: string[]; extraNames: string[] }> {
   const meta = readMeta(dir);
-  if (!meta.files.optimizer) return { step: meta.step, extraNames: [] };
+  if (!meta.files.optimizer) return { step: meta.step, keys: meta.keys, extraNames: [] };
   const o = await openTensorFile(path.join(dir, meta.files.optimizer));
   try {
-    return { step: meta.step, extraNames: o.names().filter((n) => n.startsWith('x.')).map((n) => n.slice(2)) };
+    return { step: meta.step, keys: meta.keys, extraNames: o.names().filter((n) => n.startsWith('x.')).map((n) => n.slice(2)) };
   } finally {
     await o.close();
   }

@@ -19,7 +19,7 @@ import { LaidOutExample, labelledCount, layoutExample, TokenizedExample } from '
 import { TrainingStepper } from './step';
 import { BlockwiseTrainingStepper } from './blockwise';
 import { frozenParameterCount, TrainingWeights } from './frozenWeights';
-import { PROJECTION_IN, TapWhitening, WhitenedProjection } from './projectionWhitening';
+import { TapWhitening, WhitenedProjection } from './projectionWhitening';
 import * as path from 'path';
 
 export interface TrainProgress {
@@ -78,11 +78,11 @@ export interface TrainOptions {
   /** Frozen LLaMA linear weights in fp32 (default) or fp16 (half the memory; whole-graph stepper). */
   frozenFormat?: 'fp32' | 'fp16';
   /**
-   * Train the visual projection's input layer in whitened coordinates of these CLIP tap statistics
-   * (projectionWhitening.ts; the CLIP adapters must be held, or the statistics go stale). A resumed
-   * run takes the coordinates it was saved with.
+   * Train the visual projection's input layers in whitened coordinates of these CLIP tap statistics:
+   * one per tap, or one for all (projectionWhitening.ts; the CLIP adapters must be held, or the
+   * statistics go stale). A resumed run takes the coordinates it was saved with.
    */
-  projectionWhitening?: TapWhitening;
+  projectionWhitening?: readonly TapWhitening[];
   /** Which adapter parameters train (default all); the others keep their starting values and are saved with the set. */
   trains?: (name: string) => boolean;
   signal?: AbortSignal;
@@ -169,7 +169,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       : new Map(keys.map((k) => [k, toFloat32(weights.tensors.get(k)!).slice()]));
     cursor = { epoch: 0, cursor: 0, order: rng.shuffle(examples.map((_, i) => i)) };
     step = 0;
-    if (opts.projectionWhitening && trainableShapes.has(PROJECTION_IN)) whitening = WhitenedProjection.start(opts.projectionWhitening, params);
+    if (opts.projectionWhitening) whitening = WhitenedProjection.start(opts.projectionWhitening, params, (k) => trainableShapes.has(k));
     const now = new Date().toISOString();
     meta = {
       format: 'lavin-code-adapter', version: 1, name: opts.name ?? path.basename(opts.outDir), baseModel: base,

@@ -3,7 +3,7 @@
 // for a small dataset, and the frozen backbone seen in the numbers its inference uses.
 
 import { LAVIN_HIDDEN_PROJ } from '../engine/backboneModel';
-import { ffnAdapterShapes, VISUAL_PREFIX, visionOf } from '../engine/lavin';
+import { ffnAdapterShapes, tapProjection, tapProjectionShapes, VISUAL_PREFIX, visionOf } from '../engine/lavin';
 import { preprocessImage } from '../engine/image';
 import { LavinModel } from '../engine/lavinModel';
 import { LoadedWeights } from '../engine/modelDir';
@@ -78,6 +78,8 @@ export interface VisionTrainRun {
   dropout?: number;
   /** Adapter parameters to hold at their starting values, besides those the recipe holds. */
   holds?: (name: string) => boolean;
+  /** A fresh set gives each CLIP tap its own projection input (default: when the data has TAP_LAYER_IMAGES images). */
+  tapLayers?: boolean;
   /** Start from LaVIN's initialisation ('fresh', default) or from the model's adapters. */
   init?: 'fresh' | 'checkpoint';
   resume?: boolean;
@@ -154,9 +156,12 @@ async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWe
   // ViT-L) for nothing. One saved at step 0 (cancelled while preparing) starts over.
   const saved = run.resume ? await savedRun(run.outDir) : undefined;
   const resuming = saved !== undefined && saved.step > 0;
+  const imagePaths = fitting.flatMap((s) => (s.imagePath ? [s.imagePath] : []));
+  // (a resumed run keeps the layout it was saved with)
+  const tapLayers = (resuming ? saved.tapLayers : run.tapLayers ?? new Set(imagePaths).size >= TAP_LAYER_IMAGES) ? nVisual : 0;
   const separated = init !== 'fresh' ? undefined
-    : resuming ? resumedStart(weights, seed, saved.whitened)
-    : await separatedStart(run.model, weights, seed, fitting.flatMap((s) => (s.imagePath ? [s.imagePath] : [])), run);
+    : resuming ? resumedStart(weights, seed, tapLayers, saved.whitened)
+    : await separatedStart(run.model, weights, seed, tapLayers, imagePaths, run);
   const anchorCount = run.textAnchors ?? (separated ? 0 : Math.max(4, Math.round(fitting.length / 4)));
   const anchors = anchorCount === 0 ? [] : await textAnchors(run.model, weights, init, seed, anchorCount);
   for (const a of anchors) longest = Math.max(longest, tok.encode(promptText(LAVIN_FAMILY, a.prompt) + a.answer, { bos: true, eos: true }).length + extra);
@@ -168,7 +173,8 @@ async function trainVisionWith(run: VisionTrainRun, backboneWeights?: TrainingWe
     seqLen: Math.min(longest, maxSeq), outDir: run.outDir, resume: resuming, name: run.name, seed: run.seed,
     ...(separated ? { init: 'checkpoint' as const } : { init }),
     // With whitening, a fresh set's CLIP adapters stay at the identity: the statistics are of that CLIP's taps.
-    trains: (k: string) => !(separated && (heldBySeparatedRoutes(k) || (separated.holdsClip && k.startsWith(VISUAL_PREFIX)))) && !run.holds?.(k),
+    // The taps' own input layers, where it has them, train in place of the shared one, held at zero (freshSet).
+    trains: (k: string) => !(separated && (heldBySeparatedRoutes(k) || (separated.tapLayers > 0 && SHARED_PROJECTION_IN.includes(k)) || (separated.holdsClip && k.startsWith(VISUAL_PREFIX)))) && !run.holds?.(k),
     dataSummary: { data: run.dataDir, format: data.format, records: data.records, skipped: skipped.length, textAnchors: anchors.length },
     signal: run.signal, onStep: run.onStep,
   });
@@ -200,13 +206,14 @@ const ANCHOR_INSTRUCTIONS = [
 
 /**
  * The shapes of a fresh vision set, from those of the model's own set: LaVIN's 'block' layout (an
- * FFN adapter beside each attention adapter, lavin.ts FFN_ADAPTER) and a visual projection at least
- * LaVIN's hidden_proj wide (128, what a backbone's fresh set has; lavin-tiny's own is 16). Both give
- * the question more room to meet the image: lavin-tiny int4, four kinds from 480 samples, 67.7 %
- * with neither, 75.0 % with the FFN adapters, 85.4 % with both (79.2 % through the CLI; 87.5 % with
- * the projection trained in whitened taps, projectionWhitening.ts; README).
+ * FFN adapter beside each attention adapter, lavin.ts FFN_ADAPTER), a visual projection at least
+ * LaVIN's hidden_proj wide (128, what a backbone's fresh set has; lavin-tiny's own is 16), and an
+ * input layer of it for each of the `taps` CLIP taps (lavin.ts tapProjection; 0: none, as LaVIN).
+ * The first two give the question more room to meet the image: lavin-tiny int4, four kinds from
+ * 480 samples, 67.7 % with neither, 75.0 % with the FFN adapters, 85.4 % with both (79.2 % through
+ * the CLI; 87.5 % with the projection trained in whitened taps, projectionWhitening.ts; README).
  */
-export function freshVisionShapes(own: ReadonlyMap<string, number[]>): Map<string, number[]> {
+export function freshVisionShapes(own: ReadonlyMap<string, number[]>, taps: number): Map<string, number[]> {
   const shapes = new Map([...own].map(([k, s]) => [k, s.slice()]));
   for (const [k, shape] of ffnAdapterShapes(own)) shapes.set(k, shape);
   const projA = shapes.get('adapter_proj.conv_A.weight');
@@ -216,45 +223,65 @@ export function freshVisionShapes(own: ReadonlyMap<string, number[]>): Map<strin
     projB[1] = LAVIN_HIDDEN_PROJ;
     shapes.set('adapter_proj.conv_A.bias', [LAVIN_HIDDEN_PROJ]);
   }
+  for (const [k, shape] of tapProjectionShapes(shapes, taps)) shapes.set(k, shape);
   return shapes;
 }
 
 /**
+ * Images a set needs for its fresh adapters to give each CLIP tap its own projection input; fewer
+ * share LaVIN's one. Measured on the four kinds of the synthetic set (README): d512 int4, 1440
+ * images, 95.8 % with tap layers against 87.5 % (position learnt); lavin-tiny int4, 480 images,
+ * 85.4 % against 87.5 %; 240 images through the CLI, 63.5 % against 80.2 % (six input layers
+ * memorise a small set).
+ */
+const TAP_LAYER_IMAGES = 960;
+
+/** The shared input layer of the visual projection, which a fresh set with the taps' own holds at zero. */
+const SHARED_PROJECTION_IN = ['adapter_proj.conv_A.weight', 'adapter_proj.conv_A.bias'];
+
+/**
  * Images of the data whose CLIP taps give the projection's whitening statistics (spread over the
- * data): 128, or enough for twice as many taps as the CLIP is wide. With fewer taps than that the
- * covariance is too poorly known to invert, and the projection trains in the taps' own coordinates.
+ * data): 128, or enough for twice as many taps as the CLIP is wide, for each tap's own statistics
+ * (lavin-tiny's 48-wide taps: 96 images) or, where that needs more images than the data has or
+ * than are worth encoding (a ViT-L's 1024: 2048), for statistics pooled over the six taps. With
+ * fewer taps than that the covariance is too poorly known to invert, and the projection trains in
+ * the taps' own coordinates.
  */
 const WHITENING_IMAGES = 128;
 const WHITENING_TAPS_PER_WIDTH = 2;
+const MAX_WHITENING_IMAGES = 512;
 
-/** Where a saved run stands: its step, and whether its projection trains whitened (its CLIP adapters then held). */
-async function savedRun(outDir: string): Promise<{ step: number; whitened: boolean } | undefined> {
+/** Where a saved run stands: its step, whether it has tap layers, and whether its projection trains whitened (its CLIP adapters then held). */
+async function savedRun(outDir: string): Promise<{ step: number; tapLayers: boolean; whitened: boolean } | undefined> {
   if (!fs.existsSync(path.join(outDir, ADAPTER_META_FILE))) return undefined;
-  const { step, extraNames } = await savedProgress(outDir);
-  return { step, whitened: WhitenedProjection.savedIn(extraNames) };
+  const { step, keys, extraNames } = await savedProgress(outDir);
+  return { step, tapLayers: keys.includes(tapProjection(0, 'weight')), whitened: WhitenedProjection.savedIn(extraNames) };
 }
 
-/** A fresh vision set (freshVisionShapes) drawn from Rng(seed), as the trainer's own fresh draw. */
-function freshSet(weights: TrainingWeights, seed: number): { start: Map<string, Float32Array>; shapes: Map<string, number[]> } {
-  const shapes = freshVisionShapes(new Map(weights.adapterKeys.map((k) => [k, weights.tensors.get(k)!.shape.slice()])));
-  return { start: initAdapterTensors(shapes, new Rng(seed)), shapes };
+/** A fresh vision set (freshVisionShapes) drawn from Rng(seed), as the trainer's own fresh draw; with tap layers, its shared projection input zero. */
+function freshSet(weights: TrainingWeights, seed: number, tapLayers: number): { start: Map<string, Float32Array>; shapes: Map<string, number[]> } {
+  const shapes = freshVisionShapes(new Map(weights.adapterKeys.map((k) => [k, weights.tensors.get(k)!.shape.slice()])), tapLayers);
+  const start = initAdapterTensors(shapes, new Rng(seed));
+  if (tapLayers > 0) for (const k of SHARED_PROJECTION_IN) start.get(k)?.fill(0);
+  return { start, shapes };
 }
 
 function withAdapters(weights: TrainingWeights, adapters: Map<string, HostTensor>): TrainingWeights {
   return { ...weights, tensors: new Map([...weights.tensors, ...adapters]), adapterKeys: [...adapters.keys()] };
 }
 
-/** A fresh set's start: its weights, the whitening statistics when measured, and whether the CLIP adapters are held. */
+/** A fresh set's start: its weights, its taps' own projection inputs (0: none), the whitening statistics when measured, and whether the CLIP adapters are held. */
 interface FreshStart {
   weights: TrainingWeights;
-  whitening?: TapWhitening;
+  tapLayers: number;
+  whitening?: TapWhitening[];
   holdsClip: boolean;
 }
 
 /** The start of a resumed fresh-set run: the shapes matter (the saved state has the values); nothing is measured. */
-function resumedStart(weights: TrainingWeights, seed: number, whitened: boolean): FreshStart {
-  const { start, shapes } = freshSet(weights, seed);
-  return { weights: withAdapters(weights, adapterHostTensors({ tensors: start, shapes })), holdsClip: whitened };
+function resumedStart(weights: TrainingWeights, seed: number, tapLayers: number, whitened: boolean): FreshStart {
+  const { start, shapes } = freshSet(weights, seed, tapLayers);
+  return { weights: withAdapters(weights, adapterHostTensors({ tensors: start, shapes })), tapLayers, holdsClip: whitened };
 }
 
 /**
@@ -263,12 +290,12 @@ function resumedStart(weights: TrainingWeights, seed: number, whitened: boolean)
  * through that set (projectionWhitening.ts; the CLIP adapters are then held); undefined when the data
  * has no image. Cancelled, it stops measuring: the set saved at step 0 starts over when resumed.
  */
-async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, imagePaths: string[], run: Pick<VisionTrainRun, 'signal' | 'onPreparing'>): Promise<FreshStart | undefined> {
+async function separatedStart(model: LavinModel, weights: TrainingWeights, seed: number, tapLayers: number, imagePaths: string[], run: Pick<VisionTrainRun, 'signal' | 'onPreparing'>): Promise<FreshStart | undefined> {
   if (imagePaths.length === 0) return undefined;
   const image = fs.readFileSync(imagePaths[0]);
   const current = new Map(weights.adapterKeys.map((k) => [k, weights.tensors.get(k)!]));
-  const { start, shapes } = freshSet(weights, seed);
   const cfg = model.runtime.cfg;
+  const { start, shapes } = freshSet(weights, seed, tapLayers);
   const sawImages = model.seesImages;
   const probe: RouteProbe = async (set) => {
     model.setAdapters(adapterHostTensors({ tensors: set, shapes }), { vision: true });
@@ -280,24 +307,29 @@ async function separatedStart(model: LavinModel, weights: TrainingWeights, seed:
     return { text: await routes(), image: await routes(image) };
   };
   let startTensors: Map<string, HostTensor>;
-  let whitening: TapWhitening | undefined;
+  let whitening: TapWhitening[] | undefined;
   try {
     if (!run.signal?.aborted) await separateRoutes(start, cfg.llama.nLayers, cfg.adapter.temperature, probe, new Rng(seed + 1));
     startTensors = adapterHostTensors({ tensors: start, shapes });
     model.setAdapters(startTensors, { vision: true });
-    whitening = await dataTapWhitening(model, imagePaths, run);
+    whitening = await dataTapWhitening(model, imagePaths, tapLayers > 0, run);
   } finally {
     model.setAdapters(current, { vision: sawImages });
   }
-  return { weights: withAdapters(weights, startTensors), whitening, holdsClip: whitening !== undefined };
+  return { weights: withAdapters(weights, startTensors), tapLayers, whitening, holdsClip: whitening !== undefined };
 }
 
-/** Whitening statistics of the CLIP taps of the data's images, through the model's active set; undefined for too few images. */
-async function dataTapWhitening(model: LavinModel, imagePaths: string[], run: Pick<VisionTrainRun, 'signal' | 'onPreparing'>): Promise<TapWhitening | undefined> {
+/**
+ * Whitening statistics of the CLIP taps of the data's images, through the model's active set: one
+ * per tap, or one pooled over them (WHITENING_IMAGES); undefined for too few images.
+ */
+async function dataTapWhitening(model: LavinModel, imagePaths: string[], tapLayers: boolean, run: Pick<VisionTrainRun, 'signal' | 'onPreparing'>): Promise<TapWhitening[] | undefined> {
   const { width, resolution } = visionOf(model.runtime.cfg);
   const taps = model.runtime.cfg.adapter.nVisualTokens;
-  const needed = Math.ceil((WHITENING_TAPS_PER_WIDTH * width) / taps);
   const unique = [...new Set(imagePaths)];
+  const eachTap = WHITENING_TAPS_PER_WIDTH * width;
+  const perTap = tapLayers && eachTap <= MAX_WHITENING_IMAGES && unique.length >= eachTap;
+  const needed = perTap ? eachTap : Math.ceil(eachTap / taps);
   if (unique.length < needed) return undefined;
   const n = Math.min(Math.max(WHITENING_IMAGES, needed), unique.length);
   const rows = new Float32Array(n * taps * width);
@@ -309,7 +341,12 @@ async function dataTapWhitening(model: LavinModel, imagePaths: string[], run: Pi
     rows.set((await model.runtime.encodeImage(await preprocessImage(image, { size: resolution }))).features, i * taps * width);
     run.onPreparing?.({ what, done: i + 1, total: n });
   }
-  return tapWhitening(rows, width);
+  if (!perTap) return [tapWhitening(rows, width)];
+  return Array.from({ length: taps }, (_, k) => {
+    const own = new Float32Array(n * width);
+    for (let i = 0; i < n; i++) own.set(rows.subarray((i * taps + k) * width, (i * taps + k + 1) * width), i * width);
+    return tapWhitening(own, width);
+  });
 }
 
 /** The anchors: the starting adapter set's greedy answers (the model's adapters are put back afterwards). */

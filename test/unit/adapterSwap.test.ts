@@ -1,6 +1,7 @@
 // Swapping adapter sets into running sessions: same results as a model built with those adapters,
 // exact round trip back, and clear errors for adapters of another model. A set with FFN adapters
-// (LaVIN's 'block' layout, lavin.ts FFN_ADAPTER) swaps into a model whose own set has none.
+// (LaVIN's 'block' layout, lavin.ts FFN_ADAPTER) or with each CLIP tap's own projection input swaps
+// into a model whose own set has none.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -9,7 +10,7 @@ import { isAdapterParam } from '../../server/engine/programs';
 import { LavinRuntime } from '../../server/engine/runtime';
 import { fromFloat32, HostTensor, toFloat32 } from '../../server/engine/tensor';
 import { fixtureModelDir, readGoldenJson } from '../golden/fixture';
-import { ffnAdapterShapes, visionOf } from '../../server/engine/lavin';
+import { ffnAdapterShapes, tapProjection, tapProjectionShapes, visionOf } from '../../server/engine/lavin';
 
 const golden = readGoldenJson();
 const textCase = Object.values(golden.cases).find((c) => c.img_indicator === 0)!;
@@ -115,6 +116,49 @@ describe('adapter swap without rebuilding sessions', () => {
     assert.throws(() => rt.setAdapters(mismatched), /the proj_hidden sizes disagree/);
     rt.setAdapters(own);
     assert.deepEqual((await forward(rt)).visual, original.visual);
+  });
+
+  test("each tap's own projection input (taps.K.conv_A): the shared one moved into every tap's computes the same; one tap's changes only its visual token", async () => {
+    const own = new Map([...tensors].filter(([k]) => isAdapterParam(k)));
+    const original = await forward(rt);
+    const taps = rt.cfg.adapter.nVisualTokens;
+    const dim = rt.cfg.llama.dim;
+    const shapes = tapProjectionShapes(new Map([...own].map(([k, t]) => [k, t.shape])), taps);
+    assert.equal(shapes.size, 2 * taps);
+    // conv_A zero and each tap's layer a copy of it: the same function of the taps (up to float rounding of the split matmul).
+    const moved = new Map(own);
+    const convA = own.get('adapter_proj.conv_A.weight')!;
+    const bias = own.get('adapter_proj.conv_A.bias')!;
+    moved.set('adapter_proj.conv_A.weight', fromFloat32(new Float32Array(toFloat32(convA).length), convA.shape.slice()));
+    moved.set('adapter_proj.conv_A.bias', fromFloat32(new Float32Array(toFloat32(bias).length), bias.shape.slice()));
+    for (let k = 0; k < taps; k++) {
+      moved.set(tapProjection(k, 'weight'), convA);
+      moved.set(tapProjection(k, 'bias'), bias);
+    }
+    rt.setAdapters(moved);
+    const same = await forward(rt);
+    const gap = same.visual.reduce((m, v, i) => Math.max(m, Math.abs(v - original.visual[i])), 0);
+    assert.ok(gap < 1e-5, `visual tokens differ by ${gap}`);
+    assert.deepEqual([...rt.adapterTensors()].map(([k]) => k).sort(), [...moved.keys()].sort(), 'the set in use is the one given');
+    // Tap 2's layer changed: visual token 2 moves, the others stay, and a model built with the set agrees.
+    const changed = new Map(moved);
+    changed.set(tapProjection(2, 'bias'), fromFloat32(toFloat32(bias).map((v, i) => v + 0.3 * Math.sin(i)), bias.shape.slice()));
+    rt.setAdapters(changed);
+    const swapped = await forward(rt);
+    for (let k = 0; k < taps; k++) {
+      const row = (v: Float32Array) => v.subarray(k * dim, (k + 1) * dim);
+      const differs = row(swapped.visual).some((v, i) => v !== row(same.visual)[i]);
+      assert.equal(differs, k === 2, `visual token ${k} ${differs ? 'moved' : 'stayed'}`);
+    }
+    const fresh = await LavinRuntime.create(rt.cfg, new Map([...tensors, ...changed]), { threads: 1 });
+    try {
+      assert.deepEqual(swapped.visual, (await forward(fresh)).visual);
+    } finally {
+      await fresh.dispose();
+    }
+    rt.setAdapters(own);
+    assert.deepEqual(await forward(rt), original, 'the zero tap layers fed for a set without them change nothing');
+    assert.ok(![...rt.adapterTensors()].some(([k]) => k.startsWith('adapter_proj.taps.')), 'the identity tap layers fed for a set without them are not part of the set');
   });
 
   test('an adapter set for another model is refused with the tensor named, and nothing changes', async () => {

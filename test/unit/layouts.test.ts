@@ -77,7 +77,7 @@ describe('weight layouts', () => {
 describe('inference graphs take adapters already laid out', () => {
   test('the decoder feeds conv_A^T, the block-diagonal B/D and router^T; nothing re-lays them out per token', async () => {
     const weights = await loadModelDir(fixtureModelDir('openai'));
-    const g = buildDecoderGraph(weights.cfg, inferenceParams(weights.tensors), 'fused');
+    const g = buildDecoderGraph(weights.cfg, inferenceParams(weights.tensors, weights.cfg.adapter.nVisualTokens), 'fused');
     const inputs = new Set(g.inputs.map((v) => v.name));
     const groups = weights.cfg.adapter.groups;
     for (const want of ['conv_A.weight@T', `conv_B.weight@blockdiag${groups}`, `conv_D.weight@blockdiag${groups}`, 'expert_weights.weight@T']) {

@@ -17,6 +17,8 @@ import { TokenizedExample } from '../../../server/engine/sequence';
 import { train, TrainProgress } from '../../../server/train/trainer';
 import { Rng } from '../../../server/train/rng';
 import { PROJECTION_IN, PROJECTION_IN_BIAS, projectionFromWhitened, tapWhitening } from '../../../server/train/projectionWhitening';
+import { tapProjection, tapProjectionShapes } from '../../../server/engine/lavin';
+import { fromFloat32, HostTensor, numel, toFloat32 } from '../../../server/engine/tensor';
 import { fixtureModelDir } from '../../golden/fixture';
 import { tempDir } from '../../helpers/tempDir';
 
@@ -110,36 +112,50 @@ describe('trainer on the tiny fixture model', () => {
     assert.notDeepEqual(a.tensors.get(k0), orig);
   });
 
-  test('with projection whitening: resume is bit-identical, the saved conv_A / bias are V Wh / b - conv_A mean, and V is what moved', async () => {
-    const pixels = await preprocessImage(fs.readFileSync(IMAGE));
-    const rnd = new Rng(5);
-    const samples: TokenizedExample[] = Array.from({ length: 4 }, (_, i) => {
-      const prompt = Array.from({ length: 6 }, () => 3 + Math.floor(rnd.next() * 31000));
-      const ids = [1, ...prompt, 3 + i, 2];
-      const pad = new Array(20 - ids.length).fill(0);
-      return { modality: 'image', pixels, inputIds: [...ids, ...pad], labels: [0, ...prompt.map(() => 0), 3 + i, 2, ...pad], source: `sample ${i}` } as TokenizedExample;
+  // LaVIN's shared input layer with statistics pooled over the taps, and each tap's own layer with its own (the shared one held at zero).
+  for (const layout of ['shared', 'per tap'] as const) {
+    test(`with projection whitening (${layout}): resume is bit-identical, the saved weight / bias are V Wh / b - weight mean, and V is what moved`, async () => {
+      const pixels = await preprocessImage(fs.readFileSync(IMAGE));
+      const rnd = new Rng(5);
+      const samples: TokenizedExample[] = Array.from({ length: 4 }, (_, i) => {
+        const prompt = Array.from({ length: 6 }, () => 3 + Math.floor(rnd.next() * 31000));
+        const ids = [1, ...prompt, 3 + i, 2];
+        const pad = new Array(20 - ids.length).fill(0);
+        return { modality: 'image', pixels, inputIds: [...ids, ...pad], labels: [0, ...prompt.map(() => 0), 3 + i, 2, ...pad], source: `sample ${i}` } as TokenizedExample;
+      });
+      const [hidden, width] = weights.tensors.get(PROJECTION_IN)!.shape;
+      const taps = weights.cfg.adapter.nVisualTokens;
+      const statsOf = () => tapWhitening(Float32Array.from({ length: 8 * width * 6 }, () => rnd.next() * (1 + (rnd.next() < 0.2 ? 10 : 0))), width);
+      const stats = layout === 'shared' ? [statsOf()] : Array.from({ length: taps }, statsOf);
+      const own = layout === 'shared' ? new Map<string, HostTensor>() : new Map([...tapProjectionShapes(new Map([[PROJECTION_IN, [hidden, width]]]), taps)].map(([k, shape]) => [k, fromFloat32(Float32Array.from({ length: numel(shape) }, () => rnd.next() - 0.5), shape)] as const));
+      const layers = layout === 'shared' ? [{ weight: PROJECTION_IN, bias: PROJECTION_IN_BIAS, prefix: 'whitening.' }] : Array.from({ length: taps }, (_, k) => ({ weight: tapProjection(k, 'weight'), bias: tapProjection(k, 'bias'), prefix: `whitening.taps.${k}.` }));
+      const w = { ...weights, tensors: new Map([...weights.tensors, ...own]), adapterKeys: [...weights.adapterKeys, ...own.keys()] };
+      const trains = (k: string) => layout === 'shared' || (k !== PROJECTION_IN && k !== PROJECTION_IN_BIAS);
+      const common = { weights: w, samples, prefixImage: [30723, 18823, 28559], prefixText: [30723, 18823, 8031], steps: 4, lr: 2e-3, warmupEpochs: 0, dropout: 0, seed: 3, saveEvery: 2, session: { threads: 1 }, projectionWhitening: stats, trains };
+      const straight = tempDir('lavin-train-whiten-');
+      await train({ ...common, outDir: straight });
+      const killed = tempDir('lavin-train-whiten-killed-');
+      const controller = new AbortController();
+      await train({ ...common, outDir: killed, signal: controller.signal, saveOnAbort: false, onStep: (p) => { if (p.step === 3) controller.abort(); } });
+      await train({ ...common, outDir: killed, resume: true });
+      const a = await loadAdapterSet(straight);
+      const b = await loadAdapterSet(killed);
+      for (const k of a.meta.keys) assert.deepEqual(Buffer.from(b.tensors.get(k)!.buffer), Buffer.from(a.tensors.get(k)!.buffer), `${k} differs after resume`);
+      const extra = a.optimizer!.extra!;
+      assert.equal(extra.size, 4 * layers.length);
+      layers.forEach(({ weight, bias, prefix }, i) => {
+        const folded = projectionFromWhitened(stats[i], extra.get(`${prefix}V`)!.values, extra.get(`${prefix}b`)!.values);
+        assert.deepEqual(a.tensors.get(weight), folded.weight);
+        assert.deepEqual(a.tensors.get(bias), folded.bias);
+        // The run started from V = the set's starting weight, and V moved.
+        const start = toFloat32(w.tensors.get(weight)!);
+        const moved = extra.get(`${prefix}V`)!.values.reduce((m, v, j) => Math.max(m, Math.abs(v - start[j])), 0);
+        assert.ok(moved > 1e-4, `${prefix}V moved by ${moved}`);
+      });
+      // A held shared layer keeps its starting values.
+      if (layout === 'per tap') assert.deepEqual(a.tensors.get(PROJECTION_IN), toFloat32(weights.tensors.get(PROJECTION_IN)!));
     });
-    const width = weights.tensors.get(PROJECTION_IN)!.shape[1];
-    const stats = tapWhitening(Float32Array.from({ length: 8 * width * 6 }, () => rnd.next() * (1 + (rnd.next() < 0.2 ? 10 : 0))), width);
-    const common = { weights, samples, prefixImage: [30723, 18823, 28559], prefixText: [30723, 18823, 8031], steps: 4, lr: 2e-3, warmupEpochs: 0, dropout: 0, seed: 3, saveEvery: 2, session: { threads: 1 }, projectionWhitening: stats };
-    const straight = tempDir('lavin-train-whiten-');
-    await train({ ...common, outDir: straight });
-    const killed = tempDir('lavin-train-whiten-killed-');
-    const controller = new AbortController();
-    await train({ ...common, outDir: killed, signal: controller.signal, saveOnAbort: false, onStep: (p) => { if (p.step === 3) controller.abort(); } });
-    await train({ ...common, outDir: killed, resume: true });
-    const a = await loadAdapterSet(straight);
-    const b = await loadAdapterSet(killed);
-    for (const k of a.meta.keys) assert.deepEqual(Buffer.from(b.tensors.get(k)!.buffer), Buffer.from(a.tensors.get(k)!.buffer), `${k} differs after resume`);
-    const extra = a.optimizer!.extra!;
-    const folded = projectionFromWhitened(stats, extra.get('whitening.V')!.values, extra.get('whitening.b')!.values);
-    assert.deepEqual(a.tensors.get(PROJECTION_IN), folded.weight);
-    assert.deepEqual(a.tensors.get(PROJECTION_IN_BIAS), folded.bias);
-    // The run started from V = the model's conv_A, and V moved.
-    const start = new Float32Array(weights.tensors.get(PROJECTION_IN)!.data.slice().buffer);
-    const moved = extra.get('whitening.V')!.values.reduce((m, v, i) => Math.max(m, Math.abs(v - start[i])), 0);
-    assert.ok(moved > 1e-4, `V moved by ${moved}`);
-  });
+  }
 
   test('a graceful stop saves the state reached; bad options get clear errors', async () => {
     const tok = await LlamaTokenizer.fromFile(TOKENIZER);

@@ -11,6 +11,8 @@ import { writeSyntheticSet } from '../../../server/train/data/synthetic';
 import { loadAdapterSet } from '../../../server/train/adapterStore';
 import { trainVisionAdapters, VisionTrainRun } from '../../../server/train/vision';
 import { tempDir } from '../../helpers/tempDir';
+import { tapProjection } from '../../../server/engine/lavin';
+import { WhitenedProjection } from '../../../server/train/projectionWhitening';
 
 const STEPS = 4;
 
@@ -21,7 +23,8 @@ describe('resuming vision training', () => {
   const calls = { generate: 0, encodeImage: 0 };
   before(async () => {
     dir = tempDir('lavin-vision-resume-');
-    // 24 distinct images: enough for lavin-tiny's whitening (16), so the run is whitened and its CLIP adapters held.
+    // 24 distinct images: enough for lavin-tiny's whitening pooled over the taps (16), so the run is whitened and its
+    // CLIP adapters held. The runs give each tap its own projection input (a set this small would not by default).
     await writeSyntheticSet(dir, { trainSize: 24, testSize: 4, seed: 5, questions: ['colour', 'position'] });
     model = await LavinModel.load(path.resolve(__dirname, '../../../../models/lavin-tiny'), { precision: 'int4', device: 'cpu', threads: 2 });
     const generate = model.generate.bind(model);
@@ -35,7 +38,7 @@ describe('resuming vision training', () => {
 
   const run = async (outDir: string, extra: Partial<VisionTrainRun> = {}) => {
     calls.generate = calls.encodeImage = 0;
-    const r = await trainVisionAdapters({ model, dataDir: path.join(dir, 'train'), outDir, steps: STEPS, readImageText: false, ...extra });
+    const r = await trainVisionAdapters({ model, dataDir: path.join(dir, 'train'), outDir, steps: STEPS, readImageText: false, tapLayers: true, ...extra });
     return { ...r, calls: { ...calls } };
   };
   const same = async (a: string, b: string) => {
@@ -53,7 +56,13 @@ describe('resuming vision training', () => {
     assert.equal(r.result.step, STEPS);
     assert.ok(r.calls.generate > 0, 'route separation did not run');
     assert.ok(r.calls.encodeImage >= 16, `whitening statistics from ${r.calls.encodeImage} images`);
-    assert.ok((await loadAdapterSet(straight)).optimizer?.extra?.has('whitening.V'), 'the run was not whitened');
+    const set = await loadAdapterSet(straight);
+    assert.ok(WhitenedProjection.savedIn([...(set.optimizer?.extra?.keys() ?? [])]), 'the run was not whitened');
+    // Each tap's own projection input trains (statistics pooled over the taps: 24 images are too few for each tap's); the shared one stays zero.
+    assert.ok(set.tensors.has(tapProjection(model.runtime.cfg.adapter.nVisualTokens - 1, 'weight')), 'no input layer of its own for the last tap');
+    assert.ok(set.tensors.get('adapter_proj.conv_A.weight')!.every((v) => v === 0), 'the shared projection input moved');
+    const extra = set.optimizer!.extra!;
+    assert.deepEqual(extra.get('whitening.taps.0.whiten')!.values, extra.get(`whitening.taps.${model.runtime.cfg.adapter.nVisualTokens - 1}.whiten`)!.values, 'not the pooled statistics');
   });
 
   test('stopped at step 2 and resumed: nothing measured again, the same set as the straight run', async () => {
