@@ -5,10 +5,11 @@
 //
 // Colour questions (4 colours: chance 25 % with the answer prior) in a short run, then the four kinds
 // of the synthetic set mixed (colour, shape, count, position) with the default recipe, as `lavin
-// train --data` runs it: the fresh set answers none (it has never seen the answer format). The mix
-// needs the fresh vision set's FFN adapters and wide visual projection (train/vision.ts
-// freshVisionShapes: 67.7 % without them, 79.2-85.4 % with) and the projection trained in whitened
-// CLIP taps (train/projectionWhitening.ts: position questions leave chance; bench/visionTraining.js,
+// train --data` runs it, on 1440 samples as the d512 target run of issue 14 (README): the fresh set
+// answers none (it has never seen the answer format). The mix needs the fresh vision set's FFN
+// adapters and wide visual projection (train/vision.ts freshVisionShapes: 67.7 % without them,
+// 79.2-85.4 % with) and each CLIP tap's own projection input trained in its whitened coordinates
+// (train/projectionWhitening.ts: position questions leave chance without; bench/visionTraining.js,
 // README); it is the
 // longest test here (3600 steps, about 15 minutes on 2 cores). The text path: a fresh set starts with
 // the text and image routes apart and the text route's adapters held at the identity
@@ -83,9 +84,9 @@ describe('vision adapters learn the synthetic set (int4 backbone)', () => {
     assert.ok(drift.sameGreedy >= 0.9, `text-only answers moved: ${drift.sameGreedy} of the prompts keep their greedy tokens`);
   });
 
-  test('the four kinds mixed (colour, shape, count, position), the default recipe (480 samples: 3600 steps): test-split accuracy far above the answer priors', { timeout: 3_000_000 }, async () => {
+  test('the four kinds mixed (colour, shape, count, position), the default recipe (1440 samples: 3600 steps): test-split accuracy far above the answer priors', { timeout: 3_000_000 }, async () => {
     const mixed = path.join(dir, 'mixed');
-    await writeSyntheticSet(mixed, { trainSize: 480, testSize: 96, seed: 7 });
+    await writeSyntheticSet(mixed, { trainSize: 1440, testSize: 96, seed: 7 });
     const w = await model.loadWeights();
     const adapterShapes = new Map(w.adapterKeys.map((k) => [k, w.tensors.get(k)!.shape.slice()]));
     model.setAdapters(adapterHostTensors({ tensors: initAdapterTensors(adapterShapes, new Rng(0)), shapes: adapterShapes }));
@@ -95,10 +96,13 @@ describe('vision adapters learn the synthetic set (int4 backbone)', () => {
     const r = await trainVisionAdapters({ model, dataDir: path.join(mixed, 'train'), outDir: path.join(mixed, 'set'), imageTextCache: cache });
     assert.equal(r.result.step, 3600);
     const set = await loadAdapterSet(path.join(mixed, 'set'));
-    // The projection trained in whitened taps (train/projectionWhitening.ts), over CLIP adapters held at the identity;
-    // 480 images are too few for each tap's own projection input (train/vision.ts TAP_LAYER_IMAGES).
-    assert.ok(set.optimizer?.extra?.has('whitening.V'), 'the run did not train the projection in whitened coordinates');
-    assert.ok(![...set.tensors.keys()].some((k) => k.startsWith('adapter_proj.taps.')), 'a small set got tap layers');
+    // Each tap's own projection input (1440 images: train/vision.ts TAP_LAYER_IMAGES), trained in that tap's whitened
+    // coordinates (train/projectionWhitening.ts), the shared one held at zero, over CLIP adapters held at the identity.
+    const extra = set.optimizer?.extra;
+    const taps = model.runtime.cfg.adapter.nVisualTokens;
+    for (let k = 0; k < taps; k++) assert.ok(extra?.has(`whitening.taps.${k}.V`), `tap ${k}'s projection input did not train in whitened coordinates`);
+    assert.notDeepEqual(extra!.get('whitening.taps.0.whiten')!.values, extra!.get(`whitening.taps.${taps - 1}.whiten`)!.values, 'the taps share one whitening');
+    assert.ok(set.tensors.get('adapter_proj.conv_A.weight')!.every((x) => x === 0), 'the shared projection input moved');
     let clipHeld = 0;
     for (const [k, v] of set.tensors) if (/^backbone\.visual\..*adapter_attn\.conv_B\.weight$/.test(k) && ++clipHeld) assert.ok(v.every((x) => x === 0), `${k} moved`);
     assert.equal(clipHeld, model.info.clip!.layers);
@@ -107,8 +111,9 @@ describe('vision adapters learn the synthetic set (int4 backbone)', () => {
     const perKind = [...accAfter.byQuestion].map(([q, c]) => `${q.split(' ').slice(0, 3).join(' ')}: ${c.correct}/${c.total}`).join('; ');
     console.log(`four kinds: accuracy ${accBefore.accuracy} -> ${accAfter.accuracy} (${perKind})`);
     assert.ok(accBefore.accuracy <= 0.1, `before: ${accBefore.accuracy}`);
-    // Answering each kind with its commonest answer scores about 36 % here; measured 87.5 % through the CLI on this
-    // split (79.2 % before the projection trained in whitened taps; README).
-    assert.ok(accAfter.accuracy >= 0.8, `after training: ${accAfter.accuracy} (${perKind})`);
+    // Answering each kind with its commonest answer scores about 36 % here. Measured with the bench (README): 94.8 %
+    // (colour 23, shape 24, count 23, position 21 of 24), against 83.3 % with the shared projection input alone
+    // (position 8/24); the bound leaves room for another machine's rounding.
+    assert.ok(accAfter.accuracy >= 0.85, `after training: ${accAfter.accuracy} (${perKind})`);
   });
 });
