@@ -13,7 +13,7 @@ import { Graph, Value } from './graph/graph';
 import { FreeAxis, HostParams, LinearPolicy, ParamSource } from './graph/params';
 import { QuantizedWeight } from './quant';
 import { fromFloat32, HostTensor, numel } from './tensor';
-import { clipVisual, ffnAdapterShapes, FusedKernelInputs, LavinConfig, lavinForward, ropeTables, tapProjection, tapProjectionShapes, visualProjection, visionOf } from './lavin';
+import { clipVisual, ffnAdapterShapes, FusedKernelInputs, LavinConfig, lavinForward, ropeTables, tapProjectionShapes, visualProjection, visionOf } from './lavin';
 
 /** LaVIN's adapter parameters: every name with an `adapter*` part (LLM and ViT adapters, routers, projection, modality embedding). */
 export function isAdapterParam(name: string): boolean {
@@ -27,24 +27,20 @@ export function isAdapterParam(name: string): boolean {
  */
 export function inferenceParams(tensors: ReadonlyMap<string, HostTensor>, taps: number, policy?: LinearPolicy, prequantized?: ReadonlyMap<string, QuantizedWeight>): HostParams {
   const all = withIdentityAdapters(tensors, taps);
-  return new HostParams(all, new Set([...all.keys()].filter(isAdapterParam)), policy, { feedLaidOut: true, prequantized, freeAxes: FREE_ADAPTER_AXES });
+  return new HostParams(all, new Set([...all.keys()].filter(isAdapterParam)), policy, { feedLaidOut: true, prequantized, freeAxes: freeAdapterAxis });
 }
 
 /**
- * Adapter axes whose size a set chooses: the visual projection's hidden width (adapter_proj,
- * LaVIN's hidden_proj), which fresh vision sets widen (train/vision.ts). Inference graphs take any
- * width there, so such a set swaps into a model loaded with a narrower one.
+ * The axis of an adapter parameter whose size a set chooses, if it has one: the visual projection's
+ * hidden width (adapter_proj, LaVIN's hidden_proj), which fresh vision sets widen (train/vision.ts).
+ * Inference graphs take any width there, so such a set swaps into a model loaded with a narrower one.
  */
-export const FREE_ADAPTER_AXES: ReadonlyMap<string, FreeAxis> = new Map([
-  ['adapter_proj.conv_A.weight', { axis: 0, dim: 'proj_hidden' }],
-  ['adapter_proj.conv_A.bias', { axis: 0, dim: 'proj_hidden' }],
-  ['adapter_proj.conv_B.weight', { axis: 1, dim: 'proj_hidden' }],
-  // the taps' own input layers (lavin.ts tapProjection), for as many taps as a CLIP could give
-  ...Array.from({ length: 64 }, (_, k) => [
-    [tapProjection(k, 'weight'), { axis: 0, dim: 'proj_hidden' }],
-    [tapProjection(k, 'bias'), { axis: 0, dim: 'proj_hidden' }],
-  ] as const).flat(),
-]);
+export function freeAdapterAxis(name: string): FreeAxis | undefined {
+  // the shared input layer and the taps' own (lavin.ts tapProjection) take their rows from it, conv_B its columns
+  if (/^adapter_proj\.(taps\.\d+\.)?conv_A\.(weight|bias)$/.test(name)) return { axis: 0, dim: 'proj_hidden' };
+  if (name === 'adapter_proj.conv_B.weight') return { axis: 1, dim: 'proj_hidden' };
+  return undefined;
+}
 
 /**
  * The tensors with an FFN adapter in every block (lavin.ts FFN_ADAPTER) and an input layer of the

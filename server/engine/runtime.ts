@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { openConvertedSessions, OpenOptions } from './convertedSessions';
 import { LavinConfig, llamaLinearPolicy, visionOf } from './lavin';
 import { QuantizedWeight, WeightFormat } from './quant';
-import { buildDecoderGraph, buildVisionGraph, DECODER_IO, FREE_ADAPTER_AXES, inferenceParams, isAdapterParam, Kernels, VISION_IO, withIdentityAdapters } from './programs';
+import { buildDecoderGraph, buildVisionGraph, DECODER_IO, freeAdapterAxis, inferenceParams, isAdapterParam, Kernels, VISION_IO, withIdentityAdapters } from './programs';
 import { createSession, ExecutionDevice, f32, i64, SessionConfig } from './session';
 import { parseLaidOutName, layOutHost } from './graph/layouts';
 import { HostTensor, toFloat32 } from './tensor';
@@ -158,16 +158,16 @@ export class LavinRuntime {
       const t = all.get(name);
       if (!t) throw new Error(`adapter set lacks ${name}`);
       const current = like?.get(name);
-      const free = FREE_ADAPTER_AXES.get(name)?.axis;
+      const free = freeAdapterAxis(name)?.axis;
       const differs = current && (t.shape.length !== current.dims.length || t.shape.some((d, i) => i !== free && d !== current.dims[i]));
       if (differs) throw new Error(`adapter set: ${name} has shape [${t.shape}], this model needs [${current!.dims}]${free === undefined ? '' : ` (any size on axis ${free})`}`);
       next.set(name, f32(toFloat32(t), t.shape.slice()));
     }
     // A free axis is one size across the tensors that share it (the graphs' symbolic dimension).
     const sizes = new Map<string, { name: string; size: number }[]>();
-    for (const [name, { axis, dim }] of FREE_ADAPTER_AXES) {
-      const t = next.get(name);
-      if (t) sizes.set(dim, [...(sizes.get(dim) ?? []), { name, size: t.dims[axis] }]);
+    for (const [name, t] of next) {
+      const free = freeAdapterAxis(name);
+      if (free) sizes.set(free.dim, [...(sizes.get(free.dim) ?? []), { name, size: t.dims[free.axis] }]);
     }
     for (const [dim, seen] of sizes) {
       if (new Set(seen.map((x) => x.size)).size > 1) throw new Error(`adapter set: the ${dim} sizes disagree (${seen.map((x) => `${x.name}: ${x.size}`).join(', ')})`);

@@ -21,7 +21,7 @@ import * as path from 'path';
 import { Rng } from './rng';
 import { openBackboneTraining } from './backboneTraining';
 import { quantizeFrozenLinears, TrainingWeights } from './frozenWeights';
-import { tapWhitening, TapWhitening, WhitenedProjection } from './projectionWhitening';
+import { PROJECTION_IN, PROJECTION_IN_BIAS, tapWhitening, TapWhitening, WhitenedProjection } from './projectionWhitening';
 import { ADAPTER_META_FILE, savedProgress } from './adapterStore';
 
 export interface VisionTrainDefaults {
@@ -237,7 +237,7 @@ export function freshVisionShapes(own: ReadonlyMap<string, number[]>, taps: numb
 const TAP_LAYER_IMAGES = 960;
 
 /** The shared input layer of the visual projection, which a fresh set with the taps' own holds at zero. */
-const SHARED_PROJECTION_IN = ['adapter_proj.conv_A.weight', 'adapter_proj.conv_A.bias'];
+const SHARED_PROJECTION_IN = [PROJECTION_IN, PROJECTION_IN_BIAS];
 
 /**
  * Images of the data whose CLIP taps give the projection's whitening statistics (spread over the

@@ -70,7 +70,7 @@ export interface HostParamsOptions {
    * Fed parameters one of whose axes (in the checkpoint shape) takes any size at run time: the
    * graph input gets the named symbolic dimension there, laid out or not.
    */
-  freeAxes?: ReadonlyMap<string, FreeAxis>;
+  freeAxes?: (name: string) => FreeAxis | undefined;
 }
 
 /** An axis of a parameter left symbolic in graph inputs. */
@@ -123,7 +123,7 @@ export class HostParams implements ParamSource {
   /** A fed parameter's input dimensions: its (laid-out) shape, with its free axis symbolic. */
   private inputDims(name: string, shape: number[], layout?: ParamLayout): Dim[] {
     const dims: Dim[] = layout ? laidOutShape(shape, layout, name) : shape.slice();
-    const free = this.options.freeAxes?.get(name);
+    const free = this.options.freeAxes?.(name);
     if (!free) return dims;
     if (layout && layout.kind !== 'transpose') throw new Error(`${name}: a free axis is only kept through a transpose`);
     // A transpose swaps a matrix's two axes (a 1x1 conv [out, in, 1] is the matrix [out, in]).
